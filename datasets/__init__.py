@@ -1,0 +1,1 @@
+"""hubkit.datasets: dataset classes with torchvision's signatures and verified, cached downloads."""

@@ -1,0 +1,106 @@
+"""The exceptions hubkit raises for anything a user can cause.
+
+Every error says what was expected, what was found, and what to do next. Catch
+``HubkitError`` to handle them all. Where a Python built-in exception has the same
+meaning (a bad shape is a ``ValueError``, a missing file is a ``FileNotFoundError``) the
+hubkit class derives from it too, so code written for PyTorch or the standard library
+keeps working.
+"""
+
+from __future__ import annotations
+
+
+class HubkitError(Exception):
+    """Base class of every error hubkit raises on purpose."""
+
+
+# ---------------------------------------------------------------- engine
+
+
+class DeviceError(HubkitError, RuntimeError):
+    """A device was asked for that is not available (no cupy, no GPU, bad name)."""
+
+
+class ShapeError(HubkitError, ValueError):
+    """Operands of an op have shapes that do not fit together; names the op and both shapes."""
+
+
+class DTypeError(HubkitError, TypeError):
+    """An op got a dtype it does not support."""
+
+
+class GradError(HubkitError, RuntimeError):
+    """Autograd was used in a way that cannot work (backward on a non-scalar without a gradient...)."""
+
+
+class StateDictError(HubkitError, RuntimeError):
+    """``load_state_dict`` found missing, unexpected or shape-mismatched keys.
+
+    Attributes ``missing``, ``unexpected`` and ``mismatched`` hold the offending keys
+    (``mismatched`` as ``(key, expected_shape, found_shape)`` triples).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: list[str] | None = None,
+        unexpected: list[str] | None = None,
+        mismatched: list[tuple[str, tuple, tuple]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.missing = list(missing or [])
+        self.unexpected = list(unexpected or [])
+        self.mismatched = list(mismatched or [])
+
+
+# ---------------------------------------------------------------- downloads and cache
+
+
+class DownloadError(HubkitError, OSError):
+    """Every URL for a file failed; the message lists each URL tried and why it failed."""
+
+
+class IntegrityError(DownloadError):
+    """Bytes arrived (or sit in the cache) whose size or hash is not the expected one."""
+
+
+class OfflineError(DownloadError):
+    """Offline mode is on and a file is neither cached nor on a ``file://`` mirror."""
+
+
+class CacheError(HubkitError, OSError):
+    """The cache directory cannot be used (not writable, corrupted metadata, no space)."""
+
+
+class ArchiveError(HubkitError, ValueError):
+    """An archive is malformed, unsupported, or tries to write outside its target."""
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+class CheckpointError(HubkitError, ValueError):
+    """A checkpoint file is truncated, garbled, or not in a format hubkit reads."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A pickle in a checkpoint references a global outside the allowlist; nothing was executed."""
+
+
+# ---------------------------------------------------------------- hub and datasets
+
+
+class ModelNotFoundError(HubkitError, KeyError):
+    """No model or weight tag of that name is registered; close matches are suggested."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetError(HubkitError, RuntimeError):
+    """A dataset's files are missing or corrupted, or its arguments are invalid."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """A dataset is not on disk and ``download=True`` was not given."""

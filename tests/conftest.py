@@ -1,0 +1,51 @@
+"""Shared pytest configuration: markers that skip cleanly when their requirements are absent."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _has_gpu() -> bool:
+    if not _has("cupy"):
+        return False
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    no_torch = pytest.mark.skip(reason="parity test: install the parity extra (torch, torchvision)")
+    no_gpu = pytest.mark.skip(reason="gpu test: needs cupy and a CUDA device")
+    torch_ok = None
+    gpu_ok = None
+    for item in items:
+        if "parity" in item.keywords:
+            if torch_ok is None:
+                torch_ok = _has("torch")
+            if not torch_ok:
+                item.add_marker(no_torch)
+        if "gpu" in item.keywords:
+            if gpu_ok is None:
+                gpu_ok = _has_gpu()
+            if not gpu_ok:
+                item.add_marker(no_gpu)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_hubkit_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own empty cache so nothing leaks between tests or into ~/.cache."""
+    home = tmp_path_factory.mktemp("hubkit_home")
+    monkeypatch.setenv("HUBKIT_HOME", str(home))
+    monkeypatch.setenv("HUBKIT_NO_PROGRESS", "1")
+    monkeypatch.delenv("HUBKIT_OFFLINE", raising=False)
+    monkeypatch.delenv("HUBKIT_MIRROR", raising=False)
+    return home

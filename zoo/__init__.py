@@ -1,0 +1,1 @@
+"""hubkit.zoo: model architectures and their weight entries, by modality (vision, text, audio)."""
