@@ -1,0 +1,71 @@
+"""Seedable random number generation: one global generator, and ``Generator`` objects like torch's.
+
+Everything random in hubkit (``rand``, ``randn``, dropout, weight init, shuffling, random
+transforms) draws from a ``Generator``. ``hubkit.manual_seed(s)`` reseeds the global one, so a
+seeded script gives the same numbers on every run and every machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_DEFAULT_SEED = 67280421310721
+
+
+class Generator:
+    """A seedable source of randomness (numpy's PCG64 underneath).
+
+    ``Generator().manual_seed(0)`` mirrors ``torch.Generator().manual_seed(0)``; the
+    numbers drawn differ from torch's, but are reproducible across runs.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._seed = _DEFAULT_SEED if seed is None else int(seed)
+        self._rng = np.random.Generator(np.random.PCG64(self._seed))
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._seed = int(seed)
+        self._rng = np.random.Generator(np.random.PCG64(self._seed))
+        return self
+
+    def seed(self) -> int:
+        """Reseed from the operating system's entropy and return the new seed."""
+        new = int(np.random.SeedSequence().entropy % (2**63))
+        self.manual_seed(new)
+        return new
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        return self._rng.bit_generator.state
+
+    def set_state(self, state: dict) -> Generator:
+        self._rng.bit_generator.state = state
+        return self
+
+    @property
+    def numpy(self) -> np.random.Generator:
+        """The underlying ``numpy.random.Generator`` to draw from."""
+        return self._rng
+
+    def randint_seed(self) -> int:
+        """Draw a 63-bit integer, e.g. to derive a seed for a worker or a child generator."""
+        return int(self._rng.integers(0, 2**63 - 1))
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the global generator (and return it), like ``torch.manual_seed``."""
+    return default_generator.manual_seed(seed)
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng(generator: Generator | None = None) -> np.random.Generator:
+    """The numpy generator to draw from: ``generator``'s, or the global one."""
+    return (generator or default_generator).numpy
