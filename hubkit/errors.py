@@ -104,3 +104,18 @@ class DatasetError(HubkitError, RuntimeError):
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):
     """A dataset is not on disk and ``download=True`` was not given."""
+
+
+# ---------------------------------------------------------------- data loading and transforms
+
+
+class ArgumentError(HubkitError, ValueError):
+    """An argument has a value that cannot work; names the argument, what is accepted and what was found."""
+
+
+class ArgumentTypeError(HubkitError, TypeError):
+    """An argument (or a sample handed to collate or a transform) has a type that is not supported."""
+
+
+class DataLoaderError(HubkitError, RuntimeError):
+    """A DataLoader worker process died or timed out; the message names the worker and what to check."""
