@@ -119,3 +119,7 @@ class ArgumentTypeError(HubkitError, TypeError):
 
 class DataLoaderError(HubkitError, RuntimeError):
     """A DataLoader worker process died or timed out; the message names the worker and what to check."""
+
+
+class MissingDependencyError(HubkitError, ImportError):
+    """An optional package a feature needs (scipy, Pillow, ...) is not installed; says what to install."""
