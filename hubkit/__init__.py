@@ -12,8 +12,90 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from hubkit._backend import Device
+from hubkit._backend import Device as device
+from hubkit.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from hubkit.errors import HubkitError
+from hubkit.nn.functional import (
+    abs,
+    add,
+    argmax,
+    argmin,
+    bmm,
+    cat,
+    chunk,
+    clamp,
+    clip,
+    concat,
+    div,
+    eq,
+    exp,
+    flatten,
+    log,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mm,
+    mul,
+    neg,
+    permute,
+    pow,
+    reshape,
+    split,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    sum,
+    transpose,
+    unbind,
+    unsqueeze,
+    where,
+)
 from hubkit.random import Generator, initial_seed, manual_seed
+from hubkit.tensor import (
+    Tensor,
+    arange,
+    as_tensor,
+    bool_,
+    complex64,
+    double,
+    empty,
+    empty_like,
+    eye,
+    float16,
+    float32,
+    float64,
+    from_numpy,
+    full,
+    full_like,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    is_tensor,
+    linspace,
+    long,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    uint8,
+    zeros,
+    zeros_like,
+)
+from hubkit.tensor import bool_ as bool  # noqa: A004  (PyTorch's name)
+from hubkit.tensor import float32 as float  # noqa: A004
+from hubkit.tensor import int32 as int  # noqa: A004
 
 __version__ = "0.1.0"
 
@@ -48,4 +130,18 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY) | set(_LAZY_ATTRS))
 
 
-__all__ = ["Generator", "HubkitError", "initial_seed", "manual_seed"]
+cuda_is_available = None  # replaced below
+
+
+def _cuda_is_available() -> bool:
+    """True when cupy is installed and a CUDA GPU is visible (imports cupy only when asked)."""
+    try:
+        from hubkit._backend import cupy_module
+
+        cupy_module()
+    except HubkitError:
+        return False
+    return True
+
+
+cuda_is_available = _cuda_is_available

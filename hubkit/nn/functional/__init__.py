@@ -1,0 +1,44 @@
+"""hubkit.nn.functional: the differentiable ops, by category (PyTorch's names and signatures)."""
+
+from hubkit.nn.functional.elementwise import (
+    abs,
+    add,
+    clamp,
+    clip,
+    div,
+    eq,
+    exp,
+    ge,
+    gt,
+    le,
+    log,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,
+    sqrt,
+    sub,
+    where,
+)
+from hubkit.nn.functional.linalg import bmm, linear, matmul, mm
+from hubkit.nn.functional.reduction import argmax, argmin, max, mean, min, sum
+from hubkit.nn.functional.shape import (
+    cat,
+    chunk,
+    concat,
+    expand,
+    flatten,
+    permute,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unbind,
+    unflatten,
+    unsqueeze,
+    view,
+)

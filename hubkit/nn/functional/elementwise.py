@@ -1,0 +1,384 @@
+"""Elementwise arithmetic and math: add, sub, mul, div, neg, pow, exp, log, sqrt, abs, clamp,
+maximum, minimum, where, and the (non-differentiable) comparisons.
+
+Binary ops broadcast like numpy; autograd sums gradients back to each input's shape.
+Type promotion follows PyTorch: a Python scalar never changes a tensor's float dtype, and an
+integer tensor combined with a float becomes the float dtype (float32 for Python floats).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hubkit._backend import get_array_module, is_cupy_array
+from hubkit.autograd import Function
+from hubkit.errors import DeviceError, ShapeError
+from hubkit.tensor import Tensor, float32
+
+# ---------------------------------------------------------------- type promotion
+
+
+def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's rule for two tensors: a float beats an integer, otherwise numpy's promotion."""
+    fa, fb = a.kind in "fc", b.kind in "fc"
+    if fa and not fb:
+        return a
+    if fb and not fa:
+        return b
+    if a.kind == "b" and b.kind != "b":
+        return b
+    if b.kind == "b" and a.kind != "b":
+        return a
+    return np.promote_types(a, b)
+
+
+def _scalar_dtype(dtype: np.dtype, value: Any) -> np.dtype:
+    if isinstance(value, bool):
+        return dtype
+    if isinstance(value, float) and dtype.kind not in "fc":
+        return float32
+    if isinstance(value, complex) and dtype.kind != "c":
+        return np.dtype("complex64")
+    if isinstance(value, int) and dtype.kind == "b":
+        return np.dtype("int64")
+    return dtype
+
+
+def as_operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:
+    """Bring two operands (Tensors, arrays or Python scalars) to one dtype and device.
+
+    Python scalars become 0-d arrays of the result dtype, so they never promote float32.
+    """
+    a_t, b_t = isinstance(a, Tensor), isinstance(b, Tensor)
+    if not a_t and hasattr(a, "dtype") and hasattr(a, "shape") and not isinstance(a, np.generic):
+        a, a_t = Tensor._make(a if a.ndim else a.reshape(())), True
+    if not b_t and hasattr(b, "dtype") and hasattr(b, "shape") and not isinstance(b, np.generic):
+        b, b_t = Tensor._make(b if b.ndim else b.reshape(())), True
+    if a_t and b_t:
+        if is_cupy_array(a.data) != is_cupy_array(b.data) or (
+            is_cupy_array(a.data) and a.data.device.id != b.data.device.id
+        ):
+            raise DeviceError(
+                f"{op}: expected both tensors on the same device, found {a.device} and {b.device}; "
+                "move one with .to(device)"
+            )
+        if a.dtype != b.dtype:
+            dt = promote_types(a.dtype, b.dtype)
+            a = a if a.dtype == dt else a.to(dt)
+            b = b if b.dtype == dt else b.to(dt)
+        return a, b
+    if not (a_t or b_t):
+        raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+    t, s = (a, b) if a_t else (b, a)
+    if not isinstance(s, (int, float, complex, np.generic)):
+        raise TypeError(f"{op}: unsupported operand type {type(s).__name__} with a Tensor")
+    dt = _scalar_dtype(t.dtype, s.item() if isinstance(s, np.generic) else s)
+    if dt != t.dtype:
+        t = t.to(dt)
+    s = t._xp.asarray(s, dtype=dt)
+    return (t, s) if a_t else (s, t)
+
+
+def _broadcast_check(op: str, a: Any, b: Any) -> None:
+    sa, sb = getattr(a, "shape", ()), getattr(b, "shape", ())
+    for x, y in zip(reversed(sa), reversed(sb)):
+        if x != y and x != 1 and y != 1:
+            raise ShapeError(f"{op}: shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast together")
+
+
+# ---------------------------------------------------------------- binary arithmetic
+
+
+class Add(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        return a + b
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        return gy, gy
+
+
+class Sub(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        return a - b
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        return gy, (-gy if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.a = a if self.needs_input_grad[1] else None
+        self.b = b if self.needs_input_grad[0] else None
+        return a * b
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        ga = gy * self.b if self.needs_input_grad[0] else None
+        gb = gy * self.a if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        ga = gy / self.b if self.needs_input_grad[0] else None
+        gb = -gy * self.a / (self.b * self.b) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Pow(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        y = a**b
+        self.a, self.b, self.y = a, b, y
+        return y
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        a, b = self.a, self.b
+        xp = get_array_module(gy)
+        ga = gy * b * a ** (b - 1) if self.needs_input_grad[0] else None
+        gb = None
+        if self.needs_input_grad[1]:
+            # d(a^b)/db = a^b log a, taken as 0 where a == 0 (PyTorch's convention)
+            log_a = xp.log(xp.where(a > 0, a, 1)).astype(self.y.dtype, copy=False)
+            gb = gy * self.y * log_a
+        return ga, gb
+
+
+class Maximum(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.a, self.b = a, b
+        return get_array_module(a).maximum(a, b)
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        # ties split the gradient evenly, as PyTorch does
+        a, b = self.a, self.b
+        wa = (a > b) + 0.5 * (a == b)
+        return gy * wa.astype(gy.dtype), gy * (1 - wa).astype(gy.dtype)
+
+
+class Minimum(Function):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.a, self.b = a, b
+        return get_array_module(a).minimum(a, b)
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        a, b = self.a, self.b
+        wa = (a < b) + 0.5 * (a == b)
+        return gy * wa.astype(gy.dtype), gy * (1 - wa).astype(gy.dtype)
+
+
+def _binary(cls: type[Function], name: str, a: Any, b: Any) -> Tensor:
+    a, b = as_operands(a, b, name)
+    _broadcast_check(name, a, b)
+    return cls()(a, b)
+
+
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:  # noqa: A002
+    """``input + alpha * other`` with broadcasting."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(Add, "add", input, other)
+
+
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:  # noqa: A002
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(Sub, "sub", input, other)
+
+
+def mul(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return _binary(Mul, "mul", input, other)
+
+
+def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:  # noqa: A002
+    """True division (integers give float32, as in PyTorch); ``rounding_mode`` 'trunc' or 'floor'."""
+    a, b = as_operands(input, other, "div")
+    if rounding_mode is not None:
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        xp = get_array_module(a.data if isinstance(a, Tensor) else b.data)
+        av, bv = (x.data if isinstance(x, Tensor) else x for x in (a, b))
+        q = xp.floor_divide(av, bv) if rounding_mode == "floor" else xp.trunc(av / bv).astype(
+            np.result_type(av, bv)
+        )
+        return Tensor._make(q)
+    if a.dtype.kind in "iub":
+        a = a.to(float32) if isinstance(a, Tensor) else a.astype(float32)
+        b = b.to(float32) if isinstance(b, Tensor) else b.astype(float32)
+    _broadcast_check("div", a, b)
+    return Div()(a, b)
+
+
+def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001,A002
+    return _binary(Pow, "pow", input, exponent)
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    return _binary(Maximum, "maximum", input, other)
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    return _binary(Minimum, "minimum", input, other)
+
+
+# ---------------------------------------------------------------- unary math
+
+
+class Neg(Function):
+    def forward(self, x: Any) -> Any:
+        return -x
+
+    def backward(self, gy: Any) -> Any:
+        return -gy
+
+
+class Exp(Function):
+    def forward(self, x: Any) -> Any:
+        self.y = get_array_module(x).exp(x)
+        return self.y
+
+    def backward(self, gy: Any) -> Any:
+        return gy * self.y
+
+
+class Log(Function):
+    def forward(self, x: Any) -> Any:
+        self.x = x
+        return get_array_module(x).log(x)
+
+    def backward(self, gy: Any) -> Any:
+        return gy / self.x
+
+
+class Sqrt(Function):
+    def forward(self, x: Any) -> Any:
+        self.y = get_array_module(x).sqrt(x)
+        return self.y
+
+    def backward(self, gy: Any) -> Any:
+        return gy / (2 * self.y)
+
+
+class Abs(Function):
+    def forward(self, x: Any) -> Any:
+        self.x = x
+        return abs(x)
+
+    def backward(self, gy: Any) -> Any:
+        return gy * get_array_module(gy).sign(self.x)
+
+
+class Clamp(Function):
+    def __init__(self, lo: Any, hi: Any) -> None:
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x: Any) -> Any:
+        self.x = x
+        return get_array_module(x).clip(x, self.lo, self.hi)
+
+    def backward(self, gy: Any) -> Any:
+        keep = True
+        if self.lo is not None:
+            keep = self.x >= self.lo
+        if self.hi is not None:
+            keep = keep & (self.x <= self.hi)
+        return gy * keep
+
+
+def _float_input(x: Tensor) -> Tensor:
+    return x if x.dtype.kind in "fc" else x.to(float32)
+
+
+def neg(input: Tensor) -> Tensor:  # noqa: A002
+    return Neg()(input)
+
+
+def exp(input: Tensor) -> Tensor:  # noqa: A002
+    return Exp()(_float_input(input))
+
+
+def log(input: Tensor) -> Tensor:  # noqa: A002
+    return Log()(_float_input(input))
+
+
+def sqrt(input: Tensor) -> Tensor:  # noqa: A002
+    return Sqrt()(_float_input(input))
+
+
+def abs(input: Tensor) -> Tensor:  # noqa: A001,A002
+    return Abs()(input)
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; the gradient passes where the input was inside (bounds included)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    lo = min.item() if isinstance(min, Tensor) else min
+    hi = max.item() if isinstance(max, Tensor) else max
+    return Clamp(lo, hi)(input)
+
+
+clip = clamp
+
+
+# ---------------------------------------------------------------- where and comparisons
+
+
+class Where(Function):
+    def __init__(self, cond: Any) -> None:
+        self.cond = cond
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return get_array_module(a).where(self.cond, a, b)
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        zero = gy.dtype.type(0)
+        xp = get_array_module(gy)
+        ga = xp.where(self.cond, gy, zero) if self.needs_input_grad[0] else None
+        gb = xp.where(self.cond, zero, gy) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
+    """Elementwise ``input if condition else other``, broadcasting all three."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    a, b = as_operands(input, other, "where")
+    _broadcast_check("where", a, b)
+    xp = get_array_module(a.data if isinstance(a, Tensor) else b.data)
+    return Where(xp.asarray(cond, dtype=bool))(a, b)
+
+
+def _compare(name: str, ufunc: str, a: Any, b: Any) -> Tensor:
+    a, b = as_operands(a, b, name)
+    _broadcast_check(name, a, b)
+    av = a.data if isinstance(a, Tensor) else a
+    bv = b.data if isinstance(b, Tensor) else b
+    return Tensor._make(getattr(get_array_module(av if isinstance(a, Tensor) else bv), ufunc)(av, bv))
+
+
+def eq(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return _compare("eq", "equal", input, other)
+
+
+def ne(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return _compare("ne", "not_equal", input, other)
+
+
+def lt(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return _compare("lt", "less", input, other)
+
+
+def le(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return _compare("le", "less_equal", input, other)
+
+
+def gt(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return _compare("gt", "greater", input, other)
+
+
+def ge(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return _compare("ge", "greater_equal", input, other)
