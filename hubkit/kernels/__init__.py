@@ -1,0 +1,93 @@
+"""Raw-array kernels: one thin dispatcher over ``cpu.py`` (numpy) and ``cuda.py`` (cupy).
+
+Each function here forwards to the module with the same function name, picked by the type of its first
+array argument, so ops never test for the device themselves. cupy is imported only when a cupy array
+arrives, never for numpy inputs. Signatures and layouts are documented in ``cpu.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+
+def kernels_for(array: Any) -> ModuleType:
+    """The kernel module (``hubkit.kernels.cpu`` or ``hubkit.kernels.cuda``) for ``array``'s device."""
+    if type(array).__module__.startswith("cupy"):
+        return importlib.import_module("hubkit.kernels.cuda")
+    return importlib.import_module("hubkit.kernels.cpu")
+
+
+def im2col(x, kernel, stride, pads, dilation, pad_value=0.0):
+    return kernels_for(x).im2col(x, kernel, stride, pads, dilation, pad_value)
+
+
+def col2im(col, x_shape, kernel, stride, pads, dilation):
+    return kernels_for(col).col2im(col, x_shape, kernel, stride, pads, dilation)
+
+
+def conv2d(x, w, b, stride, pads, dilation, groups):
+    return kernels_for(x).conv2d(x, w, b, stride, pads, dilation, groups)
+
+
+def conv2d_grad_input(gy, w, in_hw, stride, pads, dilation, groups):
+    return kernels_for(gy).conv2d_grad_input(gy, w, in_hw, stride, pads, dilation, groups)
+
+
+def conv2d_grad_weight(x, gy, kernel, stride, pads, dilation, groups):
+    return kernels_for(x).conv2d_grad_weight(x, gy, kernel, stride, pads, dilation, groups)
+
+
+def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, with_argmax):
+    return kernels_for(x).max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, with_argmax)
+
+
+def max_pool2d_indices(argmax, in_hw, kernel, stride, padding, dilation):
+    return kernels_for(argmax).max_pool2d_indices(argmax, in_hw, kernel, stride, padding, dilation)
+
+
+def max_pool2d_backward(gy, argmax, in_hw, kernel, stride, padding, dilation, ceil_mode):
+    return kernels_for(gy).max_pool2d_backward(gy, argmax, in_hw, kernel, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
+    return kernels_for(x).avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def avg_pool2d_backward(gy, in_hw, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
+    return kernels_for(gy).avg_pool2d_backward(
+        gy, in_hw, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+
+
+def adaptive_avg_pool2d(x, out_hw):
+    return kernels_for(x).adaptive_avg_pool2d(x, out_hw)
+
+
+def adaptive_avg_pool2d_backward(gy, in_hw):
+    return kernels_for(gy).adaptive_avg_pool2d_backward(gy, in_hw)
+
+
+def adaptive_max_pool2d(x, out_hw):
+    return kernels_for(x).adaptive_max_pool2d(x, out_hw)
+
+
+def adaptive_max_pool2d_backward(gy, indices, in_hw):
+    return kernels_for(gy).adaptive_max_pool2d_backward(gy, indices, in_hw)
+
+
+def upsample_nearest2d(x, out_hw, scales):
+    return kernels_for(x).upsample_nearest2d(x, out_hw, scales)
+
+
+def upsample_nearest2d_backward(gy, in_hw, scales):
+    return kernels_for(gy).upsample_nearest2d_backward(gy, in_hw, scales)
+
+
+def upsample_bilinear2d(x, out_hw, align_corners, scales):
+    return kernels_for(x).upsample_bilinear2d(x, out_hw, align_corners, scales)
+
+
+def upsample_bilinear2d_backward(gy, in_hw, align_corners, scales):
+    return kernels_for(gy).upsample_bilinear2d_backward(gy, in_hw, align_corners, scales)

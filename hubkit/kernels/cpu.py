@@ -1,0 +1,533 @@
+"""CPU kernels on numpy arrays: im2col/col2im, convolution, pooling and interpolation.
+
+Conventions shared with ``cuda.py`` (same names, same signatures, same results):
+
+- images are NCHW; ``kernel``, ``stride``, ``dilation`` are ``(y, x)`` pairs;
+- convolution padding is ``pads = ((top, bottom), (left, right))`` so ``padding="same"`` with an even
+  kernel (asymmetric) needs no special case; pooling padding is symmetric ``(py, px)``;
+- the column matrix is in Caffe layout ``(C*KH*KW, N*OH*OW)``: rows ordered ``(c, ky, kx)``, so the rows
+  of group ``g`` are one contiguous block, and the innermost axis (OW) stays contiguous with the image.
+
+How the CPU path is fast (measured in bench/engine.py; see bench/RESULTS.md):
+
+- a convolution builds its columns a few images at a time into one reused buffer of about
+  ``_COL_CHUNK_BYTES``, so the GEMM reads them from cache right after they were written, instead of
+  one col for the whole batch that is several times larger than the input and streamed through DRAM
+  twice;
+- 1x1 convolutions without padding skip im2col: they are one (batched) matmul on the image itself;
+- col2im and pooling loop over the KH*KW kernel positions with strided in-place ufuncs (``+=``,
+  ``np.maximum(..., out=)``); ``np.add.at`` is never used (5-14x slower);
+- max pooling tracks which kernel position won only when a gradient will be needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from hubkit.kernels.shapes import (
+    adaptive_bounds,
+    avg_pool_divisors,
+    conv_out_size,
+    linear_indices,
+    nearest_indices,
+    pool_extra_pad,
+    pool_out_size,
+)
+
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]
+
+# Size of one im2col chunk. Chosen by measurement on ResNet-shaped layers (bench/engine.py): big
+# enough for an efficient GEMM, small enough that the freshly written columns are still in L3.
+_COL_CHUNK_BYTES = 4 << 20
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _lowest(dtype: np.dtype) -> float | int:
+    """The padding value that never wins a max: -inf for floats, the minimum for integers."""
+    if np.issubdtype(dtype, np.floating):
+        return -np.inf
+    return np.iinfo(dtype).min
+
+
+def _pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
+    """Pad the two trailing axes of ``x`` (N, C, H, W); returns ``x`` itself when no padding is needed."""
+    (pt, pb), (pl, pr) = pads
+    if not (pt or pb or pl or pr):
+        return x
+    n, c, h, w = x.shape
+    out = np.empty((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
+    out[:, :, :pt] = value
+    out[:, :, pt + h :] = value
+    out[:, :, pt : pt + h, :pl] = value
+    out[:, :, pt : pt + h, pl + w :] = value
+    out[:, :, pt : pt + h, pl : pl + w] = x
+    return out
+
+
+def _tap(a: np.ndarray, ky: int, kx: int, stride: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """The strided view of padded ``a`` that kernel position ``(ky, kx)`` sees: ``(..., OH, OW)``."""
+    (sy, sx), (dy, dx), (oh, ow) = stride, dilation, out_hw
+    y0, x0 = ky * dy, kx * dx
+    return a[..., y0 : y0 + sy * (oh - 1) + 1 : sy, x0 : x0 + sx * (ow - 1) + 1 : sx]
+
+
+def _windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """Zero-copy view ``(C, KH, KW, N, OH, OW)`` of padded ``xp`` (N, C, Hp, Wp)."""
+    (kh, kw), (sy, sx), (dy, dx), (oh, ow) = kernel, stride, dilation, out_hw
+    v = sliding_window_view(xp, (dy * (kh - 1) + 1, dx * (kw - 1) + 1), axis=(2, 3))
+    v = v[:, :, : sy * (oh - 1) + 1 : sy, : sx * (ow - 1) + 1 : sx, ::dy, ::dx]
+    return v.transpose(1, 4, 5, 0, 2, 3)
+
+
+def _col_chunks(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair):
+    """Yield ``(n0, m, col)`` with ``col`` the Caffe-layout columns ``(C*KH*KW, m*OH*OW)`` of images
+    ``n0:n0+m``. ``col`` lives in a buffer reused by the next chunk: use it before advancing."""
+    n, c = x.shape[:2]
+    (kh, kw), (oh, ow) = kernel, out_hw
+    rows = c * kh * kw
+    per_image = rows * oh * ow * x.itemsize
+    nb = int(max(1, min(n, _COL_CHUNK_BYTES // max(per_image, 1))))
+    buf = np.empty((c, kh, kw, nb, oh, ow), dtype=x.dtype)
+    for n0 in range(0, n, nb):
+        m = min(nb, n - n0)
+        part = buf if m == nb else np.empty((c, kh, kw, m, oh, ow), dtype=x.dtype)
+        np.copyto(part, _windows(_pad(x[n0 : n0 + m], pads), kernel, stride, dilation, out_hw))
+        yield n0, m, part.reshape(rows, m * oh * ow)
+
+
+def _is_pointwise(kernel: Pair, pads: Pads) -> bool:
+    return kernel == (1, 1) and pads == ((0, 0), (0, 0))
+
+
+def _to_channel_major(g: np.ndarray, groups: int) -> np.ndarray:
+    """(m, OC, OH, OW) -> (G, OC/G, m*OH*OW), one copy: the GEMM operand layout of an output chunk."""
+    m, oc = g.shape[:2]
+    return g.reshape(m, oc, -1).transpose(1, 0, 2).reshape(groups, oc // groups, -1)
+
+
+# ---------------------------------------------------------------- im2col / col2im
+
+
+def im2col(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, pad_value: float = 0.0) -> np.ndarray:
+    """Unfold ``x`` (N, C, H, W) into columns ``(C*KH*KW, N*OH*OW)`` (Caffe layout)."""
+    n, c, h, w = x.shape
+    oh = conv_out_size(h, kernel[0], stride[0], *pads[0], dilation[0])
+    ow = conv_out_size(w, kernel[1], stride[1], *pads[1], dilation[1])
+    view = _windows(_pad(x, pads, pad_value), kernel, stride, dilation, (oh, ow))
+    return np.ascontiguousarray(view).reshape(c * kernel[0] * kernel[1], n * oh * ow)
+
+
+def _col2im_into(gxp: np.ndarray, col: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair) -> None:
+    """Add columns ``(C, KH, KW, m, OH, OW)`` into padded images ``gxp`` (m, C, Hp, Wp) in place."""
+    target = gxp.transpose(1, 0, 2, 3)
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            _tap(target, ky, kx, stride, dilation, out_hw)[...] += col[:, ky, kx]
+
+
+def col2im(
+    col: np.ndarray, x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, pads: Pads, dilation: Pair
+) -> np.ndarray:
+    """Fold columns ``(C*KH*KW, N*OH*OW)`` back into an image ``x_shape`` (N, C, H, W), summing overlaps.
+
+    The adjoint of :func:`im2col`.
+    """
+    n, c, h, w = x_shape
+    (pt, pb), (pl, pr) = pads
+    oh = conv_out_size(h, kernel[0], stride[0], pt, pb, dilation[0])
+    ow = conv_out_size(w, kernel[1], stride[1], pl, pr, dilation[1])
+    gxp = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype=col.dtype)
+    _col2im_into(gxp, col.reshape(c, kernel[0], kernel[1], n, oh, ow), kernel, stride, dilation, (oh, ow))
+    return np.ascontiguousarray(gxp[:, :, pt : pt + h, pl : pl + w])
+
+
+# ---------------------------------------------------------------- convolution
+
+
+def conv2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: Pair,
+    pads: Pads,
+    dilation: Pair,
+    groups: int,
+) -> np.ndarray:
+    """Cross-correlation ``x`` (N, C, H, W) with ``w`` (OC, C/groups, KH, KW) [+ ``b`` (OC,)]
+    -> (N, OC, OH, OW)."""
+    n, _, h, wd = x.shape
+    oc, cg, kh, kw = w.shape
+    oh = conv_out_size(h, kh, stride[0], *pads[0], dilation[0])
+    ow = conv_out_size(wd, kw, stride[1], *pads[1], dilation[1])
+    w3 = w.reshape(groups, oc // groups, cg * kh * kw)
+    if _is_pointwise((kh, kw), pads):
+        xs = x if stride == (1, 1) else x[:, :, :: stride[0], :: stride[1]]
+        xs = np.ascontiguousarray(xs).reshape(n, groups, cg, oh * ow)
+        y = np.matmul(w3, xs).reshape(n, oc, oh, ow)
+    else:
+        y = np.empty((n, oc, oh, ow), dtype=np.result_type(x, w))
+        for n0, m, col in _col_chunks(x, (kh, kw), stride, pads, dilation, (oh, ow)):
+            out = np.matmul(w3, col.reshape(groups, -1, m * oh * ow))
+            y[n0 : n0 + m] = out.reshape(oc, m, oh, ow).transpose(1, 0, 2, 3)
+    if b is not None:
+        y += b.reshape(1, oc, 1, 1)
+    return y
+
+
+def conv2d_grad_input(
+    gy: np.ndarray,
+    w: np.ndarray,
+    in_hw: Pair,
+    stride: Pair,
+    pads: Pads,
+    dilation: Pair,
+    groups: int,
+) -> np.ndarray:
+    """Gradient of :func:`conv2d` w.r.t. its input: ``gy`` (N, OC, OH, OW) -> (N, C, H, W).
+
+    Also the forward of a transposed convolution (``in_hw`` is then its output size).
+    """
+    n, oc, oh, ow = gy.shape
+    _, cg, kh, kw = w.shape
+    h, wd = in_hw
+    c = cg * groups
+    wt = w.reshape(groups, oc // groups, cg * kh * kw).transpose(0, 2, 1)
+    if _is_pointwise((kh, kw), pads):
+        g = np.matmul(wt, gy.reshape(n, groups, oc // groups, oh * ow)).reshape(n, c, oh, ow)
+        if stride == (1, 1) and (oh, ow) == (h, wd):
+            return g
+        gx = np.zeros((n, c, h, wd), dtype=g.dtype)
+        gx[:, :, : stride[0] * (oh - 1) + 1 : stride[0], : stride[1] * (ow - 1) + 1 : stride[1]] = g
+        return gx
+    (pt, pb), (pl, pr) = pads
+    gxp = np.zeros((n, c, h + pt + pb, wd + pl + pr), dtype=np.result_type(gy, w))
+    per_image = c * kh * kw * oh * ow * gy.itemsize
+    nb = int(max(1, min(n, _COL_CHUNK_BYTES // max(per_image, 1))))
+    for n0 in range(0, n, nb):
+        m = min(nb, n - n0)
+        gcol = np.matmul(wt, _to_channel_major(gy[n0 : n0 + m], groups))
+        _col2im_into(gxp[n0 : n0 + m], gcol.reshape(c, kh, kw, m, oh, ow), (kh, kw), stride, dilation, (oh, ow))
+    if (pt, pb, pl, pr) == (0, 0, 0, 0):
+        return gxp
+    return np.ascontiguousarray(gxp[:, :, pt : pt + h, pl : pl + wd])
+
+
+def conv2d_grad_weight(
+    x: np.ndarray,
+    gy: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    pads: Pads,
+    dilation: Pair,
+    groups: int,
+) -> np.ndarray:
+    """Gradient of :func:`conv2d` w.r.t. its weight: ``x`` (N, C, H, W), ``gy`` (N, OC, OH, OW)
+    -> (OC, C/groups, KH, KW)."""
+    n, c = x.shape[:2]
+    oc, oh, ow = gy.shape[1:]
+    kh, kw = kernel
+    cg = c // groups
+    if _is_pointwise(kernel, pads):
+        xs = x if stride == (1, 1) else x[:, :, :: stride[0], :: stride[1]]
+        xs = np.ascontiguousarray(xs).reshape(n, groups, cg, oh * ow)
+        g = gy.reshape(n, groups, oc // groups, oh * ow)
+        return np.matmul(g, xs.transpose(0, 1, 3, 2)).sum(axis=0).reshape(oc, cg, 1, 1)
+    gw = np.zeros((groups, oc // groups, cg * kh * kw), dtype=np.result_type(x, gy))
+    for n0, m, col in _col_chunks(x, kernel, stride, pads, dilation, (oh, ow)):
+        g = _to_channel_major(gy[n0 : n0 + m], groups)
+        gw += np.matmul(g, col.reshape(groups, cg * kh * kw, m * oh * ow).transpose(0, 2, 1))
+    return gw.reshape(oc, cg, kh, kw)
+
+
+# ---------------------------------------------------------------- max pooling
+
+
+def _pool_geometry(
+    hw: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, ceil_mode: bool
+) -> tuple[Pair, Pads]:
+    """Output size and the (possibly asymmetric, ceil-mode) padding a pooling op applies."""
+    out, pads = [], []
+    for size, k, s, p, d in zip(hw, kernel, stride, padding, dilation):
+        o = pool_out_size(size, k, s, p, d, ceil_mode)
+        out.append(o)
+        pads.append((p, p + pool_extra_pad(size, o, k, s, p, d)))
+    return (out[0], out[1]), (pads[0], pads[1])
+
+
+def _argmax_dtype(kernel: Pair) -> type:
+    return np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
+
+
+def max_pool2d(
+    x: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    ceil_mode: bool,
+    with_argmax: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Max pooling ``x`` (N, C, H, W) -> ``(y, argmax)`` with ``y`` (N, C, OH, OW).
+
+    ``argmax`` (N, C, OH, OW) holds the winning kernel position ``ky*KW + kx`` (the first one on ties),
+    or is None when ``with_argmax`` is false. Padding never wins (it is -inf).
+    """
+    out_hw, pads = _pool_geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+    xp = _pad(x, pads, _lowest(x.dtype))
+    y = _tap(xp, 0, 0, stride, dilation, out_hw).copy()
+    arg = np.zeros(y.shape, dtype=_argmax_dtype(kernel)) if with_argmax else None
+    mask = np.empty(y.shape, dtype=bool) if with_argmax else None
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            if ky == 0 and kx == 0:
+                continue
+            tap = _tap(xp, ky, kx, stride, dilation, out_hw)
+            if arg is None:
+                np.maximum(y, tap, out=y)
+            else:
+                np.greater(tap, y, out=mask)
+                np.copyto(y, tap, where=mask)
+                np.copyto(arg, ky * kernel[1] + kx, where=mask, casting="unsafe")
+    return y, arg
+
+
+def max_pool2d_indices(
+    argmax: np.ndarray, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
+) -> np.ndarray:
+    """Kernel-position argmax (N, C, OH, OW) -> PyTorch's flat indices ``h*W + w`` into each input plane
+    (int64), as ``max_pool2d(..., return_indices=True)`` returns them."""
+    oh, ow = argmax.shape[2:]
+    a = argmax.astype(np.int64)
+    ky, kx = np.divmod(a, kernel[1])
+    rows = (np.arange(oh) * stride[0] - padding[0]).reshape(oh, 1) + ky * dilation[0]
+    cols = (np.arange(ow) * stride[1] - padding[1]).reshape(1, ow) + kx * dilation[1]
+    return rows * in_hw[1] + cols
+
+
+def max_pool2d_backward(
+    gy: np.ndarray,
+    argmax: np.ndarray,
+    in_hw: Pair,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    ceil_mode: bool,
+) -> np.ndarray:
+    """Gradient of :func:`max_pool2d`: ``gy`` (N, C, OH, OW) routed to each window's winner
+    -> (N, C, H, W)."""
+    (h, w) = in_hw
+    out_hw, ((pt, pb), (pl, pr)) = _pool_geometry(in_hw, kernel, stride, padding, dilation, ceil_mode)
+    n, c = gy.shape[:2]
+    gxp = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype=gy.dtype)
+    mask = np.empty(gy.shape, dtype=bool)
+    routed = np.empty_like(gy)
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            np.equal(argmax, ky * kernel[1] + kx, out=mask)
+            np.multiply(gy, mask, out=routed)
+            _tap(gxp, ky, kx, stride, dilation, out_hw)[...] += routed
+    return np.ascontiguousarray(gxp[:, :, pt : pt + h, pl : pl + w])
+
+
+# ---------------------------------------------------------------- average pooling
+
+
+def _avg_divisor(
+    in_hw: Pair,
+    out_hw: Pair,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    count_include_pad: bool,
+    divisor_override: int | None,
+    dtype: np.dtype,
+) -> np.ndarray | float:
+    if divisor_override:
+        return float(divisor_override)
+    dh = avg_pool_divisors(in_hw[0], out_hw[0], kernel[0], stride[0], padding[0], count_include_pad)
+    dw = avg_pool_divisors(in_hw[1], out_hw[1], kernel[1], stride[1], padding[1], count_include_pad)
+    return np.outer(dh, dw).astype(dtype)
+
+
+def avg_pool2d(
+    x: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None = None,
+) -> np.ndarray:
+    """Average pooling ``x`` (N, C, H, W) -> (N, C, OH, OW), with PyTorch's divisor rules."""
+    in_hw = x.shape[2:]
+    out_hw, pads = _pool_geometry(in_hw, kernel, stride, padding, (1, 1), ceil_mode)
+    xp = _pad(x, pads)
+    y = _tap(xp, 0, 0, stride, (1, 1), out_hw).copy()
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            if ky or kx:
+                y += _tap(xp, ky, kx, stride, (1, 1), out_hw)
+    y /= _avg_divisor(in_hw, out_hw, kernel, stride, padding, count_include_pad, divisor_override, y.dtype)
+    return y
+
+
+def avg_pool2d_backward(
+    gy: np.ndarray,
+    in_hw: Pair,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None = None,
+) -> np.ndarray:
+    """Gradient of :func:`avg_pool2d`: ``gy`` (N, C, OH, OW) -> (N, C, H, W)."""
+    h, w = in_hw
+    out_hw, ((pt, pb), (pl, pr)) = _pool_geometry(in_hw, kernel, stride, padding, (1, 1), ceil_mode)
+    g = gy / _avg_divisor(in_hw, out_hw, kernel, stride, padding, count_include_pad, divisor_override, gy.dtype)
+    gxp = np.zeros((gy.shape[0], gy.shape[1], h + pt + pb, w + pl + pr), dtype=gy.dtype)
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            _tap(gxp, ky, kx, stride, (1, 1), out_hw)[...] += g
+    return np.ascontiguousarray(gxp[:, :, pt : pt + h, pl : pl + w])
+
+
+# ---------------------------------------------------------------- adaptive pooling
+
+
+def _uniform_windows(in_hw: Pair, out_hw: Pair) -> bool:
+    return in_hw[0] % out_hw[0] == 0 and in_hw[1] % out_hw[1] == 0
+
+
+def adaptive_avg_pool2d(x: np.ndarray, out_hw: Pair) -> np.ndarray:
+    """Adaptive average pooling ``x`` (N, C, H, W) -> (N, C, OH, OW); window ``i`` along an axis covers
+    ``floor(i*H/OH)`` to ``ceil((i+1)*H/OH)``."""
+    n, c, h, w = x.shape
+    oh, ow = out_hw
+    if _uniform_windows((h, w), out_hw):
+        return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5), dtype=x.dtype)
+    # Averaging over a rectangle is separable: rows first, then columns.
+    hs, he = adaptive_bounds(h, oh)
+    rows = np.stack([x[:, :, s:e].mean(axis=2, dtype=x.dtype) for s, e in zip(hs, he)], axis=2)
+    ws, we = adaptive_bounds(w, ow)
+    return np.stack([rows[..., s:e].mean(axis=3, dtype=x.dtype) for s, e in zip(ws, we)], axis=3)
+
+
+def adaptive_avg_pool2d_backward(gy: np.ndarray, in_hw: Pair) -> np.ndarray:
+    """Gradient of :func:`adaptive_avg_pool2d`: ``gy`` (N, C, OH, OW) -> (N, C, H, W)."""
+    n, c, oh, ow = gy.shape
+    h, w = in_hw
+    ws, we = adaptive_bounds(w, ow)
+    cols = np.zeros((n, c, oh, w), dtype=gy.dtype)
+    for j, (s, e) in enumerate(zip(ws, we)):
+        cols[..., s:e] += gy[..., j : j + 1] / gy.dtype.type(e - s)
+    hs, he = adaptive_bounds(h, oh)
+    gx = np.zeros((n, c, h, w), dtype=gy.dtype)
+    for i, (s, e) in enumerate(zip(hs, he)):
+        gx[:, :, s:e] += cols[:, :, i : i + 1] / gy.dtype.type(e - s)
+    return gx
+
+
+def adaptive_max_pool2d(x: np.ndarray, out_hw: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive max pooling ``x`` (N, C, H, W) -> ``(y, indices)``, both (N, C, OH, OW); ``indices``
+    are PyTorch's flat int64 positions ``h*W + w`` in each input plane (first maximum on ties)."""
+    n, c, h, w = x.shape
+    oh, ow = out_hw
+    if _uniform_windows((h, w), out_hw):
+        k = (h // oh, w // ow)
+        y, arg = max_pool2d(x, k, k, (0, 0), (1, 1), False, True)
+        return y, max_pool2d_indices(arg, (h, w), k, k, (0, 0), (1, 1))
+    hs, he = adaptive_bounds(h, oh)
+    ws, we = adaptive_bounds(w, ow)
+    y = np.empty((n, c, oh, ow), dtype=x.dtype)
+    idx = np.empty((n, c, oh, ow), dtype=np.int64)
+    for i in range(oh):
+        for j in range(ow):
+            win = x[:, :, hs[i] : he[i], ws[j] : we[j]].reshape(n, c, -1)
+            a = win.argmax(axis=2)
+            y[:, :, i, j] = np.take_along_axis(win, a[..., None], axis=2)[..., 0]
+            width = we[j] - ws[j]
+            idx[:, :, i, j] = (hs[i] + a // width) * w + ws[j] + a % width
+    return y, idx
+
+
+def adaptive_max_pool2d_backward(gy: np.ndarray, indices: np.ndarray, in_hw: Pair) -> np.ndarray:
+    """Gradient of :func:`adaptive_max_pool2d`: ``gy`` summed into the flat ``indices`` -> (N, C, H, W)."""
+    n, c = gy.shape[:2]
+    plane = in_hw[0] * in_hw[1]
+    flat = indices.reshape(n * c, -1) + (np.arange(n * c) * plane)[:, None]
+    # bincount is a deterministic scatter-add that handles overlapping windows, unlike fancy `+=`.
+    gx = np.bincount(flat.ravel(), weights=gy.ravel(), minlength=n * c * plane)
+    return gx.astype(gy.dtype, copy=False).reshape(n, c, *in_hw)
+
+
+# ---------------------------------------------------------------- interpolation
+
+
+def _sum_into(g: np.ndarray, idx: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Adjoint of ``g.take(idx, axis)`` for non-decreasing ``idx``: sums runs with ``reduceat``."""
+    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    sums = np.add.reduceat(g, starts, axis=axis)
+    shape = list(g.shape)
+    shape[axis] = size
+    out = np.zeros(shape, dtype=g.dtype)
+    sel = [slice(None)] * g.ndim
+    sel[axis] = idx[starts]
+    out[tuple(sel)] = sums
+    return out
+
+
+def upsample_nearest2d(x: np.ndarray, out_hw: Pair, scales: tuple[float | None, float | None]) -> np.ndarray:
+    """Nearest-neighbour resize ``x`` (N, C, H, W) -> (N, C, OH, OW), PyTorch's ``mode="nearest"``."""
+    ih = nearest_indices(x.shape[2], out_hw[0], scales[0])
+    iw = nearest_indices(x.shape[3], out_hw[1], scales[1])
+    return x.take(ih, axis=2).take(iw, axis=3)
+
+
+def upsample_nearest2d_backward(gy: np.ndarray, in_hw: Pair, scales: tuple[float | None, float | None]) -> np.ndarray:
+    """Gradient of :func:`upsample_nearest2d`: ``gy`` (N, C, OH, OW) -> (N, C, H, W)."""
+    ih = nearest_indices(in_hw[0], gy.shape[2], scales[0])
+    iw = nearest_indices(in_hw[1], gy.shape[3], scales[1])
+    return _sum_into(_sum_into(gy, iw, in_hw[1], 3), ih, in_hw[0], 2)
+
+
+def _lerp_axis(x: np.ndarray, i0: np.ndarray, i1: np.ndarray, w1: np.ndarray, axis: int) -> np.ndarray:
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    w1 = w1.astype(x.dtype).reshape(shape)
+    a = x.take(i0, axis=axis)
+    return a + (x.take(i1, axis=axis) - a) * w1
+
+
+def upsample_bilinear2d(
+    x: np.ndarray, out_hw: Pair, align_corners: bool, scales: tuple[float | None, float | None]
+) -> np.ndarray:
+    """Bilinear resize ``x`` (N, C, H, W) -> (N, C, OH, OW), PyTorch's ``mode="bilinear"``."""
+    h0, h1, lh = linear_indices(x.shape[2], out_hw[0], align_corners, scales[0])
+    w0, w1, lw = linear_indices(x.shape[3], out_hw[1], align_corners, scales[1])
+    return _lerp_axis(_lerp_axis(x, h0, h1, lh, 2), w0, w1, lw, 3)
+
+
+def _lerp_axis_backward(
+    g: np.ndarray, i0: np.ndarray, i1: np.ndarray, w1: np.ndarray, size: int, axis: int
+) -> np.ndarray:
+    shape = [1] * g.ndim
+    shape[axis] = -1
+    w1 = w1.astype(g.dtype).reshape(shape)
+    part1 = g * w1
+    return _sum_into(g - part1, i0, size, axis) + _sum_into(part1, i1, size, axis)
+
+
+def upsample_bilinear2d_backward(
+    gy: np.ndarray, in_hw: Pair, align_corners: bool, scales: tuple[float | None, float | None]
+) -> np.ndarray:
+    """Gradient of :func:`upsample_bilinear2d`: ``gy`` (N, C, OH, OW) -> (N, C, H, W)."""
+    h0, h1, lh = linear_indices(in_hw[0], gy.shape[2], align_corners, scales[0])
+    w0, w1, lw = linear_indices(in_hw[1], gy.shape[3], align_corners, scales[1])
+    g = _lerp_axis_backward(gy, w0, w1, lw, in_hw[1], 3)
+    return _lerp_axis_backward(g, h0, h1, lh, in_hw[0], 2)

@@ -1,0 +1,200 @@
+"""CPU kernels against naive loop references; backward kernels through the adjoint (dot-product) identity."""
+
+from __future__ import annotations
+
+import kernel_reference as ref
+import numpy as np
+import pytest
+
+from hubkit.kernels import cpu
+
+RNG = np.random.default_rng(0)
+
+
+def _rand(*shape, dtype=np.float64):
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def _tie_free(*shape):
+    """A shuffled linspace: all values distinct, so max/argmax have one answer."""
+    return RNG.permutation(np.linspace(-1, 1, int(np.prod(shape)))).reshape(shape)
+
+
+CONV_CASES = [
+    # (N, C, H, W), (OC, KH, KW), stride, pads, dilation, groups
+    ((2, 3, 7, 6), (4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+    ((2, 4, 9, 8), (6, 3, 2), (2, 3), ((0, 1), (2, 0)), (1, 1), 2),
+    ((1, 4, 10, 10), (4, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2), 4),  # depthwise, dilated
+    ((3, 2, 5, 5), (5, 1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),  # pointwise
+    ((3, 4, 7, 5), (6, 1, 1), (2, 2), ((0, 0), (0, 0)), (1, 1), 2),  # strided pointwise, groups
+    ((2, 3, 8, 8), (2, 1, 1), (1, 1), ((1, 0), (0, 1)), (1, 1), 1),  # 1x1 with padding
+    ((2, 3, 11, 9), (4, 5, 3), (3, 2), ((2, 1), (0, 0)), (2, 1), 1),
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", CONV_CASES)
+def test_conv2d_matches_loop_reference(xs, ws, stride, pads, dil, groups):
+    x = _rand(*xs)
+    w = _rand(ws[0], xs[1] // groups, ws[1], ws[2])
+    b = _rand(ws[0])
+    y = cpu.conv2d(x, w, b, stride, pads, dil, groups)
+    np.testing.assert_allclose(y, ref.conv2d(x, w, b, stride, pads, dil, groups), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", CONV_CASES)
+def test_conv2d_gradients_are_adjoints_of_forward(xs, ws, stride, pads, dil, groups):
+    x = _rand(*xs)
+    w = _rand(ws[0], xs[1] // groups, ws[1], ws[2])
+    y = cpu.conv2d(x, w, None, stride, pads, dil, groups)
+    gy = _rand(*y.shape)
+    gx = cpu.conv2d_grad_input(gy, w, xs[2:], stride, pads, dil, groups)
+    gw = cpu.conv2d_grad_weight(x, gy, ws[1:], stride, pads, dil, groups)
+    assert gx.shape == x.shape and gw.shape == w.shape
+    # conv is bilinear: <conv(x, w), gy> = <x, gx> = <w, gw>
+    np.testing.assert_allclose(np.vdot(y, gy), np.vdot(x, gx), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(y, gy), np.vdot(w, gw), rtol=1e-10)
+    # and per-element, against the numerically exact linear map
+    e = np.zeros_like(x)
+    e.flat[7] = 1.0
+    np.testing.assert_allclose(gx.flat[7], np.vdot(cpu.conv2d(e, w, None, stride, pads, dil, groups), gy))
+
+
+def test_conv2d_chunking_gives_same_result_as_one_chunk(monkeypatch):
+    x = _rand(5, 3, 9, 9, dtype=np.float32)
+    w = _rand(4, 3, 3, 3, dtype=np.float32)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    whole = cpu.conv2d(x, w, None, *args)
+    gy = _rand(*whole.shape, dtype=np.float32)
+    whole_gx = cpu.conv2d_grad_input(gy, w, (9, 9), *args)
+    whole_gw = cpu.conv2d_grad_weight(x, gy, (3, 3), *args)
+    monkeypatch.setattr(cpu, "_COL_CHUNK_BYTES", 2 * 27 * 81 * 4)  # two images per chunk, a ragged last
+    np.testing.assert_allclose(cpu.conv2d(x, w, None, *args), whole, rtol=1e-6)
+    np.testing.assert_allclose(cpu.conv2d_grad_input(gy, w, (9, 9), *args), whole_gx, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cpu.conv2d_grad_weight(x, gy, (3, 3), *args), whole_gw, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_keeps_float32():
+    x = _rand(2, 3, 6, 6, dtype=np.float32)
+    w = _rand(4, 3, 3, 3, dtype=np.float32)
+    y = cpu.conv2d(x, w, _rand(4, dtype=np.float32), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    assert y.dtype == np.float32
+    assert cpu.conv2d_grad_input(y, w, (6, 6), (1, 1), ((1, 1), (1, 1)), (1, 1), 1).dtype == np.float32
+    assert cpu.conv2d_grad_weight(x, y, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1).dtype == np.float32
+
+
+def test_im2col_layout_and_col2im_adjoint():
+    x = _rand(2, 3, 5, 6)
+    kernel, stride, pads, dil = (2, 3), (1, 2), ((1, 0), (1, 1)), (2, 1)
+    col = cpu.im2col(x, kernel, stride, pads, dil)
+    oh = (5 + 1 - 2 - 1) // 1 + 1
+    ow = (6 + 2 - 2 - 1) // 2 + 1
+    assert col.shape == (3 * 2 * 3, 2 * oh * ow)
+    # row (c, ky, kx), column (n, i, j) is the padded pixel that kernel tap sees
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 0), (1, 1)))
+    c, ky, kx, n, i, j = 2, 1, 2, 1, 1, 2
+    assert col[c * 6 + ky * 3 + kx, n * oh * ow + i * ow + j] == xp[n, c, i + ky * 2, j * 2 + kx]
+    g = _rand(*col.shape)
+    np.testing.assert_allclose(np.vdot(col, g), np.vdot(x, cpu.col2im(g, x.shape, kernel, stride, pads, dil)))
+
+
+POOL_CASES = [
+    # kernel, stride, padding, dilation, ceil_mode
+    ((2, 2), (2, 2), (0, 0), (1, 1), False),
+    ((3, 3), (2, 2), (1, 1), (1, 1), False),
+    ((3, 3), (2, 2), (1, 1), (1, 1), True),
+    ((3, 2), (2, 1), (1, 0), (2, 1), True),
+    ((2, 3), (3, 2), (1, 1), (1, 2), False),
+    ((3, 3), (3, 3), (0, 0), (1, 1), True),
+]
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dil, ceil", POOL_CASES)
+def test_max_pool2d_values_indices_and_gradient(kernel, stride, padding, dil, ceil):
+    x = _tie_free(2, 3, 9, 8)
+    y, arg = cpu.max_pool2d(x, kernel, stride, padding, dil, ceil, with_argmax=True)
+    want, want_idx = ref.max_pool2d(x, kernel, stride, padding, dil, ceil)
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(cpu.max_pool2d_indices(arg, (9, 8), kernel, stride, padding, dil), want_idx)
+    y_fast, none = cpu.max_pool2d(x, kernel, stride, padding, dil, ceil, with_argmax=False)
+    assert none is None
+    np.testing.assert_array_equal(y_fast, want)
+    gy = _rand(*y.shape)
+    gx = cpu.max_pool2d_backward(gy, arg, (9, 8), kernel, stride, padding, dil, ceil)
+    expected = np.zeros(2 * 3 * 9 * 8)
+    flat = want_idx + (np.arange(6) * 72).reshape(2, 3, 1, 1)
+    for k, v in zip(flat.ravel(), gy.ravel()):
+        expected[k] += v
+    np.testing.assert_allclose(gx.ravel(), expected)
+
+
+def test_max_pool2d_ties_pick_first_position_and_nan_propagates():
+    x = np.zeros((1, 1, 2, 2), dtype=np.float32)
+    y, arg = cpu.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), False, True)
+    assert y[0, 0, 0, 0] == 0 and arg[0, 0, 0, 0] == 0
+    x[0, 0, 1, 0] = np.nan
+    assert np.isnan(cpu.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), False, False)[0]).all()
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dil, ceil", [c for c in POOL_CASES if c[3] == (1, 1)])
+@pytest.mark.parametrize("include_pad", [True, False])
+@pytest.mark.parametrize("divisor", [None, 5])
+def test_avg_pool2d_matches_reference_and_backward_is_adjoint(kernel, stride, padding, dil, ceil, include_pad, divisor):
+    x = _rand(2, 3, 9, 8)
+    y = cpu.avg_pool2d(x, kernel, stride, padding, ceil, include_pad, divisor)
+    np.testing.assert_allclose(y, ref.avg_pool2d(x, kernel, stride, padding, ceil, include_pad, divisor))
+    gy = _rand(*y.shape)
+    gx = cpu.avg_pool2d_backward(gy, (9, 8), kernel, stride, padding, ceil, include_pad, divisor)
+    np.testing.assert_allclose(np.vdot(y, gy), np.vdot(x, gx))
+
+
+@pytest.mark.parametrize(
+    "in_hw, out_hw", [((8, 6), (4, 3)), ((7, 5), (3, 2)), ((5, 9), (5, 4)), ((6, 6), (1, 1)), ((3, 4), (5, 7))]
+)
+def test_adaptive_pools_match_reference(in_hw, out_hw):
+    x = _tie_free(2, 3, *in_hw)
+    y = cpu.adaptive_avg_pool2d(x, out_hw)
+    np.testing.assert_allclose(y, ref.adaptive_pool2d(x, out_hw, np.mean))
+    gy = _rand(*y.shape)
+    np.testing.assert_allclose(np.vdot(y, gy), np.vdot(x, cpu.adaptive_avg_pool2d_backward(gy, in_hw)))
+    ym, idx = cpu.adaptive_max_pool2d(x, out_hw)
+    np.testing.assert_array_equal(ym, ref.adaptive_pool2d(x, out_hw, np.max))
+    picked = np.take_along_axis(x.reshape(2, 3, -1), idx.reshape(2, 3, -1), 2)
+    np.testing.assert_array_equal(picked, ym.reshape(2, 3, -1))
+    gx = cpu.adaptive_max_pool2d_backward(gy, idx, in_hw)
+    np.testing.assert_allclose(gx.sum(), gy.sum())
+    np.testing.assert_allclose(np.vdot(ym, gy), np.vdot(x, gx))
+
+
+@pytest.mark.parametrize(
+    "in_hw, out_hw", [((4, 5), (8, 10)), ((7, 6), (3, 4)), ((5, 5), (5, 5)), ((3, 4), (1, 1)), ((6, 4), (13, 9))]
+)
+@pytest.mark.parametrize("align", [True, False])
+def test_bilinear_matches_reference_and_backward_is_adjoint(in_hw, out_hw, align):
+    x = _rand(2, 3, *in_hw)
+    y = cpu.upsample_bilinear2d(x, out_hw, align, (None, None))
+    np.testing.assert_allclose(y, ref.bilinear(x, out_hw, align), atol=1e-12)
+    gy = _rand(*y.shape)
+    gx = cpu.upsample_bilinear2d_backward(gy, in_hw, align, (None, None))
+    np.testing.assert_allclose(np.vdot(y, gy), np.vdot(x, gx))
+
+
+@pytest.mark.parametrize("in_hw, out_hw", [((4, 5), (8, 10)), ((7, 6), (3, 4)), ((5, 3), (7, 8))])
+def test_nearest_picks_floor_of_scaled_index_and_backward_is_adjoint(in_hw, out_hw):
+    x = _rand(2, 3, *in_hw)
+    y = cpu.upsample_nearest2d(x, out_hw, (None, None))
+    ih = [min(int(i * in_hw[0] / out_hw[0]), in_hw[0] - 1) for i in range(out_hw[0])]
+    iw = [min(int(j * in_hw[1] / out_hw[1]), in_hw[1] - 1) for j in range(out_hw[1])]
+    np.testing.assert_array_equal(y, x[:, :, ih][:, :, :, iw])
+    gy = _rand(*y.shape)
+    np.testing.assert_allclose(np.vdot(y, gy), np.vdot(x, cpu.upsample_nearest2d_backward(gy, in_hw, (None, None))))
+
+
+def test_dispatcher_picks_cpu_for_numpy_without_importing_cupy():
+    import sys
+
+    from hubkit import kernels
+
+    assert kernels.kernels_for(np.zeros(1)) is cpu
+    y = kernels.conv2d(_rand(1, 1, 3, 3), _rand(1, 1, 1, 1), None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    assert y.shape == (1, 1, 3, 3)
+    assert "hubkit.kernels.cuda" not in sys.modules or "cupy" in sys.modules
