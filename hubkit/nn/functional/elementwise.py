@@ -266,7 +266,7 @@ class Sqrt(Function):
 class Abs(Function):
     def forward(self, x: Any) -> Any:
         self.x = x
-        return abs(x)
+        return get_array_module(x).abs(x)
 
     def backward(self, gy: Any) -> Any:
         return gy * get_array_module(gy).sign(self.x)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 from typing import Any
 
@@ -21,7 +22,7 @@ def normalize_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...] | None:
     if dim is None:
         return None
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    rank = max(ndim, 1)
+    rank = builtins.max(ndim, 1)
     out = []
     for d in dims:
         if not -rank <= d < rank:
@@ -57,11 +58,11 @@ class Mean(Function):
     def forward(self, x: Any) -> Any:
         self.shape = x.shape
         y = x.mean(axis=self.axes if x.ndim else None, keepdims=self.keepdims)
-        self.count = x.size // max(y.size, 1) if x.size else 0
+        self.count = x.size // builtins.max(y.size, 1) if x.size else 0
         return y.astype(x.dtype, copy=False)
 
     def backward(self, gy: Any) -> Any:
-        return _expand_back(gy / max(self.count, 1), self.shape, self.axes, self.keepdims)
+        return _expand_back(gy / builtins.max(self.count, 1), self.shape, self.axes, self.keepdims)
 
 
 def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A001,A002
