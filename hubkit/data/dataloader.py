@@ -329,7 +329,7 @@ class _MultiProcessIter(_BaseIter):
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
-                    self._shutdown_workers()
+                    self._shutdown_workers(grace=0.0)  # the workers are stuck: do not wait for them
                     raise DataLoaderError(
                         f"DataLoader timed out after {self._timeout} seconds waiting for a batch from its "
                         f"{self._num_workers} worker(s); raise timeout= or make the dataset faster"
@@ -396,8 +396,11 @@ class _MultiProcessIter(_BaseIter):
         self._try_put_index()
         return data
 
-    def _shutdown_workers(self) -> None:
-        """Stop every worker and reap it, so no process outlives the iterator (idempotent)."""
+    def _shutdown_workers(self, grace: float = _JOIN_TIMEOUT) -> None:
+        """Stop every worker and reap it, so no process outlives the iterator (idempotent).
+
+        Workers get ``grace`` seconds in all to exit by themselves; the rest are terminated.
+        """
         if self._shutdown:
             return
         self._shutdown = True
@@ -405,8 +408,9 @@ class _MultiProcessIter(_BaseIter):
             self._done_event.set()
             for index_queue in self._index_queues:
                 index_queue.put(None)
+            deadline = time.monotonic() + grace
             for process in self._workers:
-                process.join(timeout=_JOIN_TIMEOUT)
+                process.join(timeout=max(0.0, deadline - time.monotonic()))
         finally:
             for process in self._workers:
                 if process.is_alive():
