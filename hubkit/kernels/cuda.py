@@ -1,0 +1,550 @@
+"""GPU kernels on cupy arrays, with the names, signatures and results of ``cpu.py``.
+
+cupy 14 has no cuDNN, so convolution is im2col (an ElementwiseKernel, one thread per column element)
+plus one cuBLAS GEMM through ``cupy.matmul``. Every backward kernel is gather-style: each thread owns one
+*input* element and sums the outputs that read it, so there are no atomics and results are deterministic
+(run to run and against the CPU up to float rounding order). Pooling keeps its argmax as int32.
+
+This module imports cupy at the top: it is only ever imported by ``hubkit.kernels.kernels_for`` when a
+cupy array arrives.
+"""
+
+from __future__ import annotations
+
+import cupy as cp
+import numpy as np
+
+from hubkit.kernels.shapes import (
+    conv_out_size,
+    linear_indices,
+    nearest_indices,
+    pool_extra_pad,
+    pool_out_size,
+)
+
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]
+
+# Geometry arguments shared by the window kernels, in this order.
+_GEOMETRY = (
+    "int32 n, int32 c, int32 h, int32 w, int32 kh, int32 kw, int32 oh, int32 ow, "
+    "int32 sy, int32 sx, int32 pt, int32 pl, int32 dy, int32 dx"
+)
+
+_im2col_kernel = cp.ElementwiseKernel(
+    "raw T img, " + _GEOMETRY + ", T pad_value",
+    "T col",
+    """
+    // i runs over col (C, KH, KW, N, OH, OW)
+    ptrdiff_t rest = i;
+    const int j = rest % ow; rest /= ow;
+    const int r = rest % oh; rest /= oh;
+    const int b = rest % n; rest /= n;
+    const int kx = rest % kw; rest /= kw;
+    const int ky = rest % kh;
+    const int ch = rest / kh;
+    const int y = r * sy - pt + ky * dy;
+    const int x = j * sx - pl + kx * dx;
+    if (y >= 0 && y < h && x >= 0 && x < w) {
+        col = img[(((ptrdiff_t)b * c + ch) * h + y) * w + x];
+    } else {
+        col = pad_value;
+    }
+    """,
+    "hubkit_im2col",
+)
+
+_col2im_kernel = cp.ElementwiseKernel(
+    "raw T col, " + _GEOMETRY,
+    "T img",
+    """
+    // i runs over img (N, C, H, W); gather every column entry that read this pixel
+    const int x = i % w;
+    const int y = (i / w) % h;
+    const int ch = (i / ((ptrdiff_t)w * h)) % c;
+    const int b = i / ((ptrdiff_t)w * h * c);
+    T val = 0;
+    for (int ky = 0; ky < kh; ++ky) {
+        const int ys = y + pt - ky * dy;
+        if (ys < 0 || ys % sy != 0 || ys / sy >= oh) continue;
+        const int r = ys / sy;
+        for (int kx = 0; kx < kw; ++kx) {
+            const int xs = x + pl - kx * dx;
+            if (xs < 0 || xs % sx != 0 || xs / sx >= ow) continue;
+            const int q = xs / sx;
+            val += col[((((ptrdiff_t)ch * kh + ky) * kw + kx) * n + b) * oh * ow + (ptrdiff_t)r * ow + q];
+        }
+    }
+    img = val;
+    """,
+    "hubkit_col2im",
+)
+
+_max_pool_kernel = cp.ElementwiseKernel(
+    "raw T x, " + _GEOMETRY,
+    "T y, int32 arg",
+    """
+    // i runs over y (N, C, OH, OW); PyTorch's rule: first maximum wins, NaN propagates
+    const int q = i % ow;
+    const int r = (i / ow) % oh;
+    const ptrdiff_t plane = i / ((ptrdiff_t)ow * oh);
+    const T* src = &x[plane * h * w];
+    T best = -INFINITY;
+    int best_k = -1;
+    for (int ky = 0; ky < kh; ++ky) {
+        const int yy = r * sy - pt + ky * dy;
+        if (yy < 0 || yy >= h) continue;
+        for (int kx = 0; kx < kw; ++kx) {
+            const int xx = q * sx - pl + kx * dx;
+            if (xx < 0 || xx >= w) continue;
+            const T v = src[yy * w + xx];
+            if (best_k < 0 || v > best || isnan(v)) {
+                best = v;
+                best_k = ky * kw + kx;
+            }
+        }
+    }
+    y = best;
+    arg = best_k < 0 ? 0 : best_k;
+    """,
+    "hubkit_max_pool2d",
+)
+
+_max_pool_backward_kernel = cp.ElementwiseKernel(
+    "raw T gy, raw int32 arg, " + _GEOMETRY,
+    "T gx",
+    """
+    // i runs over gx (N, C, H, W); sum gy of every window whose winner is this pixel
+    const int x = i % w;
+    const int y = (i / w) % h;
+    const ptrdiff_t plane = i / ((ptrdiff_t)w * h);
+    const ptrdiff_t base = plane * oh * ow;
+    T val = 0;
+    for (int ky = 0; ky < kh; ++ky) {
+        const int ys = y + pt - ky * dy;
+        if (ys < 0 || ys % sy != 0 || ys / sy >= oh) continue;
+        for (int kx = 0; kx < kw; ++kx) {
+            const int xs = x + pl - kx * dx;
+            if (xs < 0 || xs % sx != 0 || xs / sx >= ow) continue;
+            const ptrdiff_t o = base + (ptrdiff_t)(ys / sy) * ow + xs / sx;
+            if (arg[o] == ky * kw + kx) val += gy[o];
+        }
+    }
+    gx = val;
+    """,
+    "hubkit_max_pool2d_backward",
+)
+
+# Divisor of output (r, q) for average pooling, PyTorch's rules; needs h, w, kh, kw, sy, sx, pt, pl,
+# count_include_pad and divisor_override in scope.
+_AVG_DIVISOR = """
+__device__ int hubkit_avg_divisor(int r, int q, int h, int w, int kh, int kw, int sy, int sx,
+                                  int pt, int pl, bool include_pad, int divisor_override) {
+    if (divisor_override > 0) return divisor_override;
+    int y0 = r * sy - pt, x0 = q * sx - pl;
+    int y1 = min(y0 + kh, h + pt), x1 = min(x0 + kw, w + pl);
+    if (include_pad) return (y1 - y0) * (x1 - x0);
+    y0 = max(y0, 0); x0 = max(x0, 0); y1 = min(y1, h); x1 = min(x1, w);
+    return (y1 - y0) * (x1 - x0);
+}
+"""
+
+_avg_pool_kernel = cp.ElementwiseKernel(
+    "raw T x, " + _GEOMETRY + ", bool include_pad, int32 divisor_override",
+    "T y",
+    """
+    const int q = i % ow;
+    const int r = (i / ow) % oh;
+    const ptrdiff_t plane = i / ((ptrdiff_t)ow * oh);
+    const T* src = &x[plane * h * w];
+    T total = 0;
+    for (int ky = 0; ky < kh; ++ky) {
+        const int yy = r * sy - pt + ky;
+        if (yy < 0 || yy >= h) continue;
+        for (int kx = 0; kx < kw; ++kx) {
+            const int xx = q * sx - pl + kx;
+            if (xx >= 0 && xx < w) total += src[yy * w + xx];
+        }
+    }
+    y = total / (T)hubkit_avg_divisor(r, q, h, w, kh, kw, sy, sx, pt, pl, include_pad, divisor_override);
+    """,
+    "hubkit_avg_pool2d",
+    preamble=_AVG_DIVISOR,
+)
+
+_avg_pool_backward_kernel = cp.ElementwiseKernel(
+    "raw T gy, " + _GEOMETRY + ", bool include_pad, int32 divisor_override",
+    "T gx",
+    """
+    const int x = i % w;
+    const int y = (i / w) % h;
+    const ptrdiff_t plane = i / ((ptrdiff_t)w * h);
+    T val = 0;
+    for (int ky = 0; ky < kh; ++ky) {
+        const int ys = y + pt - ky;
+        if (ys < 0 || ys % sy != 0 || ys / sy >= oh) continue;
+        const int r = ys / sy;
+        for (int kx = 0; kx < kw; ++kx) {
+            const int xs = x + pl - kx;
+            if (xs < 0 || xs % sx != 0 || xs / sx >= ow) continue;
+            const int q = xs / sx;
+            val += gy[plane * oh * ow + (ptrdiff_t)r * ow + q]
+                   / (T)hubkit_avg_divisor(r, q, h, w, kh, kw, sy, sx, pt, pl, include_pad, divisor_override);
+        }
+    }
+    gx = val;
+    """,
+    "hubkit_avg_pool2d_backward",
+    preamble=_AVG_DIVISOR,
+)
+
+# Adaptive windows: start = floor(i*in/out), end = ceil((i+1)*in/out).
+_ADAPTIVE = """
+__device__ int hubkit_start(int i, int in_size, int out_size) { return (int)(((long long)i * in_size) / out_size); }
+__device__ int hubkit_end(int i, int in_size, int out_size) {
+    return (int)((((long long)(i + 1)) * in_size + out_size - 1) / out_size);
+}
+"""
+
+_adaptive_pool_kernel = cp.ElementwiseKernel(
+    "raw T x, int32 h, int32 w, int32 oh, int32 ow, bool take_max",
+    "T y, int64 index",
+    """
+    const int q = i % ow;
+    const int r = (i / ow) % oh;
+    const ptrdiff_t plane = i / ((ptrdiff_t)ow * oh);
+    const T* src = &x[plane * h * w];
+    const int y0 = hubkit_start(r, h, oh), y1 = hubkit_end(r, h, oh);
+    const int x0 = hubkit_start(q, w, ow), x1 = hubkit_end(q, w, ow);
+    T acc = take_max ? src[y0 * w + x0] : (T)0;
+    long long where = (long long)y0 * w + x0;
+    for (int yy = y0; yy < y1; ++yy) {
+        for (int xx = x0; xx < x1; ++xx) {
+            const T v = src[yy * w + xx];
+            if (!take_max) {
+                acc += v;
+            } else if (v > acc || (isnan(v) && !isnan(acc))) {
+                acc = v;
+                where = (long long)yy * w + xx;
+            }
+        }
+    }
+    y = take_max ? acc : acc / (T)((y1 - y0) * (x1 - x0));
+    index = where;
+    """,
+    "hubkit_adaptive_pool2d",
+    preamble=_ADAPTIVE,
+)
+
+_adaptive_pool_backward_kernel = cp.ElementwiseKernel(
+    "raw T gy, raw int64 index, int32 h, int32 w, int32 oh, int32 ow, bool take_max",
+    "T gx",
+    """
+    // i runs over gx (N, C, H, W); visit every output window that contains this pixel
+    const int x = i % w;
+    const int y = (i / w) % h;
+    const ptrdiff_t plane = i / ((ptrdiff_t)w * h);
+    const int r_lo = max(hubkit_start(y, oh, h) - 1, 0), r_hi = min(hubkit_end(y, oh, h) + 1, oh);
+    const int q_lo = max(hubkit_start(x, ow, w) - 1, 0), q_hi = min(hubkit_end(x, ow, w) + 1, ow);
+    T val = 0;
+    for (int r = r_lo; r < r_hi; ++r) {
+        const int y0 = hubkit_start(r, h, oh), y1 = hubkit_end(r, h, oh);
+        if (y < y0 || y >= y1) continue;
+        for (int q = q_lo; q < q_hi; ++q) {
+            const int x0 = hubkit_start(q, w, ow), x1 = hubkit_end(q, w, ow);
+            if (x < x0 || x >= x1) continue;
+            const ptrdiff_t o = plane * oh * ow + (ptrdiff_t)r * ow + q;
+            if (take_max) {
+                if (index[o] == (long long)y * w + x) val += gy[o];
+            } else {
+                val += gy[o] / (T)((y1 - y0) * (x1 - x0));
+            }
+        }
+    }
+    gx = val;
+    """,
+    "hubkit_adaptive_pool2d_backward",
+    preamble=_ADAPTIVE,
+)
+
+
+# ---------------------------------------------------------------- convolution
+
+
+def _out_hw(hw: Pair, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair) -> Pair:
+    return (
+        conv_out_size(hw[0], kernel[0], stride[0], *pads[0], dilation[0]),
+        conv_out_size(hw[1], kernel[1], stride[1], *pads[1], dilation[1]),
+    )
+
+
+def _geometry(n, c, hw, kernel, out_hw, stride, pads, dilation) -> tuple[int, ...]:
+    return (n, c, hw[0], hw[1], kernel[0], kernel[1], out_hw[0], out_hw[1], stride[0], stride[1],
+            pads[0][0], pads[1][0], dilation[0], dilation[1])  # fmt: skip
+
+
+def _is_pointwise(kernel: Pair, pads: Pads) -> bool:
+    return kernel == (1, 1) and pads == ((0, 0), (0, 0))
+
+
+def _to_channel_major(g: cp.ndarray, groups: int) -> cp.ndarray:
+    """(N, OC, OH, OW) -> (G, OC/G, N*OH*OW)."""
+    n, oc = g.shape[:2]
+    return cp.ascontiguousarray(g.reshape(n, oc, -1).transpose(1, 0, 2)).reshape(groups, oc // groups, -1)
+
+
+def im2col(x: cp.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, pad_value: float = 0.0) -> cp.ndarray:
+    """Unfold ``x`` (N, C, H, W) into columns ``(C*KH*KW, N*OH*OW)`` (Caffe layout)."""
+    n, c, h, w = x.shape
+    oh, ow = _out_hw((h, w), kernel, stride, pads, dilation)
+    col = cp.empty((c, kernel[0], kernel[1], n, oh, ow), dtype=x.dtype)
+    geometry = _geometry(n, c, (h, w), kernel, (oh, ow), stride, pads, dilation)
+    _im2col_kernel(cp.ascontiguousarray(x), *geometry, x.dtype.type(pad_value), col)
+    return col.reshape(c * kernel[0] * kernel[1], n * oh * ow)
+
+
+def col2im(
+    col: cp.ndarray, x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, pads: Pads, dilation: Pair
+) -> cp.ndarray:
+    """Fold columns ``(C*KH*KW, N*OH*OW)`` back into ``x_shape`` (N, C, H, W), summing overlaps (gather,
+    deterministic)."""
+    n, c, h, w = x_shape
+    out_hw = _out_hw((h, w), kernel, stride, pads, dilation)
+    img = cp.empty(x_shape, dtype=col.dtype)
+    _col2im_kernel(cp.ascontiguousarray(col), *_geometry(n, c, (h, w), kernel, out_hw, stride, pads, dilation), img)
+    return img
+
+
+def conv2d(
+    x: cp.ndarray, w: cp.ndarray, b: cp.ndarray | None, stride: Pair, pads: Pads, dilation: Pair, groups: int
+) -> cp.ndarray:
+    """Cross-correlation ``x`` (N, C, H, W) with ``w`` (OC, C/groups, KH, KW) [+ ``b``] -> (N, OC, OH, OW)."""
+    n = x.shape[0]
+    oc, cg, kh, kw = w.shape
+    oh, ow = _out_hw(x.shape[2:], (kh, kw), stride, pads, dilation)
+    w3 = w.reshape(groups, oc // groups, cg * kh * kw)
+    if _is_pointwise((kh, kw), pads):
+        xs = cp.ascontiguousarray(x[:, :, :: stride[0], :: stride[1]]).reshape(n, groups, cg, oh * ow)
+        y = cp.matmul(w3, xs).reshape(n, oc, oh, ow)
+    else:
+        col = im2col(x, (kh, kw), stride, pads, dilation).reshape(groups, cg * kh * kw, n * oh * ow)
+        y = cp.ascontiguousarray(cp.matmul(w3, col).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3))
+    if b is not None:
+        y += b.reshape(1, oc, 1, 1)
+    return y
+
+
+def conv2d_grad_input(
+    gy: cp.ndarray, w: cp.ndarray, in_hw: Pair, stride: Pair, pads: Pads, dilation: Pair, groups: int
+) -> cp.ndarray:
+    """Gradient of :func:`conv2d` w.r.t. its input: ``gy`` (N, OC, OH, OW) -> (N, C, H, W)."""
+    n, oc, oh, ow = gy.shape
+    _, cg, kh, kw = w.shape
+    c = cg * groups
+    wt = w.reshape(groups, oc // groups, cg * kh * kw).transpose(0, 2, 1)
+    if _is_pointwise((kh, kw), pads):
+        g = cp.matmul(wt, gy.reshape(n, groups, oc // groups, oh * ow)).reshape(n, c, oh, ow)
+        gx = cp.zeros((n, c, *in_hw), dtype=g.dtype)
+        gx[:, :, : stride[0] * (oh - 1) + 1 : stride[0], : stride[1] * (ow - 1) + 1 : stride[1]] = g
+        return gx
+    gcol = cp.matmul(wt, _to_channel_major(gy, groups))
+    return col2im(gcol.reshape(c * kh * kw, n * oh * ow), (n, c, *in_hw), (kh, kw), stride, pads, dilation)
+
+
+def conv2d_grad_weight(
+    x: cp.ndarray, gy: cp.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, groups: int
+) -> cp.ndarray:
+    """Gradient of :func:`conv2d` w.r.t. its weight -> (OC, C/groups, KH, KW)."""
+    n, c = x.shape[:2]
+    oc, oh, ow = gy.shape[1:]
+    kh, kw = kernel
+    cg = c // groups
+    g = _to_channel_major(gy, groups)
+    if _is_pointwise(kernel, pads):
+        xs = cp.ascontiguousarray(x[:, :, :: stride[0], :: stride[1]])
+        col = _to_channel_major(xs, groups)
+    else:
+        col = im2col(x, kernel, stride, pads, dilation).reshape(groups, cg * kh * kw, n * oh * ow)
+    return cp.matmul(g, col.transpose(0, 2, 1)).reshape(oc, cg, kh, kw)
+
+
+# ---------------------------------------------------------------- pooling
+
+
+def _pool_geometry(hw, kernel, stride, padding, dilation, ceil_mode) -> tuple[Pair, Pads]:
+    out, pads = [], []
+    for size, k, s, p, d in zip(hw, kernel, stride, padding, dilation):
+        o = pool_out_size(size, k, s, p, d, ceil_mode)
+        out.append(o)
+        pads.append((p, p + pool_extra_pad(size, o, k, s, p, d)))
+    return (out[0], out[1]), (pads[0], pads[1])
+
+
+def max_pool2d(
+    x: cp.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, ceil_mode: bool, with_argmax: bool
+) -> tuple[cp.ndarray, cp.ndarray | None]:
+    """Max pooling ``x`` (N, C, H, W) -> ``(y, argmax)``; argmax is the winning ``ky*KW + kx`` (int32)."""
+    n, c, h, w = x.shape
+    out_hw, pads = _pool_geometry((h, w), kernel, stride, padding, dilation, ceil_mode)
+    y = cp.empty((n, c, *out_hw), dtype=x.dtype)
+    arg = cp.empty((n, c, *out_hw), dtype=cp.int32)
+    _max_pool_kernel(cp.ascontiguousarray(x), *_geometry(n, c, (h, w), kernel, out_hw, stride, pads, dilation), y, arg)
+    return y, (arg if with_argmax else None)
+
+
+def max_pool2d_indices(
+    argmax: cp.ndarray, in_hw: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
+) -> cp.ndarray:
+    """Kernel-position argmax -> PyTorch's flat int64 indices ``h*W + w`` into each input plane."""
+    oh, ow = argmax.shape[2:]
+    a = argmax.astype(cp.int64)
+    ky, kx = a // kernel[1], a % kernel[1]
+    rows = (cp.arange(oh) * stride[0] - padding[0]).reshape(oh, 1) + ky * dilation[0]
+    cols = (cp.arange(ow) * stride[1] - padding[1]).reshape(1, ow) + kx * dilation[1]
+    return rows * in_hw[1] + cols
+
+
+def max_pool2d_backward(
+    gy: cp.ndarray,
+    argmax: cp.ndarray,
+    in_hw: Pair,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    ceil_mode: bool,
+) -> cp.ndarray:
+    """Gradient of :func:`max_pool2d` -> (N, C, H, W); a gather over windows, no atomics."""
+    n, c = gy.shape[:2]
+    out_hw, pads = _pool_geometry(in_hw, kernel, stride, padding, dilation, ceil_mode)
+    gx = cp.empty((n, c, *in_hw), dtype=gy.dtype)
+    geometry = _geometry(n, c, in_hw, kernel, out_hw, stride, pads, dilation)
+    _max_pool_backward_kernel(cp.ascontiguousarray(gy), cp.ascontiguousarray(argmax, dtype=cp.int32), *geometry, gx)
+    return gx
+
+
+def avg_pool2d(
+    x: cp.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None = None,
+) -> cp.ndarray:
+    """Average pooling ``x`` (N, C, H, W) -> (N, C, OH, OW), with PyTorch's divisor rules."""
+    n, c, h, w = x.shape
+    out_hw, pads = _pool_geometry((h, w), kernel, stride, padding, (1, 1), ceil_mode)
+    y = cp.empty((n, c, *out_hw), dtype=x.dtype)
+    geometry = _geometry(n, c, (h, w), kernel, out_hw, stride, pads, (1, 1))
+    _avg_pool_kernel(cp.ascontiguousarray(x), *geometry, bool(count_include_pad), int(divisor_override or 0), y)
+    return y
+
+
+def avg_pool2d_backward(
+    gy: cp.ndarray,
+    in_hw: Pair,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None = None,
+) -> cp.ndarray:
+    """Gradient of :func:`avg_pool2d` -> (N, C, H, W)."""
+    n, c = gy.shape[:2]
+    out_hw, pads = _pool_geometry(in_hw, kernel, stride, padding, (1, 1), ceil_mode)
+    gx = cp.empty((n, c, *in_hw), dtype=gy.dtype)
+    geometry = _geometry(n, c, in_hw, kernel, out_hw, stride, pads, (1, 1))
+    _avg_pool_backward_kernel(
+        cp.ascontiguousarray(gy), *geometry, bool(count_include_pad), int(divisor_override or 0), gx
+    )
+    return gx
+
+
+def adaptive_avg_pool2d(x: cp.ndarray, out_hw: Pair) -> cp.ndarray:
+    """Adaptive average pooling ``x`` (N, C, H, W) -> (N, C, OH, OW)."""
+    n, c, h, w = x.shape
+    y = cp.empty((n, c, *out_hw), dtype=x.dtype)
+    index = cp.empty((n, c, *out_hw), dtype=cp.int64)
+    _adaptive_pool_kernel(cp.ascontiguousarray(x), h, w, out_hw[0], out_hw[1], False, y, index)
+    return y
+
+
+def adaptive_avg_pool2d_backward(gy: cp.ndarray, in_hw: Pair) -> cp.ndarray:
+    """Gradient of :func:`adaptive_avg_pool2d` -> (N, C, H, W)."""
+    n, c, oh, ow = gy.shape
+    gx = cp.empty((n, c, *in_hw), dtype=gy.dtype)
+    unused = cp.empty(1, dtype=cp.int64)
+    _adaptive_pool_backward_kernel(cp.ascontiguousarray(gy), unused, in_hw[0], in_hw[1], oh, ow, False, gx)
+    return gx
+
+
+def adaptive_max_pool2d(x: cp.ndarray, out_hw: Pair) -> tuple[cp.ndarray, cp.ndarray]:
+    """Adaptive max pooling -> ``(y, indices)`` with PyTorch's flat int64 ``h*W + w`` indices."""
+    n, c, h, w = x.shape
+    y = cp.empty((n, c, *out_hw), dtype=x.dtype)
+    index = cp.empty((n, c, *out_hw), dtype=cp.int64)
+    _adaptive_pool_kernel(cp.ascontiguousarray(x), h, w, out_hw[0], out_hw[1], True, y, index)
+    return y, index
+
+
+def adaptive_max_pool2d_backward(gy: cp.ndarray, indices: cp.ndarray, in_hw: Pair) -> cp.ndarray:
+    """Gradient of :func:`adaptive_max_pool2d` -> (N, C, H, W)."""
+    n, c, oh, ow = gy.shape
+    gx = cp.empty((n, c, *in_hw), dtype=gy.dtype)
+    index = cp.ascontiguousarray(indices, dtype=cp.int64)
+    _adaptive_pool_backward_kernel(cp.ascontiguousarray(gy), index, in_hw[0], in_hw[1], oh, ow, True, gx)
+    return gx
+
+
+# ---------------------------------------------------------------- interpolation
+# Forward is a gather (take along each axis); backward multiplies by the transposed interpolation
+# matrices on cuBLAS, which sums every contribution without atomics.
+
+
+def _nearest_matrix(in_size: int, out_size: int, scale: float | None, dtype) -> cp.ndarray:
+    m = np.zeros((out_size, in_size), dtype=dtype)
+    m[np.arange(out_size), nearest_indices(in_size, out_size, scale)] = 1
+    return cp.asarray(m)
+
+
+def _linear_matrix(in_size: int, out_size: int, align_corners: bool, scale: float | None, dtype) -> cp.ndarray:
+    i0, i1, w1 = linear_indices(in_size, out_size, align_corners, scale)
+    m = np.zeros((out_size, in_size), dtype=np.float64)
+    rows = np.arange(out_size)
+    m[rows, i0] = 1 - w1
+    m[rows, i1] += w1  # each (row, i1) pair occurs once, so fancy += is exact here
+    return cp.asarray(m.astype(dtype))
+
+
+def upsample_nearest2d(x: cp.ndarray, out_hw: Pair, scales: tuple[float | None, float | None]) -> cp.ndarray:
+    """Nearest-neighbour resize ``x`` (N, C, H, W) -> (N, C, OH, OW)."""
+    ih = cp.asarray(nearest_indices(x.shape[2], out_hw[0], scales[0]))
+    iw = cp.asarray(nearest_indices(x.shape[3], out_hw[1], scales[1]))
+    return cp.ascontiguousarray(x.take(ih, axis=2).take(iw, axis=3))
+
+
+def upsample_nearest2d_backward(gy: cp.ndarray, in_hw: Pair, scales: tuple[float | None, float | None]) -> cp.ndarray:
+    """Gradient of :func:`upsample_nearest2d` -> (N, C, H, W)."""
+    mh = _nearest_matrix(in_hw[0], gy.shape[2], scales[0], gy.dtype)
+    mw = _nearest_matrix(in_hw[1], gy.shape[3], scales[1], gy.dtype)
+    return cp.matmul(cp.matmul(mh.T, gy), mw)
+
+
+def upsample_bilinear2d(
+    x: cp.ndarray, out_hw: Pair, align_corners: bool, scales: tuple[float | None, float | None]
+) -> cp.ndarray:
+    """Bilinear resize ``x`` (N, C, H, W) -> (N, C, OH, OW)."""
+    mh = _linear_matrix(x.shape[2], out_hw[0], align_corners, scales[0], x.dtype)
+    mw = _linear_matrix(x.shape[3], out_hw[1], align_corners, scales[1], x.dtype)
+    return cp.matmul(cp.matmul(mh, x), mw.T)
+
+
+def upsample_bilinear2d_backward(
+    gy: cp.ndarray, in_hw: Pair, align_corners: bool, scales: tuple[float | None, float | None]
+) -> cp.ndarray:
+    """Gradient of :func:`upsample_bilinear2d` -> (N, C, H, W)."""
+    mh = _linear_matrix(in_hw[0], gy.shape[2], align_corners, scales[0], gy.dtype)
+    mw = _linear_matrix(in_hw[1], gy.shape[3], align_corners, scales[1], gy.dtype)
+    return cp.matmul(cp.matmul(mh.T, gy), mw)

@@ -1,0 +1,148 @@
+"""GPU kernels give the CPU kernels' results (float32 tolerance). Skipped without cupy and a CUDA device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hubkit.kernels import cpu
+
+pytestmark = pytest.mark.gpu
+
+RNG = np.random.default_rng(1)
+
+
+@pytest.fixture(scope="module")
+def cuda():
+    pytest.importorskip("cupy")
+    from hubkit.kernels import cuda
+
+    return cuda
+
+
+def _rand(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def _close(gpu_value, cpu_value, rtol=1e-4, atol=1e-5):
+    import cupy
+
+    np.testing.assert_allclose(cupy.asnumpy(gpu_value), cpu_value, rtol=rtol, atol=atol)
+
+
+CONV_CASES = [
+    ((2, 3, 9, 8), (4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+    ((2, 4, 9, 8), (6, 3, 2), (2, 3), ((0, 1), (2, 0)), (1, 1), 2),
+    ((1, 4, 10, 10), (4, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2), 4),
+    ((3, 4, 7, 5), (6, 1, 1), (2, 2), ((0, 0), (0, 0)), (1, 1), 2),
+    ((2, 3, 16, 16), (8, 7, 7), (2, 2), ((3, 3), (3, 3)), (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", CONV_CASES)
+def test_conv2d_forward_and_gradients_match_cpu(cuda, xs, ws, stride, pads, dil, groups):
+    import cupy
+
+    x, w, b = _rand(*xs), _rand(ws[0], xs[1] // groups, ws[1], ws[2]), _rand(ws[0])
+    y = cpu.conv2d(x, w, b, stride, pads, dil, groups)
+    _close(cuda.conv2d(cupy.asarray(x), cupy.asarray(w), cupy.asarray(b), stride, pads, dil, groups), y)
+    gy = _rand(*y.shape)
+    gx = cpu.conv2d_grad_input(gy, w, xs[2:], stride, pads, dil, groups)
+    _close(cuda.conv2d_grad_input(cupy.asarray(gy), cupy.asarray(w), xs[2:], stride, pads, dil, groups), gx)
+    gw = cpu.conv2d_grad_weight(x, gy, ws[1:], stride, pads, dil, groups)
+    _close(cuda.conv2d_grad_weight(cupy.asarray(x), cupy.asarray(gy), ws[1:], stride, pads, dil, groups), gw)
+
+
+def test_im2col_col2im_match_cpu_and_col2im_is_deterministic(cuda):
+    import cupy
+
+    x = _rand(2, 3, 9, 7)
+    args = ((3, 2), (2, 1), ((1, 2), (0, 1)), (1, 2))
+    col = cpu.im2col(x, *args)
+    _close(cuda.im2col(cupy.asarray(x), *args), col)
+    g = _rand(*col.shape)
+    first = cuda.col2im(cupy.asarray(g), x.shape, *args)
+    _close(first, cpu.col2im(g, x.shape, *args))
+    assert (cuda.col2im(cupy.asarray(g), x.shape, *args) == first).all()
+
+
+POOL_CASES = [
+    ((2, 2), (2, 2), (0, 0), (1, 1), False),
+    ((3, 3), (2, 2), (1, 1), (1, 1), True),
+    ((3, 2), (2, 1), (1, 0), (2, 1), True),
+]
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dil, ceil", POOL_CASES)
+def test_max_pool2d_matches_cpu(cuda, kernel, stride, padding, dil, ceil):
+    import cupy
+
+    x = RNG.permutation(np.linspace(-1, 1, 2 * 3 * 9 * 8)).reshape(2, 3, 9, 8).astype(np.float32)
+    y, arg = cpu.max_pool2d(x, kernel, stride, padding, dil, ceil, True)
+    gy_, garg = cuda.max_pool2d(cupy.asarray(x), kernel, stride, padding, dil, ceil, True)
+    _close(gy_, y, rtol=0, atol=0)
+    np.testing.assert_array_equal(cupy.asnumpy(garg), arg)
+    np.testing.assert_array_equal(
+        cupy.asnumpy(cuda.max_pool2d_indices(garg, (9, 8), kernel, stride, padding, dil)),
+        cpu.max_pool2d_indices(arg, (9, 8), kernel, stride, padding, dil),
+    )
+    g = _rand(*y.shape)
+    gx = cpu.max_pool2d_backward(g, arg, (9, 8), kernel, stride, padding, dil, ceil)
+    _close(cuda.max_pool2d_backward(cupy.asarray(g), garg, (9, 8), kernel, stride, padding, dil, ceil), gx)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dil, ceil", [c for c in POOL_CASES if c[3] == (1, 1)])
+@pytest.mark.parametrize("include_pad", [True, False])
+def test_avg_pool2d_matches_cpu(cuda, kernel, stride, padding, dil, ceil, include_pad):
+    import cupy
+
+    x = _rand(2, 3, 9, 8)
+    y = cpu.avg_pool2d(x, kernel, stride, padding, ceil, include_pad)
+    _close(cuda.avg_pool2d(cupy.asarray(x), kernel, stride, padding, ceil, include_pad), y)
+    g = _rand(*y.shape)
+    gx = cpu.avg_pool2d_backward(g, (9, 8), kernel, stride, padding, ceil, include_pad)
+    _close(cuda.avg_pool2d_backward(cupy.asarray(g), (9, 8), kernel, stride, padding, ceil, include_pad), gx)
+
+
+@pytest.mark.parametrize("in_hw, out_hw", [((8, 6), (4, 3)), ((7, 5), (3, 2)), ((3, 4), (5, 7))])
+def test_adaptive_pools_match_cpu(cuda, in_hw, out_hw):
+    import cupy
+
+    x = RNG.permutation(np.linspace(-1, 1, 2 * 3 * in_hw[0] * in_hw[1])).reshape(2, 3, *in_hw).astype(np.float32)
+    gx_in = cupy.asarray(x)
+    _close(cuda.adaptive_avg_pool2d(gx_in, out_hw), cpu.adaptive_avg_pool2d(x, out_hw))
+    g = _rand(2, 3, *out_hw)
+    _close(cuda.adaptive_avg_pool2d_backward(cupy.asarray(g), in_hw), cpu.adaptive_avg_pool2d_backward(g, in_hw))
+    y, idx = cpu.adaptive_max_pool2d(x, out_hw)
+    gy_, gidx = cuda.adaptive_max_pool2d(gx_in, out_hw)
+    _close(gy_, y, rtol=0, atol=0)
+    np.testing.assert_array_equal(cupy.asnumpy(gidx), idx)
+    _close(
+        cuda.adaptive_max_pool2d_backward(cupy.asarray(g), gidx, in_hw),
+        cpu.adaptive_max_pool2d_backward(g, idx, in_hw),
+    )
+
+
+@pytest.mark.parametrize("in_hw, out_hw", [((4, 5), (8, 10)), ((7, 6), (3, 4)), ((6, 4), (13, 9))])
+@pytest.mark.parametrize("align", [True, False])
+def test_interpolation_matches_cpu(cuda, in_hw, out_hw, align):
+    import cupy
+
+    x = _rand(2, 3, *in_hw)
+    g = _rand(2, 3, *out_hw)
+    scales = (None, None)
+    _close(cuda.upsample_bilinear2d(cupy.asarray(x), out_hw, align, scales),
+           cpu.upsample_bilinear2d(x, out_hw, align, scales))  # fmt: skip
+    _close(cuda.upsample_bilinear2d_backward(cupy.asarray(g), in_hw, align, scales),
+           cpu.upsample_bilinear2d_backward(g, in_hw, align, scales))  # fmt: skip
+    _close(cuda.upsample_nearest2d(cupy.asarray(x), out_hw, scales), cpu.upsample_nearest2d(x, out_hw, scales))
+    _close(cuda.upsample_nearest2d_backward(cupy.asarray(g), in_hw, scales),
+           cpu.upsample_nearest2d_backward(g, in_hw, scales))  # fmt: skip
+
+
+def test_dispatcher_picks_cuda_for_cupy_arrays(cuda):
+    import cupy
+
+    from hubkit import kernels
+
+    assert kernels.kernels_for(cupy.zeros(1)) is cuda
