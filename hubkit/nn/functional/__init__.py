@@ -1,5 +1,6 @@
 """hubkit.nn.functional: the differentiable ops, by category (PyTorch's names and signatures)."""
 
+from hubkit.nn.functional.conv import conv1d, conv2d, conv_transpose2d
 from hubkit.nn.functional.elementwise import (
     abs,
     add,
