@@ -111,7 +111,10 @@ _LAZY: dict[str, str] = {
     "errors": "hubkit.errors",
 }
 
-_LAZY_ATTRS: dict[str, str] = {}
+_LAZY_ATTRS: dict[str, str] = {
+    "save": "hubkit.hub.state",
+    "load_state": "hubkit.hub.state",
+}
 
 
 def __getattr__(name: str) -> Any:

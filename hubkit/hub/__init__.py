@@ -19,6 +19,9 @@ _LAZY_ATTRS: dict[str, str] = {
     "Resource": "hubkit.hub.download",
     "extract": "hubkit.hub.archive",
     "cache_dir": "hubkit.hub.cache",
+    "load_checkpoint": "hubkit.hub.formats",
+    "save_checkpoint": "hubkit.hub.formats",
+    "checkpoint_format": "hubkit.hub.formats",
 }
 
 
@@ -34,4 +37,5 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY_ATTRS))
 
 
-__all__ = ["Resource", "cache_dir", "extract", "fetch", "fetch_many"]
+__all__ = ["Resource", "cache_dir", "checkpoint_format", "extract", "fetch", "fetch_many", "load_checkpoint",
+           "save_checkpoint"]
