@@ -38,17 +38,19 @@ class Progress:
 
 
 class _FileBar(Progress):
-    def __init__(self, desc: str) -> None:
+    def __init__(self, desc: str, unit: str) -> None:
         self._desc = desc
+        self._unit = unit
         self._bar: Any = None
 
     def start(self, total: int | None, initial: int = 0) -> None:
         from tqdm.auto import tqdm
 
         if self._bar is None:
+            scaled = self._unit == "B"
             self._bar = tqdm(
-                total=total, initial=initial, desc=self._desc, unit="B", unit_scale=True,
-                unit_divisor=1024, file=sys.stderr, dynamic_ncols=True, leave=False,
+                total=total, initial=initial, desc=self._desc, unit=self._unit, unit_scale=scaled,
+                unit_divisor=1024 if scaled else 1000, file=sys.stderr, dynamic_ncols=True, leave=False,
             )
         else:  # a restart or a resume within the same call
             self._bar.reset(total=total)
@@ -64,9 +66,9 @@ class _FileBar(Progress):
             self._bar = None
 
 
-def file_progress(desc: str, progress: bool | None) -> Progress:
-    """A bar for one file (``desc`` is its name), or a silent reporter."""
-    return _FileBar(desc) if progress_enabled(progress) else Progress()
+def file_progress(desc: str, progress: bool | None, unit: str = "B") -> Progress:
+    """A bar for one file (``desc`` is its name) counting ``unit`` (bytes by default), or a silent reporter."""
+    return _FileBar(desc, unit) if progress_enabled(progress) else Progress()
 
 
 class SharedBar:
