@@ -25,6 +25,13 @@ from hubkit.nn.functional.elementwise import (
     where,
 )
 from hubkit.nn.functional.linalg import bmm, linear, matmul, mm
+from hubkit.nn.functional.pooling import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 from hubkit.nn.functional.reduction import argmax, argmin, max, mean, min, sum
 from hubkit.nn.functional.shape import (
     cat,
