@@ -49,3 +49,17 @@ def _isolated_hubkit_home(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("HUBKIT_OFFLINE", raising=False)
     monkeypatch.delenv("HUBKIT_MIRROR", raising=False)
     return home
+
+
+@pytest.fixture
+def http_server():
+    """A real threaded HTTP/1.1 server on 127.0.0.1 (ephemeral port) with Range, ETag and injectable faults.
+
+    ``url = http_server.add("/path/file.bin", data)`` serves bytes; ``http_server.fail(path, Fault(...))``
+    queues faults; ``http_server.count(path)`` and ``http_server.requests_for(path)`` show what arrived.
+    The full API is in the docstring of tests/httpserver.py (``from httpserver import Fault, HTTPTestServer``).
+    """
+    from httpserver import HTTPTestServer
+
+    with HTTPTestServer() as server:
+        yield server

@@ -360,3 +360,139 @@ def check_writable_dir(directory: Path) -> None:
             f"The download directory {directory} is not writable. "
             "Set HUBKIT_HOME to a writable directory, or pass dest= a writable folder."
         )
+
+
+# ---------------------------------------------------------------- administration (hubkit cache ...)
+
+
+@dataclass
+class Verified:
+    """The outcome of re-hashing one entry: ``status`` is "ok", "corrupt" or "recorded" (had no sidecar)."""
+
+    entry: Entry
+    status: str
+    detail: str = ""
+
+
+def verify_entries(root: Path | None = None) -> Iterator[Verified]:
+    """Re-hash every committed file under ``root`` and compare with its sidecar.
+
+    A file that matches gets its fingerprint refreshed (so later hits skip hashing again); a file
+    without a sidecar gets one ("recorded"); a mismatch is reported as "corrupt" and left in place.
+    """
+    for entry in iter_entries(root):
+        rec = entry.record
+        algorithms = ("sha256", "md5") if rec is not None and rec.md5 else ("sha256",)
+        try:
+            digests = hash_file(entry.path, algorithms)
+            st = entry.path.stat()
+        except OSError as e:
+            yield Verified(entry, "corrupt", f"cannot read: {e.strerror or e}")
+            continue
+        if rec is None:
+            new = Record(url="", sha256=digests["sha256"], size=st.st_size, fingerprint=fingerprint(st))
+            with contextlib.suppress(OSError):
+                write_record(entry.path, new)
+            yield Verified(entry, "recorded", f"sha256 {digests['sha256']}")
+            continue
+        problems = []
+        if st.st_size != rec.size:
+            problems.append(f"size {st.st_size}, recorded {rec.size}")
+        for alg in algorithms:
+            if digests[alg] != getattr(rec, alg):
+                problems.append(f"{alg} {digests[alg]}, recorded {getattr(rec, alg)}")
+        if problems:
+            yield Verified(entry, "corrupt", "; ".join(problems))
+            continue
+        if rec.fingerprint != fingerprint(st):
+            rec.fingerprint = fingerprint(st)
+            with contextlib.suppress(OSError):
+                write_record(entry.path, rec)
+        yield Verified(entry, "ok")
+
+
+def prune(root: Path | None = None, *, dry_run: bool = False, tmp_age_s: float = 3600.0) -> list[tuple[Path, int]]:
+    """Remove leftovers under ``root``; returns ``(path, bytes)`` for each removed (or, dry run, removable) item.
+
+    Leftovers: partial downloads whose writer is gone (and their resume records), resume records without
+    a partial, sidecars and locks of files that no longer exist, temp files older than ``tmp_age_s``, and
+    interrupted extraction staging directories.
+    """
+    import shutil
+
+    root = files_dir() if root is None else root
+    removed: list[tuple[Path, int]] = []
+
+    def drop(path: Path, size: int) -> None:
+        removed.append((path, size))
+        if dry_run:
+            return
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    if not root.is_dir():
+        return removed
+    now = time.time()
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for name in list(dirnames):
+            if name.startswith(".") and name.endswith(".extracting"):
+                token = name[1:-len(".extracting")].rsplit(".", 1)[-1]
+                path = here / name
+                if "~" in token and owner_is_gone(token, path.stat().st_mtime):
+                    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                    drop(path, size)
+                dirnames.remove(name)
+        names = set(filenames)
+        for name in sorted(filenames):
+            path = here / name
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if not name.startswith("."):
+                continue
+            if name.endswith(PARTIAL_SUFFIX):
+                token = name[: -len(PARTIAL_SUFFIX)].rsplit(".", 1)[-1]
+                if "~" in token and owner_is_gone(token, st.st_mtime):
+                    drop(path, st.st_size)
+                    if name + ".json" in names:
+                        drop(here / (name + ".json"), 0)
+            elif name.endswith(".partial.json"):
+                if name[: -len(".json")] not in names:
+                    drop(path, st.st_size)
+            elif name.endswith(SIDECAR_SUFFIX):
+                if name[1 : -len(SIDECAR_SUFFIX)] not in names:
+                    drop(path, st.st_size)
+            elif name.endswith(LOCK_SUFFIX):
+                target = name[1 : -len(LOCK_SUFFIX)]
+                has_partial = any(n.startswith(f".{target}.") and n.endswith(PARTIAL_SUFFIX) for n in names)
+                if target not in names and not has_partial:
+                    drop(path, 0)
+            elif name.endswith(".tmp") and now - st.st_mtime > tmp_age_s:
+                drop(path, st.st_size)
+    return removed
+
+
+def remove_entries(patterns: list[str], root: Path | None = None) -> list[Entry]:
+    """Delete committed files whose cache path or recorded URL matches any glob in ``patterns``.
+
+    The file, its sidecar, lock and partials all go. Returns the removed entries.
+    """
+    import fnmatch
+
+    removed = []
+    for entry in list(iter_entries(root)):
+        url = entry.record.url if entry.record else ""
+        if not any(fnmatch.fnmatchcase(entry.relpath, p) or (url and fnmatch.fnmatchcase(url, p)) for p in patterns):
+            continue
+        for p in iter_partials(entry.path):
+            remove_partial(p.path)
+        for path in (entry.path, sidecar_path(entry.path), lock_path(entry.path)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        removed.append(entry)
+    return removed

@@ -70,7 +70,7 @@ from hubkit.hub.cache import (
     write_record,
 )
 
-__all__ = ["Resource", "fetch", "fetch_many"]
+__all__ = ["Resource", "copy_into", "fetch", "fetch_many"]
 
 logger = logging.getLogger("hubkit.hub.download")
 
@@ -276,6 +276,17 @@ def fetch_many(
         detail = "\n".join(f"* {r.url}:\n  {str(e).replace(chr(10), chr(10) + '  ')}" for r, e in errors)
         raise kind(f"{len(errors)} of {len(resources)} files could not be fetched:\n{detail}")
     return [p for p in outcomes if isinstance(p, Path)]
+
+
+def copy_into(path: str | os.PathLike, final: str | os.PathLike, *, sha256: str | None = None) -> Path:
+    """Copy a local file to ``final`` with fetch's guarantees (verified, atomic, sidecar, lock).
+
+    Used by ``hubkit mirror sync`` to place cached files into a mirror tree. A ``final`` that already
+    holds the right content is left alone. Returns ``final``.
+    """
+    final = Path(final)
+    expect = _Expect.of(sha256, None, None, None)
+    return _fetch(Path(path).resolve().as_uri(), expect, (), final, None, False, _progress.Progress())
 
 
 # ---------------------------------------------------------------- resolution

@@ -1,0 +1,260 @@
+"""The ``hubkit`` command line.
+
+    hubkit fetch URL [--sha256 H] [--md5 H] [--size N] [--dest DIR] [--filename NAME] [--mirror URL]...
+    hubkit cache ls [--json] | verify [--delete] | prune [--dry-run] | rm PATTERN... | dir
+    hubkit mirror sync DIR URL_OR_NAME...
+
+Adding a subcommand: write ``_add_<name>(subparsers)`` that creates its parser with
+``subparsers.add_parser(...)`` and sets ``func=`` to a handler ``(args) -> int`` (the exit code), then
+append it to ``SUBCOMMANDS``. Handlers print; the library never does. A ``HubkitError`` raised by a
+handler is printed to stderr as ``hubkit: error: <message>`` and exits 1, without a traceback.
+
+``mirror sync`` takes URLs and names; a name is turned into files by ``resources_for_name``, which
+dataset and model registries extend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hubkit.errors import HubkitError
+
+if TYPE_CHECKING:
+    from hubkit.hub.download import Resource
+
+_URL_SCHEMES = ("http://", "https://", "file://")
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+# ---------------------------------------------------------------- hubkit fetch
+
+
+def _add_fetch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fetch", help="download a file (verified, cached, resumable) and print its path")
+    p.add_argument("url", help="http(s):// or file:// URL")
+    p.add_argument("--sha256", help="expected sha256 (hex)")
+    p.add_argument("--md5", help="expected md5 (hex)")
+    p.add_argument("--sha256-prefix", help="expected leading hex digits of the sha256")
+    p.add_argument("--size", type=int, help="expected size in bytes")
+    p.add_argument("--dest", help="write into this directory instead of the cache")
+    p.add_argument("--filename", help="file name to use instead of the URL's")
+    p.add_argument("--mirror", action="append", default=[], help="alternative URL, tried after the primary")
+    p.add_argument("--offline", action="store_true", default=None, help="use only the cache and file:// mirrors")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_fetch)
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from hubkit.hub import fetch
+
+    path = fetch(
+        args.url, sha256=args.sha256, md5=args.md5, sha256_prefix=args.sha256_prefix, size=args.size,
+        mirrors=tuple(args.mirror), dest=args.dest, filename=args.filename,
+        progress=False if args.no_progress else None, offline=args.offline,
+    )
+    print(path)
+    return 0
+
+
+# ---------------------------------------------------------------- hubkit cache
+
+
+def _add_cache(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cache", help="inspect and clean the download cache")
+    csub = p.add_subparsers(dest="cache_command", metavar="{ls,verify,prune,rm,dir}", required=True)
+    ls = csub.add_parser("ls", help="list cached files")
+    ls.add_argument("--json", action="store_true", help="print a JSON list")
+    ls.set_defaults(func=_cmd_cache_ls)
+    verify = csub.add_parser("verify", help="re-hash every cached file and compare with its record")
+    verify.add_argument("--delete", action="store_true", help="delete files that fail")
+    verify.set_defaults(func=_cmd_cache_verify)
+    prune = csub.add_parser("prune", help="remove interrupted downloads and orphaned bookkeeping files")
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    prune.set_defaults(func=_cmd_cache_prune)
+    rm = csub.add_parser("rm", help="remove cached files whose path or URL matches a glob")
+    rm.add_argument("patterns", nargs="+", metavar="PATTERN", help="glob on 'host/path' or on the URL")
+    rm.set_defaults(func=_cmd_cache_rm)
+    where = csub.add_parser("dir", help="print the cache directory")
+    where.set_defaults(func=_cmd_cache_dir)
+
+
+def _cmd_cache_ls(args: argparse.Namespace) -> int:
+    from hubkit.hub.cache import files_dir, iter_entries
+
+    entries = list(iter_entries())
+    if args.json:
+        rows = [{"path": str(e.path), "relpath": e.relpath, "size": e.size,
+                 "sha256": e.record.sha256 if e.record else None, "url": e.record.url if e.record else None}
+                for e in entries]
+        print(json.dumps(rows, indent=1))
+        return 0
+    for e in entries:
+        sha = e.record.sha256[:12] if e.record else "-" * 12
+        print(f"{_human(e.size):>10}  {sha}  {e.relpath}")
+    total = sum(e.size for e in entries)
+    print(f"{len(entries)} file(s), {_human(total)} in {files_dir()}")
+    return 0
+
+
+def _cmd_cache_verify(args: argparse.Namespace) -> int:
+    from hubkit.hub.cache import remove_entries, verify_entries
+
+    bad = 0
+    for v in verify_entries():
+        if v.status == "corrupt":
+            bad += 1
+            print(f"CORRUPT   {v.entry.relpath}: {v.detail}")
+            if args.delete:
+                remove_entries([v.entry.relpath])
+        elif v.status == "recorded":
+            print(f"RECORDED  {v.entry.relpath}: had no record; now {v.detail}")
+        else:
+            print(f"ok        {v.entry.relpath}")
+    if bad:
+        action = "deleted" if args.delete else "run 'hubkit cache verify --delete' or fetch them again"
+        print(f"{bad} corrupted file(s); {action}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_cache_prune(args: argparse.Namespace) -> int:
+    from hubkit.hub.cache import prune
+
+    removed = prune(dry_run=args.dry_run)
+    for path, _ in removed:
+        print(("would remove " if args.dry_run else "removed ") + str(path))
+    print(f"{len(removed)} item(s), {_human(sum(n for _, n in removed))}" + (" (dry run)" if args.dry_run else ""))
+    return 0
+
+
+def _cmd_cache_rm(args: argparse.Namespace) -> int:
+    from hubkit.errors import CacheError
+    from hubkit.hub.cache import files_dir, remove_entries
+
+    removed = remove_entries(args.patterns)
+    if not removed:
+        raise CacheError(
+            f"No cached file matches {' '.join(args.patterns)!s} in {files_dir()}. "
+            "Patterns are globs on 'host/path' (see 'hubkit cache ls') or on the URL."
+        )
+    for e in removed:
+        print(f"removed {e.relpath}")
+    print(f"{len(removed)} file(s), {_human(sum(e.size for e in removed))}")
+    return 0
+
+
+def _cmd_cache_dir(args: argparse.Namespace) -> int:
+    from hubkit.hub import cache_dir
+
+    print(cache_dir())
+    return 0
+
+
+# ---------------------------------------------------------------- hubkit mirror
+
+
+def resources_for_name(name: str) -> list[Resource]:
+    """The files behind a ``mirror sync`` argument that is not a URL (a dataset or model name).
+
+    Dataset and model registries extend this function; a name nobody knows raises ``HubkitError``.
+    """
+    raise HubkitError(
+        f"Unknown name {name!r} for 'mirror sync': expected an http://, https:// or file:// URL, "
+        "or the name of a dataset or model hubkit knows."
+    )
+
+
+def _resources_for_argument(arg: str) -> list[Resource]:
+    from hubkit.hub import Resource
+
+    if arg.startswith(_URL_SCHEMES):
+        return [Resource(url=arg)]
+    return resources_for_name(arg)
+
+
+def _add_mirror(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mirror", help="build a mirror directory (serve it, then set HUBKIT_MIRROR)")
+    msub = p.add_subparsers(dest="mirror_command", metavar="{sync}", required=True)
+    sync = msub.add_parser(
+        "sync", help="copy files (cached, or fetched now) into DIR in the <host>/<path> mirror layout"
+    )
+    sync.add_argument("dir", help="mirror root directory")
+    sync.add_argument("items", nargs="+", metavar="URL_OR_NAME", help="URLs, or dataset/model names")
+    sync.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sync.set_defaults(func=_cmd_mirror_sync)
+
+
+def _cmd_mirror_sync(args: argparse.Namespace) -> int:
+    from hubkit.hub.cache import read_record, url_relpath
+    from hubkit.hub.download import copy_into, fetch
+
+    root = Path(args.dir).expanduser()
+    resources = [r for item in args.items for r in _resources_for_argument(item)]
+    for r in resources:
+        cached = fetch(r.url, sha256=r.sha256, md5=r.md5, sha256_prefix=r.sha256_prefix, size=r.size,
+                       mirrors=r.mirrors, filename=r.filename, progress=False if args.no_progress else None)
+        rel = url_relpath(r.url, r.filename)
+        record = read_record(cached)
+        copy_into(cached, root.joinpath(*rel.split("/")), sha256=record.sha256 if record else r.sha256)
+        print(f"{rel}")
+    print(f"{len(resources)} file(s) in {root}; use it with HUBKIT_MIRROR={root.resolve().as_uri()}")
+    return 0
+
+
+# ---------------------------------------------------------------- entry point
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_fetch, _add_cache, _add_mirror]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hubkit", description="hubkit: model zoo and dataset toolkit")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 a hubkit error, 2 a usage error, 130 interrupted)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help and usage errors
+        return e.code if isinstance(e.code, int) else 2
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("hubkit: %(message)s"))
+    log = logging.getLogger("hubkit")
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING - 10 * min(args.verbose, 2))
+    try:
+        return args.func(args)
+    except HubkitError as e:
+        print(f"hubkit: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hubkit: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        log.removeHandler(handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
