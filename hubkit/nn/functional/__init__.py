@@ -25,6 +25,7 @@ from hubkit.nn.functional.elementwise import (
     where,
 )
 from hubkit.nn.functional.linalg import bmm, linear, matmul, mm
+from hubkit.nn.functional.normalization import batch_norm, cosine_similarity, group_norm, instance_norm, normalize
 from hubkit.nn.functional.pooling import (
     adaptive_avg_pool2d,
     adaptive_max_pool2d,
