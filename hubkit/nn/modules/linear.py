@@ -1,0 +1,55 @@
+"""Identity and Linear."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hubkit.nn import functional as F
+from hubkit.nn import init
+from hubkit.nn.module import Module
+from hubkit.nn.parameter import Parameter
+from hubkit.tensor import Tensor, empty
+
+
+class Identity(Module):
+    """Returns its input unchanged; accepts and ignores any constructor arguments (like torch)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return input
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias``: ``(*, in_features) -> (*, out_features)``.
+
+    ``weight: (out_features, in_features)`` and ``bias: (out_features,)`` start as
+    U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's default.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = Parameter(empty((out_features, in_features), dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(empty((out_features,), dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

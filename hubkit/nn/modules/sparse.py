@@ -1,0 +1,95 @@
+"""Embedding: a lookup table of ``num_embeddings`` vectors of size ``embedding_dim``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubkit.autograd import no_grad
+from hubkit.errors import ArgumentError, ShapeError
+from hubkit.nn import functional as F
+from hubkit.nn import init
+from hubkit.nn.module import Module
+from hubkit.nn.parameter import Parameter
+from hubkit.tensor import Tensor, empty
+
+
+class Embedding(Module):
+    """``(*) int64 indices -> (*, embedding_dim)``; ``weight: (num_embeddings, embedding_dim)`` starts as N(0, 1).
+
+    The row at ``padding_idx`` starts as zeros and gets no gradient. With ``max_norm``, looked-up rows
+    whose ``norm_type``-norm exceeds it are rescaled in place first (as torch does).
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight: Tensor | None = None, _freeze: bool = False, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ArgumentError(
+                    f"Embedding: padding_idx {padding_idx} must be within [-{num_embeddings}, {num_embeddings})"
+                )
+            padding_idx %= num_embeddings
+        if sparse:
+            raise ArgumentError("Embedding(sparse=True): hubkit has no sparse gradients; use sparse=False")
+        self.num_embeddings = num_embeddings
+        self.embedding_dim = embedding_dim
+        self.padding_idx = padding_idx
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
+        if _weight is None:
+            self.weight = Parameter(empty((num_embeddings, embedding_dim), dtype=dtype, device=device),
+                                    requires_grad=not _freeze)
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ShapeError(
+                    f"Embedding: _weight has shape {tuple(_weight.shape)}, expected ({num_embeddings}, {embedding_dim})"
+                )
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None,
+                        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> Embedding:
+        """An Embedding whose weight is ``embeddings`` (2-d, shared, not copied); frozen unless ``freeze=False``."""
+        if embeddings.ndim != 2:
+            raise ShapeError(f"Embedding.from_pretrained expects a 2-d tensor, got shape {tuple(embeddings.shape)}")
+        rows, cols = embeddings.shape
+        return cls(rows, cols, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+                   scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=embeddings, _freeze=freeze)
+
+    def _renorm(self, indices: Tensor) -> None:
+        xp = self.weight._xp
+        with no_grad():
+            rows = xp.unique(indices.data.reshape(-1))
+            w = self.weight.data
+            norms = xp.linalg.norm(w[rows].astype(xp.float64), ord=self.norm_type, axis=1)
+            over = norms > self.max_norm
+            scale = (self.max_norm / (norms[over] + 1e-7)).astype(w.dtype)
+            w[rows[over]] *= scale[:, None]
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if self.max_norm is not None:
+            self._renorm(input)
+        return F.embedding(input, self.weight, self.padding_idx, scale_grad_by_freq=self.scale_grad_by_freq)
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        return s
