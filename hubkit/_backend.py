@@ -124,3 +124,13 @@ def to_device(x: Any, device: Device | str) -> Any:
 def xp_for_device(device: Device | str | None) -> ModuleType:
     device = Device(device) if device is not None else CPU
     return np if device.type == "cpu" else _import_cupy()
+
+
+def scatter_add(target: Any, index: Any, values: Any) -> None:
+    """``target[index] += values`` in place, where repeated indices accumulate (numpy ``add.at`` semantics)."""
+    if is_cupy_array(target):
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)

@@ -29,6 +29,10 @@ class DTypeError(HubkitError, TypeError):
     """An op got a dtype it does not support."""
 
 
+class IndexOutOfRangeError(HubkitError, IndexError):
+    """An index (in ``x[...]``, gather, embedding or a loss target) lies outside the dim it indexes."""
+
+
 class GradError(HubkitError, RuntimeError):
     """Autograd was used in a way that cannot work (backward on a non-scalar without a gradient...)."""
 

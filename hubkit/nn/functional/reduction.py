@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max/min (values and indices), argmax/argmin.
+"""Reductions: sum, mean, var/std, logsumexp, max/min (values and indices), argmax/argmin, and cumsum.
 
 ``dim`` may be an int, a tuple of ints or None (all dims); ``keepdim`` keeps reduced dims as size 1.
 """
@@ -9,10 +9,12 @@ import builtins
 from collections import namedtuple
 from typing import Any
 
+import numpy as np
+
 from hubkit._backend import get_array_module
 from hubkit.autograd import Function
-from hubkit.errors import ShapeError
-from hubkit.tensor import Tensor
+from hubkit.errors import ArgumentError, ShapeError
+from hubkit.tensor import Tensor, float32
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
@@ -137,7 +139,12 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Any:
     (axis,) = normalize_dims(dim, input.ndim, name)
     if input.ndim and input.shape[axis] == 0:
         raise ShapeError(f"{name}: dim {dim} of shape {tuple(input.shape)} is empty, so there is nothing to reduce")
-    values, indices = MaxMin(axis if input.ndim else None, keepdim, is_max)(input)
+    if input.ndim == 0:  # a 0-d tensor is its own max along dim 0 or -1, at index 0
+        from hubkit.nn.functional.shape import reshape
+
+        values, indices = MaxMin(0, False, is_max)(reshape(input, 1))
+        return ValuesIndices(values, indices)
+    values, indices = MaxMin(axis, keepdim, is_max)(input)
     return ValuesIndices(values, indices)
 
 
@@ -170,3 +177,137 @@ def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A002
     return _arg(input, dim, keepdim, False)
 
+
+# ---------------------------------------------------------------- var / std
+
+
+def _reduced_count(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> int:
+    n = 1
+    for i, size in enumerate(shape):
+        if axes is None or i in axes:
+            n *= size
+    return n
+
+
+class Var(Function):
+    """``sum((x - mean)^2) / (N - correction)`` over ``axes``; the divisor is clamped at 0 (giving inf/nan)."""
+
+    def __init__(self, axes: tuple[int, ...] | None, keepdims: bool, correction: float) -> None:
+        self.axes, self.keepdims, self.correction = axes, keepdims, correction
+
+    def forward(self, x: Any) -> Any:
+        axes = self.axes if x.ndim else None
+        self.shape = x.shape
+        self.denom = builtins.max(_reduced_count(x.shape, axes) - self.correction, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = x - x.mean(axis=axes, keepdims=True).astype(x.dtype, copy=False)
+            y = (diff * diff).sum(axis=axes, keepdims=self.keepdims) / x.dtype.type(self.denom)
+        self.diff = diff
+        return y
+
+    def backward(self, gy: Any) -> Any:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = gy * gy.dtype.type(2) / gy.dtype.type(self.denom)
+        return _expand_back(scale, self.shape, self.axes, self.keepdims) * self.diff
+
+
+def _correction(dim: Any, unbiased: Any, correction: Any, op: str) -> tuple[Any, float]:
+    if isinstance(dim, bool):  # var(x, False): the ``unbiased`` overload
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise ArgumentError(f"{op}: pass either unbiased= or correction=, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    return dim, correction
+
+
+def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,  # noqa: A002
+        correction: float | None = None) -> Tensor:
+    """Variance over ``dim`` (all dims when None) with divisor ``N - correction``.
+
+    ``correction=1`` (the default, Bessel's correction) equals ``unbiased=True``; ``unbiased=False``
+    is ``correction=0``. ``(*) -> (*)`` with the reduced dims removed (kept as 1 with ``keepdim``).
+    """
+    dim, correction = _correction(dim, unbiased, correction, "var")
+    input = _float_input(input, "var")
+    return Var(normalize_dims(dim, input.ndim, "var"), keepdim, correction)(input)
+
+
+def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,  # noqa: A002
+        correction: float | None = None) -> Tensor:
+    """Standard deviation, ``sqrt(var(...))``; same arguments as ``var``."""
+    from hubkit.nn.functional.elementwise import sqrt
+
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def _float_input(x: Tensor, op: str) -> Tensor:
+    if x.dtype.kind in "fc":
+        return x
+    if x.dtype.kind in "biu":
+        return x.to(float32)
+    raise TypeError(f"{op}: expected a numeric tensor, got {x.dtype}")
+
+
+# ---------------------------------------------------------------- logsumexp
+
+
+class LogSumExp(Function):
+    """``log(sum(exp(x)))`` over ``axes``, computed as ``m + log(sum(exp(x - m)))`` with ``m`` the max."""
+
+    def __init__(self, axes: tuple[int, ...] | None, keepdims: bool) -> None:
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x: Any) -> Any:
+        xp = get_array_module(x)
+        axes = self.axes if x.ndim else None
+        if x.size:
+            m = x.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, x.dtype.type(0))  # all -inf (or an inf) must not give inf - inf
+        else:
+            m = xp.zeros([1 if axes is None or i in axes else n for i, n in enumerate(x.shape)], dtype=x.dtype)
+        with np.errstate(divide="ignore"):
+            y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        self.x, self.y = x, y
+        if self.keepdims:
+            return y
+        return y.reshape([n for i, n in enumerate(y.shape) if axes is not None and i not in axes])
+
+    def backward(self, gy: Any) -> Any:
+        xp = get_array_module(gy)
+        return _expand_back(gy, self.x.shape, self.axes, self.keepdims) * xp.exp(self.x - self.y)
+
+
+def logsumexp(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A002
+    """Numerically stable ``log(sum(exp(input), dim))``; ``dim`` an int, a tuple, or None for all dims."""
+    input = _float_input(input, "logsumexp")
+    return LogSumExp(normalize_dims(dim, input.ndim, "logsumexp"), keepdim)(input)
+
+
+# ---------------------------------------------------------------- cumsum
+
+
+class CumSum(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x: Any) -> Any:
+        return get_array_module(x).cumsum(x, axis=self.axis)
+
+    def backward(self, gy: Any) -> Any:
+        # each input feeds every later output: the gradient is a reversed cumulative sum
+        xp = get_array_module(gy)
+        return xp.flip(xp.cumsum(xp.flip(gy, self.axis), axis=self.axis), self.axis)
+
+
+def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:  # noqa: A002
+    """Running sum along ``dim``; same shape as ``input``. Integer and bool inputs give int64, as in PyTorch."""
+    if dtype is not None:
+        input = input.to(dtype)
+    elif input.dtype.kind in "bui" and input.dtype != "int64":
+        input = input.to("int64")
+    if input.ndim == 0:
+        normalize_dims(dim, 0, "cumsum")
+        return CumSum(0)(input.reshape(1)).reshape(())
+    (axis,) = normalize_dims(dim, input.ndim, "cumsum")
+    return CumSum(axis)(input)

@@ -1,17 +1,18 @@
 """Shape and indexing ops: reshape/view, flatten, squeeze/unsqueeze, transpose/permute, expand,
-indexing (``x[...]``), cat, stack, split/chunk.
+indexing (``x[...]``), gather, masked_fill, cat, stack, split/chunk, pad.
 """
 
 from __future__ import annotations
 
+import builtins
 import math
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from hubkit._backend import get_array_module
+from hubkit._backend import get_array_module, scatter_add
 from hubkit.autograd import Function, is_grad_enabled
-from hubkit.errors import GradError, ShapeError
+from hubkit.errors import ArgumentError, DTypeError, GradError, IndexOutOfRangeError, ShapeError
 from hubkit.tensor import Tensor
 
 # ---------------------------------------------------------------- reshape family
@@ -192,12 +193,7 @@ class GetItem(Function):
         xp = get_array_module(gy)
         gx = xp.zeros(self.shape, dtype=gy.dtype)
         if self.advanced:  # repeated indices must accumulate
-            if xp.__name__ == "numpy":
-                xp.add.at(gx, self.index, gy)
-            else:
-                import cupyx
-
-                cupyx.scatter_add(gx, self.index, gy)
+            scatter_add(gx, self.index, gy)
         else:
             gx[self.index] = gy
         return gx
@@ -208,7 +204,9 @@ def getitem(input: Tensor, index: Any) -> Tensor:  # noqa: A002
     try:
         return GetItem(raw, advanced)(input)
     except IndexError as exc:
-        raise IndexError(f"index {index!r} is invalid for a tensor of shape {tuple(input.shape)}: {exc}") from None
+        raise IndexOutOfRangeError(
+            f"index {index!r} is invalid for a tensor of shape {tuple(input.shape)}: {exc}"
+        ) from None
 
 
 class SetItem(Function):
@@ -349,3 +347,196 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:  # no
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:  # noqa: A002
     axis = dim % input.ndim
     return tuple(getitem(input, (slice(None),) * axis + (i,)) for i in range(input.shape[axis]))
+
+
+# ---------------------------------------------------------------- gather and masked_fill
+
+
+class Gather(Function):
+    """``out[i][j][k] = x[i][index[i][j][k]][k]`` (for ``axis == 1``); repeated indices accumulate gradients."""
+
+    def __init__(self, axis: int, index: Any) -> None:
+        self.axis, self.index = axis, index
+
+    def forward(self, x: Any) -> Any:
+        self.shape = x.shape
+        # torch lets index be smaller than x in the other dims: gather from the leading block
+        block = tuple(slice(None) if d == self.axis else slice(0, n) for d, n in enumerate(self.index.shape))
+        return get_array_module(x).take_along_axis(x[block], self.index, axis=self.axis)
+
+    def backward(self, gy: Any) -> Any:
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        nd = gy.ndim
+        where = [self.index if d == self.axis else xp.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+                 for d, n in enumerate(gy.shape)]
+        scatter_add(gx, tuple(where), gy)
+        return gx
+
+
+def _check_index_range(op: str, index: Any, size: int, what: str) -> None:
+    if index.size and (int(index.min()) < 0 or int(index.max()) >= size):
+        bad = int(index.min()) if int(index.min()) < 0 else int(index.max())
+        raise IndexOutOfRangeError(f"{op}: index {bad} is out of bounds for {what} of size {size}")
+
+
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:  # noqa: A002
+    """Pick values along ``dim`` at ``index``: ``out[..., j, ...] = input[..., index[..., j, ...], ...]``.
+
+    ``index`` (integer) has as many dims as ``input`` and is no larger in the other dims; the
+    result has ``index``'s shape. ``sparse_grad`` is accepted for compatibility (gradients are dense).
+    """
+    idx = index.data if isinstance(index, Tensor) else input._xp.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise DTypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
+    if idx.ndim != input.ndim and not (input.ndim <= 1 and idx.ndim <= 1):
+        raise ShapeError(
+            f"gather: index {tuple(idx.shape)} must have as many dims as input {tuple(input.shape)}"
+        )
+    if input.ndim == 0:  # a 0-d input behaves as a 1-element vector
+        out = gather(reshape(input, 1), 0, Tensor._make(idx.reshape(-1)))
+        return reshape(out, *idx.shape)
+    (axis,) = _dims(dim, input.ndim, "gather")
+    for d, (n_idx, n_in) in enumerate(zip(idx.shape, input.shape)):
+        if d != axis and n_idx > n_in:
+            raise ShapeError(
+                f"gather: index {tuple(idx.shape)} is larger than input {tuple(input.shape)} in dim {d}, "
+                f"which is not the gather dim {dim}"
+            )
+    _check_index_range("gather", idx, input.shape[axis], f"dim {dim}")
+    return Gather(axis, idx)(input)
+
+
+def _dims(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
+    from hubkit.nn.functional.reduction import normalize_dims
+
+    return normalize_dims(dim, ndim, op)
+
+
+def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:  # noqa: A002
+    """``value`` where ``mask`` is True, ``input`` elsewhere; ``mask`` (bool) broadcasts with ``input``.
+
+    ``value`` is a Python number or a 0-d tensor (gradients flow to it); it takes ``input``'s dtype.
+    """
+    from hubkit.nn.functional.elementwise import Where, _broadcast_check
+
+    xp = input._xp
+    m = xp.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if m.dtype != bool:
+        raise DTypeError(f"masked_fill: mask must be a bool tensor, got {m.dtype}; build it with a comparison")
+    _broadcast_check("masked_fill", m, input)
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ShapeError(f"masked_fill: value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
+        fill = value if value.dtype == input.dtype else value.to(input.dtype)
+    else:
+        fill = xp.asarray(value).astype(input.dtype)
+    return Where(m)(fill, input)
+
+
+# ---------------------------------------------------------------- pad
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _border_indices(mode: str, n: int, before: int, after: int) -> tuple[list[int], list[int]]:
+    """Which input positions fill the ``before`` and ``after`` pads of one axis of size ``n``."""
+    if mode == "reflect":
+        return list(range(before, 0, -1)), list(range(n - 2, n - 2 - after, -1))
+    if mode == "replicate":
+        return [0] * before, [n - 1] * after
+    return list(range(n - before, n)), list(range(after))  # circular
+
+
+class Pad(Function):
+    """Pad (or, with negative widths in constant mode, crop) each axis by ``widths[axis] = (before, after)``."""
+
+    def __init__(self, widths: list[tuple[int, int]], mode: str, value: Any) -> None:
+        self.widths, self.mode, self.value = widths, mode, value
+
+    def forward(self, x: Any) -> Any:
+        xp = get_array_module(x)
+        self.shape = x.shape
+        if self.mode == "constant":
+            crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(self.widths, x.shape))
+            self.crop = crop
+            x = x[crop]
+            out_shape = tuple(n + max(b, 0) + max(a, 0) for (b, a), n in zip(self.widths, x.shape))
+            self.inner = tuple(slice(max(b, 0), max(b, 0) + n) for (b, _), n in zip(self.widths, x.shape))
+            y = xp.full(out_shape, self.value, dtype=x.dtype)
+            y[self.inner] = x
+            return y
+        for axis, (before, after) in enumerate(self.widths):
+            if before or after:
+                left, right = _border_indices(self.mode, x.shape[axis], before, after)
+                parts = [xp.take(x, xp.asarray(left, dtype="int64"), axis=axis), x,
+                         xp.take(x, xp.asarray(right, dtype="int64"), axis=axis)]
+                x = xp.concatenate(parts, axis=axis)
+        return x
+
+    def backward(self, gy: Any) -> Any:
+        xp = get_array_module(gy)
+        if self.mode == "constant":
+            g = gy[self.inner]
+            if all(s == slice(0, n) for s, n in zip(self.crop, self.shape)):
+                return g
+            gx = xp.zeros(self.shape, dtype=gy.dtype)
+            gx[self.crop] = g
+            return gx
+        # undo the axes in reverse order: fold each pad's gradient back onto the positions it copied
+        for axis in reversed(range(len(self.widths))):
+            before, after = self.widths[axis]
+            if not (before or after):
+                continue
+            n = gy.shape[axis] - before - after
+            pre = (slice(None),) * axis
+            g = gy[pre + (slice(before, before + n),)].copy()
+            left, right = _border_indices(self.mode, n, before, after)
+            for positions, part in ((left, slice(0, before)), (right, slice(before + n, before + n + after))):
+                if not positions:
+                    continue
+                piece = gy[pre + (part,)]
+                if self.mode == "replicate":
+                    g[pre + (slice(positions[0], positions[0] + 1),)] += piece.sum(axis=axis, keepdims=True)
+                else:  # reflect and circular never repeat a position within one side
+                    g[pre + (xp.asarray(positions, dtype="int64"),)] += piece
+            gy = g
+        return gy
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
+    """Pad the last ``len(pad) // 2`` dims, like ``torch.nn.functional.pad``.
+
+    ``pad = (left, right)`` pads the last dim, ``(left, right, top, bottom)`` the last two, and so
+    on. ``mode``: 'constant' (fill with ``value``, default 0; negative widths crop), 'reflect'
+    (mirror without repeating the edge; widths < the dim's size), 'replicate' (repeat the edge) or
+    'circular' (wrap around; widths <= the dim's size). ``(*, H, W) -> (*, H + top + bottom, W + left + right)``.
+    """
+    pads = [int(p) for p in pad]
+    if len(pads) % 2 or len(pads) > 2 * input.ndim:
+        raise ShapeError(
+            f"pad: the padding {tuple(pads)} must have an even length of at most twice the input's {input.ndim} dims "
+            f"(input {tuple(input.shape)})"
+        )
+    if mode not in _PAD_MODES:
+        raise ArgumentError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
+    k = len(pads) // 2
+    widths = [(0, 0)] * (input.ndim - k) + [(pads[2 * i], pads[2 * i + 1]) for i in reversed(range(k))]
+    if mode == "constant":
+        for axis, (before, after) in enumerate(widths):
+            if input.shape[axis] + builtins.min(before, 0) + builtins.min(after, 0) < 0:
+                raise ShapeError(f"pad: widths {(before, after)} crop more than dim {axis} of {tuple(input.shape)}")
+        return Pad(widths, mode, 0 if value is None else value)(input)
+    if value not in (None, 0):
+        raise ArgumentError(f"pad: mode {mode!r} does not take a fill value, got value={value}")
+    for axis, (before, after) in enumerate(widths):
+        n = input.shape[axis]
+        if builtins.min(before, after) < 0:
+            raise ShapeError(f"pad: mode {mode!r} needs non-negative widths, got {(before, after)} for dim {axis}")
+        limit = n - 1 if mode == "reflect" else n
+        if (before or after) and builtins.max(before, after) > limit:
+            raise ShapeError(
+                f"pad: {mode} padding {(before, after)} of dim {axis} of {tuple(input.shape)} needs each width to be "
+                f"at most {limit} (the dim's size{' - 1' if mode == 'reflect' else ''})"
+            )
+    return Pad(widths, mode, None)(input)
