@@ -120,7 +120,9 @@ class HTTPTestServer:
         self._httpd.block_on_close = False
         self.port: int = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http-test-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="http-test-server", daemon=True
+        )
         self._thread.start()
 
     # ------------------------------------------------------------------ files
