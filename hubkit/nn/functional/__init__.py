@@ -1,5 +1,6 @@
 """hubkit.nn.functional: the differentiable ops, by category (PyTorch's names and signatures)."""
 
+from hubkit.nn.functional.attention import scaled_dot_product_attention
 from hubkit.nn.functional.conv import conv1d, conv2d, conv_transpose2d
 from hubkit.nn.functional.elementwise import (
     abs,
@@ -51,3 +52,4 @@ from hubkit.nn.functional.shape import (
     unsqueeze,
     view,
 )
+from hubkit.nn.functional.vision import interpolate, one_hot
