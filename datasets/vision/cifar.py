@@ -8,6 +8,7 @@ Every extracted file is checked against upstream's md5 once (remembered by size 
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import pickle
@@ -34,7 +35,12 @@ _ALLOWED = {
     ("numpy._core.multiarray", "scalar"): _np_core.multiarray.scalar,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,  # how Python 3 pickles bytes at protocol 2
 }
+
+
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    pass
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -42,7 +48,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR pickle") from None
+            raise _ForbiddenGlobal(f"global {module}.{name} is not allowed in a CIFAR pickle") from None
 
 
 def load_pickle(path: Path) -> dict[str, Any]:
@@ -50,6 +56,8 @@ def load_pickle(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             obj = _ArrayUnpickler(io.BufferedReader(f), encoding="latin1").load()
+    except _ForbiddenGlobal as exc:
+        raise DatasetError(f"{path}: refusing to load it: {exc}. It is not an original CIFAR file.") from exc
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
         raise DatasetError(
             f"{path} is not a readable CIFAR pickle ({exc}); it is truncated or corrupted. Delete it and pass "
