@@ -76,10 +76,8 @@ def read_torch_zip(buf: FileBuffer, zf: zipfile.ZipFile, entries: dict[str, zipf
         raise CheckpointError(f"{buf.path}: entries outside the archive folder {prefix!r}: {stray[:5]}")
     pkl = entries.get(f"{prefix}/data.pkl")
     if pkl is None:
-        hint = (" It looks like a TorchScript archive (torch.jit.save); load it with torch.jit.load and "
-                "save its state_dict() with torch.save." if f"{prefix}/constants.pkl" in entries else "")
         raise CheckpointError(f"{buf.path}: the zip has no {prefix}/data.pkl, so it is not a torch.save "
-                              f"checkpoint.{hint}")
+                              "checkpoint")
     big_endian = False
     order = entries.get(f"{prefix}/byteorder")
     if order is not None:
@@ -188,12 +186,11 @@ def plan_storages(arrays: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], l
         dtype = torch_dtype(array, name)
         if array.dtype != dtype.storage:
             array = array.astype(dtype.storage)
-        itemsize = dtype.itemsize
         root = _root(array)
-        start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-        if (array.size and root.dtype == array.dtype and _root_bytes(root) is not None
-                and start % itemsize == 0 and all(s >= 0 and s % itemsize == 0 for s in array.strides)):
-            end = start + (sum((n - 1) * s for n, s in zip(array.shape, array.strides)) + itemsize)
+        if array.size and _root_bytes(root) is not None and all(s >= 0 and s % dtype.itemsize == 0
+                                                                 for s in array.strides):
+            start = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+            end = start + (sum((n - 1) * s for n, s in zip(array.shape, array.strides)) + dtype.itemsize)
             roots[id(root)] = root
             shareable.setdefault((id(root), array.dtype), []).append((start, end, name, array))
             continue
@@ -202,13 +199,14 @@ def plan_storages(arrays: Mapping[str, np.ndarray]) -> tuple[list[np.ndarray], l
                                       _contiguous_strides(array.shape)))
     for (root_id, _), members in shareable.items():
         members.sort(key=lambda m: m[0])
-        cluster = [members[0]]
+        cluster, cluster_end = [members[0]], members[0][1]
         for member in members[1:]:
-            if member[0] < max(m[1] for m in cluster):
+            if member[0] < cluster_end:
                 cluster.append(member)
+                cluster_end = max(cluster_end, member[1])
             else:
                 _emit_cluster(cluster, roots[root_id], storages, planned)
-                cluster = [member]
+                cluster, cluster_end = [member], member[1]
         _emit_cluster(cluster, roots[root_id], storages, planned)
     order = {name: i for i, name in enumerate(arrays)}
     planned.sort(key=lambda t: order[t.name])
@@ -220,20 +218,20 @@ def _own_bytes(array: np.ndarray) -> np.ndarray:
 
 
 def _emit_cluster(cluster: list, root: np.ndarray, storages: list, planned: list) -> None:
-    if len(cluster) == 1:
-        _, _, name, array = cluster[0]
-        dtype = torch_dtype(array, name)
-        storages.append(_own_bytes(array))
-        planned.append(_PlannedTensor(name, len(storages) - 1, dtype, 0, array.shape,
-                                      _contiguous_strides(array.shape)))
-        return
+    """One storage for overlapping arrays (a byte range of their common buffer), else one each."""
     lo = cluster[0][0]
-    hi = max(m[1] for m in cluster)
+    itemsize = cluster[0][3].itemsize
+    if len(cluster) == 1 or any((start - lo) % itemsize for start, *_ in cluster):
+        for _, _, name, array in cluster:
+            storages.append(_own_bytes(array))
+            planned.append(_PlannedTensor(name, len(storages) - 1, torch_dtype(array, name), 0, array.shape,
+                                          _contiguous_strides(array.shape)))
+        return
+    hi = max(end for _, end, _, _ in cluster)
     storages.append(_root_bytes(root)[lo:hi])
     for start, _, name, array in cluster:
-        dtype = torch_dtype(array, name)
-        planned.append(_PlannedTensor(name, len(storages) - 1, dtype, (start - lo) // dtype.itemsize,
-                                      array.shape, tuple(s // dtype.itemsize for s in array.strides)))
+        planned.append(_PlannedTensor(name, len(storages) - 1, torch_dtype(array, name), (start - lo) // itemsize,
+                                      array.shape, tuple(s // itemsize for s in array.strides)))
 
 
 class _PickleWriter:

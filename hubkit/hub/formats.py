@@ -193,8 +193,10 @@ def _sniff(buf: FileBuffer) -> tuple[Format, tuple]:
             return "torch", (zf, entries)
         if all(name.endswith(".npy") for name in names):
             return "npz", (zf, entries)
+        hint = (" It looks like a TorchScript archive (torch.jit.save): load it with torch.jit.load and save "
+                "its state_dict() with torch.save." if any(n.endswith("/constants.pkl") for n in names) else "")
         raise CheckpointError(f"{buf.path}: a zip file that is neither a torch checkpoint (no <name>/data.pkl) "
-                              f"nor an npz (members not all *.npy): {names[:5]}")
+                              f"nor an npz (members not all *.npy): {names[:5]}.{hint}")
     if is_tar(head):
         return "torch-tar", ()
     if is_legacy_stream(head):

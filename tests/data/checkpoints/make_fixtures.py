@@ -184,15 +184,14 @@ def values(t: torch.Tensor) -> np.ndarray:
 
 
 def main() -> None:
+    legacy, mixed = legacy_state(), mixed_state()
+    tar_names = ("float32", "float32.t", "float64", "int64", "uint8", "tied.a", "tied.b", "expanded")
+    big_names = ("float32.t", "float64", "float16", "int16", "int64", "uint8")  # one storage each
     made = {
-        "zip.pth": (mixed_state(), lambda s, p: torch.save(s, p)),
-        "legacy.pth": (legacy_state(), lambda s, p: torch.save(s, p, _use_new_zipfile_serialization=False)),
-        "legacy.tar": (OrderedDict((k, legacy_state()[k]) for k in ("float32", "float32.t", "float64",
-                                                                    "int64", "uint8", "tied.a", "tied.b",
-                                                                    "expanded")), write_legacy_tar),
-        "big_endian.pth": (OrderedDict((k, mixed_state()[k]) for k in ("float32", "float64", "float16",
-                                                                       "int16", "int64", "uint8")),
-                           write_big_endian),
+        "zip.pth": (mixed, lambda s, p: torch.save(s, p)),
+        "legacy.pth": (legacy, lambda s, p: torch.save(s, p, _use_new_zipfile_serialization=False)),
+        "legacy.tar": (OrderedDict((k, legacy[k]) for k in tar_names), write_legacy_tar),
+        "big_endian.pth": (OrderedDict((k, mixed[k]) for k in big_names), write_big_endian),
     }
     expected_arrays, expected_meta = {}, {}
     for filename, (state, write) in made.items():
