@@ -2,7 +2,8 @@
 
 Images come in three forms, and each transform returns the form it was given:
 
-- **ndarrays** ``(H, W)`` or ``(H, W, C)`` (what ``hubkit.datasets`` return), any dtype, uint8 usually;
+- **ndarrays** ``(H, W)`` or ``(H, W, C)`` (what ``hubkit.datasets`` return), any dtype, uint8 usually
+  (an ``(H, W, C)`` input stays 3-d: ``Grayscale()`` of ``(H, W, 3)`` is ``(H, W, 1)``);
 - **hubkit Tensors** ``(..., C, H, W)`` (on the CPU), as torchvision takes torch tensors;
 - **PIL images**, when Pillow is installed (palette and binary images are converted to ``RGB``/``L``).
 
@@ -131,7 +132,8 @@ def _to_chw(img: Any, what: str) -> tuple[np.ndarray, Callable[[np.ndarray], Any
         arr = _pil_to_array(img)
         if arr.ndim == 2:
             return arr[None], lambda out: Image.fromarray(np.ascontiguousarray(out[0]))
-        return arr.transpose(2, 0, 1), lambda out: Image.fromarray(np.ascontiguousarray(out.transpose(1, 2, 0)))
+        return arr.transpose(2, 0, 1), lambda out: Image.fromarray(np.ascontiguousarray(
+            out[0] if out.shape[0] == 1 else out.transpose(1, 2, 0)))  # one channel: an "L" image
     raise ArgumentTypeError(
         f"{what} expects an image: an (H, W[, C]) ndarray, a (..., C, H, W) hubkit Tensor or a PIL image; "
         f"got {type(img).__name__}"
