@@ -60,16 +60,22 @@ class COCO:
 
     def createIndex(self) -> None:
         """Build the lookup tables from ``dataset``."""
-        for ann in self.dataset.get("annotations", []):
-            self.imgToAnns[ann["image_id"]].append(ann)
-            self.anns[ann["id"]] = ann
-        for img in self.dataset.get("images", []):
-            self.imgs[img["id"]] = img
-        for cat in self.dataset.get("categories", []):
-            self.cats[cat["id"]] = cat
-        if "categories" in self.dataset:
+        try:
             for ann in self.dataset.get("annotations", []):
-                self.catToImgs[ann["category_id"]].append(ann["image_id"])
+                self.imgToAnns[ann["image_id"]].append(ann)
+                self.anns[ann["id"]] = ann
+            for img in self.dataset.get("images", []):
+                self.imgs[img["id"]] = img
+            for cat in self.dataset.get("categories", []):
+                self.cats[cat["id"]] = cat
+            if "categories" in self.dataset:
+                for ann in self.dataset.get("annotations", []):
+                    self.catToImgs[ann["category_id"]].append(ann["image_id"])
+        except (KeyError, TypeError) as exc:
+            raise DatasetError(
+                f"COCO annotations: an entry lacks the key {exc}; expected COCO's 'images' (id, file_name), "
+                "'annotations' (id, image_id, category_id) and 'categories' (id, name) lists"
+            ) from exc
 
     def getAnnIds(
         self, imgIds: Any = (), catIds: Any = (), areaRng: Any = (), iscrowd: bool | None = None

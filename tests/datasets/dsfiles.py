@@ -81,8 +81,12 @@ def bz2_bytes(data: bytes) -> bytes:
     return bz2.compress(data)
 
 
-def coco_json(images: list[dict], annotations: list[dict], categories: list[dict]) -> bytes:
-    return json.dumps({"images": images, "annotations": annotations, "categories": categories}).encode()
+def coco_json(images: list[dict], annotations: list[dict], categories: list[dict] | None) -> bytes:
+    """A COCO annotation file; caption files have no ``categories`` key, as upstream's."""
+    doc = {"images": images, "annotations": annotations}
+    if categories is not None:
+        doc["categories"] = categories
+    return json.dumps(doc).encode()
 
 
 # ---------------------------------------------------------------- serving
