@@ -7,6 +7,8 @@ seeded script gives the same numbers on every run and every machine.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 _DEFAULT_SEED = 67280421310721
@@ -69,3 +71,21 @@ def initial_seed() -> int:
 def get_rng(generator: Generator | None = None) -> np.random.Generator:
     """The numpy generator to draw from: ``generator``'s, or the global one."""
     return (generator or default_generator).numpy
+
+
+def uniform_array(shape: tuple[int, ...], dtype: Any, device: Any = None, generator: Generator | None = None) -> Any:
+    """Uniform samples in [0, 1) as a raw array of ``dtype`` on ``device`` (numpy for the CPU, cupy for CUDA).
+
+    CUDA samples are drawn on the GPU by a cupy generator seeded from ``generator``, so seeded runs
+    stay reproducible without copying random numbers from the host.
+    """
+    from hubkit._backend import Device, xp_for_device
+
+    dtype = np.dtype(dtype)
+    draw_dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+    if device is None or Device(device).type == "cpu":
+        return get_rng(generator).random(shape, dtype=draw_dtype).astype(dtype, copy=False)
+    cp = xp_for_device(device)
+    seed = (generator or default_generator).randint_seed()
+    with cp.cuda.Device(Device(device).index):
+        return cp.random.default_rng(seed).random(shape, dtype=draw_dtype).astype(dtype, copy=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubkit.nn.functional import activation, linalg, reduction, shape
 from hubkit.nn.functional import elementwise as ew
-from hubkit.nn.functional import linalg, reduction, shape
 from hubkit.tensor import Tensor
 
 
@@ -49,6 +49,7 @@ _METHODS = {
     "log": ew.log,
     "sqrt": ew.sqrt,
     "abs": ew.abs,
+    "erf": ew.erf,
     "clamp": ew.clamp,
     "clip": ew.clamp,
     "maximum": ew.maximum,
@@ -65,6 +66,10 @@ _METHODS = {
     "min": reduction.min,
     "argmax": reduction.argmax,
     "argmin": reduction.argmin,
+    "var": reduction.var,
+    "std": reduction.std,
+    "logsumexp": reduction.logsumexp,
+    "cumsum": reduction.cumsum,
     "matmul": linalg.matmul,
     "mm": linalg.mm,
     "bmm": linalg.bmm,
@@ -82,6 +87,13 @@ _METHODS = {
     "split": shape.split,
     "chunk": shape.chunk,
     "unbind": shape.unbind,
+    "gather": shape.gather,
+    "masked_fill": shape.masked_fill,
+    "relu": activation.relu,
+    "sigmoid": activation.sigmoid,
+    "tanh": activation.tanh,
+    "softmax": activation.softmax,
+    "log_softmax": activation.log_softmax,
 }
 
 
@@ -115,10 +127,17 @@ def _reduce_bool(name: str) -> Any:
     return method
 
 
+def _iter(self: Tensor) -> Any:
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return iter(shape.unbind(self, 0))
+
+
 def _bind() -> None:
     for name, fn in {**_OPERATORS, **_METHODS}.items():
         setattr(Tensor, name, fn)
     Tensor.view_as = _view_as
+    Tensor.__iter__ = _iter
     Tensor.__floordiv__ = _floordiv
     Tensor.__rfloordiv__ = _rfloordiv
     Tensor.__invert__ = _logical("bitwise_not")

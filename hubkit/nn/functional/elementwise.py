@@ -35,6 +35,21 @@ def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
     return np.promote_types(a, b)
 
 
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _tensor_result_type(a: Tensor, b: Tensor) -> np.dtype:
+    """PyTorch's rule: a 0-d tensor does not widen a dimensioned tensor of the same or a higher category
+    (``float32 (n,) + float64 ()`` stays float32), but a 0-d float does turn an integer tensor into float.
+    """
+    if (a.ndim == 0) != (b.ndim == 0):
+        dimmed, zero = (b, a) if a.ndim == 0 else (a, b)
+        if _CATEGORY[zero.dtype.kind] <= _CATEGORY[dimmed.dtype.kind]:
+            return dimmed.dtype
+        return zero.dtype
+    return promote_types(a.dtype, b.dtype)
+
+
 def _scalar_dtype(dtype: np.dtype, value: Any) -> np.dtype:
     if isinstance(value, bool):
         return dtype
@@ -66,7 +81,7 @@ def as_operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:
                 "move one with .to(device)"
             )
         if a.dtype != b.dtype:
-            dt = promote_types(a.dtype, b.dtype)
+            dt = _tensor_result_type(a, b)
             a = a if a.dtype == dt else a.to(dt)
             b = b if b.dtype == dt else b.to(dt)
         return a, b

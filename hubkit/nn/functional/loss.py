@@ -1,0 +1,368 @@
+"""Losses: cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, binary_cross_entropy,
+binary_cross_entropy_with_logits — PyTorch's signatures, reductions and weighting rules.
+
+``reduction`` is 'none' (per-element or per-sample losses), 'mean' or 'sum'. The deprecated
+``size_average``/``reduce`` flags are honoured the way PyTorch honours them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from hubkit._backend import get_array_module
+from hubkit.autograd import Function
+from hubkit.errors import ArgumentError, DTypeError, IndexOutOfRangeError, ShapeError
+from hubkit.nn.functional.activation import _sigmoid_array, log_softmax
+from hubkit.nn.functional.elementwise import abs, as_operands, sub
+from hubkit.nn.functional.reduction import mean, sum
+from hubkit.nn.functional.shape import masked_fill, reshape
+from hubkit.tensor import Tensor
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduction(size_average: bool | None, reduce: bool | None, reduction: str, op: str) -> str:
+    if size_average is not None or reduce is not None:  # the deprecated pair overrides ``reduction``
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        return "mean" if size_average and reduce else "sum" if reduce else "none"
+    if reduction not in _REDUCTIONS:
+        raise ArgumentError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "sum":
+        return sum(loss)
+    return mean(loss) if reduction == "mean" else loss
+
+
+def _warn_if_broadcast(op: str, input: Tensor, target: Tensor) -> None:  # noqa: A002
+    if tuple(input.shape) != tuple(target.shape):
+        warnings.warn(
+            f"{op}: using a target size ({tuple(target.shape)}) that is different to the input size "
+            f"({tuple(input.shape)}); this will likely lead to incorrect results due to broadcasting. "
+            "Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _weighted(op: str, loss: Tensor, weight: Tensor | None, input: Tensor, reduction: str) -> Tensor:  # noqa: A002
+    """PyTorch's per-element weights for mse/l1: the mean divides by the sum of the weights."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ShapeError(f"{op}: weight {tuple(weight.shape)} and input {tuple(input.shape)} must have the same size")
+    loss = loss * weight
+    if reduction == "mean":
+        return sum(loss) / sum(weight)
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------- regression losses
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,  # noqa: A002
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Squared error ``(input - target)^2``; ``input``, ``target`` (and ``weight``): ``(*)`` -> scalar,
+    or ``(*)`` with ``reduction='none'``.
+    """
+    reduction = _reduction(size_average, reduce, reduction, "mse_loss")
+    _warn_if_broadcast("mse_loss", input, target)
+    d = sub(input, target)
+    return _weighted("mse_loss", d * d, weight, input, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,  # noqa: A002
+            reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Absolute error ``|input - target|``; shapes as ``mse_loss``."""
+    reduction = _reduction(size_average, reduce, reduction, "l1_loss")
+    _warn_if_broadcast("l1_loss", input, target)
+    return _weighted("l1_loss", abs(sub(input, target)), weight, input, reduction)
+
+
+class SmoothL1(Function):
+    """Elementwise ``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``, with ``d = x - t``."""
+
+    def __init__(self, beta: float) -> None:
+        self.beta = beta
+
+    def forward(self, x: Any, t: Any) -> Any:
+        xp = get_array_module(x)
+        d = x - t
+        ad = xp.abs(d)
+        self.d, self.inside = d, ad < self.beta
+        beta = d.dtype.type(self.beta)
+        return xp.where(self.inside, d.dtype.type(0.5) * d * d / beta, ad - d.dtype.type(0.5) * beta)
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        xp = get_array_module(gy)
+        d = self.d
+        gx = gy * xp.where(self.inside, d / d.dtype.type(self.beta), xp.sign(d))
+        return gx, (-gx if self.needs_input_grad[1] else None)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None,  # noqa: A002
+                   reduce: bool | None = None, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """Quadratic below ``beta``, linear above (``beta=0`` is ``l1_loss``); shapes as ``mse_loss``."""
+    reduction = _reduction(size_average, reduce, reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ArgumentError(f"smooth_l1_loss: beta must not be negative, got {beta}")
+    _warn_if_broadcast("smooth_l1_loss", input, target)
+    if beta == 0:
+        return _reduce(abs(sub(input, target)), reduction)
+    x, t = as_operands(input, target, "smooth_l1_loss")
+    return _reduce(SmoothL1(beta)(x, t), reduction)
+
+
+# ---------------------------------------------------------------- binary losses
+
+
+def _same_shape(op: str, input: Tensor, target: Tensor) -> None:  # noqa: A002
+    if tuple(input.shape) != tuple(target.shape):
+        raise ShapeError(
+            f"{op}: target {tuple(target.shape)} must have the same size as input {tuple(input.shape)}"
+        )
+
+
+_LOG_FLOOR = -100.0  # PyTorch clamps the logs of binary_cross_entropy here, so p = 0 or 1 gives a finite loss
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise ``-w (t log p + (1 - t) log(1 - p))`` with the logs clamped at -100."""
+
+    def forward(self, p: Any, t: Any, w: Any) -> Any:
+        xp = get_array_module(p)
+        with np.errstate(divide="ignore"):
+            log_p = xp.maximum(xp.log(p), p.dtype.type(_LOG_FLOOR))
+            log_q = xp.maximum(xp.log1p(-p), p.dtype.type(_LOG_FLOOR))
+        raw = -(t * log_p + (1 - t) * log_q)
+        self.p, self.t, self.w = p, t, w
+        self.log_p, self.log_q, self.raw = log_p, log_q, raw
+        return raw if w is None else raw * w
+
+    def backward(self, gy: Any) -> tuple[Any, Any, Any]:
+        xp = get_array_module(gy)
+        p, t = self.p, self.t
+        g = gy if self.w is None else gy * self.w
+        gp = gt = gw = None
+        if self.needs_input_grad[0]:
+            gp = g * (p - t) / xp.maximum((1 - p) * p, p.dtype.type(1e-12))
+        if self.needs_input_grad[1]:
+            gt = g * (self.log_q - self.log_p)
+        if self.needs_input_grad[2]:
+            gw = gy * self.raw
+        return gp, gt, gw
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+                         size_average: bool | None = None, reduce: bool | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """Binary cross entropy of probabilities ``input`` in [0, 1] against ``target`` in [0, 1].
+
+    ``input``, ``target: (*)``; ``weight`` broadcasts to ``(*)``. Logs are clamped at -100 as in PyTorch.
+    """
+    reduction = _reduction(size_average, reduce, reduction, "binary_cross_entropy")
+    _same_shape("binary_cross_entropy", input, target)
+    for name, x in (("input", input), ("target", target)):
+        if x.data.size and not bool(((x.data >= 0) & (x.data <= 1)).all()):
+            raise ArgumentError(
+                f"binary_cross_entropy: all elements of {name} should be between 0 and 1; "
+                + ("apply sigmoid first, or use binary_cross_entropy_with_logits" if name == "input" else "")
+            )
+    x, t = as_operands(input, target, "binary_cross_entropy")
+    w = None if weight is None else weight.to(x.dtype)
+    return _reduce(BinaryCrossEntropy()(x, t, w), reduction)
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Elementwise ``w ((1 - t) x + (1 + (pw - 1) t) softplus(-x))``, the stable form of BCE(sigmoid(x), t)."""
+
+    def forward(self, x: Any, t: Any, w: Any, pw: Any) -> Any:
+        xp = get_array_module(x)
+        sp = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus(-x) = log(1 + exp(-x))
+        lw = 1 if pw is None else 1 + (pw - 1) * t
+        raw = (1 - t) * x + lw * sp
+        self.x, self.t, self.w, self.pw, self.sp, self.lw, self.raw = x, t, w, pw, sp, lw, raw
+        return raw if w is None else raw * w
+
+    def backward(self, gy: Any) -> tuple[Any, Any, Any, Any]:
+        x, t, pw = self.x, self.t, self.pw
+        g = gy if self.w is None else gy * self.w
+        gx = gt = gw = gpw = None
+        if self.needs_input_grad[0]:
+            gx = g * ((1 - t) - self.lw * _sigmoid_array(-x))
+        if self.needs_input_grad[1]:
+            gt = g * (-x if pw is None else -x + (pw - 1) * self.sp)
+        if self.needs_input_grad[2]:
+            gw = gy * self.raw
+        if self.needs_input_grad[3]:
+            gpw = g * t * self.sp
+        return gx, gt, gw, gpw
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+                                     size_average: bool | None = None, reduce: bool | None = None,
+                                     reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
+    """``binary_cross_entropy(sigmoid(input), target)`` computed stably from logits.
+
+    ``input``, ``target: (*)``; ``weight`` broadcasts to ``(*)``; ``pos_weight`` (the weight of
+    positive examples, e.g. ``(C,)`` for ``(N, C)`` input) broadcasts along the trailing dims.
+    """
+    reduction = _reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
+    _same_shape("binary_cross_entropy_with_logits", input, target)
+    x, t = as_operands(input, target, "binary_cross_entropy_with_logits")
+    w = None if weight is None else weight.to(x.dtype)
+    pw = None if pos_weight is None else pos_weight.to(x.dtype)
+    return _reduce(BinaryCrossEntropyWithLogits()(x, t, w, pw), reduction)
+
+
+# ---------------------------------------------------------------- classification losses
+
+
+class NLLLoss(Function):
+    """``-weight[t] * x[n, t, d...]`` per position (0 where ``t == ignore_index``), then reduced.
+
+    The mean divides by the sum of the weights of the non-ignored targets, as in PyTorch.
+    """
+
+    def __init__(self, target: Any, weight: Any, ignore_index: int, reduction: str) -> None:
+        self.target, self.weight, self.ignore_index, self.reduction = target, weight, ignore_index, reduction
+
+    def forward(self, x: Any) -> Any:
+        xp = get_array_module(x)
+        valid = self.target != self.ignore_index
+        safe = xp.expand_dims(xp.where(valid, self.target, 0), 1)
+        w = valid.astype(x.dtype) if self.weight is None else self.weight[safe[:, 0]] * valid
+        loss = -w * xp.take_along_axis(x, safe, axis=1)[:, 0]
+        self.shape, self.safe, self.w = x.shape, safe, w
+        if self.reduction == "none":
+            return loss
+        if self.reduction == "sum":
+            return loss.sum()
+        self.total = w.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return loss.sum() / self.total
+
+    def backward(self, gy: Any) -> Any:
+        xp = get_array_module(gy)
+        g = -self.w * gy
+        if self.reduction == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                g = g / self.total
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        xp.put_along_axis(gx, self.safe, xp.expand_dims(g, 1), axis=1)
+        return gx
+
+
+def _class_weight(op: str, weight: Tensor | None, n_classes: int) -> Any:
+    if weight is None:
+        return None
+    if tuple(weight.shape) != (n_classes,):
+        raise ShapeError(f"{op}: weight has shape {tuple(weight.shape)}, expected one weight per class ({n_classes},)")
+    return weight.data
+
+
+def _check_targets(op: str, input: Tensor, target: Any, ignore_index: int) -> None:  # noqa: A002
+    """Input ``(N, C, d1, ...)`` with target ``(N, d1, ...)`` of class indices in [0, C) or ``ignore_index``."""
+    if target.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: target must hold integer class indices, got {target.dtype}")
+    expected = input.shape[:1] + input.shape[2:]
+    if input.ndim < 2 or tuple(target.shape) != tuple(expected):
+        raise ShapeError(
+            f"{op}: input {tuple(input.shape)} (N, C, d1, ...) needs a target of shape {tuple(expected)} "
+            f"(N, d1, ...), got {tuple(target.shape)}"
+        )
+    c = input.shape[1]
+    bad = (target != ignore_index) & ((target < 0) | (target >= c))
+    if bool(bad.any()):
+        raise IndexOutOfRangeError(
+            f"{op}: target {int(target[bad].reshape(-1)[0])} is out of bounds for {c} classes "
+            f"(valid: 0..{c - 1}, or ignore_index={ignore_index})"
+        )
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+             size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
+             reduction: str = "mean") -> Tensor:
+    """Negative log likelihood of log-probabilities: ``input: (N, C)``, ``(C,)`` or ``(N, C, d1, ...)``;
+    ``target: (N,)``, ``()`` or ``(N, d1, ...)`` class indices; ``weight: (C,)``.
+
+    -> scalar, or the target's shape with ``reduction='none'``.
+    """
+    reduction = _reduction(size_average, reduce, reduction, "nll_loss")
+    t = target.data if isinstance(target, Tensor) else input._xp.asarray(target)
+    if input.ndim == 1:  # a single sample: (C,) with a 0-d target
+        if t.ndim != 0:
+            raise ShapeError(f"nll_loss: input {tuple(input.shape)} (C,) needs a 0-d target, got {tuple(t.shape)}")
+        out = nll_loss(reshape(input, 1, -1), Tensor._make(t.reshape(1)), weight, None, ignore_index, None, reduction)
+        return reshape(out, ()) if reduction == "none" else out
+    _check_targets("nll_loss", input, t, ignore_index)
+    w = _class_weight("nll_loss", weight, input.shape[1])
+    if w is not None and w.dtype != input.dtype:
+        w = w.astype(input.dtype)
+    return NLLLoss(t, w, ignore_index, reduction)(input)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
+                  size_average: bool | None = None, ignore_index: int = -100, reduce: bool | None = None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross entropy of unnormalized logits ``input: (N, C)``, ``(C,)`` or ``(N, C, d1, ...)``.
+
+    ``target`` is either class indices (``(N,)``, ``()`` or ``(N, d1, ...)``, integer; ``ignore_index``
+    positions count for nothing) or class probabilities of ``input``'s shape (float). ``weight: (C,)``
+    rescales classes; ``label_smoothing`` mixes the target with the uniform distribution. With
+    class indices and ``reduction='mean'`` the loss is divided by the summed weights of the counted
+    targets, exactly as PyTorch does.
+    """
+    reduction = _reduction(size_average, reduce, reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ArgumentError(f"cross_entropy: label_smoothing must be between 0 and 1, got {label_smoothing}")
+    if input.ndim == 0:
+        raise ShapeError("cross_entropy: input must have a class dim, got a 0-d tensor")
+    class_dim = 0 if input.ndim == 1 else 1
+    n_classes = input.shape[class_dim]
+    w = _class_weight("cross_entropy", weight, n_classes)
+    t = target if isinstance(target, Tensor) else Tensor._make(input._xp.asarray(target))
+    logp = log_softmax(input, class_dim)
+    bshape = [n_classes if d == class_dim else 1 for d in range(input.ndim)]
+    w_b = None if w is None else Tensor._make(w.astype(input.dtype, copy=False).reshape(bshape))
+
+    if tuple(t.shape) == tuple(input.shape):  # class probabilities
+        if t.dtype.kind != "f":
+            raise DTypeError(
+                f"cross_entropy: a target shaped like the input {tuple(input.shape)} holds class probabilities "
+                f"and must be floating point, got {t.dtype}"
+            )
+        if ignore_index >= 0:
+            raise ArgumentError("cross_entropy: ignore_index is not supported for class-probability targets")
+        if label_smoothing > 0:
+            t = t * (1 - label_smoothing) + label_smoothing / n_classes
+        prod = logp * t if w_b is None else logp * t * w_b
+        if reduction == "none":
+            return -sum(prod, class_dim)
+        if reduction == "sum":
+            return -sum(prod)
+        count = input.data.size // max(n_classes, 1)
+        return -sum(prod) / count if count else -sum(prod) * float("nan")
+
+    nll = nll_loss(logp, t, weight, None, ignore_index, None, reduction)
+    if label_smoothing == 0:
+        return nll
+    ignore = t.data == ignore_index
+    smooth = -sum(logp if w_b is None else logp * w_b, class_dim)
+    smooth = masked_fill(smooth, ignore, 0.0)
+    if reduction == "mean":
+        if w is None:
+            denom = float((~ignore).sum())
+        else:
+            denom = float(w[t.data[~ignore]].sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            smooth_term = sum(smooth) / denom if denom else sum(smooth) * float("nan")
+    else:
+        smooth_term = _reduce(smooth, reduction)
+    return nll * (1 - label_smoothing) + smooth_term * (label_smoothing / n_classes)
