@@ -344,10 +344,10 @@ def _extract_zip(archive: Path, staging: Path, cap: int, max_members: int, repor
             raise ArchiveError(f"Refusing {archive}: {len(infos)} members, more than {max_members} (max_members).")
         declared = 0
         for info in infos:
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
+            kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip carries no Unix file type
+            if kind == stat.S_IFLNK:
                 raise ArchiveError(f"Refusing {archive}: member {info.filename!r} is a symbolic link.")
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise ArchiveError(f"Refusing {archive}: member {info.filename!r} is a device file or FIFO.")
             if not (info.is_dir() and _is_root_name(info.filename)):
                 _check_member_path(staging, root, info.filename)
