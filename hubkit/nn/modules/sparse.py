@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubkit.autograd import no_grad
 from hubkit.errors import ArgumentError, ShapeError
 from hubkit.nn import functional as F
 from hubkit.nn import init
@@ -67,20 +66,9 @@ class Embedding(Module):
         return cls(rows, cols, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
                    scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=embeddings, _freeze=freeze)
 
-    def _renorm(self, indices: Tensor) -> None:
-        xp = self.weight._xp
-        with no_grad():
-            rows = xp.unique(indices.data.reshape(-1))
-            w = self.weight.data
-            norms = xp.linalg.norm(w[rows].astype(xp.float64), ord=self.norm_type, axis=1)
-            over = norms > self.max_norm
-            scale = (self.max_norm / (norms[over] + 1e-7)).astype(w.dtype)
-            w[rows[over]] *= scale[:, None]
-
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
-        if self.max_norm is not None:
-            self._renorm(input)
-        return F.embedding(input, self.weight, self.padding_idx, scale_grad_by_freq=self.scale_grad_by_freq)
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
