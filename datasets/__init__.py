@@ -57,10 +57,12 @@ __all__ = [
     "FashionMNIST",
     "ImageFolder",
     "VisionDataset",
+    "canonical_name",
     "data_dir",
     "default_root",
     "download",
     "list_datasets",
+    "resource_folder",
     "resources",
 ]
 
@@ -97,13 +99,18 @@ def list_datasets() -> list[str]:
     return sorted(_DOWNLOADABLE, key=str.lower)
 
 
+def canonical_name(name: str) -> str | None:
+    """The registered spelling of a downloadable dataset name (case-insensitive), or None if unknown."""
+    by_lower = {n.lower(): n for n in _DOWNLOADABLE}
+    return by_lower.get(name.lower().replace("-", "_")) if isinstance(name, str) else None
+
+
 def _canonical(name: str) -> str:
     if not isinstance(name, str):
         raise ArgumentError(f"a dataset name must be a string, found {type(name).__name__}")
-    by_lower = {n.lower(): n for n in _DOWNLOADABLE}
-    key = name.lower().replace("-", "_")
-    if key in by_lower:
-        return by_lower[key]
+    found = canonical_name(name)
+    if found is not None:
+        return found
     close = difflib.get_close_matches(name, list(_DOWNLOADABLE), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise ArgumentError(f"Unknown dataset {name!r}.{hint} Known datasets: {', '.join(list_datasets())}.")
@@ -125,11 +132,12 @@ def resource_folder(name: str, root: str | os.PathLike[str] | None = None) -> Pa
     return Path(_declaring(name).resource_folder(resolve_root(root)))
 
 
-def download(name: str, root: str | os.PathLike[str] | None = None) -> list[Path]:
+def download(name: str, root: str | os.PathLike[str] | None = None, *, progress: bool | None = None) -> list[Path]:
     """Download (and verify) the files of dataset ``name`` into their place under ``root``; returns their paths.
 
     Files already there and matching their checksums are not fetched again. ``root=None`` is the default
-    dataset root, so a later ``MNIST()`` (or ``MNIST(root)``) finds them without a network.
+    dataset root, so a later ``MNIST()`` (or ``MNIST(root)``) finds them without a network. ``progress``
+    forces the download bars on/off (default: on when stderr is a terminal).
     """
     from ._base import RawFile, locate, resource_filename
 
@@ -137,4 +145,4 @@ def download(name: str, root: str | os.PathLike[str] | None = None) -> list[Path
     wanted = _DEFAULT_FILES.get(canonical)
     files = [r for r in resources(canonical) if wanted is None or resource_filename(r) in wanted]
     folder = resource_folder(canonical, root)
-    return locate(canonical, [RawFile(r, folder) for r in files], download=True)
+    return locate(canonical, [RawFile(r, folder) for r in files], download=True, progress=progress)

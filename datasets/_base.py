@@ -262,7 +262,7 @@ def _compare(path: Path, expected: dict[str, str], prefix: str, found: dict[str,
     return True, ""
 
 
-def download_resource(res: Resource, folder: Path) -> Path:
+def download_resource(res: Resource, folder: Path, progress: bool | None = None) -> Path:
     """Fetch ``res`` into ``folder`` through ``hub.fetch`` (mirrors, resume, verification included)."""
     from hubkit.hub import fetch
 
@@ -279,6 +279,7 @@ def download_resource(res: Resource, folder: Path) -> Path:
             mirrors=tuple(res.mirrors),
             dest=folder,
             filename=name,
+            progress=progress,
         )
     )
     return path
@@ -328,7 +329,9 @@ class RawFile:
         return None
 
 
-def locate(dataset: str, files: Sequence[RawFile], download: bool, hint: str = "") -> list[Path]:
+def locate(
+    dataset: str, files: Sequence[RawFile], download: bool, hint: str = "", progress: bool | None = None
+) -> list[Path]:
     """Paths of ``files`` on disk, verified; downloads the missing/corrupted ones when ``download``.
 
     Raises DatasetNotFoundError listing every missing file (with URL and checksum) when ``download`` is
@@ -356,7 +359,7 @@ def locate(dataset: str, files: Sequence[RawFile], download: bool, hint: str = "
         raise not_found(dataset, missing, hint)
     out = []
     for f, path in zip(files, found):
-        out.append(path if path is not None else download_resource(f.res, f.folder))
+        out.append(path if path is not None else download_resource(f.res, f.folder, progress))
     return out
 
 

@@ -3,6 +3,8 @@
     hubkit fetch URL [--sha256 H] [--md5 H] [--size N] [--dest DIR] [--filename NAME] [--mirror URL]...
     hubkit cache ls [--json] | verify [--delete] | prune [--dry-run] | rm PATTERN... | dir
     hubkit mirror sync DIR URL_OR_NAME...
+    hubkit datasets [--root DIR]
+    hubkit download NAME... [--root DIR] [--no-progress]
 
 Adding a subcommand: write ``_add_<name>(subparsers)`` that creates its parser with
 ``subparsers.add_parser(...)`` and sets ``func=`` to a handler ``(args) -> int`` (the exit code), then
@@ -172,6 +174,10 @@ def resources_for_name(name: str) -> list[Resource]:
 
     Dataset and model registries extend this function; a name nobody knows raises ``HubkitError``.
     """
+    from hubkit import datasets
+
+    if datasets.canonical_name(name) is not None:
+        return datasets.resources(name)
     raise HubkitError(
         f"Unknown name {name!r} for 'mirror sync': expected an http://, https:// or file:// URL, "
         "or the name of a dataset or model hubkit knows."
@@ -215,9 +221,56 @@ def _cmd_mirror_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- hubkit datasets / hubkit download
+
+
+def _add_datasets(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("datasets", help="list the datasets hubkit can download, and which are on disk")
+    p.add_argument("--root", help="dataset root (default: <hubkit data dir>/datasets)")
+    p.set_defaults(func=_cmd_datasets)
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from hubkit import datasets
+    from hubkit.datasets._base import resource_filename
+
+    rows = []
+    for name in datasets.list_datasets():
+        files = datasets.resources(name)
+        folder = datasets.resource_folder(name, args.root)
+        here = sum((folder / resource_filename(r)).is_file() for r in files)
+        known = [r.size for r in files if r.size]
+        size = _human(sum(known)) + ("" if len(known) == len(files) else "+") if known else "?"
+        rows.append((name, str(len(files)), size, f"{here}/{len(files)}", str(folder)))
+    header = ("NAME", "FILES", "SIZE", "ON DISK", "FOLDER")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4])
+    return 0
+
+
+def _add_download(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("download", help="download datasets' files (verified, mirrored) into the dataset root")
+    p.add_argument("names", nargs="+", metavar="NAME", help="dataset names (see `hubkit datasets`)")
+    p.add_argument("--root", help="dataset root (default: <hubkit data dir>/datasets)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_download)
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from hubkit import datasets
+
+    for name in args.names:
+        for path in datasets.download(name, args.root, progress=False if args.no_progress else None):
+            print(path)
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_fetch, _add_cache, _add_mirror]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_fetch, _add_cache, _add_mirror, _add_datasets, _add_download,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

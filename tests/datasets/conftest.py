@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from httpserver import HTTPTestServer
 
 
 @pytest.fixture
-def server():
-    """A real HTTP server on 127.0.0.1 serving in-memory files (tests/httpserver.py)."""
-    with HTTPTestServer() as srv:
-        yield srv
+def server(http_server):
+    """The shared local HTTP server of tests/conftest.py (real sockets on 127.0.0.1), under a short name."""
+    return http_server
 
 
 @pytest.fixture
