@@ -393,7 +393,7 @@ def _fetch(
                     _download(src, final, expect, reporter)
                 return final
             except _SourceFailure as f:
-                logger.warning("could not fetch %s: %s", f.url, f.reason)
+                logger.info("could not fetch %s: %s", f.url, f.reason)
                 failures.append(f)
     raise _combined_error(url, final, expect, failures, offline)
 
