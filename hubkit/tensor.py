@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from hubkit._backend import CPU, Device, device_of, get_array_module, to_device, xp_for_device
+from hubkit._tensor_str import format_array, join_suffixes
 from hubkit.errors import DTypeError, GradError
 from hubkit.random import Generator, get_rng
 
@@ -323,24 +324,24 @@ class Tensor:
 
     # ------------------------------------------------------------ repr
     def __repr__(self) -> str:
+        """PyTorch's format: ``tensor([1.5000, 2.0000], dtype=hubkit.float64, requires_grad=True)``."""
         data = to_device(self.data, CPU)
-        extras = []
-        if data.size == 0 and data.ndim != 1 or data.size == 0 and data.shape != (0,):
-            extras.append(f"size={tuple(data.shape)}")
-        if data.dtype.kind == "f" and data.size and np.all(np.isfinite(data)) and np.all(data == np.round(data)):
-            opts = {"floatmode": "unique", "precision": 4}
-        else:
-            opts = {"floatmode": "fixed" if data.dtype.kind == "f" else "maxprec", "precision": 4}
-        body = np.array2string(data, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, **opts)
-        if data.dtype not in (float32, int64, bool_):
-            extras.append(f"dtype=hubkit.{_dtype_name(data.dtype)}")
+        suffixes = []
         if self.device.type != "cpu":
-            extras.append(f"device='{self.device}'")
+            suffixes.append(f"device='{self.device}'")
+        if data.size == 0:
+            if data.ndim != 1:
+                suffixes.append(f"size={tuple(data.shape)}")
+            if data.dtype != _DEFAULT_FLOAT:
+                suffixes.append(f"dtype=hubkit.{_dtype_name(data.dtype)}")
+        elif data.dtype not in (_DEFAULT_FLOAT, complex64, int64, bool_):
+            suffixes.append(f"dtype=hubkit.{_dtype_name(data.dtype)}")
         if self._creator is not None:
-            extras.append(f"grad_fn=<{type(self._creator).__name__}Backward>")
+            suffixes.append(f"grad_fn=<{type(self._creator).__name__}Backward>")
         elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + ", ".join([body, *extras]) + ")"
+            suffixes.append("requires_grad=True")
+        prefix = "tensor("
+        return join_suffixes(prefix + format_array(data, len(prefix)), suffixes, len(prefix))
 
     def __hash__(self) -> builtins.int:
         return id(self)
