@@ -128,6 +128,10 @@ _LAZY: dict[str, str] = {
 _LAZY_ATTRS: dict[str, str] = {
     "save": "hubkit.hub.state",
     "load_state": "hubkit.hub.state",
+    "load": "hubkit.hub.api",
+    "list_models": "hubkit.hub.api",
+    "model_info": "hubkit.hub.api",
+    "get_weights": "hubkit.hub.api",
 }
 
 

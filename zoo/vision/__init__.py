@@ -1,0 +1,26 @@
+"""hubkit.zoo.vision: torchvision's image classifiers with torchvision's state-dict keys and weight tags.
+
+Importing this package registers every architecture with ``hubkit.hub.registry``; use them through
+``hubkit.load("resnet50", pretrained=True)`` or call a builder directly (``resnet50()`` is untrained).
+"""
+
+from hubkit.zoo.vision.alexnet import AlexNet, alexnet
+from hubkit.zoo.vision.densenet import DenseNet, densenet121
+from hubkit.zoo.vision.efficientnet import EfficientNet, efficientnet_b0
+from hubkit.zoo.vision.lenet import LeNet5, lenet5
+from hubkit.zoo.vision.mobilenetv2 import MobileNetV2, mobilenet_v2
+from hubkit.zoo.vision.mobilenetv3 import MobileNetV3, mobilenet_v3_large, mobilenet_v3_small
+from hubkit.zoo.vision.resnet import (
+    ResNet,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+    resnext50_32x4d,
+    wide_resnet50_2,
+)
+from hubkit.zoo.vision.shufflenetv2 import ShuffleNetV2, shufflenet_v2_x0_5, shufflenet_v2_x1_0
+from hubkit.zoo.vision.squeezenet import SqueezeNet, squeezenet1_1
+from hubkit.zoo.vision.vgg import VGG, vgg11, vgg11_bn, vgg16, vgg16_bn
+from hubkit.zoo.vision.vision_transformer import VisionTransformer, vit_b_16

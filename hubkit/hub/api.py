@@ -1,0 +1,435 @@
+"""``hubkit.load``, ``list_models``, ``model_info`` and ``get_weights``: the registry as a user sees it.
+
+    import hubkit
+    model = hubkit.load("resnet50", pretrained=True)             # ResNet50 IMAGENET1K_V2, eval mode
+    preprocess = hubkit.get_weights("resnet50").transforms()     # its exact preprocessing
+    hubkit.list_models("resnet*")                                # ['resnet18', 'resnet34', 'resnet50', ...]
+
+Names are architectures (``"resnet50"``) or architecture.tag (``"resnet50.imagenet1k_v1"``); tags are
+case-insensitive, ``"DEFAULT"`` names the recommended tag, and torchvision's enum spelling
+(``"ResNet50_Weights.IMAGENET1K_V1"``) is understood too.
+
+``pretrained=True`` means the DEFAULT tag, which is what torchvision's ``weights="DEFAULT"`` loads. It
+is *not* what torchvision's deprecated ``pretrained=True`` loads: that legacy flag always picks
+IMAGENET1K_V1. The two differ wherever torchvision re-trained weights with a newer recipe — resnet50,
+resnet101, resnet152, resnext50_32x4d, wide_resnet50_2, mobilenet_v2 and mobilenet_v3_large, whose
+DEFAULT is IMAGENET1K_V2 (for resnet50: 80.9% instead of 76.1% top-1, and a 232-pixel resize instead of
+256). Pass ``weights="IMAGENET1K_V1"`` to reproduce old torchvision code exactly; ``model_info`` lists
+the legacy tag as ``legacy_default``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hubkit.errors import ArgumentError, ArgumentTypeError, ModelNotFoundError
+from hubkit.hub import registry
+from hubkit.hub.registry import ModelEntry, WeightAlias, WeightTag
+
+__all__ = ["Weights", "get_weights", "list_models", "load", "model_info", "weight_resources"]
+
+logger = logging.getLogger("hubkit.hub.api")
+
+# Packages whose import registers model entries; imported on the first registry question.
+ZOO_PACKAGES: tuple[str, ...] = ("hubkit.zoo.vision",)
+
+_URL_SCHEMES = ("http://", "https://", "file://")
+
+
+def _ensure_zoo() -> None:
+    for package in ZOO_PACKAGES:
+        importlib.import_module(package)
+
+
+# ---------------------------------------------------------------- name resolution
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name.lower())]
+
+
+def _entry(arch: str) -> ModelEntry:
+    _ensure_zoo()
+    entry = registry.get_entry(arch)
+    if entry is None and arch.lower().endswith("_weights"):  # "ResNet50_Weights" -> "resnet50"
+        entry = registry.get_entry(arch[: -len("_weights")])
+    if entry is None:
+        known = sorted(registry.names(), key=_natural_key)
+        close = difflib.get_close_matches(arch.lower(), known, n=4, cutoff=0.6)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ModelNotFoundError(
+            f"No model named {arch!r} is registered.{hint} "
+            f"List the {len(known)} known models with hubkit.list_models() or `hubkit models`."
+        )
+    return entry
+
+
+def _split(name: str) -> tuple[ModelEntry, str | None]:
+    """``"resnet50.imagenet1k_v2"`` -> (resnet50's entry, ``"imagenet1k_v2"``); no dot -> (entry, None)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ArgumentTypeError(f"a model name must be a non-empty string like 'resnet50', got {name!r}")
+    arch, _, tag = name.strip().partition(".")
+    return _entry(arch), (tag or None)
+
+
+def _tag(entry: ModelEntry, tag: str) -> WeightTag:
+    return entry.weight(tag)
+
+
+# ---------------------------------------------------------------- Weights
+
+
+class Weights:
+    """One weight tag of one architecture, as torchvision's ``Weights`` enum members behave.
+
+    ``url``, ``meta`` (``categories``, ``num_params``, ``min_size``, ``_metrics``, ``_ops``,
+    ``_file_size``, ``recipe``, plus ``license``, ``source``, ``sha256_prefix``), ``transforms()`` (the
+    exact preprocessing, a callable image -> ``(3, crop, crop)`` Tensor) and ``get_state_dict()``.
+    """
+
+    def __init__(self, model: str, tag: WeightTag) -> None:
+        self.model = model
+        self.tag = tag.tag
+        self.entry = tag
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}.{self.tag}"
+
+    @property
+    def url(self) -> str:
+        return self.entry.url
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        w = self.entry
+        return {
+            "categories": list(w.categories()) if w.categories is not None else None,
+            "num_params": w.num_params,
+            "min_size": w.min_size,
+            "recipe": w.recipe,
+            "_metrics": w.clean_metrics() or dict(w.metrics),
+            "_ops": w.gflops,
+            "_file_size": w.file_size_mb,
+            "license": w.license,
+            "source": w.source,
+            "sha256_prefix": w.sha256_prefix,
+            "sha256": w.sha256,
+            "format": w.format,
+        }
+
+    def transforms(self) -> Any:
+        """The preprocessing these weights were evaluated with: image -> float32 Tensor ``(3, crop, crop)``."""
+        from hubkit.zoo.vision.presets import ImageClassification
+
+        p = self.entry.preprocessing
+        return ImageClassification(crop_size=p.crop_size, resize_size=p.resize_size, mean=p.mean, std=p.std,
+                                   interpolation=p.interpolation, antialias=p.antialias)
+
+    def fetch(self, *, progress: bool | None = None) -> Path:
+        """Download (or find in the cache or a mirror) and verify the checkpoint file; return its path."""
+        from hubkit.hub import fetch
+
+        w = self.entry
+        return fetch(w.url, sha256=w.sha256, sha256_prefix=None if w.sha256 else w.sha256_prefix, size=w.size,
+                     mirrors=w.mirrors, progress=progress)
+
+    def get_state_dict(self, *, progress: bool | None = None) -> dict[str, Any]:
+        """``{key: ndarray}`` of the checkpoint, fetched and verified, upstream key names unchanged."""
+        from hubkit.hub.formats import load_checkpoint
+
+        return load_checkpoint(self.fetch(progress=progress))
+
+    def __repr__(self) -> str:
+        return f"Weights({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Weights) and (self.model, self.entry) == (other.model, other.entry)
+
+    def __hash__(self) -> int:
+        return hash((self.model, self.tag, self.url))
+
+
+def get_weights(name: str) -> Weights:
+    """The weights named ``name``: ``"resnet50"`` (its DEFAULT), ``"resnet50.IMAGENET1K_V1"``,
+    ``"ResNet50_Weights.IMAGENET1K_V1"``, ``"resnet50.DEFAULT"``.
+
+    Raises:
+        ModelNotFoundError: unknown architecture or tag (close matches suggested), or an architecture
+            without published weights.
+    """
+    entry, tag = _split(name)
+    if tag is None:
+        if entry.default is None:
+            raise ModelNotFoundError(
+                f"{entry.name!r} has no published weights (architecture only); train it, or load your own "
+                f"checkpoint with hubkit.load({entry.name!r}, weights='path/to/checkpoint')."
+            )
+        tag = entry.default
+    return Weights(entry.name, _tag(entry, tag))
+
+
+# ---------------------------------------------------------------- load
+
+
+def load(
+    name: str,
+    *,
+    pretrained: bool = False,
+    weights: str | os.PathLike | Mapping[str, Any] | Weights | None = None,
+    device: Any = None,
+    progress: bool | None = None,
+    **model_kwargs: Any,
+) -> Any:
+    """Build a registered model and, when asked, load weights into it.
+
+    Args:
+        name: an architecture (``"resnet50"``) or architecture.tag (``"resnet50.imagenet1k_v1"``; the tag
+            loads those weights).
+        pretrained: ``True`` loads the DEFAULT tag — torchvision's ``weights="DEFAULT"``, which is not
+            always torchvision's legacy ``pretrained=True`` (that one means IMAGENET1K_V1; see the module
+            docstring).
+        weights: a tag (``"IMAGENET1K_V2"``, ``"DEFAULT"``, ``"ResNet50_Weights.IMAGENET1K_V2"``), a
+            ``Weights`` object, a local checkpoint path (torch, safetensors or npz), an ``http(s)://`` or
+            ``file://`` URL (cached like any download; a URL of a registered file, old names included, is
+            verified against its hash), or a ``{key: array}`` state dict.
+        device: where the model's parameters live (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``Device``).
+        progress: download progress bar on/off; ``None`` shows it when stderr is a terminal.
+        **model_kwargs: builder arguments (``num_classes=10``, ``dropout=0.3``). With a weight tag,
+            ``num_classes`` must match its categories.
+
+    Returns:
+        The model. With weights it is in ``eval()`` mode (loaded strictly: every key must match); without
+        weights it is freshly initialised in training mode, as PyTorch builders return it.
+
+    Raises:
+        ModelNotFoundError: unknown model or tag (close matches suggested), or pretrained weights asked of
+            an architecture that has none.
+        ArgumentError: conflicting arguments (two different weight sources, num_classes vs categories).
+        DownloadError / IntegrityError / OfflineError: the weights could not be fetched and verified.
+        CheckpointError / StateDictError: the file is unreadable or does not fit the architecture.
+    """
+    entry, name_tag = _split(name)
+    source = _weight_source(entry, name_tag, pretrained, weights)
+    tag = source if isinstance(source, WeightTag) else None
+    kwargs = _builder_kwargs(entry, tag, model_kwargs)
+    model = entry.builder(**kwargs)
+    if source is not None:
+        state = _state_dict(source, progress)
+        if entry.key_map is not None:
+            state = entry.key_map(dict(state))
+        model.load_state_dict(state, strict=True)
+        model.eval()
+    if device is not None:
+        model = model.to(device)
+    return model
+
+
+def _weight_source(entry: ModelEntry, name_tag: str | None, pretrained: bool,
+                   weights: Any) -> WeightTag | Path | str | Mapping | None:
+    """Decide what to load: a registry tag, a local path, a URL, a state dict, or nothing."""
+    if not isinstance(pretrained, bool):
+        raise ArgumentTypeError(f"pretrained must be True or False, got {pretrained!r}; use weights= for a tag")
+    given = [label for label, present in (("a tag in the name", name_tag is not None), ("pretrained=True", pretrained),
+                                          ("weights=", weights is not None)) if present]
+    if len(given) > 1:
+        raise ArgumentError(
+            f"hubkit.load({entry.name!r}): {' and '.join(given)} both choose weights; pass only one "
+            f"(e.g. hubkit.load({entry.name!r}, weights='IMAGENET1K_V1'))."
+        )
+    if name_tag is not None:
+        return _tag(entry, name_tag)
+    if pretrained:
+        if entry.default is None:
+            raise ModelNotFoundError(
+                f"{entry.name!r} has no published weights (architecture only), so pretrained=True cannot work; "
+                f"load your own checkpoint with weights='path/to/checkpoint'."
+            )
+        return _tag(entry, entry.default)
+    if weights is None:
+        return None
+    if isinstance(weights, Weights):
+        if weights.model != entry.name:
+            raise ArgumentError(f"weights {weights.name!r} belong to {weights.model!r}, not {entry.name!r}")
+        return weights.entry
+    if isinstance(weights, Mapping):
+        return weights
+    if isinstance(weights, os.PathLike):
+        return Path(weights)
+    if not isinstance(weights, str):
+        raise ArgumentTypeError(
+            f"weights must be a tag, a path, a URL, a Weights object or a state dict; got {type(weights).__name__}"
+        )
+    found = registry.resolve_tag(entry, weights)
+    if found is not None and not weights.startswith(_URL_SCHEMES) and not Path(weights).is_file():
+        return found
+    if weights.startswith(_URL_SCHEMES):
+        return weights
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return path
+    if "/" in weights or os.sep in weights or path.suffix:
+        raise ArgumentError(
+            f"weights={weights!r} is neither a tag of {entry.name!r} nor an existing file "
+            f"(looked for {path.resolve()}). Tags: {', '.join(entry.tags) or 'none'}."
+        )
+    return _tag(entry, weights)  # raises ModelNotFoundError with close matches
+
+
+def _builder_kwargs(entry: ModelEntry, tag: WeightTag | None, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    kwargs = dict(model_kwargs)
+    if tag is None:
+        return kwargs
+    required = dict(tag.model_kwargs)
+    if tag.categories is not None:
+        required["num_classes"] = tag.num_classes
+    for key, value in required.items():
+        if key in kwargs and kwargs[key] != value:
+            raise ArgumentError(
+                f"{entry.name}.{tag.tag} needs {key}={value!r}, got {key}={kwargs[key]!r}. Load the weights with "
+                f"the default {key} and replace the layer afterwards (fine-tuning), or drop {key}=."
+            )
+        kwargs[key] = value
+    return kwargs
+
+
+def _state_dict(source: WeightTag | Path | str | Mapping, progress: bool | None) -> Mapping[str, Any]:
+    from hubkit.hub import fetch
+    from hubkit.hub.formats import load_checkpoint
+
+    if isinstance(source, Mapping):
+        return source
+    if isinstance(source, WeightTag):
+        return load_checkpoint(Weights("", source).fetch(progress=progress))
+    if isinstance(source, Path):
+        return load_checkpoint(source)
+    known = registry.find_by_file(source)
+    prefix = None
+    if known is not None:
+        _, tag, alias = known
+        if alias is None and source == tag.url:
+            return load_checkpoint(Weights("", tag).fetch(progress=progress))
+        prefix = alias.sha256_prefix if isinstance(alias, WeightAlias) and alias.url == source else None
+    if prefix is None:
+        logger.info("%s is not a registered file: it is cached with its sha256 recorded, but not verified", source)
+    return load_checkpoint(fetch(source, sha256_prefix=prefix, progress=progress))
+
+
+# ---------------------------------------------------------------- list_models and model_info
+
+
+def list_models(
+    pattern: str | Sequence[str] | None = None,
+    *,
+    modality: str | None = None,
+    task: str | None = None,
+    pretrained: bool | None = None,
+) -> list[str]:
+    """Registered model names, sorted naturally (``resnet18`` before ``resnet101``).
+
+    Args:
+        pattern: fnmatch pattern(s), case-insensitive (``"resnet*"``, ``["vgg*", "*net*"]``); a name
+            matching any of them is kept.
+        modality: ``"vision"``, ``"text"``, ``"audio"``.
+        task: e.g. ``"image-classification"``.
+        pretrained: ``True`` keeps models with published weights, ``False`` those without.
+    """
+    _ensure_zoo()
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern or [])
+    out = []
+    for entry in registry.entries():
+        if patterns and not any(fnmatch.fnmatchcase(entry.name.lower(), p.lower()) for p in patterns):
+            continue
+        if modality is not None and entry.modality != modality:
+            continue
+        if task is not None and entry.task != task:
+            continue
+        if pretrained is not None and bool(entry.weights) != pretrained:
+            continue
+        out.append(entry.name)
+    return sorted(out, key=_natural_key)
+
+
+def _tag_info(w: WeightTag) -> dict[str, Any]:
+    from hubkit.hub.cache import files_dir, read_record, url_relpath
+
+    cached = files_dir().joinpath(*url_relpath(w.url).split("/"))
+    record = read_record(cached) if cached.is_file() else None
+    return {
+        "tag": w.tag,
+        "url": w.url,
+        "sha256_prefix": w.sha256_prefix,
+        "sha256": w.sha256 or (record.sha256 if record else None),
+        "size": w.size,
+        "file_size_mb": w.file_size_mb,
+        "format": w.format,
+        "license": w.license,
+        "source": w.source,
+        "recipe": w.recipe,
+        "num_params": w.num_params,
+        "gflops": w.gflops,
+        "min_size": list(w.min_size),
+        "metrics": w.clean_metrics(),
+        "num_classes": w.num_classes if w.categories is not None else None,
+        "preprocessing": w.preprocessing.as_dict(),
+        "model_kwargs": dict(w.model_kwargs),
+        "aliases": [{"url": a.url, "sha256_prefix": a.sha256_prefix, "note": a.note} for a in w.aliases],
+        "mirrors": list(w.mirrors),
+        "cached": str(cached) if record is not None else None,
+    }
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Everything the registry knows about a model, as plain JSON-able data.
+
+    Keys: ``name``, ``description``, ``modality``, ``task``, ``paper``, ``builder``, ``default``,
+    ``legacy_default`` (torchvision's ``pretrained=True`` tag), ``num_params`` (of the DEFAULT tag, or
+    ``None`` without weights), ``weights`` (one dict per tag — restricted to the named tag for
+    ``"arch.tag"``: url, sha256 prefix, full sha256 once known, size, format, license, source, recipe,
+    metrics, num_params, preprocessing, aliases, the cached path if downloaded).
+    """
+    entry, tag = _split(name)
+    tags = [_tag(entry, tag)] if tag is not None else list(entry.weights)
+    default = next((w for w in entry.weights if w.tag == entry.default), None)
+    return {
+        "name": entry.name,
+        "description": entry.description,
+        "modality": entry.modality,
+        "task": entry.task,
+        "paper": entry.paper,
+        "builder": f"{entry.builder.__module__}.{entry.builder.__qualname__}",
+        "default": entry.default,
+        "legacy_default": entry.legacy_default,
+        "num_params": default.num_params if default else None,
+        "weights": [_tag_info(w) for w in tags],
+    }
+
+
+def weight_resources(name: str) -> list[Any]:
+    """The ``hubkit.hub.Resource`` rows behind a model name: ``"resnet50"`` = its DEFAULT file,
+    ``"resnet50.IMAGENET1K_V1"`` = that file, ``"resnet50.*"`` = every tag's file (for ``mirror sync``
+    and ``fetch-weights``)."""
+    from hubkit.hub import Resource
+
+    entry, tag = _split(name)
+    if tag == "*":
+        tags = list(entry.weights)
+    elif tag is not None:
+        tags = [_tag(entry, tag)]
+    elif entry.default is not None:
+        tags = [_tag(entry, entry.default)]
+    else:
+        raise ModelNotFoundError(f"{entry.name!r} has no published weights (architecture only); nothing to fetch.")
+    return [
+        Resource(url=w.url, sha256=w.sha256, sha256_prefix=None if w.sha256 else w.sha256_prefix, size=w.size,
+                 mirrors=w.mirrors)
+        for w in tags
+    ]
