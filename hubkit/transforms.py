@@ -176,14 +176,14 @@ def to_tensor(pic: Any) -> Tensor:
 
     Other dtypes keep their values and dtype (torchvision's rule).
     """
-    if isinstance(pic, Tensor):
-        raise ArgumentTypeError("to_tensor expects an ndarray or a PIL image, got a Tensor (it is one already)")
-    if _is_pil(pic):
+    if isinstance(pic, np.ndarray):
+        arr = pic
+    elif _is_pil(pic):
         arr = np.asarray(pic.convert("RGB") if pic.mode == "P" else pic)
         if pic.mode == "1":
             arr = arr.astype(np.uint8) * 255
-    elif isinstance(pic, np.ndarray):
-        arr = pic
+    elif isinstance(pic, Tensor):
+        raise ArgumentTypeError("to_tensor expects an ndarray or a PIL image, got a Tensor (it is one already)")
     else:
         raise ArgumentTypeError(f"to_tensor expects an ndarray or a PIL image, got {type(pic).__name__}")
     if arr.ndim == 2:
@@ -223,19 +223,22 @@ def normalize(tensor: Tensor, mean: Sequence[float], std: Sequence[float], inpla
     xp = tensor._xp
     m = xp.asarray(mean, dtype=arr.dtype).reshape(-1, 1, 1)
     s = xp.asarray(std, dtype=arr.dtype).reshape(-1, 1, 1)
-    return _normalize_arrays(tensor, m, s, inplace)
+    _check_std(s)
+    return _normalize_arrays(tensor, m, s, inplace, xp)
 
 
-def _normalize_arrays(tensor: Tensor, mean: Any, std: Any, inplace: bool) -> Tensor:
+def _check_std(std: Any) -> None:
     if bool((std == 0).any()):
         raise ArgumentError(f"std evaluated to zero after conversion to {std.dtype}: {std.ravel().tolist()}")
+
+
+def _normalize_arrays(tensor: Tensor, mean: Any, std: Any, inplace: bool, xp: Any = np) -> Tensor:
     arr = tensor.data
     if mean.shape[0] not in (1, arr.shape[-3]) or std.shape[0] not in (1, arr.shape[-3]):
         raise ShapeError(
             f"normalize got {mean.shape[0]} means and {std.shape[0]} stds for an image with "
             f"{arr.shape[-3]} channels; give one value per channel (or one for all)"
         )
-    xp = tensor._xp
     if inplace:
         xp.subtract(arr, mean, out=arr)
         xp.divide(arr, std, out=arr)
@@ -801,6 +804,7 @@ class Normalize:
             if pair is None:
                 pair = (np.asarray(self.mean, dtype=arr.dtype).reshape(-1, 1, 1),
                         np.asarray(self.std, dtype=arr.dtype).reshape(-1, 1, 1))
+                _check_std(pair[1])
                 self._cache[arr.dtype] = pair
             return _normalize_arrays(tensor, pair[0], pair[1], self.inplace)
         return normalize(tensor, self.mean, self.std, self.inplace)
