@@ -66,6 +66,11 @@ class ExceptionWrapper:
         self.exc_type = exc_info[0]
         self.exc_msg = "".join(traceback.format_exception(*exc_info))
         self.where = where
+        try:
+            pickle.dumps(self.exc_type)
+        except Exception:  # e.g. a class defined inside a function: the main process could not load it
+            self.exc_type = RuntimeError
+            self.where = f"({exc_info[0].__qualname__}, which cannot be pickled) {where}"
 
     def reraise(self) -> None:
         """Raise an exception of the original type whose message holds the worker's traceback."""

@@ -243,12 +243,12 @@ class _MultiProcessIter(_BaseIter):
         self._prefetch = loader.prefetch_factor * loader.num_workers
         self._timeout = loader.timeout
         self._persistent = loader.persistent_workers
-        self._shutdown = False
         ctx = multiprocessing.get_context(_start_method())
         self._result_queue = ctx.Queue()
         self._done_event = ctx.Event()
         self._index_queues: list[Any] = []
         self._workers: list[Any] = []
+        self._shutdown = False
         try:
             for worker_id in range(self._num_workers):
                 index_queue = ctx.Queue()

@@ -403,3 +403,41 @@ def test_persistent_workers_restart_an_iterable_dataset_each_epoch():
 def test_loader_over_a_plain_sampler_with_workers_and_batch_sampler():
     loader = DataLoader(Indexed(7), batch_sampler=BatchSampler(SequentialSampler(range(7)), 3, True), num_workers=2)
     assert _labels(loader) == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_an_exception_class_that_cannot_be_pickled_still_reaches_the_main_process():
+    class LocalError(Exception):
+        pass
+
+    class Raises(Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            raise LocalError("defined inside a test function")
+
+    with pytest.raises(RuntimeError, match="LocalError") as info:
+        list(DataLoader(Raises(), num_workers=2, timeout=60))
+    assert "defined inside a test function" in str(info.value)
+
+
+def test_tensor_dataset_batches_are_stacked_tensor_slices():
+    from hubkit.data import TensorDataset
+
+    x = hubkit.from_numpy(np.arange(20, dtype=np.float32).reshape(10, 2))
+    y = hubkit.from_numpy(np.arange(10))
+    batches = list(DataLoader(TensorDataset(x, y), batch_size=4, num_workers=2))
+    assert [b[1].numpy().tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    np.testing.assert_array_equal(batches[1][0].numpy(), x.numpy()[4:8])
+
+
+def test_workers_started_with_spawn_give_the_same_batches(monkeypatch):
+    import hubkit.data.dataloader as dataloader_module
+
+    def run():
+        loader = DataLoader(Indexed(30), batch_size=4, shuffle=True, num_workers=2, generator=hubkit.Generator(9))
+        return _labels(loader)
+
+    forked = run()
+    monkeypatch.setattr(dataloader_module, "_start_method", lambda: "spawn")
+    assert run() == forked
