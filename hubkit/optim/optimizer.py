@@ -41,7 +41,7 @@ class Optimizer:
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, but got a "
                 "Tensor; pass [tensor] or model.parameters()"
             )
-        groups = list(params)
+        groups = [{"params": params}] if isinstance(params, set) else list(params)
         if not groups:
             raise ArgumentError("optimizer got an empty parameter list: pass model.parameters() of a model with "
                                 "parameters")
