@@ -58,7 +58,11 @@ class TorchArchive:
         dtype = ref.dtype
         itemsize = dtype.itemsize
         layout = dtype.storage.newbyteorder(">") if self.big_endian and itemsize > 1 else dtype.storage
-        if math.prod(ref.shape) == 0:
+        numel = math.prod(ref.shape)
+        if max((numel, ref.offset, *ref.shape, *ref.stride)) * itemsize >= 2**62:
+            raise CheckpointError(f"{self.path}: tensor {name!r} claims shape {ref.shape}, stride {ref.stride}, "
+                                  f"offset {ref.offset}: more than any memory holds; the file is corrupted")
+        if numel == 0:
             arr = np.zeros(ref.shape, dtype=dtype.storage)
         else:
             available = len(raw) // itemsize

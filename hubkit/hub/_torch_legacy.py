@@ -68,8 +68,9 @@ def read_legacy_stream(buf: FileBuffer) -> TorchArchive:
         if isinstance(pid, tuple) and pid and pid[0] == "module":
             raise _refuse_module(where, pid)
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
-            raise CheckpointError(f"{where}: a persistent id is a {type(pid).__name__}, not the tuple "
-                                  "('storage', class, key, location, numel, view) torch writes")
+            shape = f"a {len(pid)}-tuple" if isinstance(pid, tuple) else f"of type {type(pid).__name__}"
+            raise CheckpointError(f"{where}: a persistent id is {shape}, not the 6-tuple ('storage', class, key, "
+                                  "location, numel, view) torch writes in legacy files")
         _, storage_type, key, location, numel, view = pid
         dtype = check_storage_class(storage_type, where).dtype
         if not isinstance(key, str) or type(numel) is not int or numel < 0:

@@ -349,8 +349,8 @@ def _npy_header(head: bytes, where: str) -> tuple[tuple[int, ...], bool, np.dtyp
             raise CheckpointError(f"{where}: .npy format version {version} is not supported")
     except CheckpointError:
         raise
-    except (ValueError, TypeError, SyntaxError, EOFError, OverflowError, MemoryError, RecursionError) as e:
-        raise CheckpointError(f"{where}: damaged .npy header ({e})") from e
+    except Exception as e:  # numpy parses the header with tokenize + literal_eval: any error is possible
+        raise CheckpointError(f"{where}: damaged .npy header ({type(e).__name__}: {e})") from e
     if dtype.kind not in "biufc" or dtype.hasobject:
         raise CheckpointError(f"{where}: dtype {dtype} is not a numeric tensor dtype (object arrays are "
                               "never unpickled)")
