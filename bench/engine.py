@@ -1,0 +1,169 @@
+"""Engine benchmarks: hubkit against PyTorch on the CPU, side by side in one run.
+
+    python bench/engine.py                 # every case
+    python bench/engine.py --only conv     # cases whose name contains "conv"
+    python bench/engine.py --repeat 5
+
+Each case is a name plus two setup functions (hubkit, torch) that build inputs and return a
+zero-argument callable to time. Timings are the best of ``--repeat`` runs after one warm-up; the ratio
+is hubkit time / torch time (lower is better, 1.0 = parity). torch runs with as many threads as
+numpy's BLAS uses, so both get the same cores. Add a section by appending cases to ``CASES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+import hubkit
+import hubkit.nn.functional as F
+
+Setup = Callable[[], Callable[[], object]]
+
+
+@dataclass
+class Case:
+    name: str
+    hubkit: Setup
+    torch: Setup | None
+
+
+CASES: list[Case] = []
+
+
+# ---------------------------------------------------------------- conv layers (ResNet shapes)
+
+# label, in channels, input size, out channels, kernel, stride, padding
+CONV_LAYERS = [
+    ("stem 3->64 224 7x7 s2", 3, 224, 64, 7, 2, 3),
+    ("64->64 56 3x3", 64, 56, 64, 3, 1, 1),
+    ("64->128 56 3x3 s2", 64, 56, 128, 3, 2, 1),
+    ("128->128 28 3x3", 128, 28, 128, 3, 1, 1),
+    ("256->256 14 3x3", 256, 14, 256, 3, 1, 1),
+    ("512->512 7 3x3", 512, 7, 512, 3, 1, 1),
+    ("256->64 56 1x1", 256, 56, 64, 1, 1, 0),
+    ("64->128 56 1x1 s2", 64, 56, 128, 1, 2, 0),
+]
+
+
+def _conv_case(label: str, n: int, c: int, size: int, oc: int, k: int, s: int, p: int, backward: bool) -> Case:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, size, size), dtype=np.float32)
+    w = (rng.standard_normal((oc, c, k, k), dtype=np.float32) * 0.05).astype(np.float32)
+    out = (size + 2 * p - k) // s + 1
+    gy = rng.standard_normal((n, oc, out, out), dtype=np.float32)
+
+    def hub() -> Callable[[], object]:
+        xt, wt, g = hubkit.from_numpy(x), hubkit.from_numpy(w), hubkit.from_numpy(gy)
+        if not backward:
+
+            def run() -> object:
+                with hubkit.no_grad():
+                    return F.conv2d(xt, wt, None, s, p)
+
+            return run
+        xt.requires_grad_(True)
+        wt.requires_grad_(True)
+
+        def run_bwd() -> object:
+            xt.grad = wt.grad = None
+            F.conv2d(xt, wt, None, s, p).backward(g)
+            return xt.grad
+
+        return run_bwd
+
+    def tor() -> Callable[[], object]:
+        import torch
+
+        xt, wt, g = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(gy)
+        if not backward:
+
+            def run() -> object:
+                with torch.no_grad():
+                    return torch.nn.functional.conv2d(xt, wt, None, s, p)
+
+            return run
+        xt.requires_grad_(True)
+        wt.requires_grad_(True)
+
+        def run_bwd() -> object:
+            xt.grad = wt.grad = None
+            torch.nn.functional.conv2d(xt, wt, None, s, p).backward(g)
+            return xt.grad
+
+        return run_bwd
+
+    kind = "fwd+bwd" if backward else "fwd"
+    return Case(f"conv {label} N={n} {kind}", hub, tor)
+
+
+for _layer in CONV_LAYERS:
+    for _n in (1, 32):
+        for _bwd in (False, True):
+            CASES.append(_conv_case(_layer[0], _n, *_layer[1:], backward=_bwd))
+
+
+# ---------------------------------------------------------------- runner
+
+
+def _interleaved_best(fns: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Best time of each callable, running them in turn each round so that load from other processes
+    on a shared machine hits both sides alike."""
+    for fn in fns:
+        fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
+
+
+def _blas_description() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(f"{i['internal_api']} {i['version']} {i.get('architecture')} x{i['num_threads']}" for i in infos)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="run the cases whose name contains this text")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    threads = os.cpu_count() or 1
+    print(f"machine: {platform.machine()}, {threads} cores; numpy {np.__version__}; BLAS: {_blas_description()}")
+    print("OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)") + ", OPENBLAS_L2_SIZE="
+          + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"))  # fmt: skip
+    if torch is not None:
+        torch.set_num_threads(threads)
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'case':<46} {'hubkit ms':>10} {'torch ms':>10} {'ratio':>7}")
+    for case in CASES:
+        if args.only not in case.name:
+            continue
+        if torch is not None and case.torch is not None:
+            hub_s, torch_s = _interleaved_best([case.hubkit(), case.torch()], args.repeat)
+            hub_ms, torch_ms = hub_s * 1e3, torch_s * 1e3
+            print(f"{case.name:<46} {hub_ms:>10.2f} {torch_ms:>10.2f} {hub_ms / torch_ms:>6.2f}x", flush=True)
+        else:
+            hub_ms = _interleaved_best([case.hubkit()], args.repeat)[0] * 1e3
+            print(f"{case.name:<46} {hub_ms:>10.2f} {'-':>10} {'-':>7}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
