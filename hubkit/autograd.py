@@ -104,6 +104,9 @@ class Function:
 
     needs_input_grad: tuple[bool, ...] = ()
     inputs: tuple | None = None
+    # for each input, (creator, output index) at call time, or None for leaves and non-tensors: the
+    # graph edge. It is captured at call time because ``x[i] = v`` later rebases ``x`` on a new creator.
+    parents: tuple | None = None
     outputs: tuple = ()
 
     def forward(self, *xs: Any) -> Any:  # pragma: no cover - abstract
@@ -124,6 +127,7 @@ class Function:
         outs = tuple(Tensor._make(y) for y in ((ys,) if single else ys))
         if record:
             self.inputs = inputs
+            self.parents = tuple(_node_of(x) for x in inputs)
             self.outputs = tuple(weakref.ref(o) for o in outs)
             self._meta = tuple((o.data.shape, o.data.dtype) for o in outs)
             for o in outs:
@@ -138,7 +142,7 @@ class Function:
     def _free(self) -> None:
         """Drop what forward saved, so memory is released once backward has used it."""
         for name in list(vars(self)):
-            if name not in ("inputs", "outputs", "needs_input_grad"):
+            if name not in ("inputs", "parents", "outputs", "needs_input_grad"):
                 delattr(self, name)
 
     @classmethod
@@ -150,6 +154,17 @@ class Function:
 
 
 # ---------------------------------------------------------------- backward
+
+
+def _node_of(x: Any) -> tuple[Function, int] | None:
+    """The graph node holding ``x``'s current value: (its creator, which output), or None for a leaf."""
+    creator = getattr(x, "_creator", None)
+    if creator is None:
+        return None
+    for i, ref in enumerate(creator.outputs):
+        if ref() is x:
+            return creator, i
+    return creator, 0
 
 
 def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
@@ -186,10 +201,9 @@ def _topological_order(root_fn: Function) -> list[Function]:
                 "trying to backward through the graph a second time (its saved values were freed); "
                 "pass retain_graph=True to the first backward() if you need to do this"
             )
-        for x in fn.inputs:
-            creator = getattr(x, "_creator", None)
-            if creator is not None and id(creator) not in visited:
-                stack.append((creator, False))
+        for parent in fn.parents:
+            if parent is not None and id(parent[0]) not in visited:
+                stack.append((parent[0], False))
     order.reverse()
     return order
 
@@ -219,33 +233,26 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
         _accumulate_leaf(root, g0, owned=True)
         return
 
-    # id(tensor) -> (tensor, gradient); holding the tensor keeps it alive until its gradient is used
-    grads: dict[int, tuple[Tensor, Any]] = {id(root): (root, g0)}
+    # gradients of non-leaf values, keyed by their node (id(creator), output index); fns stay alive in ``order``
+    root_fn, root_index = _node_of(root)
+    grads: dict[tuple[int, int], Any] = {(id(root_fn), root_index): g0}
     leaf_grads: dict[int, tuple[Tensor, Any]] = {}
     handed_out: dict[int, int] = {}
-    for fn in _topological_order(root._creator):
-        gys = []
-        for ref in fn.outputs:
+    for fn in _topological_order(root_fn):
+        gys = [grads.pop((id(fn), i), None) for i in range(len(fn.outputs))]
+        for ref, g in zip(fn.outputs, gys):
             out = ref()
-            entry = None if out is None else grads.pop(id(out), None)
-            g = None if entry is None else entry[1]
-            if out is not None and out._retain_grad and g is not None:
+            if g is not None and out is not None and out._retain_grad and out._creator is fn:
                 out.grad = Tensor._make(g.copy())
-            gys.append(g)
         if all(g is None for g in gys):
             continue
-        if any(g is None for g in gys):
-            for i, ref in enumerate(fn.outputs):
-                if gys[i] is None:
-                    out = ref()
-                    shape, dtype = (out.shape, out.dtype) if out is not None else fn._out_meta(i)
-                    gys[i] = xp.zeros(shape, dtype=dtype)
+        gys = [xp.zeros(*fn._out_meta(i)) if g is None else g for i, g in enumerate(gys)]
         gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
         if len(gxs) != len(fn.inputs):
             raise GradError(f"{type(fn).__name__}.backward returned {len(gxs)} gradients for {len(fn.inputs)} inputs")
-        for x, gx, needed in zip(fn.inputs, gxs, fn.needs_input_grad):
+        for x, parent, gx, needed in zip(fn.inputs, fn.parents, gxs, fn.needs_input_grad):
             if not needed or gx is None:
                 continue
             if gx.shape != x.data.shape:
@@ -253,15 +260,15 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
             if gx.dtype != x.data.dtype:
                 gx = gx.astype(x.data.dtype)
             handed_out[id(gx)] = handed_out.get(id(gx), 0) + 1
-            key = id(x)
-            if x._creator is None:
-                prev = leaf_grads.get(key)
-                leaf_grads[key] = (x, gx if prev is None else prev[1] + gx)
+            if parent is None:
+                prev = leaf_grads.get(id(x))
+                leaf_grads[id(x)] = (x, gx if prev is None else prev[1] + gx)
             else:
+                key = (id(parent[0]), parent[1])
                 prev = grads.get(key)
-                grads[key] = (x, gx if prev is None else prev[1] + gx)
+                grads[key] = gx if prev is None else prev + gx
         if not retain_graph:
-            fn.inputs = None
+            fn.inputs = fn.parents = None
             fn._free()
     for x, g in leaf_grads.values():
         owned = g.base is None and handed_out.get(id(g), 0) <= 1

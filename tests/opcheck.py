@@ -14,6 +14,7 @@ the inputs are converted for you) and compares outputs and input gradients.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +22,11 @@ import numpy as np
 
 import hubkit
 from hubkit import Tensor
+
+
+def rng_for(name: str) -> np.random.Generator:
+    """A generator seeded from a test case's name: stable across runs, different between cases."""
+    return np.random.default_rng(zlib.crc32(name.encode()))
 
 
 def tie_free(shape: Sequence[int], seed: int = 0, dtype: Any = np.float64) -> np.ndarray:
@@ -63,11 +69,12 @@ def gradcheck(
     ``inputs`` are numpy arrays (floating ones are cast to float64 and checked) or anything else
     (passed through as is). ``wrt`` limits the check to some input positions.
     """
-    arrays = [np.array(a, dtype=np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
-              for a in inputs]
+    arrays = [np.array(a, dtype=np.float64) if isinstance(a, (np.ndarray, np.generic)) and a.dtype.kind == "f"
+              else np.asarray(a) if isinstance(a, np.generic) else a for a in inputs]
     positions = [i for i, a in enumerate(arrays) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
     if wrt is not None:
         positions = [i for i in positions if i in wrt]
+    assert positions, "gradcheck: no floating-point numpy input to check"
     tensors = [hubkit.tensor(a, requires_grad=i in positions) if isinstance(a, np.ndarray) else a
                for i, a in enumerate(arrays)]
     outs = _outputs(fn(*tensors))
@@ -141,6 +148,7 @@ def compare_with_torch(
         def __getattr__(self, name: str) -> Any:
             return getattr(TF, name) if hasattr(TF, name) else getattr(torch, name)
 
+    inputs = [np.asarray(a) if isinstance(a, np.generic) else a for a in inputs]
     h_in = [hubkit.tensor(a.astype(dtype) if a.dtype.kind == "f" else a, requires_grad=a.dtype.kind == "f")
             if isinstance(a, np.ndarray) else a for a in inputs]
     t_in = [_to_torch(a, dtype, True) for a in inputs]

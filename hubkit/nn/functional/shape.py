@@ -246,10 +246,10 @@ def setitem(target: Tensor, index: Any, value: Any) -> None:
         value = Tensor._make(target._xp.asarray(value, dtype=target.dtype))
     elif value.dtype != target.dtype:
         value = value.to(target.dtype)
-    # Rebase ``target`` on a SetItem node: earlier uses of its old value keep their saved arrays.
-    old = Tensor._make(target.data)
-    old.requires_grad, old._creator = target.requires_grad, target._creator
-    out = SetItem(raw, advanced)(old, value)
+    # Rebase ``target`` on a SetItem node. Ops that used the old value recorded its node when they
+    # were called and keep their saved arrays (SetItem writes into a copy), so their gradients still
+    # reach the old value's creator.
+    out = SetItem(raw, advanced)(target, value)
     target.data, target._creator, target.requires_grad = out.data, out._creator, True
     out._creator.outputs = (weakref.ref(target),)
 
