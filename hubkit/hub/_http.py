@@ -21,9 +21,8 @@ import http.client
 import random
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from hubkit.errors import HubkitError
@@ -181,13 +180,27 @@ def check_status(resp: Any) -> None:
     raise TransferError(reason, retryable=False, status=status)
 
 
-def stream_body(resp: Any, consume: Callable[[memoryview], None]) -> int:
-    """Read the body into one reused buffer and hand each filled slice to ``consume``; returns bytes read.
+class BodySink(Protocol):
+    """Where ``stream_body`` puts the bytes: pooled buffers are borrowed, filled, then handed over."""
+
+    def borrow(self) -> memoryview: ...
+
+    def give_back(self, buf: memoryview) -> None: ...
+
+    def put(self, buf: memoryview, n: int) -> None: ...
+
+
+class ProgressSink(Protocol):
+    def update(self, n: int) -> None: ...
+
+
+def stream_body(resp: Any, sink: BodySink, progress: ProgressSink) -> int:
+    """Read the body into buffers borrowed from ``sink`` and ``put`` each filled one; returns bytes read.
 
     Reads go straight from the socket into the buffer (``readinto`` on the underlying
     ``http.client`` response) when the body is not content-encoded, which avoids a copy per chunk;
-    otherwise urllib3 decodes. A body cut short, a reset or a stalled read raises a retryable
-    ``TransferError``.
+    otherwise urllib3 decodes and the decoded bytes are copied in. A body cut short, a reset or a
+    stalled read raises a retryable ``TransferError``.
     """
     import requests
     import urllib3
@@ -196,23 +209,32 @@ def stream_body(resp: Any, consume: Callable[[memoryview], None]) -> int:
     encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
     fp = getattr(raw, "_fp", None)
     direct = encoding in ("", "identity") and hasattr(fp, "readinto")
-    buf = bytearray(READ_CHUNK)
-    view = memoryview(buf)
     got = 0
     try:
         while True:
             if direct:
-                n = fp.readinto(view)
+                buf = sink.borrow()
+                try:
+                    n = fp.readinto(buf)
+                except BaseException:
+                    sink.give_back(buf)
+                    raise
                 if not n:
+                    sink.give_back(buf)
                     break
-                consume(view[:n])
+                sink.put(buf, n)
             else:
                 data = raw.read(READ_CHUNK, decode_content=True)
                 if not data:
                     break
                 n = len(data)
-                consume(memoryview(data))
+                for start in range(0, n, READ_CHUNK):
+                    piece = data[start : start + READ_CHUNK]
+                    buf = sink.borrow()
+                    buf[: len(piece)] = piece
+                    sink.put(buf, len(piece))
             got += n
+            progress.update(n)
     except HubkitError:  # the sink failed (disk full): not a transfer problem, never retried
         raise
     except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError,

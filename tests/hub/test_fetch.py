@@ -423,3 +423,12 @@ def test_cache_module_rejects_windows_and_posix_escapes():
         with pytest.raises(HubkitError):
             cache_mod.check_relative_name(bad, what="name")
     assert cache_mod.check_relative_name("./a//b/c.txt", what="name") == ["a", "b", "c.txt"]
+
+
+def test_fetch_many_draws_one_combined_bar(http_server, capsys, monkeypatch):
+    monkeypatch.delenv("HUBKIT_NO_PROGRESS")
+    blobs = [os.urandom(20_000) for _ in range(3)]
+    reqs = [Resource(http_server.add(f"/c/{i}.bin", b)) for i, b in enumerate(blobs)]
+    fetch_many(reqs, progress=True)
+    err = capsys.readouterr().err
+    assert "3 files" in err and "0.bin" not in err  # one bar for all, not one per file

@@ -1,0 +1,188 @@
+"""Download throughput: hubkit ``fetch`` (with sha256) vs curl + sha256sum, plain curl, and a naive requests loop.
+
+    python bench/download.py                 # 1 GiB file, 3 repeats
+    python bench/download.py --size-mib 256 --repeats 5
+
+A file of random bytes is served over loopback by ``tests/httpserver.py`` in its own process (sendfile, so
+the server is not the bottleneck, and it shares no GIL with the client). Each contender writes the file to
+disk in the same directory; outputs are deleted between runs. Timings are wall-clock medians.
+
+- ``hubkit.fetch``: in-process call into an empty cache, sha256 verified, fsync + atomic rename included.
+- ``curl + sha256sum``: what a careful user does by hand (download, then hash).
+- ``curl``: the raw transfer, no verification (target: hubkit >= 0.8x its throughput).
+- ``requests 1 KiB``: the common naive loop (``iter_content(1024)`` written to a file), no verification.
+- cached hit: ``fetch`` of the already-cached file (sidecar fingerprint, no re-hash; target < 5 ms).
+
+Baselines whose tool is missing (curl, sha256sum) are skipped and reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_file(path: Path, size: int) -> str:
+    h = hashlib.sha256()
+    block = 1 << 24
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(block, left))
+            h.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
+
+
+def start_server(root: Path) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "httpserver.py"), str(root)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise SystemExit(f"test server did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run_curl(url: str, out: Path) -> None:
+    subprocess.run(["curl", "-sS", "--fail", "-o", str(out), url], check=True)
+
+
+def run_curl_sha(url: str, out: Path, digest: str) -> None:
+    run_curl(url, out)
+    got = subprocess.run(["sha256sum", str(out)], check=True, capture_output=True, text=True).stdout.split()[0]
+    assert got == digest, "curl + sha256sum: hash mismatch"
+
+
+def run_requests_naive(url: str, out: Path) -> None:
+    import requests
+
+    with requests.get(url, stream=True, timeout=60) as r, open(out, "wb") as f:
+        for chunk in r.iter_content(1024):
+            f.write(chunk)
+
+
+def run_hubkit(url: str, home: Path, digest: str) -> None:
+    from hubkit.hub import fetch
+
+    os.environ["HUBKIT_HOME"] = str(home)
+    path = fetch(url, sha256=digest, progress=False)
+    assert path.stat().st_size > 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--naive-repeats", type=int, default=1, help="the 1 KiB loop is slow; fewer repeats")
+    ap.add_argument("--workdir", help="where to put the served file and the outputs (default: a temp dir)")
+    args = ap.parse_args(argv)
+
+    size = args.size_mib << 20
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="hubkit-bench-"))
+    served = work / "srv"
+    served.mkdir(parents=True, exist_ok=True)
+    src = served / "blob.bin"
+    digest_file = work / "blob.sha256"
+    if src.exists() and src.stat().st_size == size and digest_file.exists():
+        digest = digest_file.read_text().strip()
+    else:
+        print(f"writing {args.size_mib} MiB of random bytes to {src} ...", flush=True)
+        digest = make_file(src, size)
+        digest_file.write_text(digest)
+    server, port = start_server(served)
+    url = f"http://127.0.0.1:{port}/blob.bin"
+    out = work / "out.bin"
+
+    contenders = {}
+    have_curl = shutil.which("curl") is not None
+    have_sha = shutil.which("sha256sum") is not None
+    if have_curl and have_sha:
+        contenders["curl + sha256sum"] = lambda: run_curl_sha(url, out, digest)
+    if have_curl:
+        contenders["curl"] = lambda: run_curl(url, out)
+    homes = []
+
+    def hubkit_once() -> None:
+        home = work / f"home{len(homes)}"
+        homes.append(home)
+        run_hubkit(url, home, digest)
+
+    contenders["hubkit.fetch (sha256)"] = hubkit_once
+
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    try:
+        for _ in range(args.repeats):
+            for name, fn in contenders.items():
+                times[name].append(timed(fn))
+                out.unlink(missing_ok=True)
+                for h in homes:
+                    shutil.rmtree(h, ignore_errors=True)
+        naive = [timed(lambda: run_requests_naive(url, out)) for _ in range(args.naive_repeats)]
+        out.unlink(missing_ok=True)
+        times["requests 1 KiB loop"] = naive
+
+        # Cached hit: one download, then many fetches of the cached file.
+        hubkit_once()
+        from hubkit.hub import fetch
+
+        fetch(url, sha256=digest, progress=False)
+        hits = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            fetch(url, sha256=digest, progress=False)
+            hits.append(time.perf_counter() - t0)
+    finally:
+        server.stdin.close()
+        server.wait(timeout=10)
+        for h in homes:
+            shutil.rmtree(h, ignore_errors=True)
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+    import numpy
+    import requests
+
+    gib = size / (1 << 30)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    hk = med["hubkit.fetch (sha256)"]
+    print()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"numpy {numpy.__version__}, requests {requests.__version__}")
+    print(f"file: {args.size_mib} MiB over loopback; median of {args.repeats} (naive loop: {args.naive_repeats})")
+    print()
+    print("| contender | time (s) | throughput (MiB/s) | hubkit speed vs this |")
+    print("|---|---:|---:|---:|")
+    for name, t in med.items():
+        print(f"| {name} | {t:.2f} | {gib * 1024 / t:.0f} | {t / hk:.2f}x |")
+    if not have_curl:
+        print("| curl | skipped: curl not installed | | |")
+    if have_curl and not have_sha:
+        print("| curl + sha256sum | skipped: sha256sum not installed | | |")
+    hit_ms = statistics.median(hits) * 1000
+    print(f"\ncached hit on the {args.size_mib} MiB file: median {hit_ms:.3f} ms, "
+          f"max {max(hits) * 1000:.3f} ms over {len(hits)} calls (target < 5 ms)")
+
+
+if __name__ == "__main__":
+    main()
