@@ -19,6 +19,9 @@ class MatMul(Function):
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         xp = get_array_module(gy)
+        if self.a_1d and self.b_1d:  # a dot product: gy is 0-d
+            return (gy * self.b if self.needs_input_grad[0] else None,
+                    gy * self.a if self.needs_input_grad[1] else None)
         # lift 1-d operands to matrices so one rule covers every case
         if self.a_1d:
             gy = xp.expand_dims(gy, -2)
