@@ -126,13 +126,15 @@ def compare_with_torch(
     rtol: float | None = None,
     seed: int = 0,
     check_backward: bool = True,
+    wrt: Sequence[int] | None = None,
 ) -> None:
     """Run ``fn(F, *inputs)`` with hubkit's and torch's functional modules and compare.
 
     ``fn`` gets the functional module first (``hubkit.nn.functional`` or ``torch.nn.functional``
     with torch's top-level ops reachable through it via ``getattr`` fallback), then the inputs as
     tensors of that framework. Pass ``torch_fn`` when the two calls must differ. Tolerances
-    default to 1e-5 relative in float64 and 1e-4 in float32.
+    default to 1e-5 relative in float64 and 1e-4 in float32. ``wrt`` limits which floating-point
+    inputs require (and have their) gradients compared; by default all of them.
     """
     import torch
     import torch.nn.functional as TF
@@ -149,9 +151,10 @@ def compare_with_torch(
             return getattr(TF, name) if hasattr(TF, name) else getattr(torch, name)
 
     inputs = [np.asarray(a) if isinstance(a, np.generic) else a for a in inputs]
-    h_in = [hubkit.tensor(a.astype(dtype) if a.dtype.kind == "f" else a, requires_grad=a.dtype.kind == "f")
-            if isinstance(a, np.ndarray) else a for a in inputs]
-    t_in = [_to_torch(a, dtype, True) for a in inputs]
+    grad_at = [wrt is None or i in wrt for i in range(len(inputs))]
+    h_in = [hubkit.tensor(a.astype(dtype) if a.dtype.kind == "f" else a, requires_grad=a.dtype.kind == "f" and g)
+            if isinstance(a, np.ndarray) else a for a, g in zip(inputs, grad_at)]
+    t_in = [_to_torch(a, dtype, g) for a, g in zip(inputs, grad_at)]
     h_out = _outputs(fn(HF, *h_in))
     t_res = (torch_fn or fn)(_TorchNS(), *t_in)
     t_out = [t_res] if isinstance(t_res, torch.Tensor) else [r for r in t_res if r.is_floating_point()]

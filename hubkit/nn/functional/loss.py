@@ -28,7 +28,13 @@ def _reduction(size_average: bool | None, reduce: bool | None, reduction: str, o
     if size_average is not None or reduce is not None:  # the deprecated pair overrides ``reduction``
         size_average = True if size_average is None else size_average
         reduce = True if reduce is None else reduce
-        return "mean" if size_average and reduce else "sum" if reduce else "none"
+        legacy = "mean" if size_average and reduce else "sum" if reduce else "none"
+        warnings.warn(
+            f"{op}: size_average and reduce args will be deprecated, please use reduction='{legacy}' instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return legacy
     if reduction not in _REDUCTIONS:
         raise ArgumentError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     return reduction
@@ -295,14 +301,19 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
     -> scalar, or the target's shape with ``reduction='none'``.
     """
     reduction = _reduction(size_average, reduce, reduction, "nll_loss")
+    return _nll("nll_loss", input, target, weight, ignore_index, reduction)
+
+
+def _nll(op: str, input: Tensor, target: Any, weight: Tensor | None, ignore_index: int,  # noqa: A002
+         reduction: str) -> Tensor:
     t = target.data if isinstance(target, Tensor) else input._xp.asarray(target)
     if input.ndim == 1:  # a single sample: (C,) with a 0-d target
         if t.ndim != 0:
-            raise ShapeError(f"nll_loss: input {tuple(input.shape)} (C,) needs a 0-d target, got {tuple(t.shape)}")
-        out = nll_loss(reshape(input, 1, -1), Tensor._make(t.reshape(1)), weight, None, ignore_index, None, reduction)
+            raise ShapeError(f"{op}: input {tuple(input.shape)} (C,) needs a 0-d target, got {tuple(t.shape)}")
+        out = _nll(op, reshape(input, 1, -1), t.reshape(1), weight, ignore_index, reduction)
         return reshape(out, ()) if reduction == "none" else out
-    _check_targets("nll_loss", input, t, ignore_index)
-    w = _class_weight("nll_loss", weight, input.shape[1])
+    _check_targets(op, input, t, ignore_index)
+    w = _class_weight(op, weight, input.shape[1])
     if w is not None and w.dtype != input.dtype:
         w = w.astype(input.dtype)
     return NLLLoss(t, w, ignore_index, reduction)(input)
@@ -350,7 +361,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
         count = input.data.size // max(n_classes, 1)
         return -sum(prod) / count if count else -sum(prod) * float("nan")
 
-    nll = nll_loss(logp, t, weight, None, ignore_index, None, reduction)
+    nll = _nll("cross_entropy", logp, t, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
     ignore = t.data == ignore_index
