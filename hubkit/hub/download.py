@@ -220,6 +220,8 @@ def fetch(
         OfflineError: offline and neither cached nor on a ``file://`` source.
         CacheError: the target directory is not writable or the disk is full.
     """
+    if isinstance(mirrors, str):
+        raise DownloadError(f"mirrors must be a sequence of URLs, got the string {mirrors!r}; wrap it: (url,).")
     expect = _Expect.of(sha256, md5, sha256_prefix, size)
     final = _target_path(url, dest, filename)
     reporter = _progress.file_progress(final.name, progress)
