@@ -178,7 +178,7 @@ class MultiheadAttention(Module):
                 )
             pad = xp.broadcast_to(pad[:, None, None, :], (bsz, heads, 1, src_len)).reshape(bsz * heads, 1, src_len)
             mask = pad if mask is None else mask + pad
-        if mask is not None and mask.shape[-2:] != (tgt_len, src_len):
+        if mask is not None and (mask.shape[-1] != src_len or mask.shape[-2] not in (1, tgt_len)):
             raise ShapeError(
                 f"MultiheadAttention: attn_mask has shape {tuple(mask.shape)}, expected (L, S) = {(tgt_len, src_len)} "
                 f"or (N*num_heads, L, S)"
