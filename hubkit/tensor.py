@@ -14,7 +14,7 @@ import numpy as np
 
 from hubkit._backend import CPU, Device, device_of, get_array_module, to_device, xp_for_device
 from hubkit._tensor_str import format_array, join_suffixes
-from hubkit.errors import DTypeError, GradError
+from hubkit.errors import DeviceError, DTypeError, GradError
 from hubkit.random import Generator, get_rng
 
 # dtypes, under PyTorch's names
@@ -185,6 +185,10 @@ class Tensor:
                 device, dtype = a.device, a.dtype
             elif isinstance(a, (str, Device)) and _looks_like_device(a):
                 device = a
+            elif isinstance(a, str) and not _is_dtype_name(a):
+                raise DeviceError(
+                    f"to({a!r}): not a device ('cpu', 'cuda', 'cuda:N') nor a dtype (e.g. 'float32', hubkit.int64)"
+                )
             else:
                 dtype = a
         out = self
@@ -353,6 +357,14 @@ class Tensor:
     @property
     def mT(self) -> Tensor:  # noqa: N802
         return self.transpose(-2, -1)
+
+
+def _is_dtype_name(name: str) -> builtins.bool:
+    try:
+        np.dtype(name)
+    except TypeError:
+        return False
+    return True
 
 
 def _looks_like_device(spec: Any) -> builtins.bool:

@@ -306,7 +306,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
 
 def _nll(op: str, input: Tensor, target: Any, weight: Tensor | None, ignore_index: int,  # noqa: A002
          reduction: str) -> Tensor:
-    t = target.data if isinstance(target, Tensor) else input._xp.asarray(target)
+    t = input._xp.asarray(target.data if isinstance(target, Tensor) else target)
     if input.ndim == 1:  # a single sample: (C,) with a 0-d target
         if t.ndim != 0:
             raise ShapeError(f"{op}: input {tuple(input.shape)} (C,) needs a 0-d target, got {tuple(t.shape)}")
@@ -338,7 +338,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     class_dim = 0 if input.ndim == 1 else 1
     n_classes = input.shape[class_dim]
     w = _class_weight("cross_entropy", weight, n_classes)
-    t = target if isinstance(target, Tensor) else Tensor._make(input._xp.asarray(target))
+    t = target if isinstance(target, Tensor) and target.device == input.device else Tensor._make(
+        input._xp.asarray(target.data if isinstance(target, Tensor) else target)
+    )
     logp = log_softmax(input, class_dim)
     bshape = [n_classes if d == class_dim else 1 for d in range(input.ndim)]
     w_b = None if w is None else Tensor._make(w.astype(input.dtype, copy=False).reshape(bshape))

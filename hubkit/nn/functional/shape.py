@@ -166,15 +166,17 @@ def expand_as(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
 # ---------------------------------------------------------------- indexing
 
 
-def _raw_index(index: Any) -> tuple[Any, bool]:
-    """Turn Tensors inside an index into arrays; report whether advanced (array) indexing is used."""
+def _raw_index(index: Any, xp: Any) -> tuple[Any, bool]:
+    """Turn Tensors and lists inside an index into arrays of the indexed tensor's array module
+    (so a CPU index works on a CUDA tensor); report whether advanced (array) indexing is used.
+    """
     items = index if isinstance(index, tuple) else (index,)
     out, advanced = [], False
     for item in items:
         if isinstance(item, Tensor):
             item = item.data
-        if isinstance(item, list):
-            item = get_array_module(item).asarray(item)
+        if isinstance(item, list) or (hasattr(item, "ndim") and item.ndim and get_array_module(item) is not xp):
+            item = xp.asarray(item)
         if hasattr(item, "dtype") and hasattr(item, "ndim"):
             advanced = True
         out.append(item)
@@ -200,7 +202,7 @@ class GetItem(Function):
 
 
 def getitem(input: Tensor, index: Any) -> Tensor:  # noqa: A002
-    raw, advanced = _raw_index(index)
+    raw, advanced = _raw_index(index, input._xp)
     try:
         return GetItem(raw, advanced)(input)
     except IndexError as exc:
@@ -232,7 +234,7 @@ class SetItem(Function):
 
 def setitem(target: Tensor, index: Any, value: Any) -> None:
     """``target[index] = value`` in place; recorded by autograd when either side needs a gradient."""
-    raw, advanced = _raw_index(index)
+    raw, advanced = _raw_index(index, target._xp)
     tracked = is_grad_enabled() and (target.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     if not tracked:
         target.data[raw] = value.data if isinstance(value, Tensor) else value
@@ -386,7 +388,7 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
     ``index`` (integer) has as many dims as ``input`` and is no larger in the other dims; the
     result has ``index``'s shape. ``sparse_grad`` is accepted for compatibility (gradients are dense).
     """
-    idx = index.data if isinstance(index, Tensor) else input._xp.asarray(index)
+    idx = input._xp.asarray(index.data if isinstance(index, Tensor) else index)
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
     if idx.ndim != input.ndim and not (input.ndim <= 1 and idx.ndim <= 1):

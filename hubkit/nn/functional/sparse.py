@@ -65,7 +65,7 @@ def embedding(
         raise ArgumentError("embedding: sparse gradients are not supported; pass sparse=False (gradients are dense)")
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-d (num_embeddings, embedding_dim), got {tuple(weight.shape)}")
-    index = input.data if isinstance(input, Tensor) else weight._xp.asarray(input)
+    index = weight._xp.asarray(input.data if isinstance(input, Tensor) else input)
     if index.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be an integer tensor, got {index.dtype}")
     num = weight.shape[0]

@@ -1,0 +1,60 @@
+"""The same ops on a CUDA device (cupy) give the CPU's values and gradients. Skipped without a GPU."""
+
+import numpy as np
+import pytest
+
+import hubkit
+import hubkit.nn.functional as F
+
+pytestmark = pytest.mark.gpu
+
+CASES = [
+    ("broadcast-arith", lambda a, b: (a * b + a / (b * b + 1) - 2.0) ** 2, [(3, 1, 4), (2, 1)]),
+    ("matmul", lambda a, b: a @ b, [(2, 3, 4), (4, 5)]),
+    ("reductions", lambda a: a.sum(1) + a.mean(1) + a.var(1) + a.logsumexp(1) + a.max(1).values, [(3, 4)]),
+    ("cumsum-std", lambda a: a.cumsum(0).std(), [(4, 3)]),
+    ("activations", lambda a: F.gelu(a) + F.silu(a) + F.softplus(a) + F.hardswish(a) + F.elu(a) + F.tanh(a),
+     [(3, 4)]),
+    ("softmax", lambda a: F.log_softmax(a, 1) * F.softmax(a, 1), [(3, 5)]),
+    ("indexing", lambda a: a[1:, None, ::2] + a[hubkit.tensor([0, 0, 2])][:, :1].sum(), [(3, 4)]),
+    ("pad-reflect", lambda a: F.pad(a, (1, 2, 2, 1), mode="reflect"), [(1, 2, 4, 4)]),
+    ("layer-norm", lambda a, w, b: F.layer_norm(a, (4,), w, b), [(3, 4), (4,), (4,)]),
+    ("cross-entropy", lambda a: F.cross_entropy(a, hubkit.tensor([0, 2, -100], device=a.device),
+                                                label_smoothing=0.1), [(3, 4)]),
+    ("embedding", lambda w: F.embedding(hubkit.tensor([[0, 2, 2]], device=w.device), w), [(4, 3)]),
+]
+
+
+@pytest.mark.parametrize(("name", "fn", "shapes"), CASES, ids=[c[0] for c in CASES])
+def test_cuda_matches_cpu(name, fn, shapes):
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    results = []
+    for device in ("cpu", "cuda"):
+        xs = [hubkit.tensor(a, device=device, requires_grad=True) for a in arrays]
+        out = fn(*xs)
+        assert out.device.type == device
+        out.sum().backward()
+        results.append((out.cpu().detach().numpy(), [x.grad.cpu().numpy() for x in xs]))
+    (cpu_out, cpu_grads), (gpu_out, gpu_grads) = results
+    np.testing.assert_allclose(gpu_out, cpu_out, rtol=1e-4, atol=1e-5)
+    for g_gpu, g_cpu in zip(gpu_grads, cpu_grads):
+        np.testing.assert_allclose(g_gpu, g_cpu, rtol=1e-4, atol=1e-5)
+
+
+def test_dropout_on_cuda_is_reproducible_with_manual_seed():
+    x = hubkit.ones(1000, device="cuda")
+    hubkit.manual_seed(3)
+    a = F.dropout(x, 0.5).cpu().numpy()
+    hubkit.manual_seed(3)
+    b = F.dropout(x, 0.5).cpu().numpy()
+    np.testing.assert_array_equal(a, b)
+    assert 0.4 < (a == 0).mean() < 0.6
+
+
+def test_moving_between_devices_is_differentiable():
+    x = hubkit.tensor([1.0, 2.0], requires_grad=True)
+    y = x.to("cuda") * 3
+    assert y.device == "cuda:0"
+    y.cpu().sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
