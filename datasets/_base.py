@@ -491,21 +491,6 @@ def folder_lock(folder: Path) -> Iterator[None]:
 # ---------------------------------------------------------------- decoded-array cache
 
 
-class _HashingWriter:
-    """A write-only file wrapper that feeds everything written into sha256 (so np.save needs one pass)."""
-
-    def __init__(self, f: Any) -> None:
-        self._f = f
-        self.sha256 = hashlib.sha256()
-
-    def write(self, data: Any) -> int:
-        self.sha256.update(data)
-        return self._f.write(data)
-
-    def flush(self) -> None:
-        self._f.flush()
-
-
 class ArrayCache:
     """Decoded arrays of one dataset split, stored as ``<folder>/<tag>.<key>.npy`` plus ``<tag>.json``.
 
@@ -595,9 +580,12 @@ class ArrayCache:
             path = self._array_path(key)
             fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=self.folder)
             try:
-                with os.fdopen(fd, "wb") as f:
-                    writer = _HashingWriter(f)
-                    np.lib.format.write_array(writer, arr, allow_pickle=False)
+                with os.fdopen(fd, "w+b") as f:
+                    np.lib.format.write_array(f, arr, allow_pickle=False)  # header, then arr.tofile
+                    header_len = f.tell() - arr.nbytes
+                    f.seek(0)
+                    digest = hashlib.sha256(f.read(header_len))
+                digest.update(arr.reshape(-1).view(np.uint8) if arr.size else b"")
                 os.replace(tmp, path)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -609,7 +597,7 @@ class ArrayCache:
                 "shape": list(arr.shape),
                 "size": size,
                 "mtime_ns": mtime,
-                "sha256": writer.sha256.hexdigest(),
+                "sha256": digest.hexdigest(),
             }
         src = {}
         for p in sources:

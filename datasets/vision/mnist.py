@@ -12,6 +12,7 @@ import lzma
 import os
 import string
 import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,21 +44,18 @@ _IDX_DTYPES = {8: np.dtype(np.uint8), 9: np.dtype(np.int8), 11: np.dtype(">i2"),
 
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped or unxz-ed when it starts with the gzip or xz magic."""
-    with open(path, "rb") as f:
-        head = f.read(6)
+    data = path.read_bytes()
     try:
-        if head[:2] == b"\x1f\x8b":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        if head == b"\xfd7zXZ\x00":
-            with lzma.open(path, "rb") as f:
-                return f.read()
-    except (OSError, EOFError, lzma.LZMAError) as exc:
+        if data[:2] == b"\x1f\x8b":
+            return gzip.decompress(data)  # one call: faster than streaming through GzipFile
+        if data[:6] == b"\xfd7zXZ\x00":
+            return lzma.decompress(data)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
         raise DatasetError(
             f"{path} is not a valid compressed file ({exc}); it is truncated or corrupted. "
             "Delete it and construct the dataset again with download=True."
         ) from exc
-    return path.read_bytes()
+    return data
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
