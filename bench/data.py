@@ -144,12 +144,15 @@ def _ds_files() -> dict[str, bytes]:
 
 def _fresh_roots(decompressed: bool) -> Callable[[], str]:
     """A callable that returns a new root holding ``MNIST/raw/*.gz`` (and the decompressed files)."""
+    import atexit
     import gzip
     import hashlib
+    import shutil
     import tempfile
 
     files = _ds_files()
     base = tempfile.mkdtemp(prefix="hubkit-bench-mnist-")
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
     count = 0
 
     def next_root() -> str:
