@@ -38,9 +38,12 @@ from hubkit.kernels.shapes import (
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
 
-# Size of one im2col chunk. Chosen by measurement on ResNet-shaped layers (bench/engine.py): big
-# enough for an efficient GEMM, small enough that the freshly written columns are still in L3.
+# Size of one im2col chunk: small enough that the freshly written columns are still in cache when the
+# GEMM reads them, but never fewer than _GEMM_MIN_COLUMNS output positions per GEMM, below which
+# OpenBLAS loses efficiency (deep layers with 14x14 or 7x7 maps then take several images per chunk).
+# Both chosen by measurement on ResNet-shaped layers (bench/engine.py).
 _COL_CHUNK_BYTES = 4 << 20
+_GEMM_MIN_COLUMNS = 3136
 
 
 # ---------------------------------------------------------------- helpers
@@ -83,14 +86,20 @@ def _windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_hw:
     return v.transpose(1, 4, 5, 0, 2, 3)
 
 
+def _images_per_chunk(n: int, rows: int, positions: int, itemsize: int) -> int:
+    """How many images one im2col chunk holds (see ``_COL_CHUNK_BYTES``)."""
+    by_bytes = _COL_CHUNK_BYTES // max(rows * positions * itemsize, 1)
+    by_columns = -(-_GEMM_MIN_COLUMNS // max(positions, 1))
+    return int(max(1, min(n, max(by_bytes, by_columns))))
+
+
 def _col_chunks(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair):
     """Yield ``(n0, m, col)`` with ``col`` the Caffe-layout columns ``(C*KH*KW, m*OH*OW)`` of images
     ``n0:n0+m``. ``col`` lives in a buffer reused by the next chunk: use it before advancing."""
     n, c = x.shape[:2]
     (kh, kw), (oh, ow) = kernel, out_hw
     rows = c * kh * kw
-    per_image = rows * oh * ow * x.itemsize
-    nb = int(max(1, min(n, _COL_CHUNK_BYTES // max(per_image, 1))))
+    nb = _images_per_chunk(n, rows, oh * ow, x.itemsize)
     buf = np.empty((c, kh, kw, nb, oh, ow), dtype=x.dtype)
     for n0 in range(0, n, nb):
         m = min(nb, n - n0)
@@ -205,8 +214,7 @@ def conv2d_grad_input(
         return gx
     (pt, pb), (pl, pr) = pads
     gxp = np.zeros((n, c, h + pt + pb, wd + pl + pr), dtype=np.result_type(gy, w))
-    per_image = c * kh * kw * oh * ow * gy.itemsize
-    nb = int(max(1, min(n, _COL_CHUNK_BYTES // max(per_image, 1))))
+    nb = _images_per_chunk(n, c * kh * kw, oh * ow, gy.itemsize)
     for n0 in range(0, n, nb):
         m = min(nb, n - n0)
         gcol = np.matmul(wt, _to_channel_major(gy[n0 : n0 + m], groups))

@@ -68,6 +68,7 @@ def test_conv2d_chunking_gives_same_result_as_one_chunk(monkeypatch):
     whole_gx = cpu.conv2d_grad_input(gy, w, (9, 9), *args)
     whole_gw = cpu.conv2d_grad_weight(x, gy, (3, 3), *args)
     monkeypatch.setattr(cpu, "_COL_CHUNK_BYTES", 2 * 27 * 81 * 4)  # two images per chunk, a ragged last
+    monkeypatch.setattr(cpu, "_GEMM_MIN_COLUMNS", 1)
     np.testing.assert_allclose(cpu.conv2d(x, w, None, *args), whole, rtol=1e-6)
     np.testing.assert_allclose(cpu.conv2d_grad_input(gy, w, (9, 9), *args), whole_gx, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(cpu.conv2d_grad_weight(x, gy, (3, 3), *args), whole_gw, rtol=1e-5, atol=1e-5)
