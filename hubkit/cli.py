@@ -5,6 +5,10 @@
     hubkit mirror sync DIR URL_OR_NAME...
     hubkit datasets [--root DIR]
     hubkit download NAME... [--root DIR] [--no-progress]
+    hubkit models [PATTERN] [--modality M] [--task T] [--pretrained] [--json]
+    hubkit info NAME [--json]
+    hubkit predict NAME IMAGE... [--topk 5] [--device cpu]
+    hubkit fetch-weights NAME... [--no-progress]
 
 Adding a subcommand: write ``_add_<name>(subparsers)`` that creates its parser with
 ``subparsers.add_parser(...)`` and sets ``func=`` to a handler ``(args) -> int`` (the exit code), then
@@ -178,6 +182,10 @@ def resources_for_name(name: str) -> list[Resource]:
 
     if datasets.canonical_name(name) is not None:
         return datasets.resources(name)
+    from hubkit.hub import api
+
+    if api.is_model_name(name):
+        return api.weight_resources(name)
     raise HubkitError(
         f"Unknown name {name!r} for 'mirror sync': expected an http://, https:// or file:// URL, "
         "or the name of a dataset or model hubkit knows."
@@ -266,10 +274,138 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- hubkit models, info, predict, fetch-weights
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the models hubkit can build (and load weights for)")
+    p.add_argument("pattern", nargs="?", help="fnmatch pattern on the name, e.g. 'resnet*'")
+    p.add_argument("--modality", help="vision, text or audio")
+    p.add_argument("--task", help="e.g. image-classification")
+    p.add_argument("--pretrained", action="store_true", default=None, help="only models with published weights")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from hubkit.hub import api
+
+    names = api.list_models(args.pattern, modality=args.modality, task=args.task, pretrained=args.pretrained)
+    infos = [api.model_info(n) for n in names]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+        return 0
+    rows = []
+    for info in infos:
+        default = next((w for w in info["weights"] if w["tag"] == info["default"]), None)
+        acc = (default or {}).get("metrics", {}).get("ImageNet-1K", {}).get("acc@1")
+        params = f"{info['num_params'] / 1e6:.1f}M" if info["num_params"] else "-"
+        tags = ",".join(w["tag"] + ("*" if w["tag"] == info["default"] else "") for w in info["weights"])
+        tags = tags or "(architecture only)"
+        rows.append((info["name"], params, f"{acc:.2f}" if acc is not None else "-", tags))
+    header = ("NAME", "PARAMS", "ACC@1", "WEIGHT TAGS (* = DEFAULT)")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3])
+    if not rows:
+        print(f"no model matches {args.pattern!r}" if args.pattern else "no models registered")
+    return 0
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="everything the registry knows about a model (tags, URLs, hashes, metrics)")
+    p.add_argument("name", help="architecture or architecture.tag, e.g. resnet50 or resnet50.IMAGENET1K_V1")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from hubkit.hub import api
+
+    info = api.model_info(args.name)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['name']}: {info['description']}")
+    print(f"  modality/task:  {info['modality']} / {info['task']}")
+    print(f"  paper:          {info['paper']}")
+    print(f"  builder:        {info['builder']}")
+    if not info["weights"]:
+        print("  weights:        none published (architecture only)")
+    else:
+        print(f"  default tag:    {info['default']}  (pretrained=True; torchvision's legacy pretrained=True "
+              f"loads {info['legacy_default']})")
+    for w in info["weights"]:
+        pre = w["preprocessing"]
+        print(f"  [{w['tag']}]")
+        print(f"    url:          {w['url']}")
+        digest = w["sha256"] or f"{w['sha256_prefix']}... (prefix; the full hash is recorded on first download)"
+        print(f"    sha256:       {digest}")
+        size = _human(w["size"]) if w["size"] else f"{w['file_size_mb']} MB" if w["file_size_mb"] else "?"
+        print(f"    size/format:  {size}, {w['format']}")
+        print(f"    params:       {w['num_params']:,}" + (f", {w['gflops']} GFLOPS" if w["gflops"] else ""))
+        for dataset, values in w["metrics"].items():
+            print(f"    metrics:      {dataset}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+        print(f"    preprocess:   resize {pre['resize_size']} ({pre['interpolation']}), crop {pre['crop_size']}, "
+              f"mean {pre['mean']}, std {[round(x, 5) for x in pre['std']]}")
+        print(f"    license:      {w['license']}")
+        print(f"    source:       {w['source']}" + (f"; recipe {w['recipe']}" if w["recipe"] else ""))
+        for alias in w["aliases"]:
+            print(f"    alias:        {alias['url']} ({alias['note']})")
+        if w["cached"]:
+            print(f"    cached:       {w['cached']}")
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify images with a pretrained model and print the top classes")
+    p.add_argument("name", help="model (its DEFAULT weights) or model.tag, e.g. resnet18")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
+    p.add_argument("--topk", type=int, default=5, help="how many classes to print per image (default 5)")
+    p.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--no-progress", action="store_true", help="no download progress bar")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from hubkit.hub import api
+
+    results = api.predict(args.name, args.images, topk=args.topk, device=args.device,
+                          progress=False if args.no_progress else None)
+    if args.json:
+        print(json.dumps([{"image": str(img), "top": [{"class": c, "probability": p} for c, p in top]}
+                          for img, top in zip(args.images, results)], indent=2))
+        return 0
+    for img, top in zip(args.images, results):
+        print(img)
+        for label, prob in top:
+            print(f"  {prob:7.2%}  {label}")
+    return 0
+
+
+def _add_fetch_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fetch-weights", help="download and verify models' weights into the cache (pre-warm)")
+    p.add_argument("names", nargs="+", metavar="NAME",
+                   help="model (its DEFAULT weights), model.tag, or model.* for every tag")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_fetch_weights)
+
+
+def _cmd_fetch_weights(args: argparse.Namespace) -> int:
+    from hubkit.hub import api, fetch_many
+
+    resources = [r for name in args.names for r in api.weight_resources(name)]
+    for path in fetch_many(resources, progress=False if args.no_progress else None):
+        print(path)
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_fetch, _add_cache, _add_mirror, _add_datasets, _add_download,
+    _add_models, _add_info, _add_predict, _add_fetch_weights,
 ]
 
 

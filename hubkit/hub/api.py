@@ -34,7 +34,9 @@ from hubkit.errors import ArgumentError, ArgumentTypeError, ModelNotFoundError
 from hubkit.hub import registry
 from hubkit.hub.registry import ModelEntry, WeightAlias, WeightTag
 
-__all__ = ["Weights", "get_weights", "list_models", "load", "model_info", "weight_resources"]
+__all__ = [
+    "Weights", "get_weights", "is_model_name", "list_models", "load", "model_info", "predict", "weight_resources",
+]
 
 logger = logging.getLogger("hubkit.hub.api")
 
@@ -433,3 +435,87 @@ def weight_resources(name: str) -> list[Any]:
                  mirrors=w.mirrors)
         for w in tags
     ]
+
+
+def is_model_name(name: str) -> bool:
+    """Whether ``name`` (``arch`` or ``arch.tag``) names a registered architecture (the tag is not checked)."""
+    _ensure_zoo()
+    arch = name.strip().partition(".")[0]
+    return registry.get_entry(arch) is not None or (
+        arch.lower().endswith("_weights") and registry.get_entry(arch[: -len("_weights")]) is not None
+    )
+
+
+# ---------------------------------------------------------------- predict
+
+
+def predict(
+    name: str,
+    images: Sequence[str | os.PathLike | Any],
+    *,
+    topk: int = 5,
+    device: Any = None,
+    progress: bool | None = None,
+    batch_size: int = 16,
+) -> list[list[tuple[str, float]]]:
+    """Classify images with a pretrained classifier: per image, the ``topk`` (class name, probability) pairs.
+
+    ``name`` is a model (its DEFAULT weights) or ``model.tag``; ``images`` are file paths (read with
+    Pillow), PIL images or ``(H, W, 3)`` uint8 arrays. Each image goes through the weights' own
+    preprocessing; probabilities are the softmax of the logits.
+    """
+    import numpy as np
+
+    import hubkit
+
+    if not isinstance(topk, int) or topk < 1:
+        raise ArgumentError(f"topk must be a positive int, got {topk!r}")
+    entry, tag = _split(name)
+    weights = get_weights(name)
+    categories = weights.meta["categories"]
+    if categories is None:
+        raise ArgumentError(
+            f"{weights.name} has no class names (it is a feature extractor); pick a classification tag of "
+            f"{entry.name!r}: {', '.join(w.tag for w in entry.weights if w.categories is not None)}"
+        )
+    model = load(entry.name, weights=weights, device=device, progress=progress)
+    preprocess = weights.transforms()
+    pixels = [preprocess(_read_image(img)).numpy() for img in images]
+    k = min(topk, len(categories))
+    results: list[list[tuple[str, float]]] = []
+    with hubkit.no_grad():
+        for start in range(0, len(pixels), batch_size):
+            batch = hubkit.from_numpy(np.stack(pixels[start:start + batch_size]))
+            if device is not None:
+                batch = batch.to(device)
+            logits = model(batch).cpu().numpy().astype(np.float64)
+            logits -= logits.max(axis=1, keepdims=True)
+            probs = np.exp(logits)
+            probs /= probs.sum(axis=1, keepdims=True)
+            for row in probs:
+                order = np.argsort(-row, kind="stable")[:k]
+                results.append([(categories[i], float(row[i])) for i in order])
+    return results
+
+
+def _read_image(img: Any) -> Any:
+    """A path -> RGB PIL image; PIL images and arrays pass through."""
+    if not isinstance(img, (str, os.PathLike)):
+        return img
+    from hubkit.errors import MissingDependencyError
+
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError as e:
+        raise MissingDependencyError(
+            "Reading image files needs Pillow: pip install 'hubkit[vision]' (or pip install pillow)"
+        ) from e
+    path = Path(img).expanduser()
+    if not path.is_file():
+        raise ArgumentError(f"image {str(path)!r} does not exist (or is not a file); check the path")
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError) as e:
+        raise ArgumentError(f"cannot read {str(path)!r} as an image ({e}); expected a JPEG, PNG or another "
+                            f"format Pillow reads") from e

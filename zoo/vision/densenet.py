@@ -13,11 +13,14 @@ from hubkit import nn
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
-from hubkit.zoo.vision._imagenet import torchvision_tag
+
+from ._imagenet import torchvision_tag
 
 __all__ = ["DenseNet", "densenet121", "remap_legacy_keys"]
 
-_LEGACY_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+_LEGACY_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
 
 
 def remap_legacy_keys(state_dict: dict) -> dict:

@@ -13,8 +13,9 @@ import hubkit
 from hubkit import nn
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.tensor import Tensor
-from hubkit.zoo.vision._imagenet import old_file, torchvision_tag
-from hubkit.zoo.vision._layers import (
+
+from ._imagenet import old_file, torchvision_tag
+from ._layers import (
     Conv2dNormActivation,
     SqueezeExcitation,
     adaptive_avg_pool_flatten,

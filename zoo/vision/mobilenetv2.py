@@ -5,8 +5,9 @@ from __future__ import annotations
 from hubkit import nn
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.tensor import Tensor
-from hubkit.zoo.vision._imagenet import torchvision_tag
-from hubkit.zoo.vision._layers import Conv2dNormActivation, adaptive_avg_pool_flatten, make_divisible
+
+from ._imagenet import torchvision_tag
+from ._layers import Conv2dNormActivation, adaptive_avg_pool_flatten, make_divisible
 
 __all__ = ["InvertedResidual", "MobileNetV2", "mobilenet_v2"]
 

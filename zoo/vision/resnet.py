@@ -11,7 +11,8 @@ from hubkit import nn
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
-from hubkit.zoo.vision._imagenet import old_file, torchvision_tag
+
+from ._imagenet import old_file, torchvision_tag
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "resnext50_32x4d", "wide_resnet50_2"]

@@ -6,7 +6,8 @@ import hubkit
 from hubkit import nn
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.tensor import Tensor
-from hubkit.zoo.vision._imagenet import torchvision_tag
+
+from ._imagenet import torchvision_tag
 
 __all__ = ["InvertedResidual", "ShuffleNetV2", "channel_shuffle", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0"]
 

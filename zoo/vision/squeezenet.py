@@ -7,7 +7,8 @@ from hubkit import nn
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
-from hubkit.zoo.vision._imagenet import old_file, torchvision_tag
+
+from ._imagenet import old_file, torchvision_tag
 
 __all__ = ["Fire", "SqueezeNet", "squeezenet1_1"]
 

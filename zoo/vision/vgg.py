@@ -10,7 +10,8 @@ from hubkit import nn
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
-from hubkit.zoo.vision._imagenet import old_file, torchvision_tag
+
+from ._imagenet import old_file, torchvision_tag
 
 __all__ = ["VGG", "make_layers", "vgg11", "vgg11_bn", "vgg16", "vgg16_bn"]
 

@@ -13,7 +13,8 @@ import hubkit
 from hubkit import nn
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.tensor import Tensor
-from hubkit.zoo.vision._imagenet import torchvision_tag
+
+from ._imagenet import torchvision_tag
 
 __all__ = ["Encoder", "EncoderBlock", "VisionTransformer", "vit_b_16"]
 
