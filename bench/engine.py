@@ -108,6 +108,12 @@ for _layer in CONV_LAYERS:
         for _bwd in (False, True):
             CASES.append(_conv_case(_layer[0], _n, *_layer[1:], backward=_bwd))
 
+# ---------------------------------------------------------------- training steps and fused inference
+
+from engine_training import training_cases  # noqa: E402  (bench/engine_training.py: LeNet-5, MLP, fuse)
+
+CASES.extend(training_cases(Case))
+
 
 # ---------------------------------------------------------------- runner
 
