@@ -351,3 +351,21 @@ def test_state_dict_keys_and_reprs_equal_torch():
     assert repr(hk) == repr(th)
     hk.load_state_dict({k: v.numpy() for k, v in th.state_dict().items()})
     assert repr(nn.Parameter(hubkit.tensor([1.0, 2.0]))) == repr(torch.nn.Parameter(torch.tensor([1.0, 2.0])))
+
+
+@pytest.mark.gpu
+def test_to_cuda_moves_everything_and_a_training_step_matches_the_cpu():
+    from hubkit import optim
+
+    cpu = Net()
+    gpu = copy.deepcopy(cpu)
+    w = gpu.fc.weight
+    assert gpu.cuda() is gpu and gpu.fc.weight is w and w.device.type == "cuda"
+    assert all(t.device.type == "cuda" for t in [*gpu.parameters(), *gpu.buffers()])
+    x = hubkit.randn(2, 3, 5, 5)
+    for model, inp in ((cpu, x), (gpu, x.to("cuda"))):
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        model(inp).sum().backward()
+        opt.step()
+    for (k, a), (_, b) in zip(cpu.state_dict().items(), gpu.cpu().state_dict().items()):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
