@@ -533,13 +533,6 @@ class Module:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
 
-    # ------------------------------------------------------------ pickling and copying
-    def __getstate__(self) -> dict:
-        return dict(self.__dict__)
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-
 
 def _state_dict_message(model: str, missing: list[str], unexpected: list[str],
                         mismatched: list[tuple[str, tuple, tuple]]) -> str:
