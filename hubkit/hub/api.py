@@ -35,7 +35,8 @@ from hubkit.hub import registry
 from hubkit.hub.registry import ModelEntry, WeightAlias, WeightTag
 
 __all__ = [
-    "Weights", "get_weights", "is_model_name", "list_models", "load", "model_info", "predict", "weight_resources",
+    "Weights", "fuse_for_inference", "get_weights", "is_model_name", "list_models", "load", "model_info", "predict",
+    "weight_resources",
 ]
 
 logger = logging.getLogger("hubkit.hub.api")
@@ -449,6 +450,18 @@ def is_model_name(name: str) -> bool:
 # ---------------------------------------------------------------- predict
 
 
+def fuse_for_inference(model: Any) -> Any:
+    """An inference-only copy of ``model`` with BatchNorm folded into the conv before it (same outputs).
+
+    Uses the model's ``fusable_modules()`` plan where it has one (ResNet's custom ``forward``); runs inside
+    ``Sequential`` containers are found automatically.
+    """
+    from hubkit.nn.fuse import fuse_for_inference as fuse
+
+    plan = model.fusable_modules() if hasattr(model, "fusable_modules") else []
+    return fuse(model, plan)
+
+
 def predict(
     name: str,
     images: Sequence[str | os.PathLike | Any],
@@ -478,7 +491,7 @@ def predict(
             f"{weights.name} has no class names (it is a feature extractor); pick a classification tag of "
             f"{entry.name!r}: {', '.join(w.tag for w in entry.weights if w.categories is not None)}"
         )
-    model = load(entry.name, weights=weights, device=device, progress=progress)
+    model = fuse_for_inference(load(entry.name, weights=weights, device=device, progress=progress))
     preprocess = weights.transforms()
     pixels = [preprocess(_read_image(img)).numpy() for img in images]
     k = min(topk, len(categories))

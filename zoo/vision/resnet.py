@@ -118,6 +118,19 @@ class ResNet(nn.Module):
             layers.append(block(self.inplanes, planes, groups=self.groups, base_width=self.base_width))
         return nn.Sequential(*layers)
 
+    def fusable_modules(self) -> list[list[str]]:
+        """The (conv, batch norm) pairs ``forward`` calls back to back, for ``hubkit.nn.fuse.fuse_for_inference``.
+
+        ReLUs are not listed: a block uses its one ``relu`` module twice. Downsample branches are
+        ``Sequential`` and are fused automatically.
+        """
+        groups = [["conv1", "bn1"]]
+        for layer_name in ("layer1", "layer2", "layer3", "layer4"):
+            for i, block in enumerate(getattr(self, layer_name)):
+                n = 3 if isinstance(block, Bottleneck) else 2
+                groups += [[f"{layer_name}.{i}.conv{j}", f"{layer_name}.{i}.bn{j}"] for j in range(1, n + 1)]
+        return groups
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
