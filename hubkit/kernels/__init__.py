@@ -27,16 +27,16 @@ def col2im(col, x_shape, kernel, stride, pads, dilation):
     return kernels_for(col).col2im(col, x_shape, kernel, stride, pads, dilation)
 
 
-def conv2d(x, w, b, stride, pads, dilation, groups):
-    return kernels_for(x).conv2d(x, w, b, stride, pads, dilation, groups)
+def conv2d(x, w, b, stride, pads, dilation, groups, keep_columns=False):
+    return kernels_for(x).conv2d(x, w, b, stride, pads, dilation, groups, keep_columns)
 
 
 def conv2d_grad_input(gy, w, in_hw, stride, pads, dilation, groups):
     return kernels_for(gy).conv2d_grad_input(gy, w, in_hw, stride, pads, dilation, groups)
 
 
-def conv2d_grad_weight(x, gy, kernel, stride, pads, dilation, groups):
-    return kernels_for(x).conv2d_grad_weight(x, gy, kernel, stride, pads, dilation, groups)
+def conv2d_grad_weight(x, gy, kernel, stride, pads, dilation, groups, columns=None):
+    return kernels_for(gy).conv2d_grad_weight(x, gy, kernel, stride, pads, dilation, groups, columns)
 
 
 def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, with_argmax):

@@ -14,10 +14,19 @@ How the CPU path is fast (measured in bench/engine.py; see bench/RESULTS.md):
   ``_COL_CHUNK_BYTES``, so the GEMM reads them from cache right after they were written, instead of
   one col for the whole batch that is several times larger than the input and streamed through DRAM
   twice;
+- a convolution with few column rows (``C/groups*KH*KW``, e.g. LeNet's 1->6 and 6->16 5x5) whose columns
+  for the whole batch are small builds *wide* columns instead: per image ``(C*KH*KW, OH*PW)``, where
+  each output row runs over the full padded width ``PW`` (the last ``PW - OW`` entries are discarded).
+  Every kernel position then sees one contiguous run of ``OH*PW`` pixels of the (stride-phase split)
+  padded image, so im2col is ``KH*KW`` long copies instead of ``KH*KW*OH`` short ones, and the GEMM
+  output lands in NCHW order (``W @ col`` per image, one batched matmul). These columns are kept for
+  the weight gradient (``keep_columns``);
 - 1x1 convolutions without padding skip im2col: they are one (batched) matmul on the image itself;
 - col2im and pooling loop over the KH*KW kernel positions with strided in-place ufuncs (``+=``,
   ``np.maximum(..., out=)``); ``np.add.at`` is never used (5-14x slower);
-- max pooling tracks which kernel position won only when a gradient will be needed.
+- max pooling tracks which kernel position won only when a gradient will be needed; the common 2x2,
+  stride-2 window reduces the four strided views pairwise (three ``np.maximum``) and finds the first
+  maximum with three comparisons.
 """
 
 from __future__ import annotations
@@ -44,6 +53,11 @@ Pads = tuple[Pair, Pair]
 # Both chosen by measurement on ResNet-shaped layers (bench/engine.py).
 _COL_CHUNK_BYTES = 4 << 20
 _GEMM_MIN_COLUMNS = 3136
+# Wide columns (see the module docstring) are used when a column has at most _WIDE_MAX_ROWS rows and the
+# columns of the whole batch take at most _WIDE_MAX_BYTES; beyond that the GEMM is compute-bound and the
+# wasted PW - OW columns cost more than the long copies save. Chosen by measurement (bench/engine.py).
+_WIDE_MAX_ROWS = 256
+_WIDE_MAX_BYTES = 16 << 20
 
 
 # ---------------------------------------------------------------- helpers
@@ -118,6 +132,86 @@ def _to_channel_major(g: np.ndarray, groups: int) -> np.ndarray:
     return g.reshape(m, oc, -1).transpose(1, 0, 2).reshape(groups, oc // groups, -1)
 
 
+# ---------------------------------------------------------------- wide columns
+
+
+def _wide_geometry(
+    hw: Pair, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair
+) -> tuple[Pair, list[tuple[int, int]]]:
+    """Layout of wide columns: the stride-phase planes' size ``(PH, PW)`` and, for each kernel position
+    ``(ky, kx)`` in row-major order, ``(phase, offset)``.
+
+    The padded image is split into ``SY*SX`` phase planes, plane ``py*SX + px`` holding padded pixels
+    ``(py::SY, px::SX)``. Output pixel ``(i, j)`` reads, at kernel position ``(ky, kx)``, padded pixel
+    ``(i*SY + ky*DY, j*SX + kx*DX)``, which is element ``offset + i*PW + j`` of the flattened plane of
+    phase ``((ky*DY) % SY, (kx*DX) % SX)`` with ``offset = (ky*DY // SY)*PW + kx*DX // SX``: one
+    contiguous run of ``OH*PW`` elements per kernel position. Each plane has one spare row, so the run of
+    the last kernel position (whose final ``PW - OW`` entries are never used) stays inside it.
+    """
+    (kh, kw), (sy, sx), (dy, dx) = kernel, stride, dilation
+    hp, wp = hw[0] + sum(pads[0]), hw[1] + sum(pads[1])
+    ph, pw = -(-hp // sy) + 1, -(-wp // sx)
+    taps = []
+    for ky in range(kh):
+        ry, py = divmod(ky * dy, sy)
+        for kx in range(kw):
+            rx, px = divmod(kx * dx, sx)
+            taps.append((py * sx + px, ry * pw + rx))
+    return (ph, pw), taps
+
+
+def _use_wide(n: int, rows: int, kernel: Pair, pads: Pads, out_hw: Pair, pw: int, itemsize: int) -> bool:
+    """Whether wide columns ``(N, rows, OH*PW)`` are the faster choice (see ``_WIDE_MAX_ROWS``)."""
+    if _is_pointwise(kernel, pads):
+        return False
+    return rows <= _WIDE_MAX_ROWS and n * rows * out_hw[0] * pw * itemsize <= _WIDE_MAX_BYTES
+
+
+def _wide_columns(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """Wide columns of ``x`` (N, C, H, W): ``(N, C*KH*KW, OH*PW)``, rows ordered ``(c, ky, kx)``; entry
+    ``i*PW + j`` of a row is output pixel ``(i, j)`` for ``j < OW`` (the rest is discarded)."""
+    n, c, h, w = x.shape
+    (sy, sx), ((pt, _), (pl, _)) = stride, pads
+    (ph, pw), taps = _wide_geometry((h, w), kernel, stride, pads, dilation, out_hw)
+    padded = np.zeros((n, c, ph * sy, pw * sx), dtype=x.dtype)
+    padded[:, :, pt : pt + h, pl : pl + w] = x
+    # (N, C, PH, SY, PW, SX) -> (SY, SX, N, C, PH, PW): a no-op for stride 1, one copy otherwise
+    planes = np.ascontiguousarray(padded.reshape(n, c, ph, sy, pw, sx).transpose(3, 5, 0, 1, 2, 4))
+    planes = planes.reshape(sy * sx, n, c, ph * pw)
+    run = out_hw[0] * pw
+    col = np.empty((n, c, len(taps), run), dtype=x.dtype)
+    for t, (phase, offset) in enumerate(taps):
+        np.copyto(col[:, :, t], planes[phase, :, :, offset : offset + run])
+    return col.reshape(n, c * len(taps), run)
+
+
+def _wide_col2im(
+    gcol: np.ndarray, x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, pads: Pads, dilation: Pair,
+    out_hw: Pair,
+) -> np.ndarray:  # fmt: skip
+    """Adjoint of :func:`_wide_columns`: sum wide columns ``(N, C*KH*KW, OH*PW)`` into (N, C, H, W).
+
+    The discarded wide entries must be zero (they land on real pixels)."""
+    n, c, h, w = x_shape
+    (sy, sx), ((pt, _), (pl, _)) = stride, pads
+    (ph, pw), taps = _wide_geometry((h, w), kernel, stride, pads, dilation, out_hw)
+    planes = np.zeros((sy * sx, n, c, ph * pw), dtype=gcol.dtype)
+    gcol = gcol.reshape(n, c, len(taps), -1)
+    run = gcol.shape[3]
+    for t, (phase, offset) in enumerate(taps):
+        planes[phase, :, :, offset : offset + run] += gcol[:, :, t]
+    padded = planes.reshape(sy, sx, n, c, ph, pw).transpose(2, 3, 4, 0, 5, 1).reshape(n, c, ph * sy, pw * sx)
+    return np.ascontiguousarray(padded[:, :, pt : pt + h, pl : pl + w])
+
+
+def _widen(g: np.ndarray, pw: int) -> np.ndarray:
+    """(N, OC, OH, OW) -> (N, OC, OH*PW) with zeros in the discarded wide columns ``OW:PW``."""
+    n, oc, oh, ow = g.shape
+    wide = np.zeros((n, oc, oh, pw), dtype=g.dtype)
+    wide[..., :ow] = g
+    return wide.reshape(n, oc, oh * pw)
+
+
 # ---------------------------------------------------------------- im2col / col2im
 
 
@@ -165,14 +259,32 @@ def conv2d(
     pads: Pads,
     dilation: Pair,
     groups: int,
-) -> np.ndarray:
+    keep_columns: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
     """Cross-correlation ``x`` (N, C, H, W) with ``w`` (OC, C/groups, KH, KW) [+ ``b`` (OC,)]
-    -> (N, OC, OH, OW)."""
+    -> (N, OC, OH, OW).
+
+    With ``keep_columns``, returns ``(y, columns)``: ``columns`` is an opaque value to hand to
+    :func:`conv2d_grad_weight` (the wide columns when they were built, else None: it then rebuilds what it
+    needs from ``x``).
+    """
     n, _, h, wd = x.shape
     oc, cg, kh, kw = w.shape
     oh = conv_out_size(h, kh, stride[0], *pads[0], dilation[0])
     ow = conv_out_size(wd, kw, stride[1], *pads[1], dilation[1])
     w3 = w.reshape(groups, oc // groups, cg * kh * kw)
+    bias = None if b is None else b.reshape(1, oc, 1, 1)
+    columns = None
+    (_, pw), _ = _wide_geometry((h, wd), (kh, kw), stride, pads, dilation, (oh, ow))
+    if _use_wide(n, cg * groups * kh * kw, (kh, kw), pads, (oh, ow), pw, x.itemsize):
+        columns = _wide_columns(x, (kh, kw), stride, pads, dilation, (oh, ow))
+        wide = np.matmul(w3, columns.reshape(n, groups, cg * kh * kw, oh * pw)).reshape(n, oc, oh, pw)[..., :ow]
+        y = np.empty((n, oc, oh, ow), dtype=wide.dtype)
+        if bias is None:
+            np.copyto(y, wide)
+        else:
+            np.add(wide, bias, out=y)
+        return (y, columns) if keep_columns else y
     if _is_pointwise((kh, kw), pads):
         xs = x if stride == (1, 1) else x[:, :, :: stride[0], :: stride[1]]
         xs = np.ascontiguousarray(xs).reshape(n, groups, cg, oh * ow)
@@ -182,9 +294,9 @@ def conv2d(
         for n0, m, col in _col_chunks(x, (kh, kw), stride, pads, dilation, (oh, ow)):
             out = np.matmul(w3, col.reshape(groups, -1, m * oh * ow))
             y[n0 : n0 + m] = out.reshape(oc, m, oh, ow).transpose(1, 0, 2, 3)
-    if b is not None:
-        y += b.reshape(1, oc, 1, 1)
-    return y
+    if bias is not None:
+        y += bias
+    return (y, columns) if keep_columns else y
 
 
 def conv2d_grad_input(
@@ -205,6 +317,10 @@ def conv2d_grad_input(
     h, wd = in_hw
     c = cg * groups
     wt = w.reshape(groups, oc // groups, cg * kh * kw).transpose(0, 2, 1)
+    (_, pw), _ = _wide_geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
+    if _use_wide(n, c * kh * kw, (kh, kw), pads, (oh, ow), pw, gy.itemsize):
+        gcol = np.matmul(wt, _widen(gy, pw).reshape(n, groups, oc // groups, oh * pw))
+        return _wide_col2im(gcol, (n, c, h, wd), (kh, kw), stride, pads, dilation, (oh, ow))
     if _is_pointwise((kh, kw), pads):
         g = np.matmul(wt, gy.reshape(n, groups, oc // groups, oh * ow)).reshape(n, c, oh, ow)
         if stride == (1, 1) and (oh, ow) == (h, wd):
@@ -232,13 +348,31 @@ def conv2d_grad_weight(
     pads: Pads,
     dilation: Pair,
     groups: int,
+    columns: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient of :func:`conv2d` w.r.t. its weight: ``x`` (N, C, H, W), ``gy`` (N, OC, OH, OW)
-    -> (OC, C/groups, KH, KW)."""
-    n, c = x.shape[:2]
-    oc, oh, ow = gy.shape[1:]
+    -> (OC, C/groups, KH, KW).
+
+    ``columns``, when given, is what ``conv2d(..., keep_columns=True)`` returned for this ``x`` (``x`` may
+    then be None).
+    """
+    n, oc, oh, ow = gy.shape
     kh, kw = kernel
-    cg = c // groups
+    if columns is not None:
+        rows = columns.shape[1]
+        pw = columns.shape[2] // oh
+    else:
+        rows = x.shape[1] * kh * kw
+        (_, pw), _ = _wide_geometry(x.shape[2:], kernel, stride, pads, dilation, (oh, ow))
+    cg = rows // (kh * kw * groups)
+    if columns is not None or _use_wide(n, rows, kernel, pads, (oh, ow), pw, gy.itemsize):
+        if columns is None:
+            columns = _wide_columns(x, kernel, stride, pads, dilation, (oh, ow))
+        # (N, G, rows/G, L) @ (N, G, L, OC/G), transposed at the end: OpenBLAS runs this orientation
+        # about 2x faster than gy @ columns^T (measured on LeNet's layers)
+        g = _widen(gy, pw).reshape(n, groups, oc // groups, oh * pw).transpose(0, 1, 3, 2)
+        gw_t = np.matmul(columns.reshape(n, groups, rows // groups, oh * pw), g).sum(axis=0)
+        return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(oc, cg, kh, kw)
     if _is_pointwise(kernel, pads):
         xs = x if stride == (1, 1) else x[:, :, :: stride[0], :: stride[1]]
         xs = np.ascontiguousarray(xs).reshape(n, groups, cg, oh * ow)
@@ -270,6 +404,39 @@ def _argmax_dtype(kernel: Pair) -> type:
     return np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32
 
 
+def _is_pairwise_pool(kernel: Pair, stride: Pair, pads: Pads, dilation: Pair) -> bool:
+    """Non-overlapping 2x2 windows, stride 2, no padding (ceil-mode overhang included) and no dilation."""
+    return kernel == (2, 2) and stride == (2, 2) and pads == ((0, 0), (0, 0)) and dilation == (1, 1)
+
+
+def _quads(a: np.ndarray, out_hw: Pair) -> np.ndarray:
+    """View ``(N, C, OH, 2, OW, 2)`` of the pixels of 2x2/stride-2 windows (an odd last row/column is
+    left out)."""
+    oh, ow = out_hw
+    n, c = a.shape[:2]
+    return a[:, :, : 2 * oh, : 2 * ow].reshape(n, c, oh, 2, ow, 2)
+
+
+def _max_pool_2x2(x: np.ndarray, out_hw: Pair, with_argmax: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`max_pool2d` for 2x2 windows with stride 2: a pairwise reduction of the four strided views.
+
+    The winner is the first maximum in ``(0,0), (0,1), (1,0), (1,1)`` order, as in the general loop: the
+    right pixel of a row beats the left one only when greater, the bottom row beats the top only when
+    its maximum is greater.
+    """
+    q = _quads(x, out_hw)
+    top = np.maximum(q[:, :, :, 0, :, 0], q[:, :, :, 0, :, 1])
+    bottom = np.maximum(q[:, :, :, 1, :, 0], q[:, :, :, 1, :, 1])
+    y = np.maximum(top, bottom)
+    if not with_argmax:
+        return y, None
+    arg = np.greater(q[:, :, :, 0, :, 1], q[:, :, :, 0, :, 0]).view(np.uint8)
+    bottom_arg = np.greater(q[:, :, :, 1, :, 1], q[:, :, :, 1, :, 0]).view(np.uint8)
+    bottom_arg += 2
+    np.copyto(arg, bottom_arg, where=np.greater(bottom, top))
+    return y, arg
+
+
 def max_pool2d(
     x: np.ndarray,
     kernel: Pair,
@@ -285,6 +452,8 @@ def max_pool2d(
     or is None when ``with_argmax`` is false. Padding never wins (it is -inf).
     """
     out_hw, pads = _pool_geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+    if _is_pairwise_pool(kernel, stride, pads, dilation):
+        return _max_pool_2x2(x, out_hw, with_argmax)
     xp = _pad(x, pads, _lowest(x.dtype))
     y = _tap(xp, 0, 0, stride, dilation, out_hw).copy()
     arg = np.zeros(y.shape, dtype=_argmax_dtype(kernel)) if with_argmax else None
@@ -331,6 +500,17 @@ def max_pool2d_backward(
     (h, w) = in_hw
     out_hw, ((pt, pb), (pl, pr)) = _pool_geometry(in_hw, kernel, stride, padding, dilation, ceil_mode)
     n, c = gy.shape[:2]
+    if _is_pairwise_pool(kernel, stride, ((pt, pb), (pl, pr)), dilation):
+        # windows do not overlap: each pixel is written once, as gy where it won and 0 elsewhere
+        gx = np.empty((n, c, h, w), dtype=gy.dtype)
+        gx[:, :, 2 * out_hw[0] :] = 0
+        gx[:, :, :, 2 * out_hw[1] :] = 0
+        q = _quads(gx, out_hw)
+        won = np.empty(gy.shape, dtype=bool)
+        for position in range(4):
+            np.equal(argmax, position, out=won)
+            np.multiply(gy, won, out=q[:, :, :, position // 2, :, position % 2])
+        return gx
     gxp = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype=gy.dtype)
     mask = np.empty(gy.shape, dtype=bool)
     routed = np.empty_like(gy)

@@ -86,17 +86,24 @@ class Conv2d(Function):
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
 
     def forward(self, x: Any, w: Any, b: Any) -> Any:
-        self.x = x if self.needs_input_grad[1] else None
+        need_w = self.needs_input_grad[1]
         self.w = w if self.needs_input_grad[0] else None
         self.in_hw = x.shape[2:]
         self.kernel = w.shape[2:]
-        return kernels.conv2d(x, w, b, self.stride, self.pads, self.dilation, self.groups)
+        args = (self.stride, self.pads, self.dilation, self.groups)
+        if not need_w:
+            self.x = self.columns = None
+            return kernels.conv2d(x, w, b, *args)
+        # the weight gradient reuses the forward's columns when the kernel kept them (small convs)
+        y, self.columns = kernels.conv2d(x, w, b, *args, keep_columns=True)
+        self.x = x if self.columns is None else None
+        return y
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
         need_x, need_w, need_b = self.needs_input_grad
         args = (self.stride, self.pads, self.dilation, self.groups)
         gx = kernels.conv2d_grad_input(gy, self.w, self.in_hw, *args) if need_x else None
-        gw = kernels.conv2d_grad_weight(self.x, gy, self.kernel, *args) if need_w else None
+        gw = kernels.conv2d_grad_weight(self.x, gy, self.kernel, *args, columns=self.columns) if need_w else None
         gb = gy.sum(axis=(0, 2, 3)) if need_b else None
         return gx, gw, gb
 
