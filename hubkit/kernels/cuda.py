@@ -25,6 +25,10 @@ from hubkit.kernels.shapes import (
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
 
+# conv2d(..., keep_columns=True) keeps its im2col matrix for the weight gradient up to this size; larger
+# ones are rebuilt in backward (an im2col is cheap next to holding 9x a layer's input in GPU memory).
+_KEEP_COLUMNS_BYTES = 16 << 20
+
 # Geometry arguments shared by the window kernels, in this order.
 _GEOMETRY = (
     "int32 n, int32 c, int32 h, int32 w, int32 kh, int32 kw, int32 oh, int32 ow, "
@@ -316,22 +320,36 @@ def col2im(
 
 
 def conv2d(
-    x: cp.ndarray, w: cp.ndarray, b: cp.ndarray | None, stride: Pair, pads: Pads, dilation: Pair, groups: int
-) -> cp.ndarray:
-    """Cross-correlation ``x`` (N, C, H, W) with ``w`` (OC, C/groups, KH, KW) [+ ``b``] -> (N, OC, OH, OW)."""
+    x: cp.ndarray,
+    w: cp.ndarray,
+    b: cp.ndarray | None,
+    stride: Pair,
+    pads: Pads,
+    dilation: Pair,
+    groups: int,
+    keep_columns: bool = False,
+) -> cp.ndarray | tuple[cp.ndarray, cp.ndarray | None]:
+    """Cross-correlation ``x`` (N, C, H, W) with ``w`` (OC, C/groups, KH, KW) [+ ``b``] -> (N, OC, OH, OW).
+
+    With ``keep_columns``, returns ``(y, columns)``: the im2col matrix ``(G, C/G*KH*KW, N*OH*OW)`` for
+    :func:`conv2d_grad_weight` when it is at most ``_KEEP_COLUMNS_BYTES``, else None.
+    """
     n = x.shape[0]
     oc, cg, kh, kw = w.shape
     oh, ow = _out_hw(x.shape[2:], (kh, kw), stride, pads, dilation)
     w3 = w.reshape(groups, oc // groups, cg * kh * kw)
+    columns = None
     if _is_pointwise((kh, kw), pads):
         xs = cp.ascontiguousarray(x[:, :, :: stride[0], :: stride[1]]).reshape(n, groups, cg, oh * ow)
         y = cp.matmul(w3, xs).reshape(n, oc, oh, ow)
     else:
         col = im2col(x, (kh, kw), stride, pads, dilation).reshape(groups, cg * kh * kw, n * oh * ow)
         y = cp.ascontiguousarray(cp.matmul(w3, col).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3))
+        if col.nbytes <= _KEEP_COLUMNS_BYTES:
+            columns = col
     if b is not None:
         y += b.reshape(1, oc, 1, 1)
-    return y
+    return (y, columns) if keep_columns else y
 
 
 def conv2d_grad_input(
@@ -352,20 +370,29 @@ def conv2d_grad_input(
 
 
 def conv2d_grad_weight(
-    x: cp.ndarray, gy: cp.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, groups: int
+    x: cp.ndarray | None,
+    gy: cp.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    pads: Pads,
+    dilation: Pair,
+    groups: int,
+    columns: cp.ndarray | None = None,
 ) -> cp.ndarray:
-    """Gradient of :func:`conv2d` w.r.t. its weight -> (OC, C/groups, KH, KW)."""
-    n, c = x.shape[:2]
-    oc, oh, ow = gy.shape[1:]
+    """Gradient of :func:`conv2d` w.r.t. its weight -> (OC, C/groups, KH, KW). ``columns``, when given, is
+    what ``conv2d(..., keep_columns=True)`` returned for this ``x`` (``x`` may then be None)."""
+    n, oc, oh, ow = gy.shape
     kh, kw = kernel
-    cg = c // groups
     g = _to_channel_major(gy, groups)
-    if _is_pointwise(kernel, pads):
+    if columns is not None:
+        col = columns
+    elif _is_pointwise(kernel, pads):
         xs = cp.ascontiguousarray(x[:, :, :: stride[0], :: stride[1]])
         col = _to_channel_major(xs, groups)
     else:
+        cg = x.shape[1] // groups
         col = im2col(x, kernel, stride, pads, dilation).reshape(groups, cg * kh * kw, n * oh * ow)
-    return cp.matmul(g, col.transpose(0, 2, 1)).reshape(oc, cg, kh, kw)
+    return cp.matmul(g, col.transpose(0, 2, 1)).reshape(oc, col.shape[1] // (kh * kw), kh, kw)
 
 
 # ---------------------------------------------------------------- pooling

@@ -32,8 +32,16 @@ CONV_CASES = [
 ]
 
 
+@pytest.fixture(params=["wide", "chunked"])
+def conv_path(request, monkeypatch):
+    """Run a test with wide columns (the default for these small shapes) or with them turned off."""
+    if request.param == "chunked":
+        monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", CONV_CASES)
-def test_conv2d_matches_loop_reference(xs, ws, stride, pads, dil, groups):
+def test_conv2d_matches_loop_reference(xs, ws, stride, pads, dil, groups, conv_path):
     x = _rand(*xs)
     w = _rand(ws[0], xs[1] // groups, ws[1], ws[2])
     b = _rand(ws[0])
@@ -42,7 +50,7 @@ def test_conv2d_matches_loop_reference(xs, ws, stride, pads, dil, groups):
 
 
 @pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", CONV_CASES)
-def test_conv2d_gradients_are_adjoints_of_forward(xs, ws, stride, pads, dil, groups):
+def test_conv2d_gradients_are_adjoints_of_forward(xs, ws, stride, pads, dil, groups, conv_path):
     x = _rand(*xs)
     w = _rand(ws[0], xs[1] // groups, ws[1], ws[2])
     y = cpu.conv2d(x, w, None, stride, pads, dil, groups)
@@ -67,11 +75,58 @@ def test_conv2d_chunking_gives_same_result_as_one_chunk(monkeypatch):
     gy = _rand(*whole.shape, dtype=np.float32)
     whole_gx = cpu.conv2d_grad_input(gy, w, (9, 9), *args)
     whole_gw = cpu.conv2d_grad_weight(x, gy, (3, 3), *args)
+    monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
     monkeypatch.setattr(cpu, "_COL_CHUNK_BYTES", 2 * 27 * 81 * 4)  # two images per chunk, a ragged last
     monkeypatch.setattr(cpu, "_GEMM_MIN_COLUMNS", 1)
     np.testing.assert_allclose(cpu.conv2d(x, w, None, *args), whole, rtol=1e-6)
     np.testing.assert_allclose(cpu.conv2d_grad_input(gy, w, (9, 9), *args), whole_gx, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(cpu.conv2d_grad_weight(x, gy, (3, 3), *args), whole_gw, rtol=1e-5, atol=1e-5)
+
+
+WIDE_CASES = [
+    # LeNet-5's two convolutions (batch 4), then stride, dilation and groups on wide columns
+    ((4, 1, 28, 28), (6, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1),
+    ((4, 6, 14, 14), (16, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
+    ((2, 3, 13, 12), (4, 3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1),
+    ((2, 4, 12, 11), (6, 3, 2), (3, 2), ((0, 2), (1, 0)), (2, 3), 2),
+]
+
+
+@pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", WIDE_CASES)
+def test_wide_columns_match_reference_and_kept_columns_give_the_weight_gradient(xs, ws, stride, pads, dil, groups):
+    x = _rand(*xs)
+    w = _rand(ws[0], xs[1] // groups, ws[1], ws[2])
+    b = _rand(ws[0])
+    oh = (xs[2] + sum(pads[0]) - dil[0] * (ws[1] - 1) - 1) // stride[0] + 1
+    ow = (xs[3] + sum(pads[1]) - dil[1] * (ws[2] - 1) - 1) // stride[1] + 1
+    (_, pw), _ = cpu._wide_geometry(xs[2:], ws[1:], stride, pads, dil, (oh, ow))
+    assert cpu._use_wide(xs[0], xs[1] * ws[1] * ws[2], ws[1:], pads, (oh, ow), pw, x.itemsize)
+    y, columns = cpu.conv2d(x, w, b, stride, pads, dil, groups, keep_columns=True)
+    assert columns is not None and columns.shape == (xs[0], xs[1] * ws[1] * ws[2], oh * pw)
+    np.testing.assert_allclose(y, ref.conv2d(x, w, b, stride, pads, dil, groups), rtol=1e-10, atol=1e-10)
+    gy = _rand(*y.shape)
+    gw = cpu.conv2d_grad_weight(x, gy, ws[1:], stride, pads, dil, groups)
+    np.testing.assert_allclose(cpu.conv2d_grad_weight(None, gy, ws[1:], stride, pads, dil, groups, columns), gw)
+    gx = cpu.conv2d_grad_input(gy, w, xs[2:], stride, pads, dil, groups)
+    y0 = cpu.conv2d(x, w, None, stride, pads, dil, groups)
+    np.testing.assert_allclose(np.vdot(y0, gy), np.vdot(x, gx), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(y0, gy), np.vdot(w, gw), rtol=1e-10)
+
+
+def test_wide_and_chunked_paths_agree_in_float32(monkeypatch):
+    x = _rand(8, 6, 14, 14, dtype=np.float32)
+    w = _rand(16, 6, 5, 5, dtype=np.float32)
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    y, columns = cpu.conv2d(x, w, None, *args, keep_columns=True)
+    gy = _rand(*y.shape, dtype=np.float32)
+    results = [y, cpu.conv2d_grad_input(gy, w, (14, 14), *args), cpu.conv2d_grad_weight(x, gy, (5, 5), *args)]
+    assert columns is not None and all(r.dtype == np.float32 for r in results)
+    monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+    y2, no_columns = cpu.conv2d(x, w, None, *args, keep_columns=True)
+    assert no_columns is None
+    chunked = [y2, cpu.conv2d_grad_input(gy, w, (14, 14), *args), cpu.conv2d_grad_weight(x, gy, (5, 5), *args)]
+    for fast, slow in zip(results, chunked):
+        np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-4)
 
 
 def test_conv2d_keeps_float32():
@@ -126,6 +181,22 @@ def test_max_pool2d_values_indices_and_gradient(kernel, stride, padding, dil, ce
     for k, v in zip(flat.ravel(), gy.ravel()):
         expected[k] += v
     np.testing.assert_allclose(gx.ravel(), expected)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (2, 3, 9, 7)])
+def test_pairwise_2x2_max_pool_matches_general_loop_with_ties(shape, monkeypatch):
+    # values from {0, 1, 2}: most windows hold ties, and the first maximum must win in both paths
+    x = RNG.integers(0, 3, size=shape).astype(np.float32)
+    args = ((2, 2), (2, 2), (0, 0), (1, 1), False)
+    y, arg = cpu.max_pool2d(x, *args, with_argmax=True)
+    gy = _rand(*y.shape, dtype=np.float32)
+    gx = cpu.max_pool2d_backward(gy, arg, shape[2:], *args)
+    monkeypatch.setattr(cpu, "_is_pairwise_pool", lambda *a: False)
+    y_loop, arg_loop = cpu.max_pool2d(x, *args, with_argmax=True)
+    np.testing.assert_array_equal(y, y_loop)
+    np.testing.assert_array_equal(arg, arg_loop)
+    np.testing.assert_array_equal(gx, cpu.max_pool2d_backward(gy, arg_loop, shape[2:], *args))
+    assert gx.dtype == np.float32 and arg.dtype == np.uint8
 
 
 def test_max_pool2d_ties_pick_first_position_and_nan_propagates():

@@ -53,6 +53,19 @@ def test_conv2d_forward_and_gradients_match_cpu(cuda, xs, ws, stride, pads, dil,
     _close(cuda.conv2d_grad_weight(cupy.asarray(x), cupy.asarray(gy), ws[1:], stride, pads, dil, groups), gw)
 
 
+def test_kept_columns_give_the_same_weight_gradient(cuda):
+    import cupy
+
+    x, w = cupy.asarray(_rand(4, 6, 14, 14)), cupy.asarray(_rand(16, 6, 5, 5))
+    args = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    y, columns = cuda.conv2d(x, w, None, *args, keep_columns=True)
+    assert columns is not None
+    _close(y, cupy.asnumpy(cuda.conv2d(x, w, None, *args)))
+    gy = cupy.asarray(_rand(*y.shape))
+    want = cupy.asnumpy(cuda.conv2d_grad_weight(x, gy, (5, 5), *args))
+    _close(cuda.conv2d_grad_weight(None, gy, (5, 5), *args, columns=columns), want)
+
+
 def test_im2col_col2im_match_cpu_and_col2im_is_deterministic(cuda):
     import cupy
 

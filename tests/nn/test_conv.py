@@ -48,6 +48,44 @@ def test_conv2d_matches_torch(xs, ws, kw, dtype):
                        dtype=dtype)  # fmt: skip
 
 
+# LeNet-5's convolutions and a few more small ones: the kernels build wide columns for these; the
+# "chunked" run turns wide columns off, so both CPU paths are compared with torch (float32, batch 8)
+SMALL_CONV_CASES = [
+    ((8, 1, 28, 28), (6, 1, 5, 5), dict(padding=2)),
+    ((8, 6, 14, 14), (16, 6, 5, 5), dict()),
+    ((8, 4, 15, 13), (8, 2, 3, 3), dict(stride=2, padding=1, groups=2)),
+    ((8, 3, 12, 12), (5, 3, 3, 3), dict(padding=2, dilation=2)),
+]
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("path", ["wide", "chunked"])
+@pytest.mark.parametrize("xs, ws, kw", SMALL_CONV_CASES)
+def test_small_conv2d_matches_torch_on_both_cpu_paths(xs, ws, kw, path, monkeypatch):
+    from hubkit.kernels import cpu
+
+    if path == "chunked":
+        monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+    compare_with_torch(lambda m, x, w, b: m.conv2d(x, w, b, **kw), [_rand(*xs), _rand(*ws), _rand(ws[0])],
+                       dtype=np.float32)  # fmt: skip
+
+
+def test_conv2d_weight_gradient_from_kept_columns_matches_recomputed(monkeypatch):
+    from hubkit.kernels import cpu
+
+    grads = []
+    for path in ("wide", "chunked"):
+        if path == "chunked":
+            monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+        x = hubkit.tensor(_rand(4, 6, 14, 14), requires_grad=True)
+        w = hubkit.tensor(_rand(16, 6, 5, 5), requires_grad=True)
+        y = F.conv2d(x, w, padding=1)
+        (y * y).sum().backward()
+        grads.append((x.grad.numpy(), w.grad.numpy()))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-10, atol=1e-10)
+
+
 CONV1D_CASES = [
     ((2, 3, 9), (4, 3, 3), dict(stride=2, padding=1)),
     ((1, 4, 10), (4, 2, 2), dict(padding="same", dilation=3, groups=2)),

@@ -39,6 +39,25 @@ def test_max_pool2d_matches_torch_with_indices(kw, dtype):
     np.testing.assert_array_equal(h_idx.numpy(), t_idx.numpy())
 
 
+@pytest.mark.parity
+@pytest.mark.parametrize("shape", [(4, 6, 28, 28), (2, 3, 9, 7)])
+def test_2x2_max_pool_sends_gradient_to_first_maximum_like_torch(shape):
+    import torch
+
+    # small integers: most windows have tied maxima
+    x = np.random.default_rng(4).integers(0, 3, size=shape).astype(np.float32)
+    g = np.random.default_rng(5).standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2)).astype(np.float32)
+    hx = hubkit.tensor(x, requires_grad=True)
+    hy, h_idx = F.max_pool2d(hx, 2, return_indices=True)
+    hy.backward(hubkit.tensor(g))
+    tx = torch.from_numpy(x).requires_grad_(True)
+    ty, t_idx = torch.nn.functional.max_pool2d(tx, 2, return_indices=True)
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(hy.numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(h_idx.numpy(), t_idx.numpy())
+    np.testing.assert_array_equal(hx.grad.numpy(), tx.grad.numpy())
+
+
 def test_max_pool2d_return_indices_gives_flat_positions_and_gradient_still_flows():
     x = hubkit.tensor(tie_free((1, 1, 4, 4)), requires_grad=True)
     y, idx = F.max_pool2d(x, 2, return_indices=True)
