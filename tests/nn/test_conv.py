@@ -73,12 +73,13 @@ def test_small_conv2d_matches_torch_on_both_cpu_paths(xs, ws, kw, path, monkeypa
 def test_conv2d_weight_gradient_from_kept_columns_matches_recomputed(monkeypatch):
     from hubkit.kernels import cpu
 
+    x0, w0 = _rand(4, 6, 14, 14), _rand(16, 6, 5, 5)
     grads = []
     for path in ("wide", "chunked"):
         if path == "chunked":
             monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
-        x = hubkit.tensor(_rand(4, 6, 14, 14), requires_grad=True)
-        w = hubkit.tensor(_rand(16, 6, 5, 5), requires_grad=True)
+        x = hubkit.tensor(x0, requires_grad=True)
+        w = hubkit.tensor(w0, requires_grad=True)
         y = F.conv2d(x, w, padding=1)
         (y * y).sum().backward()
         grads.append((x.grad.numpy(), w.grad.numpy()))
