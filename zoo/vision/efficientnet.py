@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import hubkit
 from hubkit import nn
+from hubkit.errors import ArgumentError
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.tensor import Tensor
 
@@ -60,7 +61,7 @@ class MBConv(nn.Module):
     def __init__(self, cnf: MBConfig, stochastic_depth_prob: float) -> None:
         super().__init__()
         if cnf.stride not in (1, 2):
-            raise ValueError(f"illegal stride value {cnf.stride}")
+            raise ArgumentError(f"illegal stride value {cnf.stride}")
         self.use_res_connect = cnf.stride == 1 and cnf.input_channels == cnf.out_channels
         layers: list[nn.Module] = []
         expanded = make_divisible(cnf.input_channels * cnf.expand_ratio, 8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hubkit import nn
+from hubkit.errors import ArgumentError
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.tensor import Tensor
 
@@ -21,7 +22,7 @@ class InvertedResidual(nn.Module):
     def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
         if stride not in (1, 2):
-            raise ValueError(f"stride should be 1 or 2, got {stride}")
+            raise ArgumentError(f"stride should be 1 or 2, got {stride}")
         hidden_dim = int(round(inp * expand_ratio))
         self.use_res_connect = stride == 1 and inp == oup
         layers: list[nn.Module] = []

@@ -10,6 +10,7 @@ from functools import partial
 from typing import NamedTuple
 
 from hubkit import nn
+from hubkit.errors import ArgumentError
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.tensor import Tensor
 
@@ -41,7 +42,7 @@ class InvertedResidual(nn.Module):
     def __init__(self, cnf: BlockConfig, norm_layer) -> None:
         super().__init__()
         if cnf.stride not in (1, 2):
-            raise ValueError(f"illegal stride value {cnf.stride}")
+            raise ArgumentError(f"illegal stride value {cnf.stride}")
         self.use_res_connect = cnf.stride == 1 and cnf.input_channels == cnf.out_channels
         activation = nn.Hardswish if cnf.use_hs else nn.ReLU
         layers: list[nn.Module] = []

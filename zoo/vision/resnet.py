@@ -8,6 +8,7 @@ torchvision's ``ResNet`` exactly: same module tree and state-dict keys (``conv1`
 from __future__ import annotations
 
 from hubkit import nn
+from hubkit.errors import ArgumentError
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
@@ -36,7 +37,7 @@ class BasicBlock(nn.Module):
                  groups: int = 1, base_width: int = 64) -> None:
         super().__init__()
         if groups != 1 or base_width != 64:
-            raise ValueError("BasicBlock only supports groups=1 and base_width=64")
+            raise ArgumentError("BasicBlock only supports groups=1 and base_width=64")
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)

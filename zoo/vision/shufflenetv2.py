@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hubkit
 from hubkit import nn
+from hubkit.errors import ArgumentError
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.tensor import Tensor
 
@@ -32,11 +33,11 @@ class InvertedResidual(nn.Module):
     def __init__(self, inp: int, oup: int, stride: int) -> None:
         super().__init__()
         if not 1 <= stride <= 3:
-            raise ValueError(f"illegal stride value {stride}")
+            raise ArgumentError(f"illegal stride value {stride}")
         self.stride = stride
         branch_features = oup // 2
         if stride == 1 and inp != branch_features << 1:
-            raise ValueError(f"invalid combination of stride {stride}, inp {inp} and oup {oup}")
+            raise ArgumentError(f"invalid combination of stride {stride}, inp {inp} and oup {oup}")
         if stride > 1:
             self.branch1 = nn.Sequential(
                 _depthwise(inp, inp, kernel_size=3, stride=stride, padding=1),
@@ -73,7 +74,9 @@ class ShuffleNetV2(nn.Module):
     def __init__(self, stages_repeats: list[int], stages_out_channels: list[int], num_classes: int = 1000) -> None:
         super().__init__()
         if len(stages_repeats) != 3 or len(stages_out_channels) != 5:
-            raise ValueError("expected 3 stage repeats and 5 stage output channels")
+            raise ArgumentError(
+                f"expected 3 stage repeats and 5 stage output channels, got {stages_repeats} and {stages_out_channels}"
+            )
         self._stage_out_channels = stages_out_channels
         input_channels = 3
         output_channels = stages_out_channels[0]

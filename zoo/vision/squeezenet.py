@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hubkit
 from hubkit import nn
+from hubkit.errors import ArgumentError
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
@@ -39,7 +40,7 @@ class SqueezeNet(nn.Module):
     def __init__(self, version: str = "1_1", num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         if version != "1_1":
-            raise ValueError(f"SqueezeNet version {version!r} is not in the zoo; use '1_1'")
+            raise ArgumentError(f"SqueezeNet version {version!r} is not in the zoo; use '1_1'")
         self.num_classes = num_classes
         self.features = nn.Sequential(
             nn.Conv2d(3, 64, kernel_size=3, stride=2),

@@ -11,6 +11,7 @@ import math
 
 import hubkit
 from hubkit import nn
+from hubkit.errors import ArgumentError, ShapeError
 from hubkit.hub.registry import ModelEntry, register
 from hubkit.tensor import Tensor
 
@@ -72,7 +73,7 @@ class VisionTransformer(nn.Module):
                  mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0, num_classes: int = 1000) -> None:
         super().__init__()
         if image_size % patch_size:
-            raise ValueError(f"image_size {image_size} is not divisible by patch_size {patch_size}")
+            raise ArgumentError(f"image_size {image_size} is not divisible by patch_size {patch_size}")
         self.image_size = image_size
         self.patch_size = patch_size
         self.hidden_dim = hidden_dim
@@ -90,7 +91,11 @@ class VisionTransformer(nn.Module):
     def _process_input(self, x: Tensor) -> Tensor:
         n, _, h, w = x.shape
         if h != self.image_size or w != self.image_size:
-            raise ValueError(f"expected input of {self.image_size}x{self.image_size} pixels, got {h}x{w}")
+            raise ShapeError(
+                f"ViT expected input of {self.image_size}x{self.image_size} pixels, got {h}x{w}; resize and crop "
+                f"with the weights' transforms(), or build the model with another image_size (a multiple of "
+                f"{self.patch_size})"
+            )
         x = self.conv_proj(x)  # (N, hidden, H/p, W/p)
         return x.reshape(n, self.hidden_dim, -1).permute(0, 2, 1)
 
