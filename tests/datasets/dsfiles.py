@@ -17,6 +17,7 @@ import wave
 import zipfile
 
 import numpy as np
+
 from hubkit.datasets._base import resource_filename
 
 # ---------------------------------------------------------------- formats

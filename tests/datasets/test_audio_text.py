@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import io
 
-import hubkit.datasets.text.ag_news as ag_news_mod
-import hubkit.datasets.text.imdb as imdb_mod
 import numpy as np
 import pytest
 from dsfiles import serve, tar_gz, total_gets, wav_bytes
+
+import hubkit.datasets.text.ag_news as ag_news_mod
+import hubkit.datasets.text.imdb as imdb_mod
 from hubkit.datasets import AG_NEWS, IMDB, SPEECHCOMMANDS, YESNO
 from hubkit.datasets.audio.wav import read_wav
-
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError
 
 

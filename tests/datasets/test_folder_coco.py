@@ -7,8 +7,8 @@ import io
 import numpy as np
 import pytest
 from dsfiles import coco_json, serve, total_gets, zip_bytes
-from hubkit.datasets import CocoCaptions, CocoDetection, DatasetFolder, ImageFolder
 
+from hubkit.datasets import CocoCaptions, CocoDetection, DatasetFolder, ImageFolder
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError
 
 Image = pytest.importorskip("PIL.Image")

@@ -7,9 +7,9 @@ import gzip
 import numpy as np
 import pytest
 from dsfiles import gz, idx_bytes, serve, total_gets, xz, zip_bytes
+
 from hubkit.datasets import EMNIST, KMNIST, MNIST, QMNIST, FashionMNIST
 from hubkit.datasets.vision.mnist import read_idx
-
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError
 
 PARSER = "hubkit.datasets.vision.mnist.read_idx"

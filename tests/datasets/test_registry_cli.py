@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import hubkit.datasets as hd
 import numpy as np
 import pytest
 from dsfiles import gz, idx_bytes, serve, total_gets
-from hubkit.datasets import MNIST
 
+import hubkit.datasets as hd
 from hubkit.cli import main, resources_for_name
+from hubkit.datasets import MNIST
 from hubkit.errors import ArgumentError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from dsfiles import bz2_bytes, cifar_batch, serve, tar_gz, total_gets
-from hubkit.datasets import CIFAR10, CIFAR100, SEMEION, STL10, SVHN, USPS
 
+from hubkit.datasets import CIFAR10, CIFAR100, SEMEION, STL10, SVHN, USPS
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError
 
 HASHER = "hubkit.datasets._base.hash_file"
