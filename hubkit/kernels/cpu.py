@@ -31,6 +31,8 @@ How the CPU path is fast (measured in bench/engine.py; see bench/RESULTS.md):
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -58,9 +60,35 @@ _GEMM_MIN_COLUMNS = 3136
 # wasted PW - OW columns cost more than the long copies save. Chosen by measurement (bench/engine.py).
 _WIDE_MAX_ROWS = 256
 _WIDE_MAX_BYTES = 16 << 20
+# Temporaries that never leave a kernel call live in per-thread scratch buffers, one per role, reused from
+# call to call: a fresh multi-megabyte array costs a page fault per 4 KiB page every time (glibc hands
+# large freed blocks back to the OS), which measured as about half of a LeNet-5 training step. Arrays
+# larger than _SCRATCH_MAX_BYTES are allocated normally, so a thread holds at most a few of these.
+_SCRATCH_MAX_BYTES = 64 << 20
+_scratch_buffers = threading.local()
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _scratch(role: str, shape: tuple[int, ...], dtype: np.dtype, zero: bool = False) -> np.ndarray:
+    """A contiguous ``shape`` array for a temporary of kind ``role`` (see ``_SCRATCH_MAX_BYTES``).
+
+    Its contents are garbage unless ``zero``; it is overwritten by the next call that asks for ``role``
+    on this thread, so it must not be returned or kept, and two live temporaries need two roles.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if nbytes > _SCRATCH_MAX_BYTES:
+        return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    buffers = _scratch_buffers.__dict__
+    buf = buffers.get(role)
+    if buf is None or buf.nbytes < nbytes:
+        buf = buffers[role] = np.empty(nbytes, dtype=np.uint8)
+    out = buf[:nbytes].view(dtype).reshape(shape)
+    if zero:
+        out.fill(0)
+    return out
 
 
 def _lowest(dtype: np.dtype) -> float | int:
@@ -114,7 +142,7 @@ def _col_chunks(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation:
     (kh, kw), (oh, ow) = kernel, out_hw
     rows = c * kh * kw
     nb = _images_per_chunk(n, rows, oh * ow, x.itemsize)
-    buf = np.empty((c, kh, kw, nb, oh, ow), dtype=x.dtype)
+    buf = _scratch("columns", (c, kh, kw, nb, oh, ow), x.dtype)
     for n0 in range(0, n, nb):
         m = min(nb, n - n0)
         part = buf if m == nb else np.empty((c, kh, kw, m, oh, ow), dtype=x.dtype)
@@ -167,19 +195,27 @@ def _use_wide(n: int, rows: int, kernel: Pair, pads: Pads, out_hw: Pair, pw: int
     return rows <= _WIDE_MAX_ROWS and n * rows * out_hw[0] * pw * itemsize <= _WIDE_MAX_BYTES
 
 
-def _wide_columns(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair) -> np.ndarray:
+def _wide_columns(
+    x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair, keep: bool = False
+) -> np.ndarray:
     """Wide columns of ``x`` (N, C, H, W): ``(N, C*KH*KW, OH*PW)``, rows ordered ``(c, ky, kx)``; entry
-    ``i*PW + j`` of a row is output pixel ``(i, j)`` for ``j < OW`` (the rest is discarded)."""
+    ``i*PW + j`` of a row is output pixel ``(i, j)`` for ``j < OW`` (the rest is discarded). In a scratch
+    buffer unless ``keep``."""
     n, c, h, w = x.shape
     (sy, sx), ((pt, _), (pl, _)) = stride, pads
     (ph, pw), taps = _wide_geometry((h, w), kernel, stride, pads, dilation, out_hw)
-    padded = np.zeros((n, c, ph * sy, pw * sx), dtype=x.dtype)
+    padded = _scratch("padded", (n, c, ph * sy, pw * sx), x.dtype, zero=True)
     padded[:, :, pt : pt + h, pl : pl + w] = x
     # (N, C, PH, SY, PW, SX) -> (SY, SX, N, C, PH, PW): a no-op for stride 1, one copy otherwise
-    planes = np.ascontiguousarray(padded.reshape(n, c, ph, sy, pw, sx).transpose(3, 5, 0, 1, 2, 4))
+    planes = padded.reshape(n, c, ph, sy, pw, sx).transpose(3, 5, 0, 1, 2, 4)
+    if stride != (1, 1):
+        split = _scratch("planes", planes.shape, x.dtype)
+        np.copyto(split, planes)
+        planes = split
     planes = planes.reshape(sy * sx, n, c, ph * pw)
     run = out_hw[0] * pw
-    col = np.empty((n, c, len(taps), run), dtype=x.dtype)
+    shape = (n, c, len(taps), run)
+    col = np.empty(shape, dtype=x.dtype) if keep else _scratch("columns", shape, x.dtype)
     for t, (phase, offset) in enumerate(taps):
         np.copyto(col[:, :, t], planes[phase, :, :, offset : offset + run])
     return col.reshape(n, c * len(taps), run)
@@ -195,7 +231,7 @@ def _wide_col2im(
     n, c, h, w = x_shape
     (sy, sx), ((pt, _), (pl, _)) = stride, pads
     (ph, pw), taps = _wide_geometry((h, w), kernel, stride, pads, dilation, out_hw)
-    planes = np.zeros((sy * sx, n, c, ph * pw), dtype=gcol.dtype)
+    planes = _scratch("planes", (sy * sx, n, c, ph * pw), gcol.dtype, zero=True)
     gcol = gcol.reshape(n, c, len(taps), -1)
     run = gcol.shape[3]
     for t, (phase, offset) in enumerate(taps):
@@ -205,9 +241,10 @@ def _wide_col2im(
 
 
 def _widen(g: np.ndarray, pw: int) -> np.ndarray:
-    """(N, OC, OH, OW) -> (N, OC, OH*PW) with zeros in the discarded wide columns ``OW:PW``."""
+    """(N, OC, OH, OW) -> (N, OC, OH*PW) with zeros in the discarded wide columns ``OW:PW`` (scratch)."""
     n, oc, oh, ow = g.shape
-    wide = np.zeros((n, oc, oh, pw), dtype=g.dtype)
+    wide = _scratch("widened", (n, oc, oh, pw), g.dtype)
+    wide[..., ow:] = 0
     wide[..., :ow] = g
     return wide.reshape(n, oc, oh * pw)
 
@@ -277,8 +314,10 @@ def conv2d(
     columns = None
     (_, pw), _ = _wide_geometry((h, wd), (kh, kw), stride, pads, dilation, (oh, ow))
     if _use_wide(n, cg * groups * kh * kw, (kh, kw), pads, (oh, ow), pw, x.itemsize):
-        columns = _wide_columns(x, (kh, kw), stride, pads, dilation, (oh, ow))
-        wide = np.matmul(w3, columns.reshape(n, groups, cg * kh * kw, oh * pw)).reshape(n, oc, oh, pw)[..., :ow]
+        columns = _wide_columns(x, (kh, kw), stride, pads, dilation, (oh, ow), keep=keep_columns)
+        wide = _scratch("gemm", (n, groups, oc // groups, oh * pw), np.result_type(x, w))
+        np.matmul(w3, columns.reshape(n, groups, cg * kh * kw, oh * pw), out=wide)
+        wide = wide.reshape(n, oc, oh, pw)[..., :ow]
         y = np.empty((n, oc, oh, ow), dtype=wide.dtype)
         if bias is None:
             np.copyto(y, wide)
@@ -292,7 +331,8 @@ def conv2d(
     else:
         y = np.empty((n, oc, oh, ow), dtype=np.result_type(x, w))
         for n0, m, col in _col_chunks(x, (kh, kw), stride, pads, dilation, (oh, ow)):
-            out = np.matmul(w3, col.reshape(groups, -1, m * oh * ow))
+            out = _scratch("gemm", (groups, oc // groups, m * oh * ow), y.dtype)
+            np.matmul(w3, col.reshape(groups, -1, m * oh * ow), out=out)
             y[n0 : n0 + m] = out.reshape(oc, m, oh, ow).transpose(1, 0, 2, 3)
     if bias is not None:
         y += bias
@@ -319,7 +359,8 @@ def conv2d_grad_input(
     wt = w.reshape(groups, oc // groups, cg * kh * kw).transpose(0, 2, 1)
     (_, pw), _ = _wide_geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
     if _use_wide(n, c * kh * kw, (kh, kw), pads, (oh, ow), pw, gy.itemsize):
-        gcol = np.matmul(wt, _widen(gy, pw).reshape(n, groups, oc // groups, oh * pw))
+        gcol = _scratch("gemm", (n, groups, cg * kh * kw, oh * pw), np.result_type(gy, w))
+        np.matmul(wt, _widen(gy, pw).reshape(n, groups, oc // groups, oh * pw), out=gcol)
         return _wide_col2im(gcol, (n, c, h, wd), (kh, kw), stride, pads, dilation, (oh, ow))
     if _is_pointwise((kh, kw), pads):
         g = np.matmul(wt, gy.reshape(n, groups, oc // groups, oh * ow)).reshape(n, c, oh, ow)
