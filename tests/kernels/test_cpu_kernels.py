@@ -129,6 +129,41 @@ def test_wide_and_chunked_paths_agree_in_float32(monkeypatch):
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("path", ["wide", "chunked"])
+def test_conv_results_survive_later_calls_and_threads(path, monkeypatch):
+    # temporaries live in per-thread scratch buffers: what a kernel returns must not be one of them
+    if path == "chunked":
+        monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+    import threading
+
+    args = ((1, 1), ((2, 2), (2, 2)), (1, 1), 1)
+    xs = [_rand(4, 3, 12, 12, dtype=np.float32) for _ in range(4)]
+    w = _rand(5, 3, 5, 5, dtype=np.float32)
+
+    def run(x):
+        y = cpu.conv2d(x, w, None, *args)
+        return y, cpu.conv2d_grad_input(y, w, (12, 12), *args), cpu.conv2d_grad_weight(x, y, (5, 5), *args)
+
+    serial = [run(x) for x in xs]
+    first = [r.copy() for r in serial[0]]
+    for got, want in zip(serial[0], first):
+        np.testing.assert_array_equal(got, want)
+    threaded = [None] * len(xs)
+
+    def work(i):
+        for _ in range(20):
+            threaded[i] = run(xs[i])
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    for got, want in zip(threaded, serial):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_conv2d_keeps_float32():
     x = _rand(2, 3, 6, 6, dtype=np.float32)
     w = _rand(4, 3, 3, 3, dtype=np.float32)
