@@ -3,11 +3,15 @@
     python bench/engine.py                 # every case
     python bench/engine.py --only conv     # cases whose name contains "conv"
     python bench/engine.py --repeat 5
+    python bench/engine.py --threads 1     # one BLAS thread and torch.set_num_threads(1)
 
 Each case is a name plus two setup functions (hubkit, torch) that build inputs and return a
 zero-argument callable to time. Timings are the best of ``--repeat`` runs after one warm-up; the ratio
 is hubkit time / torch time (lower is better, 1.0 = parity). torch runs with as many threads as
-numpy's BLAS uses, so both get the same cores. Add a section by appending cases to ``CASES``.
+numpy's BLAS uses, so both get the same cores. The CPU-time ratio (best ``time.process_time`` of each
+side) is printed too: on a machine shared with other jobs it moves much less than wall time, though
+with several threads it also counts the time BLAS/OpenMP workers spend spinning. Add a section by
+appending cases to ``CASES``.
 """
 
 from __future__ import annotations
@@ -118,18 +122,29 @@ CASES.extend(training_cases(Case))
 # ---------------------------------------------------------------- runner
 
 
-def _interleaved_best(fns: list[Callable[[], object]], repeat: int) -> list[float]:
-    """Best time of each callable, running them in turn each round so that load from other processes
-    on a shared machine hits both sides alike."""
+def _interleaved_best(fns: list[Callable[[], object]], repeat: int) -> tuple[list[float], list[float]]:
+    """Best wall time and best CPU time of each callable, running them in turn each round so that load
+    from other processes on a shared machine hits both sides alike."""
     for fn in fns:
         fn()
     best = [float("inf")] * len(fns)
+    best_cpu = [float("inf")] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             best[i] = min(best[i], time.perf_counter() - start)
-    return best
+            best_cpu[i] = min(best_cpu[i], time.process_time() - start_cpu)
+    return best, best_cpu
+
+
+def _limit_blas_threads(threads: int) -> object:
+    """Keep numpy's BLAS at ``threads`` threads (threadpoolctl); returns the limiter to hold."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:
+        raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl)") from exc
+    return threadpool_limits(threads, user_api="blas")
 
 
 def _blas_description() -> str:
@@ -145,29 +160,34 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run the cases whose name contains this text")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="BLAS and torch threads (default: all cores)")
     args = parser.parse_args(argv)
 
     try:
         import torch
     except ImportError:
         torch = None
-    threads = os.cpu_count() or 1
-    print(f"machine: {platform.machine()}, {threads} cores; numpy {np.__version__}; BLAS: {_blas_description()}")
+    threads = args.threads or os.cpu_count() or 1
+    limiter = _limit_blas_threads(args.threads) if args.threads else None  # noqa: F841  (held for the run)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {threads} threads; numpy {np.__version__}; "
+          f"BLAS: {_blas_description()}")  # fmt: skip
     print("OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)") + ", OPENBLAS_L2_SIZE="
           + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"))  # fmt: skip
     if torch is not None:
         torch.set_num_threads(threads)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'case':<46} {'hubkit ms':>10} {'torch ms':>10} {'ratio':>7}")
+    print(f"{'case':<46} {'hubkit ms':>10} {'torch ms':>10} {'ratio':>7} {'cpu ratio':>10}")
     for case in CASES:
         if args.only not in case.name:
             continue
         if torch is not None and case.torch is not None:
-            hub_s, torch_s = _interleaved_best([case.hubkit(), case.torch()], args.repeat)
+            (hub_s, torch_s), (hub_cpu, torch_cpu) = _interleaved_best([case.hubkit(), case.torch()], args.repeat)
             hub_ms, torch_ms = hub_s * 1e3, torch_s * 1e3
-            print(f"{case.name:<46} {hub_ms:>10.2f} {torch_ms:>10.2f} {hub_ms / torch_ms:>6.2f}x", flush=True)
+            cpu_ratio = hub_cpu / torch_cpu if torch_cpu > 0 else float("nan")
+            print(f"{case.name:<46} {hub_ms:>10.2f} {torch_ms:>10.2f} {hub_ms / torch_ms:>6.2f}x {cpu_ratio:>9.2f}x",
+                  flush=True)  # fmt: skip
         else:
-            hub_ms = _interleaved_best([case.hubkit()], args.repeat)[0] * 1e3
+            hub_ms = _interleaved_best([case.hubkit()], args.repeat)[0][0] * 1e3
             print(f"{case.name:<46} {hub_ms:>10.2f} {'-':>10} {'-':>7}", flush=True)
 
 
