@@ -204,3 +204,16 @@ __all__ = [
     "kaiming_normal_",
     "orthogonal_",
 ]
+
+
+def default_weight_and_bias_(weight: Tensor, bias: Tensor | None, generator: Generator | None = None) -> None:
+    """PyTorch's default initialization of Linear and Conv layers.
+
+    ``kaiming_uniform_(weight, a=sqrt(5))`` — that is, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) — and the bias
+    uniform in the same bound.
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound, generator=generator)
