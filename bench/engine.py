@@ -4,6 +4,7 @@
     python bench/engine.py --only conv     # cases whose name contains "conv"
     python bench/engine.py --repeat 5
     python bench/engine.py --threads 1     # one BLAS thread and torch.set_num_threads(1)
+    OPENBLAS_NUM_THREADS=1 python bench/engine.py   # hubkit's own kernel threads instead of BLAS's
 
 Each case is a name plus two setup functions (hubkit, torch) that build inputs and return a
 zero-argument callable to time. Timings are the best of ``--repeat`` runs after one warm-up; the ratio
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
           f"BLAS: {_blas_description()}")  # fmt: skip
     print("OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)") + ", OPENBLAS_L2_SIZE="
           + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"))  # fmt: skip
+    print(f"hubkit kernel threads: {hubkit.get_num_threads()} (HUBKIT_NUM_THREADS, or the cores when OPENBLAS_NUM_THREADS=1)")
     if torch is not None:
         torch.set_num_threads(threads)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -132,6 +132,8 @@ _LAZY_ATTRS: dict[str, str] = {
     "list_models": "hubkit.hub.api",
     "model_info": "hubkit.hub.api",
     "get_weights": "hubkit.hub.api",
+    "set_num_threads": "hubkit.kernels._threads",
+    "get_num_threads": "hubkit.kernels._threads",
 }
 
 

@@ -34,8 +34,9 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
+from hubkit.kernels._threads import parallel_for
 from hubkit.kernels.shapes import (
     adaptive_bounds,
     avg_pool_divisors,
@@ -66,6 +67,10 @@ _WIDE_MAX_BYTES = 16 << 20
 # larger than _SCRATCH_MAX_BYTES are allocated normally, so a thread holds at most a few of these.
 _SCRATCH_MAX_BYTES = 64 << 20
 _scratch_buffers = threading.local()
+# Kernels that split their batch over hubkit's thread pool (hubkit.set_num_threads) give each thread at
+# least this many bytes of per-image work: below it the hand-off costs more than the second core gains.
+# Chosen by measurement on LeNet-5's layers (bench/engine.py).
+_PARALLEL_MIN_BYTES = 256 << 10
 
 
 # ---------------------------------------------------------------- helpers
@@ -89,6 +94,16 @@ def _scratch(role: str, shape: tuple[int, ...], dtype: np.dtype, zero: bool = Fa
     if zero:
         out.fill(0)
     return out
+
+
+def _parallel_min_items(bytes_per_item: int) -> int:
+    return -(-_PARALLEL_MIN_BYTES // max(bytes_per_item, 1))
+
+
+def _over_images(n: int, bytes_per_image: int, body) -> None:
+    """Run ``body(n0, n1)`` over contiguous chunks of the ``n`` images, on the thread pool when each
+    chunk gets at least ``_PARALLEL_MIN_BYTES`` of work. Each chunk must write only its own images."""
+    parallel_for(n, body, _parallel_min_items(bytes_per_image))
 
 
 def _lowest(dtype: np.dtype) -> float | int:
@@ -135,13 +150,16 @@ def _images_per_chunk(n: int, rows: int, positions: int, itemsize: int) -> int:
     return int(max(1, min(n, max(by_bytes, by_columns))))
 
 
-def _col_chunks(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair):
+def _col_chunks(
+    x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair, nb: int | None = None
+):  # fmt: skip
     """Yield ``(n0, m, col)`` with ``col`` the Caffe-layout columns ``(C*KH*KW, m*OH*OW)`` of images
-    ``n0:n0+m``. ``col`` lives in a buffer reused by the next chunk: use it before advancing."""
+    ``n0:n0+m``, ``nb`` images per chunk (default: :func:`_images_per_chunk`). ``col`` lives in a buffer
+    reused by the next chunk: use it before advancing."""
     n, c = x.shape[:2]
     (kh, kw), (oh, ow) = kernel, out_hw
     rows = c * kh * kw
-    nb = _images_per_chunk(n, rows, oh * ow, x.itemsize)
+    nb = nb or _images_per_chunk(n, rows, oh * ow, x.itemsize)
     buf = _scratch("columns", (c, kh, kw, nb, oh, ow), x.dtype)
     for n0 in range(0, n, nb):
         m = min(nb, n - n0)
@@ -196,11 +214,12 @@ def _use_wide(n: int, rows: int, kernel: Pair, pads: Pads, out_hw: Pair, pw: int
 
 
 def _wide_columns(
-    x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair, keep: bool = False
-) -> np.ndarray:
+    x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair,
+    out: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
     """Wide columns of ``x`` (N, C, H, W): ``(N, C*KH*KW, OH*PW)``, rows ordered ``(c, ky, kx)``; entry
-    ``i*PW + j`` of a row is output pixel ``(i, j)`` for ``j < OW`` (the rest is discarded). In a scratch
-    buffer unless ``keep``."""
+    ``i*PW + j`` of a row is output pixel ``(i, j)`` for ``j < OW`` (the rest is discarded). Written into
+    ``out`` (contiguous) when given, else into a scratch buffer."""
     n, c, h, w = x.shape
     (sy, sx), ((pt, _), (pl, _)) = stride, pads
     (ph, pw), taps = _wide_geometry((h, w), kernel, stride, pads, dilation, out_hw)
@@ -215,20 +234,31 @@ def _wide_columns(
     planes = planes.reshape(sy * sx, n, c, ph * pw)
     run = out_hw[0] * pw
     shape = (n, c, len(taps), run)
-    col = np.empty(shape, dtype=x.dtype) if keep else _scratch("columns", shape, x.dtype)
-    for t, (phase, offset) in enumerate(taps):
-        np.copyto(col[:, :, t], planes[phase, :, :, offset : offset + run])
+    col = _scratch("columns", shape, x.dtype) if out is None else out.reshape(shape)
+    if stride == (1, 1):
+        # one phase: the kernel positions' runs start on a regular (ky*DY*PW + kx*DX) grid, so all of
+        # them are one overlapping strided view and im2col is a single copy
+        flat = planes[0]
+        item = flat.itemsize
+        runs = as_strided(
+            flat, (n, c, kernel[0], kernel[1], run),
+            (flat.strides[0], flat.strides[1], dilation[0] * pw * item, dilation[1] * item, item), writeable=False,
+        )  # fmt: skip
+        np.copyto(col.reshape(n, c, kernel[0], kernel[1], run), runs)
+    else:
+        for t, (phase, offset) in enumerate(taps):
+            np.copyto(col[:, :, t], planes[phase, :, :, offset : offset + run])
     return col.reshape(n, c * len(taps), run)
 
 
 def _wide_col2im(
-    gcol: np.ndarray, x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, pads: Pads, dilation: Pair,
-    out_hw: Pair,
-) -> np.ndarray:  # fmt: skip
-    """Adjoint of :func:`_wide_columns`: sum wide columns ``(N, C*KH*KW, OH*PW)`` into (N, C, H, W).
+    gcol: np.ndarray, out: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair
+) -> None:
+    """Adjoint of :func:`_wide_columns`: sum wide columns ``(N, C*KH*KW, OH*PW)`` into ``out``
+    (N, C, H, W), overwriting it.
 
     The discarded wide entries must be zero (they land on real pixels)."""
-    n, c, h, w = x_shape
+    n, c, h, w = out.shape
     (sy, sx), ((pt, _), (pl, _)) = stride, pads
     (ph, pw), taps = _wide_geometry((h, w), kernel, stride, pads, dilation, out_hw)
     planes = _scratch("planes", (sy * sx, n, c, ph * pw), gcol.dtype, zero=True)
@@ -237,7 +267,7 @@ def _wide_col2im(
     for t, (phase, offset) in enumerate(taps):
         planes[phase, :, :, offset : offset + run] += gcol[:, :, t]
     padded = planes.reshape(sy, sx, n, c, ph, pw).transpose(2, 3, 4, 0, 5, 1).reshape(n, c, ph * sy, pw * sx)
-    return np.ascontiguousarray(padded[:, :, pt : pt + h, pl : pl + w])
+    np.copyto(out, padded[:, :, pt : pt + h, pl : pl + w])
 
 
 def _widen(g: np.ndarray, pw: int) -> np.ndarray:
@@ -313,27 +343,44 @@ def conv2d(
     bias = None if b is None else b.reshape(1, oc, 1, 1)
     columns = None
     (_, pw), _ = _wide_geometry((h, wd), (kh, kw), stride, pads, dilation, (oh, ow))
-    if _use_wide(n, cg * groups * kh * kw, (kh, kw), pads, (oh, ow), pw, x.itemsize):
-        columns = _wide_columns(x, (kh, kw), stride, pads, dilation, (oh, ow), keep=keep_columns)
-        wide = _scratch("gemm", (n, groups, oc // groups, oh * pw), np.result_type(x, w))
-        np.matmul(w3, columns.reshape(n, groups, cg * kh * kw, oh * pw), out=wide)
-        wide = wide.reshape(n, oc, oh, pw)[..., :ow]
-        y = np.empty((n, oc, oh, ow), dtype=wide.dtype)
-        if bias is None:
-            np.copyto(y, wide)
-        else:
-            np.add(wide, bias, out=y)
-        return (y, columns) if keep_columns else y
-    if _is_pointwise((kh, kw), pads):
-        xs = x if stride == (1, 1) else x[:, :, :: stride[0], :: stride[1]]
-        xs = np.ascontiguousarray(xs).reshape(n, groups, cg, oh * ow)
-        y = np.matmul(w3, xs).reshape(n, oc, oh, ow)
-    else:
+    rows = cg * groups * kh * kw
+    if _use_wide(n, rows, (kh, kw), pads, (oh, ow), pw, x.itemsize):
         y = np.empty((n, oc, oh, ow), dtype=np.result_type(x, w))
-        for n0, m, col in _col_chunks(x, (kh, kw), stride, pads, dilation, (oh, ow)):
-            out = _scratch("gemm", (groups, oc // groups, m * oh * ow), y.dtype)
-            np.matmul(w3, col.reshape(groups, -1, m * oh * ow), out=out)
-            y[n0 : n0 + m] = out.reshape(oc, m, oh, ow).transpose(1, 0, 2, 3)
+        if keep_columns:
+            columns = np.empty((n, rows, oh * pw), dtype=x.dtype)
+
+        def forward_images(n0: int, n1: int) -> None:
+            m = n1 - n0
+            out = None if columns is None else columns[n0:n1]
+            col = _wide_columns(x[n0:n1], (kh, kw), stride, pads, dilation, (oh, ow), out=out)
+            wide = _scratch("gemm", (m, groups, oc // groups, oh * pw), y.dtype)
+            np.matmul(w3, col.reshape(m, groups, cg * kh * kw, oh * pw), out=wide)
+            wide = wide.reshape(m, oc, oh, pw)[..., :ow]
+            if bias is None:
+                np.copyto(y[n0:n1], wide)
+            else:
+                np.add(wide, bias, out=y[n0:n1])
+
+        _over_images(n, rows * oh * pw * x.itemsize, forward_images)
+        return (y, columns) if keep_columns else y
+    y = np.empty((n, oc, oh, ow), dtype=np.result_type(x, w))
+    if _is_pointwise((kh, kw), pads):
+
+        def pointwise_images(n0: int, n1: int) -> None:
+            xs = x[n0:n1] if stride == (1, 1) else x[n0:n1, :, :: stride[0], :: stride[1]]
+            xs = np.ascontiguousarray(xs).reshape(n1 - n0, groups, cg, oh * ow)
+            np.matmul(w3, xs, out=y[n0:n1].reshape(n1 - n0, groups, oc // groups, oh * ow))
+
+        _over_images(n, x[0].nbytes + y[0].nbytes, pointwise_images)
+    else:
+
+        def chunked_images(n0: int, n1: int) -> None:
+            for c0, m, col in _col_chunks(x[n0:n1], (kh, kw), stride, pads, dilation, (oh, ow)):
+                out = _scratch("gemm", (groups, oc // groups, m * oh * ow), y.dtype)
+                np.matmul(w3, col.reshape(groups, -1, m * oh * ow), out=out)
+                y[n0 + c0 : n0 + c0 + m] = out.reshape(oc, m, oh, ow).transpose(1, 0, 2, 3)
+
+        _over_images(n, rows * oh * ow * x.itemsize, chunked_images)
     if bias is not None:
         y += bias
     return (y, columns) if keep_columns else y
@@ -359,23 +406,44 @@ def conv2d_grad_input(
     wt = w.reshape(groups, oc // groups, cg * kh * kw).transpose(0, 2, 1)
     (_, pw), _ = _wide_geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
     if _use_wide(n, c * kh * kw, (kh, kw), pads, (oh, ow), pw, gy.itemsize):
-        gcol = _scratch("gemm", (n, groups, cg * kh * kw, oh * pw), np.result_type(gy, w))
-        np.matmul(wt, _widen(gy, pw).reshape(n, groups, oc // groups, oh * pw), out=gcol)
-        return _wide_col2im(gcol, (n, c, h, wd), (kh, kw), stride, pads, dilation, (oh, ow))
+        gx = np.empty((n, c, h, wd), dtype=np.result_type(gy, w))
+
+        def grad_images(n0: int, n1: int) -> None:
+            m = n1 - n0
+            gcol = _scratch("gemm", (m, groups, cg * kh * kw, oh * pw), gx.dtype)
+            np.matmul(wt, _widen(gy[n0:n1], pw).reshape(m, groups, oc // groups, oh * pw), out=gcol)
+            _wide_col2im(gcol, gx[n0:n1], (kh, kw), stride, pads, dilation, (oh, ow))
+
+        _over_images(n, c * kh * kw * oh * pw * gy.itemsize, grad_images)
+        return gx
     if _is_pointwise((kh, kw), pads):
-        g = np.matmul(wt, gy.reshape(n, groups, oc // groups, oh * ow)).reshape(n, c, oh, ow)
-        if stride == (1, 1) and (oh, ow) == (h, wd):
-            return g
-        gx = np.zeros((n, c, h, wd), dtype=g.dtype)
-        gx[:, :, : stride[0] * (oh - 1) + 1 : stride[0], : stride[1] * (ow - 1) + 1 : stride[1]] = g
+        dense = stride == (1, 1) and (oh, ow) == (h, wd)
+        g = np.empty((n, c, oh, ow), dtype=np.result_type(gy, w))
+        gx = g if dense else np.zeros((n, c, h, wd), dtype=g.dtype)
+
+        def pointwise_grad_images(n0: int, n1: int) -> None:
+            m = n1 - n0
+            np.matmul(
+                wt,
+                gy[n0:n1].reshape(m, groups, oc // groups, oh * ow),
+                out=g[n0:n1].reshape(m, groups, c // groups, oh * ow),
+            )
+            if not dense:
+                gx[n0:n1, :, : stride[0] * (oh - 1) + 1 : stride[0], : stride[1] * (ow - 1) + 1 : stride[1]] = g[n0:n1]
+
+        _over_images(n, gy[0].nbytes + gx[0].nbytes, pointwise_grad_images)
         return gx
     (pt, pb), (pl, pr) = pads
     gxp = np.zeros((n, c, h + pt + pb, wd + pl + pr), dtype=np.result_type(gy, w))
-    nb = _images_per_chunk(n, c * kh * kw, oh * ow, gy.itemsize)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
-        gcol = np.matmul(wt, _to_channel_major(gy[n0 : n0 + m], groups))
-        _col2im_into(gxp[n0 : n0 + m], gcol.reshape(c, kh, kw, m, oh, ow), (kh, kw), stride, dilation, (oh, ow))
+
+    def grad_chunked_images(i0: int, i1: int) -> None:
+        nb = _images_per_chunk(i1 - i0, c * kh * kw, oh * ow, gy.itemsize)
+        for n0 in range(i0, i1, nb):
+            m = min(nb, i1 - n0)
+            gcol = np.matmul(wt, _to_channel_major(gy[n0 : n0 + m], groups))
+            _col2im_into(gxp[n0 : n0 + m], gcol.reshape(c, kh, kw, m, oh, ow), (kh, kw), stride, dilation, (oh, ow))
+
+    _over_images(n, c * kh * kw * oh * ow * gy.itemsize, grad_chunked_images)
     if (pt, pb, pl, pr) == (0, 0, 0, 0):
         return gxp
     return np.ascontiguousarray(gxp[:, :, pt : pt + h, pl : pl + wd])
@@ -407,22 +475,53 @@ def conv2d_grad_weight(
         (_, pw), _ = _wide_geometry(x.shape[2:], kernel, stride, pads, dilation, (oh, ow))
     cg = rows // (kh * kw * groups)
     if columns is not None or _use_wide(n, rows, kernel, pads, (oh, ow), pw, gy.itemsize):
-        if columns is None:
-            columns = _wide_columns(x, kernel, stride, pads, dilation, (oh, ow))
-        # (N, G, rows/G, L) @ (N, G, L, OC/G), transposed at the end: OpenBLAS runs this orientation
-        # about 2x faster than gy @ columns^T (measured on LeNet's layers)
-        g = _widen(gy, pw).reshape(n, groups, oc // groups, oh * pw).transpose(0, 1, 3, 2)
-        gw_t = np.matmul(columns.reshape(n, groups, rows // groups, oh * pw), g).sum(axis=0)
+        # Per image (G, rows/G, L) @ (G, L, OC/G), transposed at the end: OpenBLAS runs this orientation
+        # about 2x faster than gy @ columns^T (measured on LeNet's layers). The images' products are
+        # summed after the split, so the result does not depend on the thread count.
+        dtype = np.result_type(gy, x if columns is None else columns)
+        products = _scratch("products", (n, groups, rows // groups, oc // groups), dtype)
+
+        def products_of_images(n0: int, n1: int) -> None:
+            m = n1 - n0
+            if columns is None:
+                col = _wide_columns(x[n0:n1], kernel, stride, pads, dilation, (oh, ow))
+            else:
+                col = columns[n0:n1]
+            g = _widen(gy[n0:n1], pw).reshape(m, groups, oc // groups, oh * pw).transpose(0, 1, 3, 2)
+            np.matmul(col.reshape(m, groups, rows // groups, oh * pw), g, out=products[n0:n1])
+
+        _over_images(n, rows * oh * pw * gy.itemsize, products_of_images)
+        gw_t = products.sum(axis=0)
         return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(oc, cg, kh, kw)
     if _is_pointwise(kernel, pads):
-        xs = x if stride == (1, 1) else x[:, :, :: stride[0], :: stride[1]]
-        xs = np.ascontiguousarray(xs).reshape(n, groups, cg, oh * ow)
-        g = gy.reshape(n, groups, oc // groups, oh * ow)
-        return np.matmul(g, xs.transpose(0, 1, 3, 2)).sum(axis=0).reshape(oc, cg, 1, 1)
+        products = _scratch("products", (n, groups, oc // groups, cg), np.result_type(x, gy))
+
+        def pointwise_products(n0: int, n1: int) -> None:
+            m = n1 - n0
+            xs = x[n0:n1] if stride == (1, 1) else x[n0:n1, :, :: stride[0], :: stride[1]]
+            xs = np.ascontiguousarray(xs).reshape(m, groups, cg, oh * ow)
+            g = gy[n0:n1].reshape(m, groups, oc // groups, oh * ow)
+            np.matmul(g, xs.transpose(0, 1, 3, 2), out=products[n0:n1])
+
+        _over_images(n, x[0].nbytes + gy[0].nbytes, pointwise_products)
+        return products.sum(axis=0).reshape(oc, cg, 1, 1)
+    # Threads take whole chunks of the serial chunking and the chunks' products are summed in order
+    # afterwards, so the sum is the same for any thread count.
+    nb = _images_per_chunk(n, rows, oh * ow, x.itemsize)
+
+    def products_of_chunks(k0: int, k1: int) -> list[np.ndarray]:
+        images = x[k0 * nb : min(k1 * nb, n)]
+        products = []
+        for n0, m, col in _col_chunks(images, kernel, stride, pads, dilation, (oh, ow), nb):
+            g = _to_channel_major(gy[k0 * nb + n0 : k0 * nb + n0 + m], groups)
+            products.append(np.matmul(g, col.reshape(groups, cg * kh * kw, m * oh * ow).transpose(0, 2, 1)))
+        return products
+
+    chunks = -(-n // nb)
     gw = np.zeros((groups, oc // groups, cg * kh * kw), dtype=np.result_type(x, gy))
-    for n0, m, col in _col_chunks(x, kernel, stride, pads, dilation, (oh, ow)):
-        g = _to_channel_major(gy[n0 : n0 + m], groups)
-        gw += np.matmul(g, col.reshape(groups, cg * kh * kw, m * oh * ow).transpose(0, 2, 1))
+    for products in parallel_for(chunks, products_of_chunks, _parallel_min_items(nb * rows * oh * ow * x.itemsize)):
+        for product in products:
+            gw += product
     return gw.reshape(oc, cg, kh, kw)
 
 
@@ -465,16 +564,29 @@ def _max_pool_2x2(x: np.ndarray, out_hw: Pair, with_argmax: bool) -> tuple[np.nd
     right pixel of a row beats the left one only when greater, the bottom row beats the top only when
     its maximum is greater.
     """
-    q = _quads(x, out_hw)
-    top = np.maximum(q[:, :, :, 0, :, 0], q[:, :, :, 0, :, 1])
-    bottom = np.maximum(q[:, :, :, 1, :, 0], q[:, :, :, 1, :, 1])
-    y = np.maximum(top, bottom)
-    if not with_argmax:
-        return y, None
-    arg = np.greater(q[:, :, :, 0, :, 1], q[:, :, :, 0, :, 0]).view(np.uint8)
-    bottom_arg = np.greater(q[:, :, :, 1, :, 1], q[:, :, :, 1, :, 0]).view(np.uint8)
-    bottom_arg += 2
-    np.copyto(arg, bottom_arg, where=np.greater(bottom, top))
+    n, c = x.shape[:2]
+    y = np.empty((n, c, *out_hw), dtype=x.dtype)
+    arg = np.empty(y.shape, dtype=np.uint8) if with_argmax else None
+
+    def pool_images(n0: int, n1: int) -> None:
+        q = _quads(x[n0:n1], out_hw)
+        shape = (n1 - n0, c, *out_hw)
+        top = _scratch("pool_top", shape, x.dtype)
+        bottom = _scratch("pool_bottom", shape, x.dtype)
+        np.maximum(q[:, :, :, 0, :, 0], q[:, :, :, 0, :, 1], out=top)
+        np.maximum(q[:, :, :, 1, :, 0], q[:, :, :, 1, :, 1], out=bottom)
+        np.maximum(top, bottom, out=y[n0:n1])
+        if arg is None:
+            return
+        np.greater(q[:, :, :, 0, :, 1], q[:, :, :, 0, :, 0], out=arg[n0:n1].view(bool))
+        bottom_arg = _scratch("pool_arg", shape, np.uint8)
+        np.greater(q[:, :, :, 1, :, 1], q[:, :, :, 1, :, 0], out=bottom_arg.view(bool))
+        bottom_arg += 2
+        bottom_won = _scratch("pool_mask", shape, np.bool_)
+        np.greater(bottom, top, out=bottom_won)
+        np.copyto(arg[n0:n1], bottom_arg, where=bottom_won)
+
+    _over_images(n, c * x.shape[2] * x.shape[3] * x.itemsize, pool_images)
     return y, arg
 
 
@@ -544,13 +656,18 @@ def max_pool2d_backward(
     if _is_pairwise_pool(kernel, stride, ((pt, pb), (pl, pr)), dilation):
         # windows do not overlap: each pixel is written once, as gy where it won and 0 elsewhere
         gx = np.empty((n, c, h, w), dtype=gy.dtype)
-        gx[:, :, 2 * out_hw[0] :] = 0
-        gx[:, :, :, 2 * out_hw[1] :] = 0
-        q = _quads(gx, out_hw)
-        won = np.empty(gy.shape, dtype=bool)
-        for position in range(4):
-            np.equal(argmax, position, out=won)
-            np.multiply(gy, won, out=q[:, :, :, position // 2, :, position % 2])
+
+        def route_images(n0: int, n1: int) -> None:
+            part = gx[n0:n1]
+            part[:, :, 2 * out_hw[0] :] = 0
+            part[:, :, :, 2 * out_hw[1] :] = 0
+            q = _quads(part, out_hw)
+            won = _scratch("pool_mask", (n1 - n0, c, *out_hw), np.bool_)
+            for position in range(4):
+                np.equal(argmax[n0:n1], position, out=won)
+                np.multiply(gy[n0:n1], won, out=q[:, :, :, position // 2, :, position % 2])
+
+        _over_images(n, c * h * w * gy.itemsize, route_images)
         return gx
     gxp = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype=gy.dtype)
     mask = np.empty(gy.shape, dtype=bool)
