@@ -8,6 +8,10 @@ fixed order, so results do not depend on the thread count or on timing.
 The pool is created on first use, never at import time, and again in a child process after ``fork``
 (a forked child has none of its parent's threads; DataLoader workers are forked). A kernel called from a
 pool thread runs its chunks serially, so the pool never waits on itself.
+
+The pool pays off only when numpy's BLAS does not run threads of its own: OpenBLAS's idle workers spin
+for a while after each multi-threaded call and take the cores the pool needs (see ``get_num_threads``
+for the default this leads to, and bench/RESULTS.md for the numbers).
 """
 
 from __future__ import annotations

@@ -26,7 +26,13 @@ How the CPU path is fast (measured in bench/engine.py; see bench/RESULTS.md):
   ``np.maximum(..., out=)``); ``np.add.at`` is never used (5-14x slower);
 - max pooling tracks which kernel position won only when a gradient will be needed; the common 2x2,
   stride-2 window reduces the four strided views pairwise (three ``np.maximum``) and finds the first
-  maximum with three comparisons.
+  maximum with three comparisons;
+- convolutions and the 2x2 max pool split their batch over hubkit's thread pool (``_threads.py``,
+  ``hubkit.set_num_threads``) when each thread gets at least ``_PARALLEL_MIN_BYTES`` of work: each thread
+  writes its own images of an output allocated before the split, and weight gradients are summed over
+  images (or im2col chunks) after it in a fixed order, so results are bit-identical for any thread
+  count. Per-image work is written as few, long numpy calls (e.g. stride-1 wide im2col is one copy of
+  an overlapping strided view), because every call hands the GIL back and forth between the threads.
 """
 
 from __future__ import annotations
