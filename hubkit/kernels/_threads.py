@@ -112,8 +112,8 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool, _pool_size, _pool_pid
     with _lock:
         if _pool is None or _pool_pid != os.getpid() or _pool_size != workers:
-            if _pool is not None and _pool_pid == os.getpid():
-                _pool.shutdown(wait=False)
+            # An old pool is dropped, not shut down: a caller on another thread may still be submitting
+            # to it; its threads exit once it is garbage collected.
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="hubkit-kernel", initializer=_mark_pool_thread)
             _pool_size, _pool_pid = workers, os.getpid()
         return _pool

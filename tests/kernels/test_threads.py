@@ -173,3 +173,30 @@ def test_import_starts_no_threads():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['MainThread']"
+
+
+def test_changing_the_thread_count_while_other_threads_run_kernels(threads):
+    x = RNG.standard_normal((6, 6, 10, 10)).astype(np.float32)
+    w = RNG.standard_normal((16, 6, 5, 5)).astype(np.float32)
+    args = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    threads(1)
+    want = cpu.conv2d(x, w, None, *args)
+    errors, results = [], []
+
+    def work():
+        try:
+            for _ in range(30):
+                results.append(cpu.conv2d(x, w, None, *args))
+        except Exception as exc:  # noqa: BLE001  (reported by the assert below)
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work) for _ in range(3)]
+    for t in workers:
+        t.start()
+    for n in [2, 3, 1, 4] * 10:
+        hubkit.set_num_threads(n)
+    for t in workers:
+        t.join()
+    assert errors == [] and len(results) == 90
+    for got in results:
+        np.testing.assert_array_equal(got, want)
