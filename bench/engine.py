@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
           f"BLAS: {_blas_description()}")  # fmt: skip
     print("OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)") + ", OPENBLAS_L2_SIZE="
           + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"))  # fmt: skip
-    print(f"hubkit kernel threads: {hubkit.get_num_threads()} (HUBKIT_NUM_THREADS, or the cores when OPENBLAS_NUM_THREADS=1)")
+    print(f"hubkit kernel threads: {hubkit.get_num_threads()} "
+          "(HUBKIT_NUM_THREADS, else the cores when OPENBLAS_NUM_THREADS=1, else 1)")  # fmt: skip
     if torch is not None:
         torch.set_num_threads(threads)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
