@@ -107,6 +107,14 @@ class _Entry:
     faults: list[Fault] = field(default_factory=list)
 
 
+class _QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """Clients that hang up mid-request are part of the fault tests, not server errors worth a traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            super().handle_error(request, client_address)
+
+
 class HTTPTestServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 (ephemeral port) serving in-memory or on-disk files."""
 
@@ -115,7 +123,7 @@ class HTTPTestServer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.requests: list[Recorded] = []
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = _QuietHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self.port: int = self._httpd.server_address[1]
