@@ -153,18 +153,12 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY) | set(_LAZY_ATTRS))
 
 
-cuda_is_available = None  # replaced below
-
-
-def _cuda_is_available() -> bool:
+def cuda_is_available() -> bool:
     """True when cupy is installed and a CUDA GPU is visible (imports cupy only when asked)."""
-    try:
-        from hubkit._backend import cupy_module
+    from hubkit._backend import cupy_module
 
+    try:
         cupy_module()
     except HubkitError:
         return False
     return True
-
-
-cuda_is_available = _cuda_is_available
