@@ -85,15 +85,16 @@ _col2im_kernel = cp.ElementwiseKernel(
 )
 
 _max_pool_kernel = cp.ElementwiseKernel(
-    "raw T x, " + _GEOMETRY,
+    "raw T x, " + _GEOMETRY + ", T neg_inf",
     "T y, int32 arg",
     """
-    // i runs over y (N, C, OH, OW); PyTorch's rule: first maximum wins, NaN propagates
+    // i runs over y (N, C, OH, OW); PyTorch's rule: first maximum wins, NaN propagates.
+    // neg_inf comes from the caller: NVRTC has no INFINITY macro.
     const int q = i % ow;
     const int r = (i / ow) % oh;
     const ptrdiff_t plane = i / ((ptrdiff_t)ow * oh);
     const T* src = &x[plane * h * w];
-    T best = -INFINITY;
+    T best = neg_inf;
     int best_k = -1;
     for (int ky = 0; ky < kh; ++ky) {
         const int yy = r * sy - pt + ky * dy;
@@ -415,7 +416,8 @@ def max_pool2d(
     out_hw, pads = _pool_geometry((h, w), kernel, stride, padding, dilation, ceil_mode)
     y = cp.empty((n, c, *out_hw), dtype=x.dtype)
     arg = cp.empty((n, c, *out_hw), dtype=cp.int32)
-    _max_pool_kernel(cp.ascontiguousarray(x), *_geometry(n, c, (h, w), kernel, out_hw, stride, pads, dilation), y, arg)
+    geometry = _geometry(n, c, (h, w), kernel, out_hw, stride, pads, dilation)
+    _max_pool_kernel(cp.ascontiguousarray(x), *geometry, x.dtype.type(-np.inf), y, arg)
     return y, (arg if with_argmax else None)
 
 
