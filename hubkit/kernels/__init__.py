@@ -91,3 +91,22 @@ def upsample_bilinear2d(x, out_hw, align_corners, scales):
 
 def upsample_bilinear2d_backward(gy, in_hw, align_corners, scales):
     return kernels_for(gy).upsample_bilinear2d_backward(gy, in_hw, align_corners, scales)
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps, keep_xhat):
+    return kernels_for(x).batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps,
+                                             keep_xhat)  # fmt: skip
+
+
+def batch_norm_backward(gy, xhat, inv_std, weight, training, need_x, need_w, need_b):
+    return kernels_for(gy).batch_norm_backward(gy, xhat, inv_std, weight, training, need_x, need_w, need_b)
+
+
+def sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    return kernels_for(p).sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize)
+
+
+def adam_update(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, decoupled,
+                maximize):  # fmt: skip
+    return kernels_for(p).adam_update(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+                                      weight_decay, decoupled, maximize)  # fmt: skip

@@ -43,6 +43,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from hubkit.kernels._threads import parallel_for
+from hubkit.kernels.generic import adam_update, batch_norm_backward, batch_norm_forward, sgd_update  # noqa: F401
 from hubkit.kernels.shapes import (
     adaptive_bounds,
     avg_pool_divisors,

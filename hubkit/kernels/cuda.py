@@ -11,9 +11,12 @@ cupy array arrives.
 
 from __future__ import annotations
 
+import math
+
 import cupy as cp
 import numpy as np
 
+from hubkit.kernels import generic
 from hubkit.kernels.shapes import (
     conv_out_size,
     linear_indices,
@@ -577,3 +580,169 @@ def upsample_bilinear2d_backward(
     mh = _linear_matrix(in_hw[0], gy.shape[2], align_corners, scales[0], gy.dtype)
     mw = _linear_matrix(in_hw[1], gy.shape[3], align_corners, scales[1], gy.dtype)
     return cp.matmul(cp.matmul(mh.T, gy), mw)
+
+
+# ---------------------------------------------------------------- batch norm and optimizer updates
+# Fused versions of ``generic.py``'s functions: a training BatchNorm is two reductions and two
+# elementwise launches each way instead of about fifteen, and an optimizer step is one launch per
+# parameter. float32/float64 only (with matching statistics/parameter dtypes); anything else takes the
+# generic path.
+
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_sq_dev_sum = cp.ReductionKernel(
+    "T x, T m", "T y", "(x - m) * (x - m)", "a + b", "y = a", "0", "hubkit_sq_dev_sum"
+)
+_dot_sum = cp.ReductionKernel("T a, T b", "T y", "a * b", "a + b", "y = a", "0", "hubkit_dot_sum")
+
+_bn_statistics_kernel = cp.ElementwiseKernel(
+    "T mean, T sq_sum, T inv_count, T eps, T momentum, T unbias, bool update",
+    "T inv_std, T running_mean, T running_var",
+    """
+    const T var = sq_sum * inv_count;
+    inv_std = (T)1 / sqrt(var + eps);
+    if (update) {
+        running_mean = running_mean * ((T)1 - momentum) + momentum * mean;
+        running_var = running_var * ((T)1 - momentum) + momentum * (var * unbias);
+    }
+    """,
+    "hubkit_bn_statistics",
+)
+
+_bn_apply_kernel = cp.ElementwiseKernel(
+    "T x, T mean, T inv_std, T w, T b",
+    "T xhat, T y",
+    "xhat = (x - mean) * inv_std; y = xhat * w + b;",
+    "hubkit_bn_apply",
+)
+
+_bn_backward_kernel = cp.ElementwiseKernel(
+    "T gy, T xhat, T scale, T gb, T gw, T inv_count",
+    "T gx",
+    "gx = scale * (gy - gb * inv_count - xhat * (gw * inv_count));",
+    "hubkit_bn_backward",
+)
+
+
+def _fusable(dtype: np.dtype, *arrays: cp.ndarray | None) -> bool:
+    return dtype in _FUSED_DTYPES and all(a is None or a.dtype == dtype for a in arrays)
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps, keep_xhat):
+    """:func:`hubkit.kernels.generic.batch_norm_forward` in four launches (training) or one (eval)."""
+    if not _fusable(x.dtype, weight, bias, running_mean, running_var):
+        return generic.batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps,
+                                          keep_xhat)  # fmt: skip
+    x = cp.ascontiguousarray(x)
+    c = x.shape[1]
+    shape = generic.channel_shape(x)
+    t = x.dtype.type
+    if training:
+        axes = generic.channel_axes(x)
+        count = x.size // c
+        mean = x.mean(axis=axes)
+        sq_sum = _sq_dev_sum(x, mean.reshape(shape), axis=axes)
+        update = running_mean is not None
+        inv_std = cp.empty(c, dtype=x.dtype)
+        rm = running_mean if update else cp.empty(c, dtype=x.dtype)
+        rv = running_var if update else cp.empty(c, dtype=x.dtype)
+        _bn_statistics_kernel(mean, sq_sum, t(1 / count), t(eps), t(momentum), t(count / max(count - 1, 1)), update,
+                              inv_std, rm, rv)  # fmt: skip
+    else:
+        mean = running_mean
+        inv_std = 1 / cp.sqrt(running_var + t(eps))
+    w = t(1) if weight is None else weight.reshape(shape)
+    b = t(0) if bias is None else bias.reshape(shape)
+    xhat, y = _bn_apply_kernel(x, mean.reshape(shape), inv_std.reshape(shape), w, b)
+    return y, (xhat if keep_xhat else None), inv_std
+
+
+def batch_norm_backward(gy, xhat, inv_std, weight, training, need_x, need_w, need_b):
+    """:func:`hubkit.kernels.generic.batch_norm_backward` in at most three launches."""
+    if not _fusable(gy.dtype, xhat, inv_std, weight):
+        return generic.batch_norm_backward(gy, xhat, inv_std, weight, training, need_x, need_w, need_b)
+    gy = cp.ascontiguousarray(gy)
+    shape = generic.channel_shape(gy)
+    axes = generic.channel_axes(gy)
+    gb = gy.sum(axis=axes) if need_b or (need_x and training) else None
+    gw = _dot_sum(gy, xhat, axis=axes) if need_w or (need_x and training) else None
+    gx = None
+    if need_x:
+        scale = inv_std if weight is None else inv_std * weight
+        if training:
+            t = gy.dtype.type
+            gx = _bn_backward_kernel(gy, xhat, scale.reshape(shape), gb.reshape(shape), gw.reshape(shape),
+                                     t(gy.shape[1] / gy.size))  # fmt: skip
+        else:
+            gx = gy * scale.reshape(shape)
+    return gx, (gw if need_w else None), (gb if need_b else None)
+
+
+_sgd_kernel = cp.ElementwiseKernel(
+    "T g_in, T lr, T momentum, T dampening, T weight_decay, bool nesterov, bool maximize, bool first",
+    "T p, T buf",
+    """
+    T g = maximize ? -g_in : g_in;
+    if (weight_decay != (T)0) g = g + weight_decay * p;
+    buf = first ? g : buf * momentum + ((T)1 - dampening) * g;
+    p = p - lr * (nesterov ? g + momentum * buf : buf);
+    """,
+    "hubkit_sgd_momentum",
+)
+
+_sgd_plain_kernel = cp.ElementwiseKernel(
+    "T g_in, T lr, T weight_decay, bool maximize",
+    "T p",
+    """
+    T g = maximize ? -g_in : g_in;
+    if (weight_decay != (T)0) g = g + weight_decay * p;
+    p = p - lr * g;
+    """,
+    "hubkit_sgd",
+)
+
+
+def sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """:func:`hubkit.kernels.generic.sgd_update` in one launch."""
+    if not (_fusable(p.dtype, g, buf) and p.flags.c_contiguous):
+        return generic.sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize)
+    t = p.dtype.type
+    if momentum == 0:
+        _sgd_plain_kernel(g, t(lr), t(weight_decay), bool(maximize), p)
+        return None
+    first = buf is None
+    if first:
+        buf = cp.empty_like(p)
+    _sgd_kernel(g, t(lr), t(momentum), t(dampening), t(weight_decay), bool(nesterov), bool(maximize), first, p, buf)
+    return buf
+
+
+_adam_kernel = cp.ElementwiseKernel(
+    "T g_in, T lr, T beta1, T beta2, T eps, T weight_decay, T step_size, T bias2_sqrt, bool decoupled, "
+    "bool maximize",
+    "T p, T exp_avg, T exp_avg_sq",
+    """
+    T g = maximize ? -g_in : g_in;
+    if (weight_decay != (T)0) {
+        if (decoupled) p = p * ((T)1 - lr * weight_decay);
+        else g = g + weight_decay * p;
+    }
+    exp_avg = exp_avg * beta1 + ((T)1 - beta1) * g;
+    exp_avg_sq = exp_avg_sq * beta2 + ((T)1 - beta2) * (g * g);
+    const T denom = sqrt(exp_avg_sq) / bias2_sqrt + eps;
+    p = p - (exp_avg / denom) * step_size;
+    """,
+    "hubkit_adam",
+)
+
+
+def adam_update(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, decoupled,
+                maximize):  # fmt: skip
+    """:func:`hubkit.kernels.generic.adam_update` in one launch (amsgrad takes the generic path)."""
+    if max_exp_avg_sq is not None or not (_fusable(p.dtype, g, exp_avg, exp_avg_sq) and p.flags.c_contiguous):
+        return generic.adam_update(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
+                                   weight_decay, decoupled, maximize)  # fmt: skip
+    t = p.dtype.type
+    _adam_kernel(g, t(lr), t(beta1), t(beta2), t(eps), t(weight_decay), t(lr / (1 - beta1**step)),
+                 t(math.sqrt(1 - beta2**step)), bool(decoupled), bool(maximize), p, exp_avg, exp_avg_sq)  # fmt: skip
+    return None

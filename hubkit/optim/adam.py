@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
+from hubkit import kernels
 from hubkit.errors import ArgumentError
 from hubkit.optim.optimizer import Optimizer
 
@@ -52,7 +52,6 @@ class Adam(Optimizer):
             if p.grad is None:
                 continue
             xp = p._xp
-            g = self._grad(p, maximize)
             state = self.state.get(p)
             if not state:
                 state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p.data),
@@ -60,29 +59,9 @@ class Adam(Optimizer):
                 if amsgrad:
                     state["max_exp_avg_sq"] = xp.zeros_like(p.data)
             state["step"] += 1
-            step = state["step"]
-            if weight_decay != 0:
-                if decoupled:
-                    p.data *= 1 - lr * weight_decay
-                else:
-                    g = g + weight_decay * p.data
-            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg *= beta1
-            exp_avg += (1 - beta1) * g
-            exp_avg_sq *= beta2
-            exp_avg_sq += (1 - beta2) * (g * g)
-            if amsgrad:
-                second = state["max_exp_avg_sq"]
-                xp.maximum(second, exp_avg_sq, out=second)
-            else:
-                second = exp_avg_sq
-            step_size = lr / (1 - beta1**step)
-            denom = xp.sqrt(second)
-            denom /= math.sqrt(1 - beta2**step)
-            denom += eps
-            update = exp_avg / denom
-            update *= step_size
-            p.data -= update
+            kernels.adam_update(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
+                                state.get("max_exp_avg_sq") if amsgrad else None, state["step"], lr, beta1, beta2, eps,
+                                weight_decay, decoupled, maximize)  # fmt: skip
 
 
 class AdamW(Adam):

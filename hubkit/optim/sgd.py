@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from hubkit import kernels
 from hubkit.errors import ArgumentError
 from hubkit.optim.optimizer import Optimizer
 
@@ -41,16 +42,8 @@ class SGD(Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            g = self._grad(p, maximize)
-            if weight_decay != 0:
-                g = g + weight_decay * p.data
-            if momentum != 0:
-                state = self.state.setdefault(p, {})
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = g.copy()
-                else:
-                    buf *= momentum
-                    buf += (1 - dampening) * g
-                g = g + momentum * buf if nesterov else buf
-            p.data -= lr * g
+            state = self.state.setdefault(p, {}) if momentum != 0 else {}
+            buf = kernels.sgd_update(p.data, p.grad.data, state.get("momentum_buffer"), lr, momentum, dampening,
+                                     weight_decay, nesterov, maximize)  # fmt: skip
+            if buf is not None:
+                state["momentum_buffer"] = buf

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 import hubkit
+import hubkit.nn as nn
 import hubkit.nn.functional as F
+from hubkit import optim
 
 pytestmark = pytest.mark.gpu
 
@@ -22,6 +24,11 @@ CASES = [
     ("cross-entropy", lambda a: F.cross_entropy(a, hubkit.tensor([0, 2, -100], device=a.device),
                                                 label_smoothing=0.1), [(3, 4)]),
     ("embedding", lambda w: F.embedding(hubkit.tensor([[0, 2, 2]], device=w.device), w), [(4, 3)]),
+    ("gelu-erf-large-inputs", lambda a: F.gelu(a * 4), [(5, 7)]),
+    ("linear-3d", lambda a, w, b: F.linear(a, w, b), [(2, 3, 4), (5, 4), (5,)]),
+    ("batch-norm-train", lambda a, w, b: F.batch_norm(a, None, None, w, b, training=True),
+     [(4, 3, 5, 5), (3,), (3,)]),
+    ("batch-norm-train-no-affine-1d", lambda a: F.batch_norm(a * 3 + 1, None, None, training=True), [(6, 4)]),
 ]
 
 
@@ -58,3 +65,53 @@ def test_moving_between_devices_is_differentiable():
     assert y.device == "cuda:0"
     y.cpu().sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_running_statistics_and_eval_gradients_match_cpu(training):
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((8, 3, 4, 4)) * 2 + 1).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    results = []
+    for device in ("cpu", "cuda"):
+        bn = nn.BatchNorm2d(3, momentum=0.3).to(device)
+        bn.running_mean.data[...] = bn.running_mean._xp.asarray([0.5, -1.0, 2.0], dtype=np.float32)
+        bn.train(training)
+        xt = hubkit.tensor(x, device=device, requires_grad=True)
+        for _ in range(2):
+            out = bn(xt)
+        out.backward(hubkit.tensor(gy, device=device))
+        results.append([t.cpu().detach().numpy() for t in (out, xt.grad, bn.weight.grad, bn.bias.grad,
+                                                           bn.running_mean, bn.running_var)])  # fmt: skip
+    for gpu, cpu in zip(*results[::-1]):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-5)
+
+
+OPTIMIZERS = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.1),
+    "sgd-momentum-wd": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+    "sgd-nesterov-maximize": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.8, nesterov=True, maximize=True),
+    "sgd-dampening": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.5, dampening=0.3),
+    "adam": lambda ps: optim.Adam(ps, lr=0.01),
+    "adam-l2-maximize": lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.1, maximize=True),
+    "adamw": lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    "adam-amsgrad": lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizer_steps_on_cuda_match_cpu(name):
+    rng = np.random.default_rng(3)
+    start = rng.standard_normal((4, 5)).astype(np.float32)
+    grads = [rng.standard_normal((4, 5)).astype(np.float32) for _ in range(3)]
+    finals = []
+    for device in ("cpu", "cuda"):
+        p = nn.Parameter(hubkit.tensor(start, device=device))
+        opt = OPTIMIZERS[name]([p])
+        for g in grads:
+            p.grad = hubkit.tensor(g, device=device)
+            opt.step()
+        assert p.device.type == device
+        finals.append(p.detach().cpu().numpy())
+    np.testing.assert_allclose(finals[1], finals[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(finals[0], start)

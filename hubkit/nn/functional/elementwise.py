@@ -492,6 +492,10 @@ def _horner(s: Any, coefs: tuple[float, ...]) -> Any:
 def erf_array(x: Any) -> Any:
     """The error function of a floating-point numpy/cupy array, in its own dtype."""
     xp = get_array_module(x)
+    if xp.__name__ == "cupy":  # CUDA's erf in one launch; the series below would sync on large.any()
+        from cupyx.scipy.special import erf
+
+        return erf(x).astype(x.dtype, copy=False)
     if x.ndim == 0:  # numpy turns 0-d arithmetic into scalars, which can't be assigned into
         return erf_array(x.reshape(1)).reshape(())
     t = x.dtype.type

@@ -91,13 +91,16 @@ class Linear(Function):
     def forward(self, x: Any, w: Any, b: Any) -> Any:
         self.x = x if self.needs_input_grad[1] else None
         self.w = w if self.needs_input_grad[0] else None
-        y = x @ w.T
+        # (*, in) as one 2-d GEMM: numpy would loop a GEMM per leading index, cupy would copy w.T per call
+        y = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
         if b is not None:
             y += b
         return y
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
-        gx = gy @ self.w if self.needs_input_grad[0] else None
+        gx = None
+        if self.needs_input_grad[0]:
+            gx = (gy.reshape(-1, gy.shape[-1]) @ self.w).reshape(*gy.shape[:-1], self.w.shape[1])
         gw = gb = None
         if self.needs_input_grad[1]:
             x2 = self.x.reshape(-1, self.x.shape[-1])

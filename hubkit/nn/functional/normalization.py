@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubkit import kernels
 from hubkit._backend import get_array_module
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError, ShapeError
@@ -28,57 +29,25 @@ def _normalized_backward(gxhat: Any, xhat: Any, inv_std: Any, axes: tuple[int, .
 
 class BatchNorm(Function):
     """``x`` (N, C, *), ``weight``/``bias`` (C,) or None -> (N, C, *). Training uses batch statistics
-    (and updates the running ones in place); eval uses the running statistics."""
+    (and updates the running ones in place); eval uses the running statistics. The arithmetic is in
+    ``hubkit.kernels.generic`` (fused on the GPU)."""
 
     def __init__(self, running_mean: Any, running_var: Any, training: bool, momentum: float, eps: float) -> None:
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.eps = training, momentum, eps
 
     def forward(self, x: Any, weight: Any, bias: Any) -> Any:
-        xp = get_array_module(x)
-        shape = _channel_shape(x)
-        axes = (0,) + tuple(range(2, x.ndim))
-        if self.training:
-            mean = x.mean(axis=axes, keepdims=True)
-            centered = x - mean
-            var = (centered * centered).mean(axis=axes, keepdims=True)
-            if self.running_mean is not None:
-                m = self.momentum
-                count = x.size // x.shape[1]
-                self.running_mean *= 1 - m
-                self.running_mean += m * mean.reshape(-1).astype(self.running_mean.dtype)
-                unbiased = var.reshape(-1) * (count / max(count - 1, 1))
-                self.running_var *= 1 - m
-                self.running_var += m * unbiased.astype(self.running_var.dtype)
-        else:
-            mean = self.running_mean.reshape(shape).astype(x.dtype, copy=False)
-            var = self.running_var.reshape(shape).astype(x.dtype, copy=False)
-            centered = x - mean
-        inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))
-        xhat = centered * inv_std
-        self.axes = axes
-        self.inv_std = inv_std
-        self.xhat = xhat if any(self.needs_input_grad) else None
+        y, self.xhat, self.inv_std = kernels.batch_norm_forward(
+            x, weight, bias, self.running_mean, self.running_var, self.training, self.momentum, self.eps,
+            any(self.needs_input_grad),
+        )  # fmt: skip
         self.weight = weight
         self.running_mean = self.running_var = None  # never keep the module's buffers alive
-        y = xhat if weight is None else xhat * weight.reshape(shape)
-        return y if bias is None else y + bias.reshape(shape)
+        return y
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
-        need_x, need_w, need_b = self.needs_input_grad
-        shape = _channel_shape(gy)
-        gx = gw = gb = None
-        if need_x:
-            gxhat = gy if self.weight is None else gy * self.weight.reshape(shape)
-            if self.training:
-                gx = _normalized_backward(gxhat, self.xhat, self.inv_std, self.axes)
-            else:
-                gx = gxhat * self.inv_std
-        if need_w:
-            gw = (gy * self.xhat).sum(axis=self.axes)
-        if need_b:
-            gb = gy.sum(axis=self.axes)
-        return gx, gw, gb
+        return kernels.batch_norm_backward(gy, self.xhat, self.inv_std, self.weight, self.training,
+                                           *self.needs_input_grad)  # fmt: skip
 
 
 class GroupNorm(Function):
