@@ -432,3 +432,53 @@ def test_fetch_many_draws_one_combined_bar(http_server, capsys, monkeypatch):
     fetch_many(reqs, progress=True)
     err = capsys.readouterr().err
     assert "3 files" in err and "0.bin" not in err  # one bar for all, not one per file
+
+
+# ---------------------------------------------------------------- flush-behind
+
+
+@pytest.mark.skipif(dl._sync_range is None, reason="sync_file_range is Linux-only")
+def test_flush_behind_writes_back_each_step_and_drops_the_one_before(http_server, monkeypatch):
+    step = 1 << 16
+    data = os.urandom(5 * step + 123)
+    url = http_server.add("/big.bin", data)
+    monkeypatch.setattr(dl, "WRITEBACK_STEP", step)
+    monkeypatch.setattr(dl._http, "READ_CHUNK", step // 4)  # several writes per step
+    calls, dropped = [], []
+    real_range, real_fadvise = dl._sync_range, os.posix_fadvise
+
+    def spy_range(fd, offset, nbytes, flags):
+        calls.append((offset, nbytes, flags))
+        return real_range(fd, offset, nbytes, flags)
+
+    def spy_fadvise(fd, offset, nbytes, advice):
+        if advice == os.POSIX_FADV_DONTNEED:
+            dropped.append((offset, nbytes))
+        return real_fadvise(fd, offset, nbytes, advice)
+
+    monkeypatch.setattr(dl, "_sync_range", spy_range)
+    monkeypatch.setattr(dl.os, "posix_fadvise", spy_fadvise)
+    path = fetch(url, sha256=sha(data))
+    assert path.read_bytes() == data
+    started = [(o, n) for o, n, f in calls if f == dl._SYNC_RANGE_START]
+    waited = [(o, n) for o, n, f in calls if f == dl._SYNC_RANGE_WAIT]
+    assert started == [(i * step, step) for i in range(5)]
+    assert waited == dropped == [(i * step, step) for i in range(4)]
+
+
+@pytest.mark.parametrize("broken", ["missing", "failing"])
+def test_flush_behind_is_advisory(http_server, monkeypatch, broken):
+    step = 1 << 16
+    data = os.urandom(3 * step + 7)
+    url = http_server.add("/big.bin", data)
+    monkeypatch.setattr(dl, "WRITEBACK_STEP", step)
+    if broken == "missing":  # a platform without sync_file_range
+        monkeypatch.setattr(dl, "_sync_range", None)
+    else:
+        monkeypatch.setattr(dl, "_sync_range", lambda fd, offset, nbytes, flags: -1)
+
+        def refuse(*args):
+            raise OSError(errno.EINVAL, "fadvise refused")
+
+        monkeypatch.setattr(dl.os, "posix_fadvise", refuse)
+    assert fetch(url, sha256=sha(data)).read_bytes() == data
