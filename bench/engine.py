@@ -5,6 +5,7 @@
     python bench/engine.py --repeat 5
     python bench/engine.py --threads 1     # one BLAS thread and torch.set_num_threads(1)
     OPENBLAS_NUM_THREADS=1 python bench/engine.py   # hubkit's own kernel threads instead of BLAS's
+    python bench/engine.py --device cuda   # cupy vs PyTorch CUDA (runs bench/gpu.py)
 
 Each case is a name plus two setup functions (hubkit, torch) that build inputs and return a
 zero-argument callable to time. Timings are the best of ``--repeat`` runs after one warm-up; the ratio
@@ -162,7 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="", help="run the cases whose name contains this text")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="BLAS and torch threads (default: all cores)")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: the GPU cases of bench/gpu.py")
     args = parser.parse_args(argv)
+    if args.device != "cpu":
+        import gpu  # bench/gpu.py: the same kind of cases with both sides on the GPU
+
+        gpu.main((["--only", args.only] if args.only else []) + ["--repeat", str(args.repeat)])
+        return
 
     try:
         import torch

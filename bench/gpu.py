@@ -220,8 +220,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args(argv)
 
-    import cupy
-    import torch
+    try:
+        import cupy
+        import torch
+    except ImportError as e:
+        raise SystemExit(f"bench/gpu.py needs cupy and torch with a CUDA device ({e})") from None
 
     props = cupy.cuda.runtime.getDeviceProperties(0)
     print(f"GPU: {props['name'].decode()}; cupy {cupy.__version__} (cuDNN: no); torch {torch.__version__} "
