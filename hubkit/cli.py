@@ -333,8 +333,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if not info["weights"]:
         print("  weights:        none published (architecture only)")
     else:
-        print(f"  default tag:    {info['default']}  (pretrained=True; torchvision's legacy pretrained=True "
-              f"loads {info['legacy_default']})")
+        legacy = (f"; torchvision's legacy pretrained=True loads {info['legacy_default']}"
+                  if info["legacy_default"] else "")  # fmt: skip
+        print(f"  default tag:    {info['default']}  (pretrained=True{legacy})")
     for w in info["weights"]:
         pre = w["preprocessing"]
         print(f"  [{w['tag']}]")
@@ -346,8 +347,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"    params:       {w['num_params']:,}" + (f", {w['gflops']} GFLOPS" if w["gflops"] else ""))
         for dataset, values in w["metrics"].items():
             print(f"    metrics:      {dataset}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
-        print(f"    preprocess:   resize {pre['resize_size']} ({pre['interpolation']}), crop {pre['crop_size']}, "
-              f"mean {pre['mean']}, std {[round(x, 5) for x in pre['std']]}")
+        if pre["kind"] == "text":
+            print(f"    preprocess:   {pre['tokenizer']} tokenizer ({pre['vocab']}), "
+                  f"lower-case {pre['do_lower_case']}, max {pre['max_length']} tokens")
+        else:
+            print(f"    preprocess:   resize {pre['resize_size']} ({pre['interpolation']}), crop {pre['crop_size']}, "
+                  f"mean {pre['mean']}, std {[round(x, 5) for x in pre['std']]}")
+        for f in w["files"]:
+            print(f"    file:         {f['name']}: {f['url']} (sha256 {f['sha256'][:12]}...)")
         print(f"    license:      {w['license']}")
         print(f"    source:       {w['source']}" + (f"; recipe {w['recipe']}" if w["recipe"] else ""))
         for alias in w["aliases"]:

@@ -32,7 +32,7 @@ from typing import Any
 
 from hubkit.errors import ArgumentError, ArgumentTypeError, ModelNotFoundError
 from hubkit.hub import registry
-from hubkit.hub.registry import ModelEntry, WeightAlias, WeightTag
+from hubkit.hub.registry import ModelEntry, TextPreprocessing, WeightAlias, WeightTag
 
 __all__ = [
     "Weights", "fuse_for_inference", "get_weights", "is_model_name", "list_models", "load", "model_info", "predict",
@@ -42,7 +42,7 @@ __all__ = [
 logger = logging.getLogger("hubkit.hub.api")
 
 # Packages whose import registers model entries; imported on the first registry question.
-ZOO_PACKAGES: tuple[str, ...] = ("hubkit.zoo.vision",)
+ZOO_PACKAGES: tuple[str, ...] = ("hubkit.zoo.vision", "hubkit.zoo.text")
 
 _URL_SCHEMES = ("http://", "https://", "file://")
 
@@ -130,10 +130,13 @@ class Weights:
         }
 
     def transforms(self) -> Any:
-        """The preprocessing these weights were evaluated with: image -> float32 Tensor ``(3, crop, crop)``."""
+        """The preprocessing these weights were evaluated with: for images a callable image -> float32
+        Tensor ``(3, crop, crop)``; for text the tokenizer (:meth:`tokenizer`)."""
         from hubkit.zoo.vision.presets import ImageClassification
 
         p = self.entry.preprocessing
+        if isinstance(p, TextPreprocessing):
+            return self.tokenizer()
         return ImageClassification(crop_size=p.crop_size, resize_size=p.resize_size, mean=p.mean, std=p.std,
                                    interpolation=p.interpolation, antialias=p.antialias)
 
@@ -144,6 +147,25 @@ class Weights:
         w = self.entry
         return fetch(w.url, sha256=w.sha256, sha256_prefix=None if w.sha256 else w.sha256_prefix, size=w.size,
                      mirrors=w.mirrors, progress=progress)
+
+    def fetch_file(self, name: str, *, progress: bool | None = None) -> Path:
+        """Download (or find) and verify one of the tag's extra files (``"vocab.txt"``, ...); return its path."""
+        from hubkit.hub import fetch
+
+        f = self.entry.file(name)
+        return fetch(f.url, sha256=f.sha256, size=f.size, progress=progress)
+
+    def tokenizer(self, *, progress: bool | None = None) -> Any:
+        """The tokenizer these text weights were trained with, built from the tag's verified vocabulary:
+        ``tok(["a sentence", ...], padding=True, return_tensors="np")`` -> ``input_ids``/``attention_mask``/..."""
+        p = self.entry.preprocessing
+        if not isinstance(p, TextPreprocessing):
+            raise ArgumentError(f"{self.name} are image weights; they have no tokenizer (use .transforms())")
+        from hubkit.zoo.text.tokenizers import BertTokenizer
+
+        return BertTokenizer.from_file(self.fetch_file(p.vocab, progress=progress), do_lower_case=p.do_lower_case,
+                                       strip_accents=p.strip_accents, tokenize_chinese_chars=p.tokenize_chinese_chars,
+                                       model_max_length=p.max_length)  # fmt: skip
 
     def get_state_dict(self, *, progress: bool | None = None) -> dict[str, Any]:
         """``{key: ndarray}`` of the checkpoint, fetched and verified, upstream key names unchanged."""
@@ -231,6 +253,8 @@ def load(
             state = entry.key_map(dict(state))
         model.load_state_dict(state, strict=True)
         model.eval()
+        if tag is not None and isinstance(tag.preprocessing, TextPreprocessing) and hasattr(model, "tokenizer"):
+            model.tokenizer = Weights(entry.name, tag).tokenizer(progress=progress)
     if device is not None:
         model = model.to(device)
     return model
@@ -383,6 +407,7 @@ def _tag_info(w: WeightTag) -> dict[str, Any]:
         "metrics": w.clean_metrics(),
         "num_classes": w.num_classes if w.categories is not None else None,
         "preprocessing": w.preprocessing.as_dict(),
+        "files": [{"name": f.name, "url": f.url, "sha256": f.sha256, "size": f.size} for f in w.files],
         "model_kwargs": dict(w.model_kwargs),
         "aliases": [{"url": a.url, "sha256_prefix": a.sha256_prefix, "note": a.note} for a in w.aliases],
         "mirrors": list(w.mirrors),
@@ -431,11 +456,12 @@ def weight_resources(name: str) -> list[Any]:
         tags = [_tag(entry, entry.default)]
     else:
         raise ModelNotFoundError(f"{entry.name!r} has no published weights (architecture only); nothing to fetch.")
-    return [
-        Resource(url=w.url, sha256=w.sha256, sha256_prefix=None if w.sha256 else w.sha256_prefix, size=w.size,
-                 mirrors=w.mirrors)
-        for w in tags
-    ]
+    out = []
+    for w in tags:
+        out.append(Resource(url=w.url, sha256=w.sha256, sha256_prefix=None if w.sha256 else w.sha256_prefix,
+                            size=w.size, mirrors=w.mirrors))  # fmt: skip
+        out.extend(Resource(url=f.url, sha256=f.sha256, size=f.size) for f in w.files)
+    return out
 
 
 def is_model_name(name: str) -> bool:
@@ -484,6 +510,11 @@ def predict(
     if not isinstance(topk, int) or topk < 1:
         raise ArgumentError(f"topk must be a positive int, got {topk!r}")
     entry, tag = _split(name)
+    if entry.modality != "vision":
+        raise ArgumentError(
+            f"predict classifies images, and {entry.name!r} is a {entry.modality} model ({entry.task}); use "
+            f"hubkit.load({entry.name!r}, pretrained=True).encode([...]) for text"
+        )
     weights = get_weights(name)
     categories = weights.meta["categories"]
     if categories is None:

@@ -30,8 +30,10 @@ from hubkit.errors import ModelNotFoundError
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "ExtraFile",
     "ModelEntry",
     "Preprocessing",
+    "TextPreprocessing",
     "WeightAlias",
     "WeightTag",
     "entries",
@@ -75,6 +77,41 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class TextPreprocessing:
+    """How text is turned into token ids for a weight tag: a BERT WordPiece tokenizer built from the tag's
+    ``vocab`` file (one of its ``files``), lower-casing and accent stripping as upstream configured it, and
+    sequences truncated to ``max_length`` tokens."""
+
+    vocab: str
+    do_lower_case: bool = True
+    strip_accents: bool | None = None
+    tokenize_chinese_chars: bool = True
+    max_length: int = 512
+    tokenizer: str = "bert-wordpiece"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "text",
+            "tokenizer": self.tokenizer,
+            "vocab": self.vocab,
+            "do_lower_case": self.do_lower_case,
+            "strip_accents": self.strip_accents,
+            "tokenize_chinese_chars": self.tokenize_chinese_chars,
+            "max_length": self.max_length,
+        }
+
+
+@dataclass(frozen=True)
+class ExtraFile:
+    """A file a weight tag needs besides its checkpoint (a tokenizer's vocabulary, ...), verified like it."""
+
+    name: str
+    url: str
+    sha256: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
 class WeightAlias:
     """An older upstream file holding the same weights as its tag (e.g. pre-zip re-saves).
 
@@ -99,7 +136,7 @@ class WeightTag:
     tag: str
     url: str
     num_params: int
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | TextPreprocessing
     sha256_prefix: str | None = None
     sha256: str | None = None
     size: int | None = None
@@ -116,6 +153,7 @@ class WeightTag:
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     aliases: tuple[WeightAlias, ...] = ()
     mirrors: tuple[str, ...] = ()
+    files: tuple[ExtraFile, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag", self.tag.upper())
@@ -125,6 +163,13 @@ class WeightTag:
     @property
     def filename(self) -> str:
         return posixpath.basename(urlsplit(self.url).path)
+
+    def file(self, name: str) -> ExtraFile:
+        """The extra file called ``name`` (a tokenizer vocabulary, ...)."""
+        for f in self.files:
+            if f.name == name:
+                return f
+        raise KeyError(f"weight tag {self.tag} has no extra file {name!r}; it has {[f.name for f in self.files]}")
 
     def clean_metrics(self) -> dict[str, dict[str, float]]:
         """Metrics without the NaN placeholders upstream uses for 'not evaluated'."""

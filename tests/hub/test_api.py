@@ -76,7 +76,7 @@ def test_list_models_is_naturally_sorted_and_complete():
 
 def test_list_models_filters_by_pattern_list_modality_task_and_pretrained():
     assert hubkit.list_models(["VGG16*", "alex*"]) == ["alexnet", "vgg16", "vgg16_bn"]
-    assert hubkit.list_models("*", modality="text") == []
+    assert hubkit.list_models("*", modality="text") == ["all-MiniLM-L6-v2"]
     assert "resnet18" in hubkit.list_models(modality="vision", task="image-classification")
     assert hubkit.list_models(task="speech-recognition") == []
     assert "lenet5" not in hubkit.list_models(pretrained=True)
