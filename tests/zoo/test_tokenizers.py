@@ -290,9 +290,20 @@ def test_return_tensors_np_gives_int64_n_by_l(tok):
     assert empty["input_ids"].shape == (0, 0) and empty["input_ids"].dtype == np.int64
 
 
+def test_return_tensors_np_holds_the_same_numbers_as_lists(tok):
+    texts, pairs = ["hello world the", "fox", "", "x " * 9], ["x", "the quick brown", "fox", "x x"]
+    for kwargs in ({"padding": True}, {"padding": "max_length", "max_length": 20},
+                   {"padding": "max_length", "truncation": "only_first", "max_length": 8}):
+        lists = tok(texts, pairs, **kwargs)
+        arrays = tok(texts, pairs, return_tensors="np", **kwargs)
+        assert {k: v.tolist() for k, v in arrays.items()} == lists
+
+
 def test_return_tensors_np_with_unequal_lengths_raises(tok):
     with pytest.raises(ArgumentError, match=r"lengths \[3, 4\].*padding=True"):
         tok(["hello world", "fox"], return_tensors="np")
+    with pytest.raises(ArgumentError, match=r"lengths \[5, 8\]"):
+        tok(["hello", "x x x x x x"], padding="max_length", max_length=5, return_tensors="np")
 
 
 def test_optional_outputs_can_be_turned_off(tok):

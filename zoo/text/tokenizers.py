@@ -229,7 +229,8 @@ class BertTokenizer:
         # WordPiece can stop growing a candidate piece beyond the longest vocabulary entry.
         self._max_first_len = max(map(len, self._vocab))
         self._max_cont_len = max((len(t) - 2 for t in self._vocab if t.startswith("##")), default=0)
-        self._wordpiece_cache: dict[str, tuple[str, ...]] = {}
+        self._unk_id = self._vocab[unk_token]
+        self._wordpiece_cache: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
         self._wordpiece_cache_size = 1 << 18
 
     # ---------------------------------------------------------------- construction
@@ -429,26 +430,44 @@ class BertTokenizer:
         """
         if not isinstance(text, str):
             raise ArgumentTypeError(f"tokenize: expected a str, got {type(text).__name__} {_preview(text)}.")
-        if not any(c in text for c in self._special_first_chars):
-            return self._tokenize_plain(text)
         out: list[str] = []
-        for piece in self._special_re.split(text):
-            if piece in self._special_set:
+        for is_special, piece in self._split_special_tokens(text):
+            if is_special:
                 out.append(piece)
-            elif piece:
-                out.extend(self._tokenize_plain(piece))
+            else:
+                self._wordpieces_into(piece, out, 0)
         return out
 
-    def _tokenize_plain(self, text: str) -> list[str]:
-        out: list[str] = []
-        wordpiece = self._wordpiece
-        user_never_split = self.never_split
-        for word in self._basic_tokenize(text):
-            if word in user_never_split:
-                out.append(word)
+    def _encode_text(self, text: str) -> list[int]:
+        """``convert_tokens_to_ids(tokenize(text))`` without building the token strings."""
+        out: list[int] = []
+        vocab = self._vocab
+        for is_special, piece in self._split_special_tokens(text):
+            if is_special:
+                out.append(vocab[piece])
             else:
-                out.extend(wordpiece(word))
+                self._wordpieces_into(piece, out, 1)
         return out
+
+    def _split_special_tokens(self, text: str) -> list[tuple[bool, str]]:
+        """``text`` cut into (is_special_token, piece) runs, as transformers' added-token Trie does."""
+        if not any(c in text for c in self._special_first_chars):
+            return [(False, text)]
+        special = self._special_set
+        return [(piece in special, piece) for piece in self._special_re.split(text) if piece]
+
+    def _wordpieces_into(self, text: str, out: list, field: int) -> None:
+        """Append the WordPiece tokens (``field`` 0) or their ids (``field`` 1) of special-token-free text."""
+        cache = self._wordpiece_cache
+        never_split = self.never_split
+        for word in self._basic_tokenize(text):
+            if never_split and word in never_split:
+                out.append(word if field == 0 else self._vocab.get(word, self._unk_id))
+                continue
+            entry = cache.get(word)
+            if entry is None:
+                entry = self._wordpiece(word)
+            out.extend(entry[field])
 
     def _basic_tokenize(self, text: str) -> list[str]:
         if not text.isprintable() or "\ufffd" in text:
@@ -457,6 +476,18 @@ class BertTokenizer:
             if self.tokenize_chinese_chars:
                 text = _CJK_RE.sub(r" \g<0> ", text)
             text = unicodedata.normalize("NFC", text)
+        normalized = text.lower() if self.do_lower_case else text
+        if self._strip and not normalized.isascii():
+            normalized = unicodedata.normalize("NFD", normalized).translate(_STRIP_ACCENTS)
+        # Whole-text lower-casing and accent stripping equal transformers' per-word ones (Python's final-sigma
+        # context and NFD reordering stop at whitespace), unless some word is a never-split one before or after
+        # normalizing; only then is the word-by-word path needed.
+        never_split = self._basic_never_split
+        if any(t in text or t in normalized for t in never_split):
+            return self._basic_tokenize_by_word(text)
+        return normalized.translate(_SPLIT_PUNCT).split()
+
+    def _basic_tokenize_by_word(self, text: str) -> list[str]:
         never_split = self._basic_never_split
         lower, strip = self.do_lower_case, self._strip
         words: list[str] = []
@@ -474,15 +505,14 @@ class BertTokenizer:
             words.extend(token.translate(_SPLIT_PUNCT).split())
         return words
 
-    def _wordpiece(self, word: str) -> tuple[str, ...]:
-        cached = self._wordpiece_cache.get(word)
-        if cached is not None:
-            return cached
+    def _wordpiece(self, word: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """WordPiece tokens of one word and their ids, cached."""
         pieces = self._wordpiece_uncached(word)
+        entry = (pieces, tuple(self._vocab[p] for p in pieces))
         if len(self._wordpiece_cache) >= self._wordpiece_cache_size:
             self._wordpiece_cache.clear()
-        self._wordpiece_cache[word] = pieces
-        return pieces
+        self._wordpiece_cache[word] = entry
+        return entry
 
     def _wordpiece_uncached(self, word: str) -> tuple[str, ...]:
         n = len(word)
@@ -574,35 +604,52 @@ class BertTokenizer:
 
         rows = [self._build(a, b, add_special_tokens, trunc, max_length) for a, b in zip(texts, pairs)]
         lengths = [len(ids) for ids, _ in rows]
-        target = None
+        target = 0
         if pad == "longest" and rows:
             target = max(lengths)
         elif pad == "max_length":
             target = max_length
+        if return_tensors == "np":
+            return self._to_arrays(rows, lengths, target, return_token_type_ids, return_attention_mask)
+
         input_ids, type_ids, masks = [], [], []
         pad_id = self.pad_token_id
-        for (ids, types), n in zip(rows, lengths):
-            extra = target - n if target is not None and target > n else 0
+        for (ids, n_first), n in zip(rows, lengths):
+            extra = max(target - n, 0)
             input_ids.append(ids + [pad_id] * extra)
-            type_ids.append(types + [0] * extra)
+            type_ids.append([0] * n_first + [1] * (n - n_first) + [0] * extra)
             masks.append([1] * n + [0] * extra)
-
         out: dict[str, Any] = {"input_ids": input_ids}
         if return_token_type_ids:
             out["token_type_ids"] = type_ids
         if return_attention_mask:
             out["attention_mask"] = masks
-        if return_tensors == "np":
-            final = [len(r) for r in input_ids]
-            if len(set(final)) > 1:
-                raise ArgumentError(
-                    f"BertTokenizer: return_tensors='np' needs rows of one length, got lengths {sorted(set(final))}; "
-                    "pass padding=True (or padding='max_length' with truncation=True)."
-                )
-            width = final[0] if final else 0
-            return {k: np.array(v, dtype=np.int64).reshape(len(v), width) for k, v in out.items()}
         if not batched:
             return {k: v[0] for k, v in out.items()}
+        return out
+
+    def _to_arrays(
+        self, rows: list[tuple[list[int], int]], lengths: list[int], target: int, type_ids: bool, mask: bool
+    ) -> dict[str, np.ndarray]:
+        """Padded rows as (N, L) int64 arrays, scattered in one step from the concatenated ids."""
+        final = {max(n, target) for n in lengths}
+        if len(final) > 1:
+            raise ArgumentError(
+                f"BertTokenizer: return_tensors='np' needs rows of one length, got lengths {sorted(final)}; "
+                "pass padding=True (or padding='max_length' with truncation=True)."
+            )
+        n_rows, width = len(rows), final.pop() if final else 0
+        lengths_arr = np.array(lengths, dtype=np.int64).reshape(n_rows, 1)
+        positions = np.arange(width, dtype=np.int64)
+        filled = positions < lengths_arr
+        input_ids = np.full((n_rows, width), self.pad_token_id, dtype=np.int64)
+        input_ids[filled] = np.fromiter((i for ids, _ in rows for i in ids), dtype=np.int64, count=sum(lengths))
+        out = {"input_ids": input_ids}
+        if type_ids:
+            n_first = np.array([n for _, n in rows], dtype=np.int64).reshape(n_rows, 1)
+            out["token_type_ids"] = (filled & (positions >= n_first)).astype(np.int64)
+        if mask:
+            out["attention_mask"] = filled.astype(np.int64)
         return out
 
     def _batch_inputs(self, text: Any, text_pair: Any) -> tuple[list[str], list[str | None]]:
@@ -668,21 +715,22 @@ class BertTokenizer:
 
     def _build(
         self, text: str, pair: str | None, add_special_tokens: bool, trunc: str, max_length: int | None
-    ) -> tuple[list[int], list[int]]:
-        """Ids and token type ids of one row, truncated (transformers' prepare_for_model)."""
-        ids = self.convert_tokens_to_ids(self.tokenize(text))
-        pair_ids = self.convert_tokens_to_ids(self.tokenize(pair)) if pair is not None else None
+    ) -> tuple[list[int], int]:
+        """One row's ids, truncated (transformers' prepare_for_model), and how many of them have token type 0
+        (the first segment with its [CLS] and [SEP]; the rest, the second segment and its [SEP], have type 1)."""
+        ids = self._encode_text(text)
+        pair_ids = self._encode_text(pair) if pair is not None else None
         n_special = (3 if pair_ids is not None else 2) if add_special_tokens else 0
         total = len(ids) + len(pair_ids or ()) + n_special
         if trunc != "do_not_truncate" and max_length and total > max_length:
             ids, pair_ids = _truncate(ids, pair_ids, total - max_length, trunc)
         if not add_special_tokens:
             seq = ids + (pair_ids or [])
-            return seq, [0] * len(seq)
+            return seq, len(seq)
         cls, sep = self.cls_token_id, self.sep_token_id
         if pair_ids is None:
-            return [cls, *ids, sep], [0] * (len(ids) + 2)
-        return [cls, *ids, sep, *pair_ids, sep], [0] * (len(ids) + 2) + [1] * (len(pair_ids) + 1)
+            return [cls, *ids, sep], len(ids) + 2
+        return [cls, *ids, sep, *pair_ids, sep], len(ids) + 2
 
     # ---------------------------------------------------------------- decode
 
