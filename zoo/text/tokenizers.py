@@ -11,14 +11,15 @@ The pipeline is the one in ``transformers/models/bert/tokenization_bert.py`` (th
    and kept whole;
 2. basic tokenizer on the rest: drop NUL, U+FFFD and control characters, map whitespace to ``" "``, put spaces
    around CJK ideographs, NFC, split on whitespace, then per word: lower-case and strip accents (NFD, drop
-   ``Mn``), split off every punctuation character (Unicode ``P*`` plus all ASCII symbols such as ``$`` and
-   `````);
+   ``Mn``), split off every punctuation character (Unicode ``P*`` plus every ASCII symbol, ``$`` and the
+   backtick included);
 3. WordPiece on each word: greedy longest match from the left, non-initial pieces looked up as ``"##" + piece``;
    a word with an unmatched position or more than ``max_input_chars_per_word`` characters becomes ``[UNK]``.
 
 The fast tokenizer (``tokenizer.json``, Rust ``BertNormalizer``) differs on a few inputs: it has no NFC step,
-strips accents before lower-casing (so a final capital sigma stays a plain sigma), treats one more CJK block as
-ideographs, and uses Rust's notions of whitespace and control. This module follows the slow one.
+strips accents before lower-casing (so a final capital sigma stays a plain sigma), does not treat U+2B820..U+2B91F
+as ideographs, and uses Rust's notions of whitespace and control. This module follows the slow one (in
+transformers 5 that is ``BertTokenizerLegacy``; ``transformers.BertTokenizer`` became the Rust-backed one).
 
 Only the standard library and numpy are used; ``import hubkit`` does not import this module.
 """
