@@ -124,6 +124,14 @@ def _to_chw(img: Any, what: str) -> tuple[np.ndarray, Callable[[np.ndarray], Any
         if img.ndim == 2:
             return img[None], lambda out: np.ascontiguousarray(out[0])
         if img.ndim == 3:
+            if img.shape[0] <= 4 < img.shape[2]:
+                # (3, 375, 500) read as (H, W, C) would be a 3-pixel-high image with 500 channels, and a
+                # resize of it could ask for tens of GB: the caller almost surely has a (C, H, W) array.
+                raise ShapeError(
+                    f"{what}: ndarray images are (H, W, C) like PIL and ToTensor's input, and {img.shape} looks "
+                    f"like (C, H, W); pass img.transpose(1, 2, 0), or hubkit.from_numpy(img) to treat it as a "
+                    f"(C, H, W) tensor image"
+                )
             return img.transpose(2, 0, 1), lambda out: np.ascontiguousarray(out.transpose(1, 2, 0))
         raise ShapeError(f"{what} expects an ndarray image of shape (H, W) or (H, W, C), got {img.shape}")
     if _is_pil(img):

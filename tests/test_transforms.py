@@ -134,6 +134,15 @@ def test_resize_rejects_bad_sizes_and_modes():
 # ---------------------------------------------------------------- crop, pad, flip, rotate
 
 
+def test_a_chw_ndarray_is_refused_with_the_fix_instead_of_resized_as_hwc():
+    chw = np.zeros((3, 375, 500), dtype=np.uint8)
+    with pytest.raises(ShapeError, match=r"looks like \(C, H, W\).*transpose\(1, 2, 0\)"):
+        T.resize(chw, 256)  # read as (H, W, C) this would be 256 x 32000 x 500 bytes
+    assert T.resize(chw.transpose(1, 2, 0), 32).shape == (32, 42, 3)
+    assert tuple(T.resize(hubkit.from_numpy(chw), 32).shape) == (3, 32, 42)
+    assert T.resize(np.zeros((8, 6, 5), dtype=np.uint8), 4).shape == (5, 4, 5)  # a real 5-channel HWC image
+
+
 def test_crop_center_crop_and_out_of_bounds_zero_fill():
     img = np.arange(30, dtype=np.uint8).reshape(5, 6)
     np.testing.assert_array_equal(T.crop(img, 1, 2, 2, 3), img[1:3, 2:5])
