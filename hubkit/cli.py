@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -88,8 +89,15 @@ def _add_cache(sub: argparse._SubParsersAction) -> None:
     verify = csub.add_parser("verify", help="re-hash every cached file and compare with its record")
     verify.add_argument("--delete", action="store_true", help="delete files that fail")
     verify.set_defaults(func=_cmd_cache_verify)
-    prune = csub.add_parser("prune", help="remove interrupted downloads and orphaned bookkeeping files")
+    prune = csub.add_parser(
+        "prune", help="remove interrupted downloads and orphaned bookkeeping files; with --max-size or "
+        "--unused-for, also the least recently used files")  # fmt: skip
     prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    prune.add_argument("--max-size", type=_parse_size, metavar="SIZE",
+                       help="then delete the least recently used files until the cache holds at most SIZE "
+                            "(bytes, or with a unit: 500M, 20G)")  # fmt: skip
+    prune.add_argument("--unused-for", type=_parse_days, metavar="DAYS",
+                       help="then delete files not downloaded or used for more than DAYS days")
     prune.set_defaults(func=_cmd_cache_prune)
     rm = csub.add_parser("rm", help="remove cached files whose path or URL matches a glob")
     rm.add_argument("patterns", nargs="+", metavar="PATTERN", help="glob on 'host/path' or on the URL")
@@ -137,13 +145,43 @@ def _cmd_cache_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _parse_size(text: str) -> int:
+    """``"20G"`` -> bytes (binary units K, M, G, T, optionally followed by B or iB)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a size like 500M or 20G, got {text!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _parse_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not days >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of days (0 or more), got {text!r}")
+    return days
+
+
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
-    from hubkit.hub.cache import prune
+    from hubkit.hub.cache import evict, prune
 
     removed = prune(dry_run=args.dry_run)
+    verb = "would remove " if args.dry_run else "removed "
     for path, _ in removed:
-        print(("would remove " if args.dry_run else "removed ") + str(path))
-    print(f"{len(removed)} item(s), {_human(sum(n for _, n in removed))}" + (" (dry run)" if args.dry_run else ""))
+        print(verb + str(path))
+    freed = sum(n for _, n in removed)
+    count = len(removed)
+    if args.max_size is not None or args.unused_for is not None:
+        unused_s = None if args.unused_for is None else args.unused_for * 86400.0
+        for entry in evict(max_bytes=args.max_size, unused_for_s=unused_s, dry_run=args.dry_run):
+            print(f"{verb}{entry.relpath} ({_human(entry.size)}, least recently used)")
+            freed += entry.size
+            count += 1
+    print(f"{count} item(s), {_human(freed)}" + (" (dry run)" if args.dry_run else ""))
     return 0
 
 

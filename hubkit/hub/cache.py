@@ -67,6 +67,24 @@ def files_dir() -> Path:
     return cache_dir() / "files"
 
 
+# https://bford.info/cachedir/: backup and sync tools that honour it skip the tagged directory.
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by hubkit.\n"
+    "# Its contents are downloads that hubkit can fetch again: 'hubkit cache dir' shows where, 'hubkit cache' cleans.\n"
+)
+
+
+def tag_cache_dir(root: Path | None = None) -> None:
+    """Put a ``CACHEDIR.TAG`` in the download cache root (``files_dir()``) if it has none; best effort."""
+    root = files_dir() if root is None else root
+    tag = root / "CACHEDIR.TAG"
+    if tag.exists():
+        return
+    with contextlib.suppress(OSError):
+        write_text_atomic(tag, CACHEDIR_TAG)
+
+
 def env_flag(name: str) -> bool:
     """Whether the environment variable ``name`` is set to a true value (1, true, yes, on)."""
     return os.environ.get(name, "").strip().lower() in _TRUE
@@ -190,16 +208,21 @@ def read_record(final: Path) -> Record | None:
         return None
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON through a unique temp file and ``os.replace`` so readers never see half a file."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` through a unique temp file and ``os.replace`` so readers never see half a file."""
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.write_text(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON through a unique temp file and ``os.replace`` so readers never see half a file."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def write_record(final: Path, record: Record) -> None:
@@ -328,6 +351,27 @@ class Entry:
     record: Record | None
 
 
+# A cached hit refreshes its "last used" stamp (the sidecar's mtime) at most this often: one stat per hit,
+# one utime an hour, so eviction can go by use without a write on every hit.
+USE_STAMP_EVERY_S = 3600.0
+
+
+def mark_used(final: Path) -> None:
+    """Record that ``final`` was just served from the cache (for ``evict``); silent on a read-only cache."""
+    side = sidecar_path(final)
+    with contextlib.suppress(OSError):
+        if time.time() - side.stat().st_mtime > USE_STAMP_EVERY_S:
+            os.utime(side)
+
+
+def last_used(entry: Entry) -> float:
+    """When ``entry`` was last downloaded or served from the cache (within ``USE_STAMP_EVERY_S``)."""
+    for path in (sidecar_path(entry.path), entry.path):
+        with contextlib.suppress(OSError):
+            return path.stat().st_mtime
+    return 0.0
+
+
 def iter_entries(root: Path | None = None) -> Iterator[Entry]:
     """Committed files under ``root`` (default: ``files_dir()``), skipping hubkit's own dot-files."""
     root = files_dir() if root is None else root
@@ -335,8 +379,9 @@ def iter_entries(root: Path | None = None) -> Iterator[Entry]:
         return
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
+        top = Path(dirpath) == root
         for name in sorted(filenames):
-            if is_internal_name(name) or (name.startswith(".") and ".tmp" in name):
+            if is_internal_name(name) or (name.startswith(".") and ".tmp" in name) or (top and name == "CACHEDIR.TAG"):
                 continue
             path = Path(dirpath) / name
             try:
@@ -477,6 +522,15 @@ def prune(root: Path | None = None, *, dry_run: bool = False, tmp_age_s: float =
     return removed
 
 
+def _remove_entry(entry: Entry) -> None:
+    """Delete a committed file with its sidecar, lock and partials."""
+    for p in iter_partials(entry.path):
+        remove_partial(p.path)
+    for path in (entry.path, sidecar_path(entry.path), lock_path(entry.path)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 def remove_entries(patterns: list[str], root: Path | None = None) -> list[Entry]:
     """Delete committed files whose cache path or recorded URL matches any glob in ``patterns``.
 
@@ -489,10 +543,43 @@ def remove_entries(patterns: list[str], root: Path | None = None) -> list[Entry]
         url = entry.record.url if entry.record else ""
         if not any(fnmatch.fnmatchcase(entry.relpath, p) or (url and fnmatch.fnmatchcase(url, p)) for p in patterns):
             continue
-        for p in iter_partials(entry.path):
-            remove_partial(p.path)
-        for path in (entry.path, sidecar_path(entry.path), lock_path(entry.path)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        _remove_entry(entry)
+        removed.append(entry)
+    return removed
+
+
+def evict(
+    *,
+    max_bytes: int | None = None,
+    unused_for_s: float | None = None,
+    root: Path | None = None,
+    dry_run: bool = False,
+) -> list[Entry]:
+    """Delete the least recently used committed files: first every file unused for more than
+    ``unused_for_s`` seconds, then the oldest-used ones until the files total at most ``max_bytes``.
+
+    "Used" means downloaded or served as a cached hit (see ``mark_used``). A process that already has a file
+    open keeps reading it on POSIX systems; a file that cannot be deleted is skipped. Returns the entries
+    removed (or, with ``dry_run``, that would be).
+    """
+    if max_bytes is not None and max_bytes < 0:
+        raise CacheError(f"max_bytes must be 0 or more, got {max_bytes}")
+    if unused_for_s is not None and unused_for_s < 0:
+        raise CacheError(f"unused_for_s must be 0 or more, got {unused_for_s}")
+    entries = sorted(iter_entries(root), key=lambda e: (last_used(e), e.relpath))
+    total = sum(e.size for e in entries)
+    now = time.time()
+    removed = []
+    for entry in entries:
+        stale = unused_for_s is not None and now - last_used(entry) > unused_for_s
+        if not stale and (max_bytes is None or total <= max_bytes):
+            continue
+        if not dry_run:
+            try:
+                _remove_entry(entry)
+            except OSError as e:  # e.g. open in another process on Windows
+                logger.warning("could not evict %s: %s", entry.path, e)
+                continue
+        total -= entry.size
         removed.append(entry)
     return removed

@@ -62,12 +62,14 @@ from hubkit.hub.cache import (
     hash_file,
     iter_partials,
     lock_path,
+    mark_used,
     new_owner_token,
     partial_is_abandoned,
     partial_path,
     read_record,
     release_owner_token,
     remove_partial,
+    tag_cache_dir,
     url_relpath,
     write_json_atomic,
     write_record,
@@ -394,6 +396,8 @@ def _fetch(
             )
         sources = local
     check_writable_dir(final.parent)
+    if final.is_relative_to(files_dir()):
+        tag_cache_dir()
     with _download_lock(final):
         if _cached(final, expect):  # another process finished it while we waited
             return final
@@ -462,6 +466,8 @@ def _cached(final: Path, expect: _Expect) -> bool:
                      etag=record.etag if record else None, last_modified=record.last_modified if record else None)
         with contextlib.suppress(OSError):  # a read-only cache still serves the hit
             write_record(final, new)
+    else:
+        mark_used(final)
     return True
 
 

@@ -113,6 +113,71 @@ def test_cache_prune_removes_abandoned_partials_and_orphans(http_server, capsys)
     assert "removed" in capsys.readouterr().out
 
 
+def _age(path: Path, days: float) -> None:
+    """Make ``path``'s last use ``days`` ago (the sidecar's mtime is the use stamp)."""
+    stamp = cache_mod.sidecar_path(path)
+    t = stamp.stat().st_mtime - days * 86400
+    os.utime(stamp, (t, t))
+
+
+def test_cache_prune_max_size_evicts_least_recently_used_first(http_server, capsys):
+    paths = {name: fetch(http_server.add(f"/lru/{name}.bin", os.urandom(1000))) for name in "abcd"}
+    for name, days in zip("abcd", (3, 1, 4, 2)):  # least recently used: c, a, d, b
+        _age(paths[name], days)
+    fetch(http_server.url("/lru/c.bin"))  # a cached hit: c is now the most recently used
+    assert http_server.count("/lru/c.bin") == 1
+    assert cli.main(["cache", "prune", "--max-size", "2000", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would remove" in out and all(p.exists() for p in paths.values())
+    assert cli.main(["cache", "prune", "--max-size", "2K"]) == 0
+    out = capsys.readouterr().out
+    assert [p.exists() for p in paths.values()] == [False, True, True, False]  # a and d went, 2000 bytes kept
+    assert "least recently used" in out and "2 item(s)" in out
+    assert not cache_mod.sidecar_path(paths["a"]).exists()
+
+
+def test_cache_prune_unused_for_days(http_server, capsys):
+    old = fetch(http_server.add("/u/old.bin", b"old"))
+    new = fetch(http_server.add("/u/new.bin", b"new"))
+    _age(old, 40)
+    assert cli.main(["cache", "prune", "--unused-for", "30"]) == 0
+    assert not old.exists() and new.exists()
+    for bad in (["--max-size", "lots"], ["--unused-for", "-1"]):
+        assert cli.main(["cache", "prune", *bad]) == 2  # usage error
+    err = capsys.readouterr().err
+    assert "expected a size like 500M or 20G, got 'lots'" in err and "expected a number of days" in err
+
+
+def test_cached_hits_refresh_the_use_stamp_at_most_hourly_and_only_where_writable(http_server):
+    path = fetch(http_server.add("/stamp.bin", b"x"))
+    stamp = cache_mod.sidecar_path(path)
+    _age(path, 1)
+    before = stamp.stat().st_mtime
+    fetch(http_server.url("/stamp.bin"))
+    refreshed = stamp.stat().st_mtime
+    assert refreshed > before + 3600
+    os.utime(stamp, (refreshed - 60, refreshed - 60))  # used a minute ago: no new stamp
+    fetch(http_server.url("/stamp.bin"))
+    assert stamp.stat().st_mtime == refreshed - 60
+
+
+def test_the_download_cache_carries_a_cachedir_tag(http_server):
+    path = fetch(http_server.add("/t/f.bin", b"f"))
+    tag = cache_mod.files_dir() / "CACHEDIR.TAG"
+    assert tag.read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    assert "CACHEDIR.TAG" not in [e.relpath for e in cache_mod.iter_entries()]
+    assert path.exists()
+
+
+def test_evict_rejects_negative_limits():
+    from hubkit.errors import CacheError
+
+    with pytest.raises(CacheError, match="max_bytes"):
+        cache_mod.evict(max_bytes=-1)
+    with pytest.raises(CacheError, match="unused_for_s"):
+        cache_mod.evict(unused_for_s=-5)
+
+
 def test_cache_rm_by_glob_and_by_url(http_server, capsys):
     a = fetch(http_server.add("/x/a.bin", b"a"))
     b_url = http_server.add("/x/b.bin", b"b")
