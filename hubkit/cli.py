@@ -1,13 +1,15 @@
 """The ``hubkit`` command line.
 
     hubkit fetch URL [--sha256 H] [--md5 H] [--size N] [--dest DIR] [--filename NAME] [--mirror URL]...
-    hubkit cache ls [--json] | verify [--delete] | prune [--dry-run] | rm PATTERN... | dir
+    hubkit cache ls [--json] | verify [--delete] | prune [--dry-run] [--max-size 20G] [--unused-for DAYS]
+                | rm PATTERN... | dir
     hubkit mirror sync DIR URL_OR_NAME...
     hubkit datasets [--root DIR]
     hubkit download NAME... [--root DIR] [--no-progress]
     hubkit models [PATTERN] [--modality M] [--task T] [--pretrained] [--json]
     hubkit info NAME [--json]
     hubkit predict NAME IMAGE... [--topk 5] [--device cpu]
+    hubkit embed NAME TEXT... [--device cpu] [--json]
     hubkit fetch-weights NAME... [--no-progress]
 
 Adding a subcommand: write ``_add_<name>(subparsers)`` that creates its parser with
@@ -429,6 +431,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="embed texts with a pretrained text model and print their similarities")
+    p.add_argument("name", help="text model (its DEFAULT weights) or model.tag, e.g. all-MiniLM-L6-v2")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="texts to embed")
+    p.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
+    p.add_argument("--json", action="store_true", help="print the embeddings as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no download progress bar")
+    p.set_defaults(func=_cmd_embed)
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from hubkit.hub import api
+
+    emb = api.embed(args.name, args.texts, device=args.device, progress=False if args.no_progress else None)
+    if args.json:
+        print(json.dumps({"model": args.name, "texts": args.texts, "embeddings": emb.round(7).tolist()}))
+        return 0
+    print(f"{len(args.texts)} text(s) -> embeddings of {emb.shape[1]} dims")
+    norms = (emb * emb).sum(axis=1) ** 0.5
+    unit = emb / norms.clip(min=1e-12)[:, None]
+    sim = unit @ unit.T
+    labels = [t if len(t) <= 40 else t[:37] + "..." for t in args.texts]
+    width = max(len(label) for label in labels)
+    print("cosine similarity:")
+    for i, label in enumerate(labels):
+        print(f"  [{i}] {label:<{width}}  " + "  ".join(f"{v:6.3f}" for v in sim[i]))
+    return 0
+
+
 def _add_fetch_weights(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch-weights", help="download and verify models' weights into the cache (pre-warm)")
     p.add_argument("names", nargs="+", metavar="NAME",
@@ -450,7 +481,7 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_fetch, _add_cache, _add_mirror, _add_datasets, _add_download,
-    _add_models, _add_info, _add_predict, _add_fetch_weights,
+    _add_models, _add_info, _add_predict, _add_embed, _add_fetch_weights,
 ]
 
 

@@ -35,8 +35,8 @@ from hubkit.hub import registry
 from hubkit.hub.registry import ModelEntry, TextPreprocessing, WeightAlias, WeightTag
 
 __all__ = [
-    "Weights", "fuse_for_inference", "get_weights", "is_model_name", "list_models", "load", "model_info", "predict",
-    "weight_resources",
+    "Weights", "embed", "fuse_for_inference", "get_weights", "is_model_name", "list_models", "load", "model_info",
+    "predict", "weight_resources",
 ]
 
 logger = logging.getLogger("hubkit.hub.api")
@@ -540,6 +540,23 @@ def predict(
                 order = np.argsort(-row, kind="stable")[:k]
                 results.append([(categories[i], float(row[i])) for i in order])
     return results
+
+
+def embed(
+    name: str, texts: Sequence[str], *, device: Any = None, progress: bool | None = None, batch_size: int = 32
+) -> Any:
+    """Embed ``texts`` with a pretrained text encoder: a float32 array (len(texts), dim) of the model's
+    sentence embeddings (for all-MiniLM-L6-v2 unit vectors, so dot products are cosine similarities)."""
+    entry, _ = _split(name)
+    if entry.modality != "text":
+        raise ArgumentError(
+            f"embed needs a text model, and {entry.name!r} is a {entry.modality} model ({entry.task}); "
+            f"text models: {', '.join(list_models(modality='text')) or 'none registered'}"
+        )
+    if isinstance(texts, str):
+        raise ArgumentTypeError("embed takes a list of strings; wrap a single text as [text]")
+    model = load(entry.name, weights=get_weights(name), device=device, progress=progress)
+    return model.encode(list(texts), batch_size=batch_size)
 
 
 def _read_image(img: Any) -> Any:

@@ -218,3 +218,24 @@ def test_info_and_models_cli_show_the_text_model(capsys):
     assert row == ["all-MiniLM-L6-v2", "22.7M", "-", "SENTENCE_TRANSFORMERS*"]
     assert main(["predict", "all-MiniLM-L6-v2", "x.jpg"]) == 1
     assert "encode" in capsys.readouterr().err
+
+
+def test_embed_api_and_cli(http_server, tmp_path, monkeypatch, capsys):
+    from hubkit.cli import main
+
+    _serve_tiny_minilm(http_server, tmp_path, monkeypatch)
+    emb = api.embed("all-MiniLM-L6-v2", ["the cat sat", "a dog", "the cat sat"])
+    assert emb.shape == (3, 16)
+    np.testing.assert_allclose(emb[0], emb[2])
+    assert main(["embed", "all-MiniLM-L6-v2", "the cat sat", "a dog", "--no-progress"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "2 text(s) -> embeddings of 16 dims" and out[1] == "cosine similarity:"
+    assert out[2].split()[-2] == "1.000" and out[3].split()[-1] == "1.000"  # each text vs itself
+    assert main(["embed", "all-MiniLM-L6-v2", "a dog", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["texts"] == ["a dog"] and len(data["embeddings"][0]) == 16
+    np.testing.assert_allclose(data["embeddings"][0], emb[1], atol=1e-6)
+    with pytest.raises(ArgumentError, match="text model"):
+        api.embed("resnet18", ["x"])
+    with pytest.raises(hubkit.errors.ArgumentTypeError, match="list of strings"):
+        api.embed("all-MiniLM-L6-v2", "just one")
