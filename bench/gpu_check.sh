@@ -15,7 +15,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 $py -c 'import cupy, numpy, torch; print("cupy", cupy.__version__, "numpy", numpy.__version__, "torch", torch.__version__)' \
     | tee -a "$out/gpu.txt"
 timeout "${TEST_LIMIT:-300}" $py -m pytest -m gpu -p no:cacheprovider -q --timeout 120 \
-    tests/engine/test_gpu.py tests/kernels/test_cuda_kernels.py tests/nn/test_module.py tests/zoo/test_vision_gpu.py tests/zoo/test_text_gpu.py \
+    tests/engine/test_gpu.py tests/kernels/test_cuda_kernels.py tests/nn/test_module.py tests/zoo/test_vision_gpu.py tests/zoo/test_text_gpu.py tests/zoo/test_audio_gpu.py \
     2>&1 | tee "$out/tests.log"
 echo "tests exit: ${PIPESTATUS[0]}" | tee -a "$out/tests.log"
 (cd bench && timeout "${BENCH_LIMIT:-150}" $py gpu.py --repeat "${REPEAT:-10}" 2>&1) | tee "$out/bench_gpu.log"

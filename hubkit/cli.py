@@ -387,7 +387,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"    params:       {w['num_params']:,}" + (f", {w['gflops']} GFLOPS" if w["gflops"] else ""))
         for dataset, values in w["metrics"].items():
             print(f"    metrics:      {dataset}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
-        if pre["kind"] == "text":
+        if pre["kind"] == "audio":
+            print(f"    preprocess:   mono waveform at {pre['sample_rate']} Hz")
+        elif pre["kind"] == "text":
             print(f"    preprocess:   {pre['tokenizer']} tokenizer ({pre['vocab']}), "
                   f"lower-case {pre['do_lower_case']}, max {pre['max_length']} tokens")
         else:

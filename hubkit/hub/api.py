@@ -32,7 +32,7 @@ from typing import Any
 
 from hubkit.errors import ArgumentError, ArgumentTypeError, ModelNotFoundError
 from hubkit.hub import registry
-from hubkit.hub.registry import ModelEntry, TextPreprocessing, WeightAlias, WeightTag
+from hubkit.hub.registry import AudioPreprocessing, ModelEntry, TextPreprocessing, WeightAlias, WeightTag
 
 __all__ = [
     "Weights", "embed", "fuse_for_inference", "get_weights", "is_model_name", "list_models", "load", "model_info",
@@ -42,7 +42,7 @@ __all__ = [
 logger = logging.getLogger("hubkit.hub.api")
 
 # Packages whose import registers model entries; imported on the first registry question.
-ZOO_PACKAGES: tuple[str, ...] = ("hubkit.zoo.vision", "hubkit.zoo.text")
+ZOO_PACKAGES: tuple[str, ...] = ("hubkit.zoo.vision", "hubkit.zoo.text", "hubkit.zoo.audio")
 
 _URL_SCHEMES = ("http://", "https://", "file://")
 
@@ -131,12 +131,17 @@ class Weights:
 
     def transforms(self) -> Any:
         """The preprocessing these weights were evaluated with: for images a callable image -> float32
-        Tensor ``(3, crop, crop)``; for text the tokenizer (:meth:`tokenizer`)."""
+        Tensor ``(3, crop, crop)``; for text the tokenizer (:meth:`tokenizer`); for audio a callable WAV path or
+        array -> float32 mono waveform at the model's sample rate."""
         from hubkit.zoo.vision.presets import ImageClassification
 
         p = self.entry.preprocessing
         if isinstance(p, TextPreprocessing):
             return self.tokenizer()
+        if isinstance(p, AudioPreprocessing):
+            from hubkit.zoo.audio import WaveformPreprocess
+
+            return WaveformPreprocess(p.sample_rate)
         return ImageClassification(crop_size=p.crop_size, resize_size=p.resize_size, mean=p.mean, std=p.std,
                                    interpolation=p.interpolation, antialias=p.antialias)
 
@@ -511,9 +516,10 @@ def predict(
         raise ArgumentError(f"topk must be a positive int, got {topk!r}")
     entry, tag = _split(name)
     if entry.modality != "vision":
+        use = {"text": "encode([...])", "audio": "transcribe(waveform)"}.get(entry.modality, "forward")
         raise ArgumentError(
             f"predict classifies images, and {entry.name!r} is a {entry.modality} model ({entry.task}); use "
-            f"hubkit.load({entry.name!r}, pretrained=True).encode([...]) for text"
+            f"hubkit.load({entry.name!r}, pretrained=True).{use} instead"
         )
     weights = get_weights(name)
     categories = weights.meta["categories"]

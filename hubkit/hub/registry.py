@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from hubkit.errors import ModelNotFoundError
 
 __all__ = [
+    "AudioPreprocessing",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ExtraFile",
@@ -102,6 +103,16 @@ class TextPreprocessing:
 
 
 @dataclass(frozen=True)
+class AudioPreprocessing:
+    """What a waveform must be for an audio weight tag: mono float32 samples at ``sample_rate`` Hz."""
+
+    sample_rate: int = 16000
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": "audio", "sample_rate": self.sample_rate}
+
+
+@dataclass(frozen=True)
 class ExtraFile:
     """A file a weight tag needs besides its checkpoint (a tokenizer's vocabulary, ...), verified like it."""
 
@@ -136,7 +147,7 @@ class WeightTag:
     tag: str
     url: str
     num_params: int
-    preprocessing: Preprocessing | TextPreprocessing
+    preprocessing: Preprocessing | TextPreprocessing | AudioPreprocessing
     sha256_prefix: str | None = None
     sha256: str | None = None
     size: int | None = None

@@ -1,0 +1,80 @@
+"""Speech recognition: hubkit's wav2vec2_asr_base_960h vs Hugging Face transformers' Wav2Vec2ForCTC, side by side.
+
+    python bench/audio.py                  # 10 s of audio at batch 1, and 4 x 5 s; best of 3
+    python bench/audio.py --repeat 5
+
+Same random weights on both sides (transformers' initialisation, copied into hubkit's torchaudio-keyed tree
+as tests/zoo/test_audio_parity.py does), CPU, inference without gradients; outputs are checked to agree.
+The ratio is hubkit time / transformers time (lower is better, 1.0 = parity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import hubkit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "zoo"))
+
+
+def _best(fn, repeat: int) -> tuple[float, object]:
+    fn()
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import torch
+    from test_audio_parity import _to_torchaudio_keys  # the Hugging Face -> torchaudio key renames
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    from hubkit.zoo.audio.wav2vec2 import LIBRISPEECH_LABELS, _fix_keys, wav2vec2_asr_base_960h
+
+    torch.manual_seed(0)
+    theirs = Wav2Vec2ForCTC(Wav2Vec2Config(vocab_size=len(LIBRISPEECH_LABELS))).eval()
+    ours = wav2vec2_asr_base_960h()
+    ours.load_state_dict(_fix_keys(_to_torchaudio_keys(theirs.state_dict())))
+    ours.eval()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}; torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads)")  # fmt: skip
+    print("| input | hubkit (s) | transformers (s) | ratio | real-time factor (hubkit) |")
+    print("|---|---:|---:|---:|---:|")
+    rng = np.random.default_rng(0)
+    for batch, seconds in ((1, 10), (4, 5)):
+        audio = (rng.standard_normal((batch, 16000 * seconds)) * 0.1).astype(np.float32)
+        xt = torch.from_numpy(audio)
+
+        def run_ours(a=audio):
+            with hubkit.no_grad():
+                return ours(a).numpy()
+
+        def run_theirs(x=xt):
+            with torch.no_grad():
+                return theirs(x).logits.numpy()
+
+        hub_s, got = _best(run_ours, args.repeat)
+        hf_s, want = _best(run_theirs, args.repeat)
+        diff = float(np.abs(got - want).max())
+        if diff > 1e-3:
+            raise SystemExit(f"hubkit and transformers disagree (max abs difference {diff:.3g})")
+        print(f"| {batch} x {seconds} s | {hub_s:.3f} | {hf_s:.3f} | {hub_s / hf_s:.2f}x | "
+              f"{hub_s / (batch * seconds):.3f} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

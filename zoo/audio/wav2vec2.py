@@ -1,0 +1,381 @@
+"""wav2vec 2.0 (Baevski et al. 2020) with torchaudio's module tree and keys, and its English CTC speech recognizer.
+
+Keys: ``feature_extractor.conv_layers.<i>.{conv, layer_norm}``, ``encoder.feature_projection.{layer_norm,
+projection}``, ``encoder.transformer.pos_conv_embed.conv.{weight_g, weight_v, bias}`` (a weight-normalised
+conv), ``encoder.transformer.layer_norm``, ``encoder.transformer.layers.<i>.{attention.{q,k,v,out}_proj,
+layer_norm, feed_forward.{intermediate_dense, output_dense}, final_layer_norm}``, ``aux`` (the CTC head).
+Exact (erf) GELU everywhere; post-LN transformer layers (the "base" layout).
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import hubkit
+import hubkit.nn.functional as F
+from hubkit import nn
+from hubkit.errors import ArgumentError, ShapeError
+from hubkit.hub.registry import AudioPreprocessing, ModelEntry, WeightTag, register
+from hubkit.tensor import Tensor
+
+__all__ = [
+    "LIBRISPEECH_LABELS", "Wav2Vec2Config", "Wav2Vec2Model", "ctc_greedy_decode", "load_wav",
+    "wav2vec2_asr_base_960h", "wav2vec2_base",
+]
+
+# torchaudio's English character set for the LibriSpeech fine-tuned models: CTC blank "-" first, "|" = space.
+LIBRISPEECH_LABELS = ("-", "|", "E", "T", "A", "O", "N", "I", "H", "S", "R", "D", "L", "U", "M", "W", "C", "F", "G",
+                      "Y", "P", "B", "V", "K", "'", "X", "J", "Q", "Z")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Wav2Vec2Config:
+    """torchaudio's ``wav2vec2_model`` arguments for the group-norm ("base") feature extractor."""
+
+    conv_layers: tuple[tuple[int, int, int], ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+    embed_dim: int = 768
+    pos_conv_kernel: int = 128
+    pos_conv_groups: int = 16
+    num_layers: int = 12
+    num_heads: int = 12
+    ffn_dim: int = 3072
+    layer_norm_eps: float = 1e-5
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    aux_num_out: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.embed_dim % self.num_heads:
+            raise ArgumentError(f"Wav2Vec2Config: embed_dim {self.embed_dim} is not a multiple of num_heads "
+                                f"{self.num_heads}")  # fmt: skip
+        if self.embed_dim % self.pos_conv_groups:
+            raise ArgumentError(f"Wav2Vec2Config: embed_dim {self.embed_dim} is not a multiple of pos_conv_groups "
+                                f"{self.pos_conv_groups}")  # fmt: skip
+        if not self.conv_layers:
+            raise ArgumentError("Wav2Vec2Config: conv_layers needs at least one (channels, kernel, stride) triple")
+
+    def num_frames(self, samples: int) -> int:
+        """Frames the feature extractor makes of ``samples`` audio samples (0 when the audio is too short)."""
+        for _, kernel, stride in self.conv_layers:
+            samples = (samples - kernel) // stride + 1 if samples >= kernel else 0
+        return samples
+
+
+class ConvLayerBlock(nn.Module):
+    """Conv1d (no bias) -> GroupNorm with one group per channel (first block only) -> GELU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, norm: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel, stride=stride, bias=False)
+        self.layer_norm = nn.GroupNorm(out_channels, out_channels) if norm else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        return F.gelu(x)
+
+
+class FeatureExtractor(nn.Module):
+    """Waveform (N, samples) -> features (N, frames, channels)."""
+
+    def __init__(self, config: Wav2Vec2Config) -> None:
+        super().__init__()
+        blocks, in_channels = [], 1
+        for i, (channels, kernel, stride) in enumerate(config.conv_layers):
+            blocks.append(ConvLayerBlock(in_channels, channels, kernel, stride, norm=i == 0))
+            in_channels = channels
+        self.conv_layers = nn.ModuleList(blocks)
+
+    def forward(self, waveforms: Tensor) -> Tensor:
+        x = waveforms.unsqueeze(1)
+        for block in self.conv_layers:
+            x = block(x)
+        return x.transpose(1, 2)
+
+
+class FeatureProjection(nn.Module):
+    def __init__(self, in_features: int, out_features: int, dropout: float) -> None:
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(in_features)
+        self.projection = nn.Linear(in_features, out_features)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.projection(self.layer_norm(x)))
+
+
+class WeightNormConv1d(nn.Module):
+    """A Conv1d whose weight is ``weight_v * weight_g / ||weight_v||``, the norm taken over every dim but the
+    kernel position (``torch.nn.utils.weight_norm(conv, dim=2)``), with parameters ``weight_g``/``weight_v``."""
+
+    def __init__(self, channels: int, kernel: int, groups: int) -> None:
+        super().__init__()
+        self.padding, self.groups = kernel // 2, groups
+        conv = nn.Conv1d(channels, channels, kernel, padding=kernel // 2, groups=groups)
+        self.weight_g = nn.Parameter(hubkit.tensor(_norm_except_kernel(conv.weight.numpy())))
+        self.weight_v = nn.Parameter(conv.weight.detach().clone())
+        self.bias = nn.Parameter(conv.bias.detach().clone())
+
+    def weight(self) -> Tensor:
+        v = self.weight_v
+        return v * (self.weight_g / (v * v).sum(dim=(0, 1), keepdim=True).sqrt())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv1d(x, self.weight(), self.bias, padding=self.padding, groups=self.groups)
+
+
+def _norm_except_kernel(v: np.ndarray) -> np.ndarray:
+    return np.sqrt((v.astype(np.float64) ** 2).sum(axis=(0, 1), keepdims=True)).astype(v.dtype)
+
+
+class ConvolutionalPositionalEmbedding(nn.Module):
+    """Relative positions from a grouped, weight-normalised conv over time: (N, T, C) -> (N, T, C)."""
+
+    def __init__(self, channels: int, kernel: int, groups: int) -> None:
+        super().__init__()
+        self.conv = WeightNormConv1d(channels, kernel, groups)
+        self.trim = 1 if kernel % 2 == 0 else 0  # an even kernel with kernel // 2 padding adds one frame
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.conv(x.transpose(1, 2))
+        if self.trim:
+            y = y[..., : -self.trim]
+        return F.gelu(y).transpose(1, 2)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.head_dim, self.dropout = heads, dim // heads, dropout
+        self.q_proj, self.k_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.v_proj, self.out_proj = nn.Linear(dim, dim), nn.Linear(dim, dim)
+
+    def _split(self, x: Tensor) -> Tensor:
+        n, t, _ = x.shape
+        return x.reshape(n, t, self.heads, self.head_dim).permute(0, 2, 1, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, t, c = x.shape
+        q, k, v = self._split(self.q_proj(x)), self._split(self.k_proj(x)), self._split(self.v_proj(x))
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(y.permute(0, 2, 1, 3).reshape(n, t, c))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, ffn_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.intermediate_dense = nn.Linear(dim, ffn_dim)
+        self.intermediate_dropout = nn.Dropout(dropout)
+        self.output_dense = nn.Linear(ffn_dim, dim)
+        self.output_dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.intermediate_dropout(F.gelu(self.intermediate_dense(x)))
+        return self.output_dropout(self.output_dense(x))
+
+
+class EncoderLayer(nn.Module):
+    """Post-LN block: ``x = LN(x + attn(x)); x = final_LN(x + FF(x))``."""
+
+    def __init__(self, config: Wav2Vec2Config) -> None:
+        super().__init__()
+        dim = config.embed_dim
+        self.attention = SelfAttention(dim, config.num_heads, config.attention_dropout)
+        self.dropout = nn.Dropout(config.dropout)
+        self.layer_norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+        self.feed_forward = FeedForward(dim, config.ffn_dim, config.dropout)
+        self.final_layer_norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.layer_norm(x + self.dropout(self.attention(x)))
+        return self.final_layer_norm(x + self.feed_forward(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: Wav2Vec2Config) -> None:
+        super().__init__()
+        self.pos_conv_embed = ConvolutionalPositionalEmbedding(config.embed_dim, config.pos_conv_kernel,
+                                                               config.pos_conv_groups)  # fmt: skip
+        self.layer_norm = nn.LayerNorm(config.embed_dim, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList([EncoderLayer(config) for _ in range(config.num_layers)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.dropout(self.layer_norm(x + self.pos_conv_embed(x)))
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: Wav2Vec2Config) -> None:
+        super().__init__()
+        self.feature_projection = FeatureProjection(config.conv_layers[-1][0], config.embed_dim, config.dropout)
+        self.transformer = Transformer(config)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.transformer(self.feature_projection(features))
+
+
+class Wav2Vec2Model(nn.Module):
+    """wav2vec 2.0: waveform (N, samples) at 16 kHz -> (N, frames, aux_num_out) CTC emissions, or the encoder's
+    (N, frames, embed_dim) features without an ``aux`` head. One frame per 20 ms (320 samples).
+
+    ``labels`` (the CTC alphabet) is set by the registry for recognizers; ``transcribe`` then decodes.
+    """
+
+    def __init__(self, config: Wav2Vec2Config | None = None, labels: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.config = config or Wav2Vec2Config()
+        self.feature_extractor = FeatureExtractor(self.config)
+        self.encoder = Encoder(self.config)
+        self.aux = nn.Linear(self.config.embed_dim, self.config.aux_num_out) if self.config.aux_num_out else None
+        if labels is not None and self.aux is not None and len(labels) != self.config.aux_num_out:
+            raise ArgumentError(f"Wav2Vec2Model: {len(labels)} labels for {self.config.aux_num_out} outputs")
+        self.labels = tuple(labels) if labels is not None else None
+
+    def forward(self, waveforms: Any) -> Tensor:
+        x = waveforms if isinstance(waveforms, Tensor) else hubkit.tensor(np.asarray(waveforms, dtype=np.float32))
+        device = self.encoder.feature_projection.projection.weight.device
+        x = x.to(device) if x.device != device else x
+        if x.ndim == 1:
+            x = x.unsqueeze(0)
+        if x.ndim != 2:
+            raise ShapeError(f"Wav2Vec2Model: expected a waveform (samples,) or a batch (N, samples), got "
+                             f"shape {tuple(x.shape)}")  # fmt: skip
+        if self.config.num_frames(x.shape[1]) < 1:
+            kernel = self.config.conv_layers[0][1]
+            raise ShapeError(f"Wav2Vec2Model: {x.shape[1]} samples are too short to make one frame; the model "
+                             f"needs at least {_min_samples(self.config)} (about {kernel / 16:.0f}+ ms at 16 kHz)")
+        y = self.encoder(self.feature_extractor(x))
+        return self.aux(y) if self.aux is not None else y
+
+    def transcribe(self, waveforms: Any) -> list[str]:
+        """Greedy CTC transcripts of a 16 kHz waveform (samples,) or batch (N, samples), in eval mode."""
+        if self.labels is None or self.aux is None:
+            raise ArgumentError("transcribe needs a CTC head and its labels: load a recognizer such as "
+                                "hubkit.load('wav2vec2_asr_base_960h', pretrained=True)")  # fmt: skip
+        was_training = self.training
+        self.eval()
+        try:
+            with hubkit.no_grad():
+                emissions = self(waveforms).cpu().numpy()
+        finally:
+            self.train(was_training)
+        return [ctc_greedy_decode(e, self.labels) for e in emissions]
+
+
+def _min_samples(config: Wav2Vec2Config) -> int:
+    samples = 1
+    for _, kernel, stride in reversed(config.conv_layers):
+        samples = (samples - 1) * stride + kernel
+    return samples
+
+
+def ctc_greedy_decode(emissions: np.ndarray, labels: Sequence[str], blank: int = 0) -> str:
+    """Best path of one utterance's emissions (frames, len(labels)): argmax per frame, merge repeats, drop
+    blanks; ``"|"`` is a word boundary. Returns the words joined by single spaces."""
+    emissions = np.asarray(emissions)
+    if emissions.ndim != 2 or emissions.shape[1] != len(labels):
+        raise ShapeError(f"ctc_greedy_decode: expected emissions (frames, {len(labels)}), got {emissions.shape}")
+    best = emissions.argmax(axis=1)
+    keep = np.ones(best.shape, dtype=bool)
+    keep[1:] = best[1:] != best[:-1]
+    chars = "".join(labels[i] for i in best[keep & (best != blank)])
+    return " ".join(chars.replace("|", " ").split())
+
+
+def load_wav(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
+    """A PCM WAV file -> float32 mono waveform in [-1, 1] (channels averaged). The file must already be at
+    ``sample_rate`` (wav2vec2 models expect 16 kHz); convert others first (e.g. ``sox in.wav -r 16000 out.wav``)."""
+    path = Path(path)
+    try:
+        with wave.open(str(path), "rb") as f:
+            rate, channels, width, frames = f.getframerate(), f.getnchannels(), f.getsampwidth(), f.getnframes()
+            raw = f.readframes(frames)
+    except FileNotFoundError:
+        raise ArgumentError(f"no audio file at {path}") from None
+    except (wave.Error, EOFError) as e:
+        raise ArgumentError(f"cannot read {path} as a PCM WAV file ({e}); convert it to 16-bit PCM WAV") from None
+    if rate != sample_rate:
+        raise ArgumentError(f"{path} is sampled at {rate} Hz; the model needs {sample_rate} Hz. Resample it first "
+                            f"(e.g. sox {path.name} -r {sample_rate} out.wav)")  # fmt: skip
+    if width == 1:
+        audio = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128) / 128
+    elif width == 2:
+        audio = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768
+    elif width == 4:
+        audio = (np.frombuffer(raw, dtype="<i4").astype(np.float64) / 2147483648).astype(np.float32)
+    else:
+        raise ArgumentError(f"{path}: {8 * width}-bit samples are not supported; use 8, 16 or 32-bit PCM")
+    return audio.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+
+
+def _fix_keys(state: dict[str, Any]) -> dict[str, Any]:
+    """torchaudio's loading fix-ups: drop rows 1-3 of the fairseq ``aux`` head (``<pad>``, ``</s>``, ``<unk>``)
+    when present, and accept ``parametrizations.weight.original0/1`` (torch's new weight norm) for
+    ``weight_g``/``weight_v``."""
+    out = {}
+    for key, value in state.items():
+        key = key.replace("parametrizations.weight.original0", "weight_g")
+        key = key.replace("parametrizations.weight.original1", "weight_v")
+        out[key] = value
+    for name in ("aux.weight", "aux.bias"):
+        if name in out and out[name].shape[0] == len(LIBRISPEECH_LABELS) + 3:
+            value = np.asarray(out[name])
+            out[name] = np.concatenate([value[:1], value[4:]], axis=0)
+    return out
+
+
+# ---------------------------------------------------------------- registry
+
+
+def wav2vec2_base(**kwargs: Any) -> Wav2Vec2Model:
+    """wav2vec 2.0 base: 7 conv layers, 12 transformer layers of 768, no CTC head (features only)."""
+    return Wav2Vec2Model(Wav2Vec2Config(**kwargs))
+
+
+def wav2vec2_asr_base_960h(**kwargs: Any) -> Wav2Vec2Model:
+    """wav2vec 2.0 base fine-tuned with CTC on 960 h of LibriSpeech: English characters (29 outputs)."""
+    return Wav2Vec2Model(Wav2Vec2Config(aux_num_out=len(LIBRISPEECH_LABELS), **kwargs), labels=LIBRISPEECH_LABELS)
+
+
+register(ModelEntry(
+    name="wav2vec2_base", builder=wav2vec2_base, modality="audio", task="speech-features",
+    description="wav2vec 2.0 base (architecture only): 16 kHz waveform -> 768-d features every 20 ms",
+    paper="https://arxiv.org/abs/2006.11477",
+))  # fmt: skip
+
+register(ModelEntry(
+    name="wav2vec2_asr_base_960h",
+    builder=wav2vec2_asr_base_960h,
+    modality="audio",
+    task="speech-recognition",
+    description="wav2vec 2.0 base fine-tuned for English speech recognition (CTC, LibriSpeech 960 h)",
+    paper="https://arxiv.org/abs/2006.11477",
+    weights=(
+        WeightTag(
+            tag="LIBRISPEECH_960H",
+            url="https://download.pytorch.org/torchaudio/models/wav2vec2_fairseq_base_ls960_asr_ls960.pth",
+            sha256="488fd4f16de84438ffc945334278c1b9fb9b7159a806c1080b16111a958c945d",
+            size=377664473,
+            file_size_mb=377.7,
+            format="torch",
+            license="MIT",
+            source="https://pytorch.org/audio/stable/generated/torchaudio.pipelines.WAV2VEC2_ASR_BASE_960H.html",
+            recipe="fairseq wav2vec 2.0 base, pre-trained on LibriSpeech 960 h, CTC fine-tuned on the same",
+            num_params=94393245,
+            num_classes=len(LIBRISPEECH_LABELS),
+            preprocessing=AudioPreprocessing(sample_rate=16000),
+        ),
+    ),
+    default="LIBRISPEECH_960H",
+    key_map=_fix_keys,
+))  # fmt: skip
