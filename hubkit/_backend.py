@@ -129,8 +129,13 @@ def xp_for_device(device: Device | str | None) -> ModuleType:
 def scatter_add(target: Any, index: Any, values: Any) -> None:
     """``target[index] += values`` in place, where repeated indices accumulate (numpy ``add.at`` semantics)."""
     if is_cupy_array(target):
-        import cupyx
+        import cupy
 
-        cupyx.scatter_add(target, index, values)
+        if hasattr(cupy.add, "at"):  # cupy >= 13; cupyx.scatter_add is deprecated there
+            cupy.add.at(target, index, values)
+        else:
+            import cupyx
+
+            cupyx.scatter_add(target, index, values)
     else:
         np.add.at(target, index, values)
