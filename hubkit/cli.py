@@ -10,6 +10,7 @@
     hubkit info NAME [--json]
     hubkit predict NAME IMAGE... [--topk 5] [--device cpu]
     hubkit embed NAME TEXT... [--device cpu] [--json]
+    hubkit transcribe NAME WAV... [--device cpu] [--json]
     hubkit fetch-weights NAME... [--no-progress]
 
 Adding a subcommand: write ``_add_<name>(subparsers)`` that creates its parser with
@@ -462,6 +463,28 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_transcribe(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("transcribe", help="transcribe speech in WAV files with a pretrained recognizer")
+    p.add_argument("name", help="speech recognizer (its DEFAULT weights) or model.tag, e.g. wav2vec2_asr_base_960h")
+    p.add_argument("audio", nargs="+", metavar="WAV", help="PCM WAV files (any rate: resampled to the model's)")
+    p.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--no-progress", action="store_true", help="no download progress bar")
+    p.set_defaults(func=_cmd_transcribe)
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    from hubkit.hub import api
+
+    texts = api.transcribe(args.name, args.audio, device=args.device, progress=False if args.no_progress else None)
+    if args.json:
+        print(json.dumps([{"audio": a, "text": t} for a, t in zip(args.audio, texts)], indent=2))
+        return 0
+    for path, text in zip(args.audio, texts):
+        print(f"{path}: {text}")
+    return 0
+
+
 def _add_fetch_weights(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch-weights", help="download and verify models' weights into the cache (pre-warm)")
     p.add_argument("names", nargs="+", metavar="NAME",
@@ -483,7 +506,7 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_fetch, _add_cache, _add_mirror, _add_datasets, _add_download,
-    _add_models, _add_info, _add_predict, _add_embed, _add_fetch_weights,
+    _add_models, _add_info, _add_predict, _add_embed, _add_transcribe, _add_fetch_weights,
 ]
 
 

@@ -36,7 +36,7 @@ from hubkit.hub.registry import AudioPreprocessing, ModelEntry, TextPreprocessin
 
 __all__ = [
     "Weights", "embed", "fuse_for_inference", "get_weights", "is_model_name", "list_models", "load", "model_info",
-    "predict", "weight_resources",
+    "predict", "transcribe", "weight_resources",
 ]
 
 logger = logging.getLogger("hubkit.hub.api")
@@ -563,6 +563,25 @@ def embed(
         raise ArgumentTypeError("embed takes a list of strings; wrap a single text as [text]")
     model = load(entry.name, weights=get_weights(name), device=device, progress=progress)
     return model.encode(list(texts), batch_size=batch_size)
+
+
+def transcribe(
+    name: str, audio: Sequence[str | os.PathLike | Any], *, device: Any = None, progress: bool | None = None
+) -> list[str]:
+    """Transcribe speech with a pretrained recognizer: one string per item of ``audio`` (WAV paths, resampled
+    to the model's rate, or 1-d float waveforms already at it)."""
+    entry, _ = _split(name)
+    if entry.task != "speech-recognition":
+        raise ArgumentError(
+            f"transcribe needs a speech recognizer, and {entry.name!r} is a {entry.modality} model ({entry.task}); "
+            f"recognizers: {', '.join(list_models(task='speech-recognition')) or 'none registered'}"
+        )
+    if isinstance(audio, (str, os.PathLike)):
+        raise ArgumentTypeError("transcribe takes a list of files or waveforms; wrap a single one as [path]")
+    weights = get_weights(name)
+    preprocess = weights.transforms()
+    model = load(entry.name, weights=weights, device=device, progress=progress)
+    return [model.transcribe(preprocess(item))[0] for item in audio]
 
 
 def _read_image(img: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import wave
 
 import numpy as np
@@ -128,9 +129,13 @@ def test_load_wav_reads_pcm_and_refuses_what_it_cannot_use(tmp_path):
     np.testing.assert_allclose(load_wav(tmp_path / "stereo.wav"), [0.25, (32767 - 32768) / 2 / 32768])
     _write_wav(tmp_path / "u8.wav", np.array([128, 255, 0], dtype=np.uint8), width=1)
     np.testing.assert_allclose(load_wav(tmp_path / "u8.wav"), [0, 127 / 128, -1])
-    _write_wav(tmp_path / "44k.wav", pcm, rate=44100)
-    with pytest.raises(ArgumentError, match="44100 Hz; the model needs 16000 Hz"):
-        load_wav(tmp_path / "44k.wav")
+    tone = (np.sin(2 * np.pi * 440 * np.arange(44100) / 44100) * 16384).astype("<i2")
+    _write_wav(tmp_path / "44k.wav", tone, rate=44100)
+    resampled = load_wav(tmp_path / "44k.wav")
+    assert resampled.shape == (16000,) and resampled.dtype == np.float32
+    want = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    np.testing.assert_allclose(resampled[200:-200], want[200:-200], atol=2e-3)
+    assert load_wav(tmp_path / "44k.wav", sample_rate=None).shape == (44100,)
     with pytest.raises(ArgumentError, match="no audio file"):
         load_wav(tmp_path / "missing.wav")
     (tmp_path / "text.wav").write_text("not audio")
@@ -142,7 +147,8 @@ def test_load_wav_reads_pcm_and_refuses_what_it_cannot_use(tmp_path):
         pre(np.zeros((2, 10)))
 
 
-def test_pretrained_path_applies_the_fairseq_fixups_and_transcribes(http_server, tmp_path, monkeypatch, capsys):
+def _serve_tiny_recognizer(http_server, tmp_path, monkeypatch) -> dict[str, np.ndarray]:
+    """Point wav2vec2_asr_base_960h's tag at a tiny model saved the fairseq way, on the local server."""
     api._ensure_zoo()
     entry = registry.get_entry("wav2vec2_asr_base_960h")
     state = {k: np.array(v.numpy()) for k, v in _tiny(seed=4).state_dict().items()}
@@ -158,6 +164,11 @@ def test_pretrained_path_applies_the_fairseq_fixups_and_transcribes(http_server,
     tag = dataclasses.replace(tag, url=url, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     monkeypatch.setitem(registry._REGISTRY, "wav2vec2_asr_base_960h", dataclasses.replace(
         entry, weights=(tag,), builder=lambda **kw: Wav2Vec2Model(TINY, labels=LIBRISPEECH_LABELS)))  # fmt: skip
+    return state
+
+
+def test_pretrained_path_applies_the_fairseq_fixups_and_transcribes(http_server, tmp_path, monkeypatch, capsys):
+    state = _serve_tiny_recognizer(http_server, tmp_path, monkeypatch)
     model = hubkit.load("wav2vec2_asr_base_960h", pretrained=True)
     np.testing.assert_array_equal(model.aux.weight.numpy(), state["aux.weight"])
     assert len(model.transcribe(np.zeros(320, dtype=np.float32))) == 1
@@ -172,6 +183,25 @@ def test_pretrained_path_applies_the_fairseq_fixups_and_transcribes(http_server,
     assert "mono waveform at 16000 Hz" in capsys.readouterr().out
     with pytest.raises(ArgumentError, match="transcribe"):
         api.predict("wav2vec2_asr_base_960h", ["x.jpg"])
+
+
+def test_transcribe_api_and_cli(http_server, tmp_path, monkeypatch, capsys):
+    from hubkit.cli import main
+
+    _serve_tiny_recognizer(http_server, tmp_path, monkeypatch)
+    speech = (np.sin(np.arange(8000) / 7) * 8000).astype("<i2")
+    _write_wav(tmp_path / "a.wav", speech, rate=8000)  # resampled to 16 kHz on the way in
+    texts = api.transcribe("wav2vec2_asr_base_960h", [tmp_path / "a.wav", np.zeros(800, dtype=np.float32)])
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    assert main(["transcribe", "wav2vec2_asr_base_960h", str(tmp_path / "a.wav"), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row == {"audio": str(tmp_path / "a.wav"), "text": texts[0]}
+    assert main(["transcribe", "wav2vec2_asr_base_960h", str(tmp_path / "missing.wav")]) == 1
+    assert "no audio file" in capsys.readouterr().err
+    with pytest.raises(ArgumentError, match="speech recognizer"):
+        api.transcribe("wav2vec2_base", [tmp_path / "a.wav"])
+    with pytest.raises(hubkit.errors.ArgumentTypeError, match="list"):
+        api.transcribe("wav2vec2_asr_base_960h", str(tmp_path / "a.wav"))
 
 
 def test_registry_lists_the_audio_models():

@@ -3,7 +3,7 @@
 Importing this package registers the architectures with ``hubkit.hub.registry``::
 
     model = hubkit.load("wav2vec2_asr_base_960h", pretrained=True)
-    model.transcribe(load_wav("speech.wav"))          # ['HELLO WORLD'] (16 kHz mono PCM WAV)
+    model.transcribe(load_wav("speech.wav"))          # ['HELLO WORLD'] (any PCM WAV; resampled to 16 kHz)
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from hubkit.errors import ShapeError
+from hubkit.zoo.audio.resample import resample
 from hubkit.zoo.audio.wav2vec2 import (
     LIBRISPEECH_LABELS,
     Wav2Vec2Config,
@@ -26,13 +27,13 @@ from hubkit.zoo.audio.wav2vec2 import (
 
 __all__ = [
     "LIBRISPEECH_LABELS", "Wav2Vec2Config", "Wav2Vec2Model", "WaveformPreprocess", "ctc_greedy_decode", "load_wav",
-    "wav2vec2_asr_base_960h", "wav2vec2_base",
+    "resample", "wav2vec2_asr_base_960h", "wav2vec2_base",
 ]
 
 
 class WaveformPreprocess:
-    """An audio weight tag's preprocessing: a WAV path (read with :func:`load_wav`, which checks the rate) or a
-    1-d array of samples already at ``sample_rate`` -> float32 mono waveform (samples,)."""
+    """An audio weight tag's preprocessing: a WAV path (read with :func:`load_wav`, resampled to ``sample_rate``)
+    or a 1-d array of samples already at ``sample_rate`` -> float32 mono waveform (samples,)."""
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate

@@ -23,6 +23,7 @@ from hubkit import nn
 from hubkit.errors import ArgumentError, ShapeError
 from hubkit.hub.registry import AudioPreprocessing, ModelEntry, WeightTag, register
 from hubkit.tensor import Tensor
+from hubkit.zoo.audio.resample import resample
 
 __all__ = [
     "LIBRISPEECH_LABELS", "Wav2Vec2Config", "Wav2Vec2Model", "ctc_greedy_decode", "load_wav",
@@ -292,9 +293,10 @@ def ctc_greedy_decode(emissions: np.ndarray, labels: Sequence[str], blank: int =
     return " ".join(chars.replace("|", " ").split())
 
 
-def load_wav(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
-    """A PCM WAV file -> float32 mono waveform in [-1, 1] (channels averaged). The file must already be at
-    ``sample_rate`` (wav2vec2 models expect 16 kHz); convert others first (e.g. ``sox in.wav -r 16000 out.wav``)."""
+def load_wav(path: str | Path, *, sample_rate: int | None = 16000) -> np.ndarray:
+    """A PCM WAV file (8, 16 or 32-bit) -> float32 mono waveform in [-1, 1], channels averaged, resampled to
+    ``sample_rate`` Hz when the file has another rate (torchaudio's default band-limited sinc resampling;
+    ``sample_rate=None`` keeps the file's rate)."""
     path = Path(path)
     try:
         with wave.open(str(path), "rb") as f:
@@ -304,9 +306,6 @@ def load_wav(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
         raise ArgumentError(f"no audio file at {path}") from None
     except (wave.Error, EOFError) as e:
         raise ArgumentError(f"cannot read {path} as a PCM WAV file ({e}); convert it to 16-bit PCM WAV") from None
-    if rate != sample_rate:
-        raise ArgumentError(f"{path} is sampled at {rate} Hz; the model needs {sample_rate} Hz. Resample it first "
-                            f"(e.g. sox {path.name} -r {sample_rate} out.wav)")  # fmt: skip
     if width == 1:
         audio = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128) / 128
     elif width == 2:
@@ -315,7 +314,10 @@ def load_wav(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
         audio = (np.frombuffer(raw, dtype="<i4").astype(np.float64) / 2147483648).astype(np.float32)
     else:
         raise ArgumentError(f"{path}: {8 * width}-bit samples are not supported; use 8, 16 or 32-bit PCM")
-    return audio.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+    audio = audio.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+    if sample_rate is not None and rate != sample_rate:
+        audio = resample(audio, rate, sample_rate)
+    return audio
 
 
 def _fix_keys(state: dict[str, Any]) -> dict[str, Any]:
