@@ -239,3 +239,52 @@ def test_embed_api_and_cli(http_server, tmp_path, monkeypatch, capsys):
         api.embed("resnet18", ["x"])
     with pytest.raises(hubkit.errors.ArgumentTypeError, match="list of strings"):
         api.embed("all-MiniLM-L6-v2", "just one")
+
+
+def _write_hf_folder(folder, state, vocab_path=None, **extra_config) -> None:
+    folder.mkdir()
+    config = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY)}
+    (folder / "config.json").write_text(json.dumps({"architectures": ["BertModel"], **config, **extra_config}))
+    save_checkpoint(state, folder / "model.safetensors", format="safetensors")
+    if vocab_path is not None:
+        (folder / "vocab.txt").write_bytes(vocab_path.read_bytes())
+
+
+def test_from_pretrained_dir_loads_a_hugging_face_folder_with_its_tokenizer(tmp_path):
+    source = _model(SentenceEncoder, seed=5)
+    state = {k: np.array(v.numpy()) for k, v in source.state_dict().items() if k != "embeddings.position_ids"}
+    _write_hf_folder(tmp_path / "st", state, _vocab_file(tmp_path))
+    (tmp_path / "st" / "sentence_bert_config.json").write_text('{"max_seq_length": 7, "do_lower_case": false}')
+    model = SentenceEncoder.from_pretrained_dir(tmp_path / "st")
+    assert model.max_seq_length == 7 and not model.training and model.tokenizer is not None
+    source.tokenizer = model.tokenizer
+    source.max_seq_length = 7
+    np.testing.assert_array_equal(model.encode(["the cat sat on the mat"]), source.encode(["the cat sat on the mat"]))
+
+
+def test_from_pretrained_dir_takes_task_checkpoints_and_legacy_names(tmp_path):
+    source = _model(seed=6)
+    state = {}
+    for key, value in source.state_dict().items():
+        key = key.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
+        state["bert." + key] = np.array(value.numpy())
+    state["classifier.weight"] = np.zeros((2, 16), np.float32)
+    state["classifier.bias"] = np.zeros(2, np.float32)
+    _write_hf_folder(tmp_path / "clf", state)
+    model = BertModel.from_pretrained_dir(tmp_path / "clf")
+    ids = np.array([[2, 5, 6, 3]])
+    with hubkit.no_grad():
+        np.testing.assert_array_equal(model(ids).pooler_output.numpy(), source(ids).pooler_output.numpy())
+    headless = BertModel.from_pretrained_dir(tmp_path / "clf", add_pooling_layer=False)
+    assert headless.pooler is None
+
+
+def test_from_pretrained_dir_says_what_is_missing(tmp_path):
+    with pytest.raises(CheckpointError, match="not a directory"):
+        BertModel.from_pretrained_dir(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="config.json"):
+        BertModel.from_pretrained_dir(tmp_path / "empty")
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="model.safetensors or pytorch_model.bin"):
+        BertModel.from_pretrained_dir(tmp_path / "empty")

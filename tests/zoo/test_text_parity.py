@@ -78,3 +78,12 @@ def test_sentence_embeddings_match_sentence_transformers(model_dir, mirrored):
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=2e-5)
     similarity = ours[:4] @ ours[:4].T
     assert similarity[0, 1] > similarity[0, 2] and similarity[0, 1] > similarity[0, 3]  # bread ~ food
+
+
+def test_a_sentence_transformers_folder_loads_directly(model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    ours = hubkit.zoo.text.SentenceEncoder.from_pretrained_dir(model_dir)
+    assert ours.max_seq_length == 256
+    theirs = SentenceTransformer(str(model_dir), device="cpu")
+    np.testing.assert_allclose(ours.encode(SENTENCES[:5]), theirs.encode(SENTENCES[:5]), rtol=1e-4, atol=2e-5)

@@ -252,6 +252,40 @@ class BertModel(nn.Module):
         if pad is not None and 0 <= pad < self.config.vocab_size:
             self.embeddings.word_embeddings.weight.data[pad] = 0
 
+    @classmethod
+    def from_pretrained_dir(cls, directory: str | os.PathLike, **kwargs: Any) -> BertModel:
+        """A BERT from a Hugging Face model folder (``config.json`` plus ``model.safetensors`` or
+        ``pytorch_model.bin``), loaded strictly, in eval mode.
+
+        Task checkpoints (``BertForSequenceClassification`` and friends) load too: their ``bert.`` prefix is
+        stripped and their heads (``cls.*``, ``classifier.*``, ``qa_outputs.*``) are left out; legacy
+        ``gamma``/``beta`` names become ``weight``/``bias``. A :class:`SentenceEncoder` also gets its tokenizer
+        (``vocab.txt``) and, from a sentence-transformers folder, its ``max_seq_length``.
+        """
+        from hubkit.hub.formats import load_checkpoint
+
+        folder = Path(directory)
+        if not folder.is_dir():
+            raise CheckpointError(f"{folder} is not a directory; expected a Hugging Face model folder")
+        config = BertConfig.from_json_file(folder / "config.json")
+        files = [folder / name for name in ("model.safetensors", "pytorch_model.bin") if (folder / name).is_file()]
+        if not files:
+            raise CheckpointError(
+                f"{folder} has config.json but no weights; expected model.safetensors or pytorch_model.bin"
+            )
+        model = cls(config, **kwargs)
+        state = _hf_bert_state(dict(load_checkpoint(files[0])), has_pooler=model.pooler is not None)
+        model.load_state_dict(state, strict=True)
+        model.eval()
+        if isinstance(model, SentenceEncoder):
+            from hubkit.zoo.text.tokenizers import BertTokenizer
+
+            model.tokenizer = BertTokenizer.from_pretrained_dir(folder)
+            st_config = folder / "sentence_bert_config.json"
+            if st_config.is_file() and "max_seq_length" not in kwargs:
+                model.max_seq_length = int(json.loads(st_config.read_text(encoding="utf-8"))["max_seq_length"])
+        return model
+
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> BertOutput:
         hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
         return BertOutput(hidden, self.pooler(hidden) if self.pooler is not None else None)
@@ -345,6 +379,26 @@ class SentenceEncoder(BertModel):
         finally:
             self.train(was_training)
         return out[0] if single else out
+
+
+_TASK_HEADS = ("cls.", "classifier.", "qa_outputs.")
+
+
+def _hf_bert_state(state: dict[str, Any], has_pooler: bool = True) -> dict[str, Any]:
+    """A Hugging Face BERT checkpoint's tensors under ``BertModel``'s keys (see ``BertModel.from_pretrained_dir``)."""
+    if any(k.startswith("bert.") for k in state):
+        state = {k[len("bert."):]: v for k, v in state.items() if k.startswith("bert.")}
+    state = {k: v for k, v in state.items() if not k.startswith(_TASK_HEADS)}
+    renamed = {}
+    for key, value in state.items():
+        if key.endswith(".gamma"):
+            key = key[: -len("gamma")] + "weight"
+        elif key.endswith(".beta"):
+            key = key[: -len("beta")] + "bias"
+        renamed[key] = value
+    if not has_pooler:
+        renamed = {k: v for k, v in renamed.items() if not k.startswith("pooler.")}
+    return _add_position_ids(renamed)
 
 
 def _add_position_ids(state: dict[str, Any]) -> dict[str, Any]:
