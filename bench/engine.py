@@ -58,7 +58,10 @@ CONV_LAYERS = [
 ]
 
 
-def _conv_case(label: str, n: int, c: int, size: int, oc: int, k: int, s: int, p: int, backward: bool) -> Case:
+def _conv_case(
+    label: str, n: int, c: int, size: int, oc: int, k: int, s: int, p: int, backward: bool, device: str = "cpu"
+) -> Case:
+    """One conv layer, forward or forward+backward, both sides on ``device`` (bench/gpu.py uses "cuda")."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, size, size), dtype=np.float32)
     w = (rng.standard_normal((oc, c, k, k), dtype=np.float32) * 0.05).astype(np.float32)
@@ -66,7 +69,7 @@ def _conv_case(label: str, n: int, c: int, size: int, oc: int, k: int, s: int, p
     gy = rng.standard_normal((n, oc, out, out), dtype=np.float32)
 
     def hub() -> Callable[[], object]:
-        xt, wt, g = hubkit.from_numpy(x), hubkit.from_numpy(w), hubkit.from_numpy(gy)
+        xt, wt, g = (hubkit.tensor(a, device=device) for a in (x, w, gy))
         if not backward:
 
             def run() -> object:
@@ -87,7 +90,7 @@ def _conv_case(label: str, n: int, c: int, size: int, oc: int, k: int, s: int, p
     def tor() -> Callable[[], object]:
         import torch
 
-        xt, wt, g = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(gy)
+        xt, wt, g = (torch.from_numpy(a).to(device) for a in (x, w, gy))
         if not backward:
 
             def run() -> object:

@@ -40,12 +40,16 @@ def conv_bn_relu_stack(mod: Any) -> Any:
     return mod.Sequential(*layers)
 
 
-def _train_case(case_cls: type, label: str, build: Callable[[Any], Any], x: np.ndarray, y: np.ndarray) -> Any:
+def train_case(
+    case_cls: type, label: str, build: Callable[[Any], Any], x: np.ndarray, y: np.ndarray, device: str = "cpu"
+) -> Any:
+    """One SGD (momentum 0.9) step of ``build(nn)`` vs ``build(torch.nn)`` on a fixed batch, on ``device``."""
+
     def hub() -> Callable[[], object]:
         hubkit.manual_seed(0)
-        model = build(nn)
+        model = build(nn).to(device).train()
         opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        xt, yt = hubkit.from_numpy(x), hubkit.from_numpy(y)
+        xt, yt = hubkit.tensor(x, device=device), hubkit.tensor(y, device=device)
 
         def step() -> object:
             opt.zero_grad()
@@ -60,9 +64,9 @@ def _train_case(case_cls: type, label: str, build: Callable[[Any], Any], x: np.n
         import torch
 
         torch.manual_seed(0)
-        model = build(torch.nn)
+        model = build(torch.nn).to(device).train()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
         def step() -> object:
             opt.zero_grad()
@@ -124,8 +128,8 @@ def training_cases(case_cls: type) -> list[Any]:
     flat_labels = rng.integers(0, 10, 128)
     stack_in = rng.standard_normal((32, 16, 32, 32), dtype=np.float32)
     return [
-        _train_case(case_cls, "LeNet-5 N=64", lenet5, images, labels),
-        _train_case(case_cls, "MLP 784-256-256-10 N=128", mlp, flat, flat_labels),
+        train_case(case_cls, "LeNet-5 N=64", lenet5, images, labels),
+        train_case(case_cls, "MLP 784-256-256-10 N=128", mlp, flat, flat_labels),
         _inference_case(case_cls, "conv-BN-ReLU x4 N=32", False, stack_in),
         _inference_case(case_cls, "conv-BN-ReLU x4 N=32", True, stack_in),
     ]

@@ -19,25 +19,13 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-from engine_training import lenet5, mlp
+from engine import CONV_LAYERS, Case, _conv_case  # bench/engine.py: the same cases, built for a device
+from engine_training import lenet5, mlp, train_case
 
 import hubkit
 import hubkit.nn as nn
-import hubkit.nn.functional as F
-from hubkit import optim
-
-Setup = Callable[[], Callable[[], object]]
-
-
-@dataclass
-class Case:
-    name: str
-    hubkit: Setup
-    torch: Setup
-
 
 CASES: list[Case] = []
 
@@ -50,58 +38,15 @@ def _sync() -> None:
     torch.cuda.synchronize()
 
 
-# ---------------------------------------------------------------- single conv layers
+# ---------------------------------------------------------------- single conv layers (bench/engine.py's, on the GPU)
 
-CONV_LAYERS = [
-    ("stem 3->64 224 7x7 s2", 3, 224, 64, 7, 2, 3),
-    ("64->64 56 3x3", 64, 56, 64, 3, 1, 1),
-    ("128->128 28 3x3", 128, 28, 128, 3, 1, 1),
-    ("256->256 14 3x3", 256, 14, 256, 3, 1, 1),
-    ("512->512 7 3x3", 512, 7, 512, 3, 1, 1),
-    ("256->64 56 1x1", 256, 56, 64, 1, 1, 0),
-]
-
-
-def _conv_case(label: str, n: int, c: int, size: int, oc: int, k: int, s: int, p: int, backward: bool) -> Case:
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, c, size, size), dtype=np.float32)
-    w = (rng.standard_normal((oc, c, k, k), dtype=np.float32) * 0.05).astype(np.float32)
-    out = (size + 2 * p - k) // s + 1
-    gy = rng.standard_normal((n, oc, out, out), dtype=np.float32)
-
-    def build(lib, conv, to_device):
-        xt, wt, g = to_device(x), to_device(w), to_device(gy)
-        if not backward:
-
-            def run() -> object:
-                with lib.no_grad():
-                    return conv(xt, wt, None, s, p)
-
-            return run
-        xt.requires_grad_(True)
-        wt.requires_grad_(True)
-
-        def run_bwd() -> object:
-            xt.grad = wt.grad = None
-            conv(xt, wt, None, s, p).backward(g)
-            return xt.grad
-
-        return run_bwd
-
-    def hub() -> Callable[[], object]:
-        return build(hubkit, F.conv2d, lambda a: hubkit.tensor(a, device="cuda"))
-
-    def tor() -> Callable[[], object]:
-        import torch
-
-        return build(torch, torch.nn.functional.conv2d, lambda a: torch.from_numpy(a).cuda())
-
-    return Case(f"conv {label} N={n} {'fwd+bwd' if backward else 'fwd'}", hub, tor)
-
+_GPU_LAYERS = ("stem 3->64 224 7x7 s2", "64->64 56 3x3", "128->128 28 3x3", "256->256 14 3x3", "512->512 7 3x3",
+               "256->64 56 1x1")  # fmt: skip
 
 for _layer in CONV_LAYERS:
-    for _bwd in (False, True):
-        CASES.append(_conv_case(_layer[0], 32, *_layer[1:], backward=_bwd))
+    if _layer[0] in _GPU_LAYERS:
+        for _bwd in (False, True):
+            CASES.append(_conv_case(_layer[0], 32, *_layer[1:], backward=_bwd, device="cuda"))
 
 
 # ---------------------------------------------------------------- training steps
@@ -113,42 +58,6 @@ def _resnet18(mod):
     import torchvision
 
     return torchvision.models.resnet18(weights=None)
-
-
-def _train_case(label: str, build, x: np.ndarray, y: np.ndarray) -> Case:
-    def hub() -> Callable[[], object]:
-        hubkit.manual_seed(0)
-        model = build(nn).to("cuda").train()
-        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        xt, yt = hubkit.tensor(x, device="cuda"), hubkit.tensor(y, device="cuda")
-
-        def step() -> object:
-            opt.zero_grad()
-            loss = F.cross_entropy(model(xt), yt)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return step
-
-    def tor() -> Callable[[], object]:
-        import torch
-
-        torch.manual_seed(0)
-        model = build(torch.nn).cuda().train()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        xt, yt = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
-
-        def step() -> object:
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(xt), yt)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return step
-
-    return Case(f"train {label} step", hub, tor)
 
 
 def _inference_case(label: str, batch: int) -> Case:
@@ -183,14 +92,14 @@ def _inference_case(label: str, batch: int) -> Case:
 
 _rng = np.random.default_rng(0)
 CASES += [
-    _train_case("LeNet-5 N=64", lenet5, _rng.standard_normal((64, 1, 28, 28), dtype=np.float32),
-                _rng.integers(0, 10, 64)),
-    _train_case("LeNet-5 N=512", lenet5, _rng.standard_normal((512, 1, 28, 28), dtype=np.float32),
-                _rng.integers(0, 10, 512)),
-    _train_case("MLP 784-256-256-10 N=128", mlp, _rng.standard_normal((128, 784), dtype=np.float32),
-                _rng.integers(0, 10, 128)),
-    _train_case("ResNet-18 224px N=32", _resnet18, _rng.standard_normal((32, 3, 224, 224), dtype=np.float32),
-                _rng.integers(0, 1000, 32)),
+    train_case(Case, "LeNet-5 N=64", lenet5, _rng.standard_normal((64, 1, 28, 28), dtype=np.float32),
+               _rng.integers(0, 10, 64), device="cuda"),
+    train_case(Case, "LeNet-5 N=512", lenet5, _rng.standard_normal((512, 1, 28, 28), dtype=np.float32),
+               _rng.integers(0, 10, 512), device="cuda"),
+    train_case(Case, "MLP 784-256-256-10 N=128", mlp, _rng.standard_normal((128, 784), dtype=np.float32),
+               _rng.integers(0, 10, 128), device="cuda"),
+    train_case(Case, "ResNet-18 224px N=32", _resnet18, _rng.standard_normal((32, 3, 224, 224), dtype=np.float32),
+               _rng.integers(0, 1000, 32), device="cuda"),
     _inference_case("ResNet-18 224px", 1),
     _inference_case("ResNet-18 224px", 64),
 ]  # fmt: skip
