@@ -20,6 +20,9 @@ TORCHVISION_ARCHS = [
     "alexnet", "vgg11", "vgg11_bn", "vgg16", "vgg16_bn", "resnet18", "resnet34", "resnet50", "resnet101",
     "resnet152", "wide_resnet50_2", "resnext50_32x4d", "squeezenet1_1", "mobilenet_v2", "mobilenet_v3_small",
     "mobilenet_v3_large", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "efficientnet_b0", "densenet121", "vit_b_16",
+    "resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+    "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "convnext_tiny", "convnext_small",
+    "convnext_base", "convnext_large",
 ]
 
 

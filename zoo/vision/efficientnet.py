@@ -7,6 +7,8 @@ parameters, so the module tree keeps torchvision's keys without it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import hubkit
@@ -23,7 +25,8 @@ from ._layers import (
     make_divisible,
 )
 
-__all__ = ["MBConv", "EfficientNet", "efficientnet_b0"]
+__all__ = ["MBConv", "EfficientNet", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+           "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7"]
 
 
 class MBConfig(NamedTuple):
@@ -48,7 +51,7 @@ class StochasticDepth(nn.Module):
             return x
         survival = 1.0 - self.p
         shape = (x.shape[0],) + (1,) * (x.ndim - 1) if self.mode == "row" else (1,) * x.ndim
-        keep = (hubkit.rand(*shape) < survival).float()
+        keep = (hubkit.rand(*shape, device=x.device) < survival).float()
         return x * keep / survival
 
     def extra_repr(self) -> str:
@@ -58,7 +61,9 @@ class StochasticDepth(nn.Module):
 class MBConv(nn.Module):
     """[1x1 expand] -> kxk depthwise -> SE -> 1x1 project (+ residual): ``(N, in, H, W) -> (N, out, H/s, W/s)``."""
 
-    def __init__(self, cnf: MBConfig, stochastic_depth_prob: float) -> None:
+    def __init__(
+        self, cnf: MBConfig, stochastic_depth_prob: float, norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d
+    ) -> None:
         super().__init__()
         if cnf.stride not in (1, 2):
             raise ArgumentError(f"illegal stride value {cnf.stride}")
@@ -66,11 +71,13 @@ class MBConv(nn.Module):
         layers: list[nn.Module] = []
         expanded = make_divisible(cnf.input_channels * cnf.expand_ratio, 8)
         if expanded != cnf.input_channels:
-            layers.append(Conv2dNormActivation(cnf.input_channels, expanded, kernel_size=1, activation_layer=nn.SiLU))
+            layers.append(Conv2dNormActivation(cnf.input_channels, expanded, kernel_size=1, norm_layer=norm_layer,
+                                               activation_layer=nn.SiLU))  # fmt: skip
         layers.append(Conv2dNormActivation(expanded, expanded, kernel_size=cnf.kernel, stride=cnf.stride,
-                                           groups=expanded, activation_layer=nn.SiLU))
+                                           groups=expanded, norm_layer=norm_layer, activation_layer=nn.SiLU))
         layers.append(SqueezeExcitation(expanded, max(1, cnf.input_channels // 4), activation=nn.SiLU))
-        layers.append(Conv2dNormActivation(expanded, cnf.out_channels, kernel_size=1, activation_layer=None))
+        layers.append(Conv2dNormActivation(expanded, cnf.out_channels, kernel_size=1, norm_layer=norm_layer,
+                                           activation_layer=None))  # fmt: skip
         self.block = nn.Sequential(*layers)
         self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
         self.out_channels = cnf.out_channels
@@ -86,10 +93,13 @@ class EfficientNet(nn.Module):
     """``(N, 3, H, W) -> (N, num_classes)`` logits."""
 
     def __init__(self, settings: list[MBConfig], dropout: float, stochastic_depth_prob: float = 0.2,
-                 num_classes: int = 1000, last_channel: int | None = None) -> None:
+                 num_classes: int = 1000, last_channel: int | None = None,
+                 norm_layer: Callable[..., nn.Module] | None = None) -> None:  # fmt: skip
         super().__init__()
+        norm_layer = norm_layer or nn.BatchNorm2d
         layers: list[nn.Module] = [
-            Conv2dNormActivation(3, settings[0].input_channels, kernel_size=3, stride=2, activation_layer=nn.SiLU)
+            Conv2dNormActivation(3, settings[0].input_channels, kernel_size=3, stride=2, norm_layer=norm_layer,
+                                 activation_layer=nn.SiLU)  # fmt: skip
         ]
         total_blocks = sum(cnf.num_layers for cnf in settings)
         stage_block_id = 0
@@ -98,12 +108,13 @@ class EfficientNet(nn.Module):
             for i in range(cnf.num_layers):
                 block_cnf = cnf if i == 0 else cnf._replace(input_channels=cnf.out_channels, stride=1)
                 sd_prob = stochastic_depth_prob * float(stage_block_id) / total_blocks
-                stage.append(MBConv(block_cnf, sd_prob))
+                stage.append(MBConv(block_cnf, sd_prob, norm_layer))
                 stage_block_id += 1
             layers.append(nn.Sequential(*stage))
         last_in = settings[-1].out_channels
         last_out = last_channel if last_channel is not None else 4 * last_in
-        layers.append(Conv2dNormActivation(last_in, last_out, kernel_size=1, activation_layer=nn.SiLU))
+        layers.append(Conv2dNormActivation(last_in, last_out, kernel_size=1, norm_layer=norm_layer,
+                                           activation_layer=nn.SiLU))  # fmt: skip
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(last_out, num_classes))
@@ -142,3 +153,84 @@ register(ModelEntry(
                                                "(pytorch/vision#8036)"),)),
     ),
 ))
+
+
+# Width and depth multipliers, dropout, and whether the BatchNorms use TF's eps=1e-3 (B5-B7, ported from TF by
+# lukemelas) — torchvision's efficientnet_b<i> builders.
+_VARIANTS = {
+    1: (1.0, 1.1, 0.2, False), 2: (1.1, 1.2, 0.3, False), 3: (1.2, 1.4, 0.3, False), 4: (1.4, 1.8, 0.4, False),
+    5: (1.6, 2.2, 0.4, True), 6: (1.8, 2.6, 0.5, True), 7: (2.0, 3.1, 0.5, True),
+}
+
+
+def _variant(index: int, **kwargs) -> EfficientNet:
+    width, depth, dropout, tf_eps = _VARIANTS[index]
+    kwargs.setdefault("dropout", dropout)
+    if tf_eps:
+        kwargs.setdefault("norm_layer", partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01))
+    return EfficientNet(_b_settings(width, depth), **kwargs)
+
+
+def efficientnet_b1(**kwargs) -> EfficientNet:
+    """EfficientNet-B1 (width 1.0, depth 1.1), 7.8 M parameters, 240 px."""
+    return _variant(1, **kwargs)
+
+
+def efficientnet_b2(**kwargs) -> EfficientNet:
+    """EfficientNet-B2 (width 1.1, depth 1.2), 9.1 M parameters, 288 px."""
+    return _variant(2, **kwargs)
+
+
+def efficientnet_b3(**kwargs) -> EfficientNet:
+    """EfficientNet-B3 (width 1.2, depth 1.4), 12.2 M parameters, 300 px."""
+    return _variant(3, **kwargs)
+
+
+def efficientnet_b4(**kwargs) -> EfficientNet:
+    """EfficientNet-B4 (width 1.4, depth 1.8), 19.3 M parameters, 380 px."""
+    return _variant(4, **kwargs)
+
+
+def efficientnet_b5(**kwargs) -> EfficientNet:
+    """EfficientNet-B5 (width 1.6, depth 2.2, BatchNorm eps 1e-3), 30.4 M parameters, 456 px."""
+    return _variant(5, **kwargs)
+
+
+def efficientnet_b6(**kwargs) -> EfficientNet:
+    """EfficientNet-B6 (width 1.8, depth 2.6, BatchNorm eps 1e-3), 43.0 M parameters, 528 px."""
+    return _variant(6, **kwargs)
+
+
+def efficientnet_b7(**kwargs) -> EfficientNet:
+    """EfficientNet-B7 (width 2.0, depth 3.1, BatchNorm eps 1e-3), 66.3 M parameters, 600 px."""
+    return _variant(7, **kwargs)
+
+
+_V1 = "https://github.com/pytorch/vision/tree/main/references/classification#efficientnet-v1"
+
+# (index, file, acc@1, acc@5, params, GFLOPS, MB, resize, crop)
+_B_WEIGHTS = [
+    (1, "efficientnet_b1_rwightman-bac287d4.pth", 78.642, 94.186, 7794184, 0.687, 30.134, 256, 240),
+    (2, "efficientnet_b2_rwightman-c35c1473.pth", 80.608, 95.31, 9109994, 1.088, 35.174, 288, 288),
+    (3, "efficientnet_b3_rwightman-b3899882.pth", 82.008, 96.054, 12233232, 1.827, 47.184, 320, 300),
+    (4, "efficientnet_b4_rwightman-23ab8bcd.pth", 83.384, 96.594, 19341616, 4.394, 74.489, 384, 380),
+    (5, "efficientnet_b5_lukemelas-1a07897c.pth", 83.444, 96.628, 30389784, 10.266, 116.864, 456, 456),
+    (6, "efficientnet_b6_lukemelas-24a108a5.pth", 84.008, 96.916, 43040704, 19.068, 165.362, 528, 528),
+    (7, "efficientnet_b7_lukemelas-c5b4e57e.pth", 84.122, 96.908, 66347960, 37.746, 254.675, 600, 600),
+]
+
+for _i, _file, _a1, _a5, _params, _gflops, _mb, _resize, _crop in _B_WEIGHTS:
+    _tags = [torchvision_tag(f"EfficientNet_B{_i}_Weights", "IMAGENET1K_V1", _file, acc1=_a1, acc5=_a5,
+                             num_params=_params, gflops=_gflops, file_size_mb=_mb, resize_size=_resize,
+                             crop_size=_crop, interpolation="bicubic", recipe=_V1)]  # fmt: skip
+    if _i == 1:
+        _tags.append(torchvision_tag(
+            "EfficientNet_B1_Weights", "IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", acc1=79.838, acc5=94.934,
+            num_params=7794184, gflops=0.687, file_size_mb=30.136, resize_size=255, crop_size=240,
+            recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-lr-wd-crop-tuning"))  # fmt: skip
+    register(ModelEntry(
+        name=f"efficientnet_b{_i}", builder=globals()[f"efficientnet_b{_i}"], modality="vision",
+        task="image-classification", description=f"EfficientNet-B{_i} image classifier",
+        paper="https://arxiv.org/abs/1905.11946", weights=tuple(_tags),
+        default="IMAGENET1K_V2" if _i == 1 else "IMAGENET1K_V1", legacy_default="IMAGENET1K_V1",
+    ))  # fmt: skip

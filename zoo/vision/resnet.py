@@ -16,7 +16,7 @@ from hubkit.tensor import Tensor
 from ._imagenet import old_file, torchvision_tag
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-           "resnext50_32x4d", "wide_resnet50_2"]
+           "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"]
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -174,6 +174,21 @@ def wide_resnet50_2(**kwargs) -> ResNet:
     return ResNet(Bottleneck, [3, 4, 6, 3], width_per_group=128, **kwargs)
 
 
+def resnext101_32x8d(**kwargs) -> ResNet:
+    """ResNeXt-101 32x8d: Bottleneck x [3, 4, 23, 3] with 32 groups of width 8."""
+    return ResNet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=8, **kwargs)
+
+
+def resnext101_64x4d(**kwargs) -> ResNet:
+    """ResNeXt-101 64x4d: Bottleneck x [3, 4, 23, 3] with 64 groups of width 4."""
+    return ResNet(Bottleneck, [3, 4, 23, 3], groups=64, width_per_group=4, **kwargs)
+
+
+def wide_resnet101_2(**kwargs) -> ResNet:
+    """Wide ResNet-101-2: Bottleneck x [3, 4, 23, 3] with twice the bottleneck width."""
+    return ResNet(Bottleneck, [3, 4, 23, 3], width_per_group=128, **kwargs)
+
+
 _V1_RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#resnet"
 _PAPER = "https://arxiv.org/abs/1512.03385"
 
@@ -238,4 +253,28 @@ _entry("wide_resnet50_2", wide_resnet50_2, "Wide ResNet-50-2 image classifier", 
     torchvision_tag("Wide_ResNet50_2_Weights", "IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", acc1=81.602,
                     acc5=95.758, num_params=68883240, gflops=11.398, file_size_mb=263.124, resize_size=232,
                     recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-fixres"),
+), "IMAGENET1K_V2", paper="https://arxiv.org/abs/1605.07146")
+
+_entry("resnext101_32x8d", resnext101_32x8d, "ResNeXt-101 32x8d image classifier", (
+    torchvision_tag("ResNeXt101_32X8D_Weights", "IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", acc1=79.312,
+                    acc5=94.526, num_params=88791336, gflops=16.414, file_size_mb=339.586,
+                    recipe="https://github.com/pytorch/vision/tree/main/references/classification#resnext"),
+    torchvision_tag("ResNeXt101_32X8D_Weights", "IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", acc1=82.834,
+                    acc5=96.228, num_params=88791336, gflops=16.414, file_size_mb=339.673, resize_size=232,
+                    recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-fixres"),
+), "IMAGENET1K_V2", paper="https://arxiv.org/abs/1611.05431")
+
+_entry("resnext101_64x4d", resnext101_64x4d, "ResNeXt-101 64x4d image classifier", (
+    torchvision_tag("ResNeXt101_64X4D_Weights", "IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", acc1=83.246,
+                    acc5=96.454, num_params=83455272, gflops=15.46, file_size_mb=319.318, resize_size=232,
+                    recipe="https://github.com/pytorch/vision/pull/5935"),
+), "IMAGENET1K_V1", paper="https://arxiv.org/abs/1611.05431")
+
+_entry("wide_resnet101_2", wide_resnet101_2, "Wide ResNet-101-2 image classifier", (
+    torchvision_tag("Wide_ResNet101_2_Weights", "IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", acc1=78.848,
+                    acc5=94.284, num_params=126886696, gflops=22.753, file_size_mb=242.896,
+                    recipe="https://github.com/pytorch/vision/pull/912#issue-445437439"),
+    torchvision_tag("Wide_ResNet101_2_Weights", "IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", acc1=82.51,
+                    acc5=96.02, num_params=126886696, gflops=22.753, file_size_mb=484.747, resize_size=232,
+                    recipe="https://github.com/pytorch/vision/issues/3995#new-recipe"),
 ), "IMAGENET1K_V2", paper="https://arxiv.org/abs/1605.07146")
