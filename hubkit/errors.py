@@ -121,6 +121,10 @@ class ArgumentTypeError(HubkitError, TypeError):
     """An argument (or a sample handed to collate or a transform) has a type that is not supported."""
 
 
+class AudioFileError(HubkitError, ValueError):
+    """An audio file is missing, not a PCM WAV file the standard library reads, or truncated."""
+
+
 class DataLoaderError(HubkitError, RuntimeError):
     """A DataLoader worker process died or timed out; the message names the worker and what to check."""
 

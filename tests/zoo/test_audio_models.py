@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import hubkit
-from hubkit.errors import ArgumentError, ShapeError
+from hubkit.errors import ArgumentError, AudioFileError, ShapeError
 from hubkit.hub import api, registry
 from hubkit.hub.formats import save_checkpoint
 from hubkit.zoo.audio import (
@@ -136,10 +136,10 @@ def test_load_wav_reads_pcm_and_refuses_what_it_cannot_use(tmp_path):
     want = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
     np.testing.assert_allclose(resampled[200:-200], want[200:-200], atol=2e-3)
     assert load_wav(tmp_path / "44k.wav", sample_rate=None).shape == (44100,)
-    with pytest.raises(ArgumentError, match="no audio file"):
+    with pytest.raises(AudioFileError, match="no audio file"):
         load_wav(tmp_path / "missing.wav")
     (tmp_path / "text.wav").write_text("not audio")
-    with pytest.raises(ArgumentError, match="PCM WAV"):
+    with pytest.raises(AudioFileError, match="PCM WAV"):
         load_wav(tmp_path / "text.wav")
     pre = WaveformPreprocess(16000)
     assert pre(tmp_path / "mono.wav").dtype == np.float32

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from hubkit.audio import resample
 from hubkit.errors import ShapeError
-from hubkit.zoo.audio.resample import resample
 from hubkit.zoo.audio.wav2vec2 import (
     LIBRISPEECH_LABELS,
     Wav2Vec2Config,

@@ -9,7 +9,6 @@ Exact (erf) GELU everywhere; post-LN transformer layers (the "base" layout).
 
 from __future__ import annotations
 
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,10 @@ import numpy as np
 import hubkit
 import hubkit.nn.functional as F
 from hubkit import nn
+from hubkit.audio import read_wav, resample
 from hubkit.errors import ArgumentError, ShapeError
 from hubkit.hub.registry import AudioPreprocessing, ModelEntry, WeightTag, register
 from hubkit.tensor import Tensor
-from hubkit.zoo.audio.resample import resample
 
 __all__ = [
     "LIBRISPEECH_LABELS", "Wav2Vec2Config", "Wav2Vec2Model", "ctc_greedy_decode", "load_wav",
@@ -294,27 +293,11 @@ def ctc_greedy_decode(emissions: np.ndarray, labels: Sequence[str], blank: int =
 
 
 def load_wav(path: str | Path, *, sample_rate: int | None = 16000) -> np.ndarray:
-    """A PCM WAV file (8, 16 or 32-bit) -> float32 mono waveform in [-1, 1], channels averaged, resampled to
+    """A PCM WAV file (8, 16, 24 or 32-bit) -> float32 mono waveform in [-1, 1], channels averaged, resampled to
     ``sample_rate`` Hz when the file has another rate (torchaudio's default band-limited sinc resampling;
-    ``sample_rate=None`` keeps the file's rate)."""
-    path = Path(path)
-    try:
-        with wave.open(str(path), "rb") as f:
-            rate, channels, width, frames = f.getframerate(), f.getnchannels(), f.getsampwidth(), f.getnframes()
-            raw = f.readframes(frames)
-    except FileNotFoundError:
-        raise ArgumentError(f"no audio file at {path}") from None
-    except (wave.Error, EOFError) as e:
-        raise ArgumentError(f"cannot read {path} as a PCM WAV file ({e}); convert it to 16-bit PCM WAV") from None
-    if width == 1:
-        audio = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128) / 128
-    elif width == 2:
-        audio = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768
-    elif width == 4:
-        audio = (np.frombuffer(raw, dtype="<i4").astype(np.float64) / 2147483648).astype(np.float32)
-    else:
-        raise ArgumentError(f"{path}: {8 * width}-bit samples are not supported; use 8, 16 or 32-bit PCM")
-    audio = audio.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+    ``sample_rate=None`` keeps the file's rate). Bad files raise ``AudioFileError``."""
+    waveform, rate = read_wav(path)
+    audio = waveform.mean(axis=0, dtype=np.float32)
     if sample_rate is not None and rate != sample_rate:
         audio = resample(audio, rate, sample_rate)
     return audio

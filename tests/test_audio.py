@@ -1,4 +1,4 @@
-"""Band-limited resampling (torchaudio's sinc_interp_hann defaults): a brute-force evaluation of the same
+"""hubkit.audio: band-limited resampling (torchaudio's sinc_interp_hann defaults) checked against a brute-force
 interpolation sum, lengths, pass band, stop band and errors."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from hubkit.audio import resample
 from hubkit.errors import ArgumentError, ShapeError
-from hubkit.zoo.audio import resample
 
 
 def _brute_force(x: np.ndarray, orig: int, new: int, width: int = 6, rolloff: float = 0.99) -> np.ndarray:
