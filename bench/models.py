@@ -1,6 +1,7 @@
 """Model inference: hubkit vs torchvision, same weights, same inputs, side by side in one run.
 
-    python bench/models.py                       # resnet18, resnet50, mobilenet_v2, vit_b_16; CPU
+    python bench/models.py                       # resnet18, resnet50, mobilenet_v2, vit_b_16, convnext_tiny,
+                                                 # efficientnet_b0; CPU
     python bench/models.py --only resnet18 --repeat 10
     python bench/models.py --threads 2           # torch.set_num_threads (default 2, the machine's cores)
     python bench/models.py --device cuda         # both sides on the GPU (hubkit via cupy)
@@ -25,7 +26,7 @@ import numpy as np
 import hubkit
 from hubkit.hub.api import fuse_for_inference
 
-MODELS = ["resnet18", "resnet50", "mobilenet_v2", "vit_b_16"]
+MODELS = ["resnet18", "resnet50", "mobilenet_v2", "vit_b_16", "convnext_tiny", "efficientnet_b0"]
 
 
 def _sync(device: str) -> None:
