@@ -9,7 +9,6 @@ Every extracted file is checked against upstream's md5 once (remembered by size 
 from __future__ import annotations
 
 import codecs
-import io
 import os
 import pickle
 from collections.abc import Callable
@@ -55,7 +54,7 @@ def load_pickle(path: Path) -> dict[str, Any]:
     """Load one CIFAR batch/meta pickle (Python 2 pickles, latin1 strings) without executing code."""
     try:
         with open(path, "rb") as f:
-            obj = _ArrayUnpickler(io.BufferedReader(f), encoding="latin1").load()
+            obj = _ArrayUnpickler(f, encoding="latin1").load()
     except _ForbiddenGlobal as exc:
         raise DatasetError(f"{path}: refusing to load it: {exc}. It is not an original CIFAR file.") from exc
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
