@@ -326,6 +326,7 @@ def test_sigkill_mid_extract_leaves_nothing_trusted_and_next_run_redoes_it(tmp_p
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stderr.close()
     assert not dest.exists()  # the half-extracted tree is only in staging
     [staging] = [p for p in tmp_path.iterdir() if p.name.endswith(".extracting")]
     assert len(list(staging.iterdir())) == 3

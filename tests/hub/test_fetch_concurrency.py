@@ -119,6 +119,7 @@ def test_sigkill_mid_download_then_resume_finishes_with_the_right_hash(http_serv
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stderr.close()
     assert not final.exists()
     kept = partial.stat().st_size
     http_server.add("/k.bin", data)  # same bytes, same ETag, no throttle
