@@ -81,7 +81,7 @@ def test_list_models_filters_by_pattern_list_modality_task_and_pretrained():
     assert hubkit.list_models(task="speech-recognition") == ["wav2vec2_asr_base_960h"]
     assert hubkit.list_models(task="depth-estimation") == []
     assert "lenet5" not in hubkit.list_models(pretrained=True)
-    assert hubkit.list_models(pretrained=False) == ["lenet5", "wav2vec2_base"]
+    assert hubkit.list_models(pretrained=False) == ["lenet5", "m5", "wav2vec2_base"]
     assert hubkit.list_models("nothing*") == []
 
 

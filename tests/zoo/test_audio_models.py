@@ -205,6 +205,37 @@ def test_transcribe_api_and_cli(http_server, tmp_path, monkeypatch, capsys):
 
 
 def test_registry_lists_the_audio_models():
-    assert hubkit.list_models(modality="audio") == ["wav2vec2_asr_base_960h", "wav2vec2_base"]
+    assert hubkit.list_models(modality="audio") == ["m5", "wav2vec2_asr_base_960h", "wav2vec2_base"]
     info = hubkit.model_info("wav2vec2_asr_base_960h")
     assert info["num_params"] == 94393245 and info["weights"][0]["sha256"].startswith("488fd4f1")
+
+
+def test_m5_has_the_tutorials_shape_and_learns():
+    from hubkit import optim
+    from hubkit.zoo.audio import M5
+
+    model = hubkit.load("m5")
+    assert sum(p.numel() for p in model.parameters()) == 26915
+    assert list(model.state_dict())[:7] == ["conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean",
+                                            "bn1.running_var", "bn1.num_batches_tracked"]  # fmt: skip
+    assert list(model.state_dict())[-2:] == ["fc1.weight", "fc1.bias"]
+    # two "keywords": low and high tones; a few Adam steps separate them
+    rng = np.random.default_rng(0)
+    t = np.arange(8000) / 8000  # one second at 8 kHz, as in the tutorial
+    x = np.stack([np.sin(2 * np.pi * (300 if i % 2 else 2000) * t + rng.uniform(0, 6)) for i in range(16)])
+    y = np.array([i % 2 for i in range(16)])
+    hubkit.manual_seed(0)
+    small = M5(n_output=2).train()
+    opt = optim.Adam(small.parameters(), lr=0.01)
+    xt, yt = hubkit.from_numpy(x[:, None].astype(np.float32)), hubkit.tensor(y)
+    for _ in range(15):
+        opt.zero_grad()
+        loss = hubkit.nn.functional.nll_loss(small(xt)[:, 0], yt)
+        loss.backward()
+        opt.step()
+    small.eval()
+    with hubkit.no_grad():
+        out = small(xt)
+    assert out.shape == (16, 1, 2)
+    assert (out.numpy()[:, 0].argmax(axis=1) == y).all()
+    assert hubkit.list_models(task="keyword-spotting") == ["m5"]

@@ -71,3 +71,42 @@ def test_emissions_match_transformers(pair):
         got = ours(audio).numpy()
     assert got.shape == want.shape == (2, 49, len(LIBRISPEECH_LABELS))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_m5_matches_the_tutorial_network_in_torch(tmp_path):
+    """PyTorch's speech-command tutorial M5, written here in torch.nn, against hubkit's on the same weights."""
+    import torch
+
+    nn, F = torch.nn, torch.nn.functional
+
+    class TutorialM5(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.bn1, self.pool1 = nn.Conv1d(1, 32, 80, stride=16), nn.BatchNorm1d(32), nn.MaxPool1d(4)
+            self.conv2, self.bn2, self.pool2 = nn.Conv1d(32, 32, 3), nn.BatchNorm1d(32), nn.MaxPool1d(4)
+            self.conv3, self.bn3, self.pool3 = nn.Conv1d(32, 64, 3), nn.BatchNorm1d(64), nn.MaxPool1d(4)
+            self.conv4, self.bn4, self.pool4 = nn.Conv1d(64, 64, 3), nn.BatchNorm1d(64), nn.MaxPool1d(4)
+            self.fc1 = nn.Linear(64, 35)
+
+        def forward(self, x):
+            x = self.pool1(F.relu(self.bn1(self.conv1(x))))
+            x = self.pool2(F.relu(self.bn2(self.conv2(x))))
+            x = self.pool3(F.relu(self.bn3(self.conv3(x))))
+            x = self.pool4(F.relu(self.bn4(self.conv4(x))))
+            x = F.avg_pool1d(x, x.shape[-1]).permute(0, 2, 1)
+            return F.log_softmax(self.fc1(x), dim=2)
+
+    torch.manual_seed(0)
+    theirs = TutorialM5()
+    audio = np.random.default_rng(0).standard_normal((4, 1, 8000)).astype(np.float32)
+    theirs.train()
+    theirs(torch.from_numpy(audio))  # real BatchNorm statistics
+    theirs.eval()
+    path = tmp_path / "m5.pth"
+    torch.save(theirs.state_dict(), path)
+    ours = hubkit.load("m5", weights=str(path))
+    with torch.no_grad():
+        want = theirs(torch.from_numpy(audio)).numpy()
+    with hubkit.no_grad():
+        got = ours(hubkit.from_numpy(audio)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -1,4 +1,4 @@
-"""hubkit.zoo.audio: torchaudio's wav2vec 2.0 models with torchaudio's state-dict keys.
+"""hubkit.zoo.audio: torchaudio's wav2vec 2.0 models with torchaudio's state-dict keys, and the M5 keyword spotter.
 
 Importing this package registers the architectures with ``hubkit.hub.registry``::
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from hubkit.audio import resample
 from hubkit.errors import ShapeError
+from hubkit.zoo.audio.m5 import M5, m5
 from hubkit.zoo.audio.wav2vec2 import (
     LIBRISPEECH_LABELS,
     Wav2Vec2Config,
@@ -26,8 +27,8 @@ from hubkit.zoo.audio.wav2vec2 import (
 )
 
 __all__ = [
-    "LIBRISPEECH_LABELS", "Wav2Vec2Config", "Wav2Vec2Model", "WaveformPreprocess", "ctc_greedy_decode", "load_wav",
-    "resample", "wav2vec2_asr_base_960h", "wav2vec2_base",
+    "LIBRISPEECH_LABELS", "M5", "Wav2Vec2Config", "Wav2Vec2Model", "WaveformPreprocess", "ctc_greedy_decode",
+    "load_wav", "m5", "resample", "wav2vec2_asr_base_960h", "wav2vec2_base",
 ]
 
 
