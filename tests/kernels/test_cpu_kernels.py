@@ -29,6 +29,11 @@ CONV_CASES = [
     ((3, 4, 7, 5), (6, 1, 1), (2, 2), ((0, 0), (0, 0)), (1, 1), 2),  # strided pointwise, groups
     ((2, 3, 8, 8), (2, 1, 1), (1, 1), ((1, 0), (0, 1)), (1, 1), 1),  # 1x1 with padding
     ((2, 3, 11, 9), (4, 5, 3), (3, 2), ((2, 1), (0, 0)), (2, 1), 1),
+    # depthwise, stride 1, undilated: the tap-accumulation path
+    ((2, 4, 9, 8), (4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 4),
+    ((1, 3, 12, 10), (3, 7, 7), (1, 1), ((3, 3), (3, 3)), (1, 1), 3),  # ConvNeXt's 7x7
+    ((2, 5, 6, 7), (5, 5, 3), (1, 1), ((2, 1), (0, 2)), (1, 1), 5),  # asymmetric padding
+    ((2, 2, 5, 5), (2, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 2),  # no padding
 ]
 
 
@@ -65,6 +70,33 @@ def test_conv2d_gradients_are_adjoints_of_forward(xs, ws, stride, pads, dil, gro
     e = np.zeros_like(x)
     e.flat[7] = 1.0
     np.testing.assert_allclose(gx.flat[7], np.vdot(cpu.conv2d(e, w, None, stride, pads, dil, groups), gy))
+
+
+def test_depthwise_tap_path_is_taken_where_it_should_be(monkeypatch):
+    x = _rand(3, 6, 10, 9, dtype=np.float32)
+    w = _rand(6, 1, 5, 5, dtype=np.float32)
+    b = _rand(6, dtype=np.float32)
+    args = ((1, 1), ((2, 2), (2, 2)), (1, 1), 6)
+    calls = []
+    real = cpu._depthwise_stride1
+    monkeypatch.setattr(cpu, "_depthwise_stride1", lambda *a: calls.append(1) or real(*a))
+    y = cpu.conv2d(x, w, b, *args)  # inference: the tap path
+    assert calls == [1] and y.dtype == np.float32
+    want = ref.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    # training a small conv: the wide columns are kept for the weight gradient instead
+    _, columns = cpu.conv2d(x, w, b, *args, keep_columns=True)
+    assert calls == [1] and columns is not None
+    # training where no columns would be kept: the tap path, and the weight gradient rebuilds from x
+    monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+    y2, columns = cpu.conv2d(x, w, b, *args, keep_columns=True)
+    assert calls == [1, 1] and columns is None
+    gy = _rand(*y2.shape, dtype=np.float32)
+    gw = cpu.conv2d_grad_weight(x, gy, (5, 5), *args, columns=columns)
+    np.testing.assert_allclose(np.vdot(y2 - b.reshape(1, 6, 1, 1), gy), np.vdot(w, gw), rtol=1e-4)  # adjoint
+    cpu.conv2d(x, w, b, (2, 2), ((2, 2), (2, 2)), (1, 1), 6)  # strided: the column path
+    cpu.conv2d(x, w, b, (1, 1), ((4, 4), (4, 4)), (2, 2), 6)  # dilated: the column path
+    assert calls == [1, 1]
 
 
 def test_conv2d_chunking_gives_same_result_as_one_chunk(monkeypatch):
