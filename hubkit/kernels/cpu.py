@@ -352,7 +352,7 @@ def conv2d(
     (_, pw), _ = _wide_geometry((h, wd), (kh, kw), stride, pads, dilation, (oh, ow))
     rows = cg * groups * kh * kw
     use_wide = _use_wide(n, rows, (kh, kw), pads, (oh, ow), pw, x.itemsize)
-    if cg == 1 and oc == groups and stride == (1, 1) and dilation == (1, 1) and not (keep_columns and use_wide):
+    if _depthwise_taps_apply(cg, oc, groups, stride, dilation) and not (keep_columns and use_wide):
         y = _depthwise_stride1(x, w, pads)
         if bias is not None:
             y += bias
@@ -399,6 +399,12 @@ def conv2d(
     return (y, columns) if keep_columns else y
 
 
+def _depthwise_taps_apply(cg: int, oc: int, groups: int, stride: Pair, dilation: Pair) -> bool:
+    """Whether a conv is depthwise (one input channel and one filter per group), stride 1 and undilated: the
+    shapes :func:`_depthwise_stride1` and :func:`_depthwise_stride1_grad_weight` handle."""
+    return cg == 1 and oc == groups and stride == (1, 1) and dilation == (1, 1)
+
+
 def _depthwise_stride1(x: np.ndarray, w: np.ndarray, pads: Pads) -> np.ndarray:
     """Depthwise (one filter per channel), stride-1, undilated cross-correlation by tap accumulation.
 
@@ -439,6 +445,36 @@ def _depthwise_stride1(x: np.ndarray, w: np.ndarray, pads: Pads) -> np.ndarray:
     return y
 
 
+def _depthwise_stride1_grad_weight(x: np.ndarray, gy: np.ndarray, kernel: Pair, pads: Pads) -> np.ndarray:
+    """Weight gradient of :func:`_depthwise_stride1` -> (C, 1, KH, KW): per tap, the per-channel dot product of
+    ``gy`` (laid out on the padded width, zeros in the extra columns) with that tap's shifted slice of the
+    flattened padded input. Per-image partial sums are added in image order, so the result does not depend
+    on the thread count."""
+    n, c, h, wd = x.shape
+    kh, kw = kernel
+    (pt, pb), (pl, pr) = pads
+    ph, pw = h + pt + pb, wd + pl + pr
+    oh, ow = ph - kh + 1, pw - kw + 1
+    length = oh * pw
+    dtype = np.result_type(x, gy)
+    partial = np.empty((n, c, kh * kw), dtype=dtype)
+
+    def images(n0: int, n1: int) -> None:
+        flat = _scratch("depthwise_in", (c, ph * pw + kw - 1), dtype, zero=True)
+        wide = _scratch("depthwise_out", (c, length), dtype, zero=True)
+        image = flat[:, : ph * pw].reshape(c, ph, pw)
+        grad = wide.reshape(c, oh, pw)
+        for i in range(n0, n1):
+            image[:, pt : pt + h, pl : pl + wd] = x[i]
+            grad[:, :, :ow] = gy[i]
+            for t in range(kh * kw):
+                ky, kx = divmod(t, kw)
+                partial[i, :, t] = np.einsum("cl,cl->c", wide, flat[:, ky * pw + kx : ky * pw + kx + length])
+
+    _over_images(n, 2 * c * length * np.dtype(dtype).itemsize, images)
+    return partial.sum(axis=0).reshape(c, 1, kh, kw)
+
+
 def conv2d_grad_input(
     gy: np.ndarray,
     w: np.ndarray,
@@ -456,6 +492,12 @@ def conv2d_grad_input(
     _, cg, kh, kw = w.shape
     h, wd = in_hw
     c = cg * groups
+    if _depthwise_taps_apply(cg, oc, groups, stride, dilation):
+        (pt, pb), (pl, pr) = pads
+        back = ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr))
+        if min(back[0] + back[1]) >= 0 and (h, wd) == (oh + kh - 1 - pt - pb, ow + kw - 1 - pl - pr):
+            # a stride-1 correlation's input gradient is the full correlation of gy with the flipped kernel
+            return _depthwise_stride1(gy, w[:, :, ::-1, ::-1], back)
     wt = w.reshape(groups, oc // groups, cg * kh * kw).transpose(0, 2, 1)
     (_, pw), _ = _wide_geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
     if _use_wide(n, c * kh * kw, (kh, kw), pads, (oh, ow), pw, gy.itemsize):
@@ -520,6 +562,8 @@ def conv2d_grad_weight(
     """
     n, oc, oh, ow = gy.shape
     kh, kw = kernel
+    if columns is None and _depthwise_taps_apply(1 if x.shape[1] == groups else 0, oc, groups, stride, dilation):
+        return _depthwise_stride1_grad_weight(x, gy, kernel, pads)
     if columns is not None:
         rows = columns.shape[1]
         pw = columns.shape[2] // oh
