@@ -401,7 +401,8 @@ def conv2d(
 
 def _depthwise_taps_apply(cg: int, oc: int, groups: int, stride: Pair, dilation: Pair) -> bool:
     """Whether a conv is depthwise (one input channel and one filter per group), stride 1 and undilated: the
-    shapes :func:`_depthwise_stride1` and :func:`_depthwise_stride1_grad_weight` handle."""
+    forward :func:`_depthwise_stride1` handles. The two gradients take any stride (pass ``stride=(1, 1)``
+    to ask about them): they run the stride-1 kernels on ``gy`` spread out by the stride."""
     return cg == 1 and oc == groups and stride == (1, 1) and dilation == (1, 1)
 
 
@@ -445,16 +446,20 @@ def _depthwise_stride1(x: np.ndarray, w: np.ndarray, pads: Pads) -> np.ndarray:
     return y
 
 
-def _depthwise_stride1_grad_weight(x: np.ndarray, gy: np.ndarray, kernel: Pair, pads: Pads) -> np.ndarray:
-    """Weight gradient of :func:`_depthwise_stride1` -> (C, 1, KH, KW): per tap, the per-channel dot product of
-    ``gy`` (laid out on the padded width, zeros in the extra columns) with that tap's shifted slice of the
-    flattened padded input. Per-image partial sums are added in image order, so the result does not depend
-    on the thread count."""
+def _depthwise_stride1_grad_weight(
+    x: np.ndarray, gy: np.ndarray, kernel: Pair, pads: Pads, stride: Pair = (1, 1)
+) -> np.ndarray:
+    """Weight gradient of an undilated depthwise conv -> (C, 1, KH, KW): per tap, the per-channel dot product of
+    ``gy`` (placed on the stride-1 output grid over the padded width, every ``stride``-th position, zeros
+    elsewhere) with that tap's shifted slice of the flattened padded input. Per-image partial sums are added
+    in image order, so the result does not depend on the thread count."""
     n, c, h, wd = x.shape
     kh, kw = kernel
     (pt, pb), (pl, pr) = pads
+    sy, sx = stride
     ph, pw = h + pt + pb, wd + pl + pr
-    oh, ow = ph - kh + 1, pw - kw + 1
+    oh = ph - kh + 1
+    gh, gw_ = gy.shape[2:]
     length = oh * pw
     dtype = np.result_type(x, gy)
     partial = np.empty((n, c, kh * kw), dtype=dtype)
@@ -466,7 +471,7 @@ def _depthwise_stride1_grad_weight(x: np.ndarray, gy: np.ndarray, kernel: Pair, 
         grad = wide.reshape(c, oh, pw)
         for i in range(n0, n1):
             image[:, pt : pt + h, pl : pl + wd] = x[i]
-            grad[:, :, :ow] = gy[i]
+            grad[:, : (gh - 1) * sy + 1 : sy, : (gw_ - 1) * sx + 1 : sx] = gy[i]
             for t in range(kh * kw):
                 ky, kx = divmod(t, kw)
                 partial[i, :, t] = np.einsum("cl,cl->c", wide, flat[:, ky * pw + kx : ky * pw + kx + length])
@@ -492,12 +497,20 @@ def conv2d_grad_input(
     _, cg, kh, kw = w.shape
     h, wd = in_hw
     c = cg * groups
-    if _depthwise_taps_apply(cg, oc, groups, stride, dilation):
+    if _depthwise_taps_apply(cg, oc, groups, (1, 1), dilation):
+        # The input gradient is the full correlation of gy, spread out by the stride (zeros between), with the
+        # flipped kernel; input rows/columns no window reached get zeros from extra bottom/right padding.
         (pt, pb), (pl, pr) = pads
-        back = ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr))
-        if min(back[0] + back[1]) >= 0 and (h, wd) == (oh + kh - 1 - pt - pb, ow + kw - 1 - pl - pr):
-            # a stride-1 correlation's input gradient is the full correlation of gy with the flipped kernel
-            return _depthwise_stride1(gy, w[:, :, ::-1, ::-1], back)
+        sy, sx = stride
+        dh, dw = (oh - 1) * sy + 1, (ow - 1) * sx + 1
+        extra_h, extra_w = h - (dh + kh - 1 - pt - pb), wd - (dw + kw - 1 - pl - pr)
+        back = ((kh - 1 - pt, kh - 1 - pb + extra_h), (kw - 1 - pl, kw - 1 - pr + extra_w))
+        if min(back[0] + back[1]) >= 0:
+            spread = gy
+            if stride != (1, 1):
+                spread = np.zeros((n, oc, dh, dw), dtype=gy.dtype)
+                spread[:, :, ::sy, ::sx] = gy
+            return _depthwise_stride1(spread, w[:, :, ::-1, ::-1], back)
     wt = w.reshape(groups, oc // groups, cg * kh * kw).transpose(0, 2, 1)
     (_, pw), _ = _wide_geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
     if _use_wide(n, c * kh * kw, (kh, kw), pads, (oh, ow), pw, gy.itemsize):
@@ -562,8 +575,8 @@ def conv2d_grad_weight(
     """
     n, oc, oh, ow = gy.shape
     kh, kw = kernel
-    if columns is None and _depthwise_taps_apply(1 if x.shape[1] == groups else 0, oc, groups, stride, dilation):
-        return _depthwise_stride1_grad_weight(x, gy, kernel, pads)
+    if columns is None and _depthwise_taps_apply(1 if x.shape[1] == groups else 0, oc, groups, (1, 1), dilation):
+        return _depthwise_stride1_grad_weight(x, gy, kernel, pads, stride)
     if columns is not None:
         rows = columns.shape[1]
         pw = columns.shape[2] // oh

@@ -34,6 +34,9 @@ CONV_CASES = [
     ((1, 3, 12, 10), (3, 7, 7), (1, 1), ((3, 3), (3, 3)), (1, 1), 3),  # ConvNeXt's 7x7
     ((2, 5, 6, 7), (5, 5, 3), (1, 1), ((2, 1), (0, 2)), (1, 1), 5),  # asymmetric padding
     ((2, 2, 5, 5), (2, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 2),  # no padding
+    # depthwise, strided: the gradients spread gy out and use the same kernels
+    ((2, 4, 9, 8), (4, 3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 4),
+    ((1, 3, 10, 11), (3, 5, 5), (2, 3), ((2, 2), (1, 2)), (1, 1), 3),  # uneven: unreached rows get zeros
 ]
 
 
