@@ -14,24 +14,14 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 
 import hubkit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "zoo"))
-
-
-def _best(fn, repeat: int) -> tuple[float, object]:
-    fn()
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,8 +57,8 @@ def main(argv: list[str] | None = None) -> None:
             with torch.no_grad():
                 return theirs(x).logits.numpy()
 
-        hub_s, got = _best(run_ours, args.repeat)
-        hf_s, want = _best(run_theirs, args.repeat)
+        hub_s, got = best_of(run_ours, args.repeat)
+        hf_s, want = best_of(run_theirs, args.repeat)
         diff = float(np.abs(got - want).max())
         if diff > 1e-3:
             raise SystemExit(f"hubkit and transformers disagree (max abs difference {diff:.3g})")

