@@ -12,12 +12,8 @@ from hubkit import kernels
 from hubkit._backend import get_array_module
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError, ShapeError
+from hubkit.kernels.generic import channel_axes, channel_shape
 from hubkit.tensor import Tensor
-
-
-def _channel_shape(x: Any) -> tuple[int, ...]:
-    """Shape that broadcasts a per-channel vector over ``x`` (N, C, *spatial)."""
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
 
 
 def _normalized_backward(gxhat: Any, xhat: Any, inv_std: Any, axes: tuple[int, ...]) -> Any:
@@ -68,14 +64,14 @@ class GroupNorm(Function):
         xhat = (centered * self.inv_std).reshape(x.shape)
         self.xhat = xhat if any(self.needs_input_grad) else None
         self.weight = weight
-        shape = _channel_shape(x)
+        shape = channel_shape(x)
         y = xhat if weight is None else xhat * weight.reshape(shape)
         return y if bias is None else y + bias.reshape(shape)
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
         need_x, need_w, need_b = self.needs_input_grad
-        shape = _channel_shape(gy)
-        axes = (0,) + tuple(range(2, gy.ndim))
+        shape = channel_shape(gy)
+        axes = channel_axes(gy)
         gx = gw = gb = None
         if need_x:
             gxhat = gy if self.weight is None else gy * self.weight.reshape(shape)
