@@ -86,8 +86,8 @@ def _inference_case(case_cls: type, label: str, fused: bool, x: np.ndarray) -> A
     def randomize_bn(model: Any) -> None:  # non-trivial statistics, so the fold does real work
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.data[...] = rng.normal(0, 0.5, m.num_features)
-                m.running_var.data[...] = rng.uniform(0.5, 2, m.num_features)
+                m.running_mean.array[...] = rng.normal(0, 0.5, m.num_features)
+                m.running_var.array[...] = rng.uniform(0.5, 2, m.num_features)
 
     def hub() -> Callable[[], object]:
         hubkit.manual_seed(0)

@@ -14,61 +14,16 @@ from typing import Any
 
 from hubkit._backend import Device
 from hubkit._backend import Device as device
-from hubkit.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from hubkit.errors import HubkitError
-from hubkit.nn.functional import (
-    abs,
-    add,
-    argmax,
-    argmin,
-    bmm,
-    cat,
-    chunk,
-    clamp,
-    clip,
-    concat,
-    cumsum,
-    div,
-    dropout,
-    eq,
-    erf,
-    exp,
-    flatten,
-    gather,
-    layer_norm,
-    log,
-    log_softmax,
-    logsumexp,
-    masked_fill,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mm,
-    mul,
-    neg,
-    permute,
-    pow,
-    relu,
-    reshape,
-    sigmoid,
-    softmax,
-    split,
-    sqrt,
-    squeeze,
-    stack,
-    std,
-    sub,
-    sum,
-    tanh,
-    transpose,
-    unbind,
-    unsqueeze,
-    var,
-    where,
+from hubkit.autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
 )
+from hubkit.errors import HubkitError
+from hubkit.ops.table import FUNCTIONS as _FUNCTIONS
 from hubkit.random import Generator, initial_seed, manual_seed
 from hubkit.tensor import (
     Tensor,
@@ -86,6 +41,8 @@ from hubkit.tensor import (
     from_numpy,
     full,
     full_like,
+    get_default_device,
+    get_default_dtype,
     half,
     int8,
     int16,
@@ -102,6 +59,8 @@ from hubkit.tensor import (
     randn,
     randn_like,
     randperm,
+    set_default_device,
+    set_default_dtype,
     tensor,
     uint8,
     zeros,
@@ -112,6 +71,9 @@ from hubkit.tensor import float32 as float  # noqa: A004
 from hubkit.tensor import int32 as int  # noqa: A004
 
 __version__ = "0.1.0"
+
+# the top-level tensor functions (hubkit.sin, hubkit.cat, ...): one table, hubkit/ops/table.py
+globals().update(_FUNCTIONS)
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {
@@ -133,6 +95,8 @@ _LAZY_ATTRS: dict[str, str] = {
     "model_info": "hubkit.hub.api",
     "get_weights": "hubkit.hub.api",
     "set_num_threads": "hubkit.kernels._threads",
+    "dropout": "hubkit.nn.functional",
+    "layer_norm": "hubkit.nn.functional",
     "get_num_threads": "hubkit.kernels._threads",
 }
 

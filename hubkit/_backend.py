@@ -21,6 +21,11 @@ _INSTALL_HINT = (
 )
 
 
+# device types other frameworks know; a string naming one is a device request hubkit must refuse clearly
+FOREIGN_DEVICES = frozenset({"gpu", "mps", "xpu", "xla", "hip", "meta", "ipu", "hpu", "mtia", "vulkan", "lazy",
+                             "mkldnn", "opengl", "opencl", "ideep", "fpga", "ve", "maia", "privateuseone"})
+
+
 class Device:
     """Where a tensor's memory lives: ``Device("cpu")``, ``Device("cuda")``, ``Device("cuda:1")``.
 
@@ -33,11 +38,16 @@ class Device:
         if isinstance(spec, Device):
             self.type, self.index = spec.type, spec.index
             return
+        if isinstance(spec, int) and not isinstance(spec, bool) and spec >= 0:  # torch.device(0) is cuda:0
+            spec = f"cuda:{spec}"
         if not isinstance(spec, str):
             raise DeviceError(f"device must be a string like 'cpu' or 'cuda:0', got {spec!r}")
         m = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", spec.strip())
         if m is None:
-            raise DeviceError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'")
+            kind = spec.strip().split(":")[0].lower()
+            hint = {"gpu": "; an NVIDIA GPU is 'cuda'", "mps": "; hubkit has no Apple Metal (mps) backend",
+                    }.get(kind, "; hubkit runs on CPUs and NVIDIA GPUs only" if kind in FOREIGN_DEVICES else "")
+            raise DeviceError(f"unknown device {spec!r}: expected 'cpu', 'cuda' or 'cuda:N'{hint}")
         self.type = m.group(1)
         parsed = int(m.group(2)) if m.group(2) is not None else index
         if self.type == "cpu" and parsed not in (None, 0):

@@ -9,11 +9,13 @@ recorded graph iteratively in reverse topological order, so a 10,000-op chain is
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+from hubkit._backend import get_array_module
 from hubkit.errors import GradError
 
 # ---------------------------------------------------------------- grad mode
@@ -62,6 +64,67 @@ class enable_grad(_GradMode):  # noqa: N801
     _target = True
 
 
+class inference_mode(_GradMode):  # noqa: N801
+    """``with hubkit.inference_mode():`` — no graph is recorded (PyTorch's faster ``no_grad``).
+
+    ``inference_mode(False)`` leaves grad mode as it is. Also a decorator, with or without the call.
+    """
+
+    def __init__(self, mode: bool = True) -> None:
+        self._mode = bool(mode)
+
+    def __enter__(self) -> None:
+        self._prev = is_grad_enabled()
+        self._prev_inference = is_inference_mode_enabled()
+        if self._mode:
+            _set_enabled(False)
+            _state.inference = True
+
+    def __exit__(self, *exc: object) -> None:
+        _set_enabled(self._prev)
+        _state.inference = self._prev_inference
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # used as a bare decorator: @hubkit.inference_mode
+            return inference_mode(True)(mode)
+        return super().__new__(cls)
+
+
+def is_inference_mode_enabled() -> bool:
+    return getattr(_state, "inference", False)
+
+
+class RemovableHandle:
+    """Returned by ``register_*_hook``; ``handle.remove()`` (or leaving a ``with`` block) unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, *hook_dicts: dict) -> None:
+        self._dicts = hook_dicts
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        for d in self._dicts:
+            d.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
 class set_grad_enabled(_GradMode):  # noqa: N801
     """Set grad mode to ``mode`` for a block (or for good, when not used as a context manager)."""
 
@@ -93,21 +156,31 @@ class set_grad_enabled(_GradMode):  # noqa: N801
 
 
 class Function:
-    """One differentiable op.
+    """One differentiable op, in either of two styles.
 
-    Subclasses take hyper-parameters in ``__init__`` and implement ``forward(*arrays)`` and
-    ``backward(*grad_outputs)`` on raw arrays. ``forward`` may read ``self.needs_input_grad``
-    to save only what ``backward`` will use. ``backward`` returns one gradient per input
-    (``None`` where none is needed); a gradient whose shape is a broadcast of its input's
-    shape is summed back automatically. Backward functions must not modify their inputs.
+    The engine's style (Chainer's): subclasses take hyper-parameters in ``__init__`` and implement
+    ``forward(*arrays)`` and ``backward(*grad_outputs)`` on raw arrays; ``forward`` may read
+    ``self.needs_input_grad`` to save only what ``backward`` will use. Call an instance on Tensors.
+
+    PyTorch's style: ``@staticmethod forward(ctx, *args)`` and ``@staticmethod backward(ctx, *grads)``
+    on Tensors, ``ctx.save_for_backward(...)`` / ``ctx.saved_tensors``, called as ``F.apply(*args)``.
+
+    Either way ``backward`` returns one gradient per input (``None`` where none is needed); a
+    gradient whose shape is a broadcast of its input's shape is summed back automatically.
+    Backward functions must not modify their inputs.
     """
 
     needs_input_grad: tuple[bool, ...] = ()
     inputs: tuple | None = None
     # for each input, (creator, output index) at call time, or None for leaves and non-tensors: the
-    # graph edge. It is captured at call time because ``x[i] = v`` later rebases ``x`` on a new creator.
+    # graph edge. It is captured at call time because an in-place op later rebases a tensor on a new creator.
     parents: tuple | None = None
     outputs: tuple = ()
+    _ctx_style = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._ctx_style = isinstance(inspect.getattr_static(cls, "forward", None), staticmethod)
 
     def forward(self, *xs: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
@@ -116,7 +189,10 @@ class Function:
         raise NotImplementedError(f"{type(self).__name__} does not support backward")
 
     def __call__(self, *inputs: Any) -> Any:
-        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        if self._ctx_style:
+            raise GradError(f"{type(self).__name__} defines a static forward(ctx, ...): call it as "
+                            f"{type(self).__name__}.apply(...), not on an instance")
+        arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
         record = is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         if record:
             self.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
@@ -126,18 +202,24 @@ class Function:
         single = not isinstance(ys, tuple)
         outs = tuple(Tensor._make(y) for y in ((ys,) if single else ys))
         if record:
-            self.inputs = inputs
-            self.parents = tuple(_node_of(x) for x in inputs)
-            self.outputs = tuple(weakref.ref(o) for o in outs)
-            self._meta = tuple((o.data.shape, o.data.dtype) for o in outs)
-            for o in outs:
-                if o.data.dtype.kind in "fc":
-                    o.requires_grad = True
-                    o._creator = self
+            self._saved = _saved_values(self, inputs, outs)
+            _connect(self, inputs, outs)
         return outs[0] if single else outs
 
     def _out_meta(self, i: int) -> tuple[tuple[int, ...], Any]:
         return self._meta[i]
+
+    def _check_saved(self) -> None:
+        """Refuse to run backward on values that were overwritten in place after forward saved them."""
+        for tensor, array, version in self._saved:
+            t = tensor() if isinstance(tensor, weakref.ref) else tensor
+            if t is not None and t.array is array and t._version != version:
+                raise GradError(
+                    f"one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: a tensor of shape {list(t.shape)} used by {type(self).__name__} is at version "
+                    f"{t._version}; expected version {version} instead. Modify a clone (x.clone()) or do the "
+                    "in-place update after backward()"
+                )
 
     def _free(self) -> None:
         """Drop what forward saved, so memory is released once backward has used it."""
@@ -147,10 +229,145 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
+        if cls._ctx_style:
+            return _apply_ctx(cls, inputs)
         return cls(**params)(*inputs)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _saved_values(fn: Function, inputs: tuple, outs: tuple) -> tuple:
+    """(tensor or weakref to an output, its array, its version) for each array ``fn`` kept for backward.
+
+    Any attribute of ``fn`` that is an input's or output's array (or a view straight onto it) counts.
+    """
+    kept = set()
+    for value in vars(fn).values():
+        if hasattr(value, "shape"):
+            kept.add(id(value))
+            base = getattr(value, "base", None)
+            if base is not None:
+                kept.add(id(base))
+    if not kept:
+        return ()
+    saved = [(x, x.array, x._version) for x in inputs if isinstance(x, Tensor) and id(x.array) in kept]
+    saved += [(weakref.ref(o), o.array, 0) for o in outs if id(o.array) in kept]
+    return tuple(saved)
+
+
+def _connect(fn: Function, inputs: tuple, outs: tuple, differentiable: Callable[[Any], bool] | None = None) -> None:
+    """Record ``fn`` as the creator of ``outs`` (the floating-point ones) with ``inputs`` as its edges."""
+    fn.inputs = inputs
+    fn.parents = tuple(_node_of(x) for x in inputs)
+    fn.outputs = tuple(weakref.ref(o) for o in outs)
+    fn._meta = tuple((o.array.shape, o.array.dtype) for o in outs)
+    for o in outs:
+        if o.array.dtype.kind in "fc" and (differentiable is None or differentiable(o)):
+            o.requires_grad = True
+            o._creator = fn
+
+
+# ---------------------------------------------------------------- PyTorch's ctx-style Function
+
+
+class FunctionCtx:
+    """The ``ctx`` a ctx-style ``Function`` gets in ``forward`` and ``backward``."""
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+        self.needs_input_grad = needs_input_grad
+        self.materialize_grads = True
+        self._saved: tuple = ()
+        self._non_differentiable: set[int] = set()
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise GradError(f"save_for_backward can only save tensors (or None), got {type(t).__name__}; "
+                                "keep other values as attributes of ctx")
+        self._saved = tuple((t, None if t is None else t.array, None if t is None else t._version) for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        for t, array, version in self._saved:
+            if t is not None and t.array is array and t._version != version:
+                raise GradError(
+                    f"one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: a tensor of shape {list(t.shape)} saved with save_for_backward is at version "
+                    f"{t._version}; expected version {version} instead"
+                )
+        return tuple(t for t, _, _ in self._saved)
+
+    def mark_non_differentiable(self, *tensors: Tensor) -> None:
+        self._non_differentiable.update(id(t) for t in tensors)
+
+    def mark_dirty(self, *tensors: Tensor) -> None:
+        """Declare inputs that forward modified in place (their version moves on)."""
+        for t in tensors:
+            t._version += 1
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+
+class _CtxNode(Function):
+    """The graph node of one call of a ctx-style Function: runs its static backward on Tensors."""
+
+    def __init__(self, cls: type, ctx: FunctionCtx, positions: tuple[int, ...], n_outputs: int) -> None:
+        self.cls, self.ctx, self.positions, self.n_outputs = cls, ctx, positions, n_outputs
+
+    def backward(self, *gys: Any) -> Any:
+        grads: list[Any] = [None] * self.n_outputs
+        for pos, g in zip(self.positions, gys):
+            grads[pos] = Tensor._make(g)
+        with no_grad():
+            result = self.cls.backward(self.ctx, *grads)
+        result = result if isinstance(result, tuple) else (result,)
+        if len(result) > len(self.inputs) and all(r is None for r in result[len(self.inputs):]):
+            result = result[: len(self.inputs)]  # torch allows trailing Nones
+        if len(result) != len(self.inputs):
+            raise GradError(f"function {self.cls.__name__}Backward returned an incorrect number of gradients "
+                            f"(expected {len(self.inputs)}, got {len(result)}): one per input of forward")
+        out = []
+        for r, x in zip(result, self.inputs):
+            if r is None or not isinstance(x, Tensor):
+                out.append(None)
+            elif isinstance(r, Tensor):
+                out.append(r.array)
+            else:
+                raise GradError(f"{self.cls.__name__}.backward returned a {type(r).__name__} as a gradient; "
+                                "return a Tensor or None for each input of forward")
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        return f"<{self.cls.__name__}Backward>"
+
+
+def _apply_ctx(cls: type, args: tuple) -> Any:
+    record = is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
+    ctx = FunctionCtx(tuple(record and isinstance(a, Tensor) and a.requires_grad for a in args))
+    with no_grad():
+        result = cls.forward(ctx, *args)
+    single = not isinstance(result, tuple)
+    outs = list((result,) if single else result)
+    if record:
+        # an input returned as it is becomes a new tensor (the node's output), as PyTorch makes a view
+        for i, o in enumerate(outs):
+            if isinstance(o, Tensor) and any(o is a for a in args):
+                outs[i] = Tensor._make(o.array)
+        positions = tuple(i for i, o in enumerate(outs) if isinstance(o, Tensor))
+        node = _CtxNode(cls, ctx, positions, len(outs))
+        node.needs_input_grad = ctx.needs_input_grad
+        node._saved = ()
+        _connect(node, args, tuple(outs[i] for i in positions),
+                 differentiable=lambda o: id(o) not in ctx._non_differentiable)
+    return outs[0] if single else tuple(outs)
+
+
+def once_differentiable(fn: Callable) -> Callable:
+    """PyTorch's decorator for a backward that is not itself differentiable; hubkit's autograd is
+    first-order, so every backward already is."""
+    return fn
 
 
 # ---------------------------------------------------------------- backward
@@ -178,15 +395,15 @@ def _sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     return g
 
 
-def _topological_order(root_fn: Function) -> list[Function]:
-    """Functions reachable from ``root_fn``, each after every function that consumes its outputs.
+def _topological_order(roots: list[Function]) -> list[Function]:
+    """Functions reachable from ``roots``, each after every function that consumes its outputs.
 
     Iterative depth-first post-order (no recursion limit); a function is marked when it is
     expanded, not when it is pushed, so a shared input is finished before its consumers.
     """
     order: list[Function] = []
     visited: set[int] = set()
-    stack: list[tuple[Function, bool]] = [(root_fn, False)]
+    stack: list[tuple[Function, bool]] = [(fn, False) for fn in reversed(roots)]
     while stack:
         fn, expanded = stack.pop()
         if expanded:
@@ -208,57 +425,112 @@ def _topological_order(root_fn: Function) -> list[Function]:
     return order
 
 
-def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+def _seed(root: Tensor, gradient: Any) -> Any:
     if not root.requires_grad:
         raise GradError(
             "element 0 of tensors does not require grad and does not have a grad_fn: "
             "create the inputs with requires_grad=True (and not under no_grad()) before computing"
         )
-    xp = root._xp
     if gradient is None:
-        if root.data.size != 1:
+        if root.array.size != 1:
             raise GradError(
                 f"grad can be implicitly created only for scalar outputs, but the output has shape "
                 f"{tuple(root.shape)}: pass gradient= with that shape to backward()"
             )
-        g0 = xp.ones_like(root.data)
-    else:
-        g0 = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, dtype=root.data.dtype)
-        if g0.shape != root.data.shape:
-            raise GradError(f"backward: gradient has shape {g0.shape} but the output has shape {root.data.shape}")
-        g0 = g0.copy()
+        return root._xp.ones_like(root.array)
+    g0 = gradient.array if isinstance(gradient, Tensor) else root._xp.asarray(gradient, dtype=root.array.dtype)
+    if g0.shape != root.array.shape:
+        raise GradError(f"backward: gradient has shape {g0.shape} but the output has shape {root.array.shape}")
+    return g0.copy()
 
-    if root._creator is None:  # backward on a leaf: its gradient is the seed itself
-        _accumulate_leaf(root, g0, owned=True)
-        return
 
-    # gradients of non-leaf values, keyed by their node (id(creator), output index); fns stay alive in ``order``
-    root_fn, root_index = _node_of(root)
-    grads: dict[tuple[int, int], Any] = {(id(root_fn), root_index): g0}
+def _run_hooks(t: Tensor, g: Any) -> Any:
+    for hook in list(t._hooks.values()):
+        result = hook(Tensor._make(g))
+        if result is not None:
+            g = result.array if isinstance(result, Tensor) else result
+    return g
+
+
+_anomaly = threading.local()
+
+
+class detect_anomaly:  # noqa: N801
+    """``with hubkit.autograd.detect_anomaly():`` — backward raises at the first op whose gradient has a NaN."""
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self._check = bool(check_nan)
+
+    def __enter__(self) -> None:
+        self._prev = is_anomaly_enabled()
+        _anomaly.on = self._check
+
+    def __exit__(self, *exc: object) -> None:
+        _anomaly.on = self._prev
+
+
+def set_detect_anomaly(mode: bool) -> None:
+    _anomaly.on = bool(mode)
+
+
+def is_anomaly_enabled() -> bool:
+    return getattr(_anomaly, "on", False)
+
+
+def _run_backward(roots: list[tuple[Tensor, Any]], retain_graph: bool,
+                  capture: dict[int, Tensor] | None = None) -> dict[int, Any]:
+    """Propagate the seeds ``[(output, gradient array)]`` back through the graph.
+
+    Without ``capture`` the leaves' gradients are accumulated into their ``.grad``. With it
+    (``{id(tensor): tensor}``, as ``autograd.grad`` asks) nothing is accumulated and the
+    gradients of those tensors are returned by id instead.
+    """
+    captured: dict[int, Any] = {}
+    grads: dict[tuple[int, int], Any] = {}  # gradients of non-leaf values, keyed by (id(creator), output index)
     leaf_grads: dict[int, tuple[Tensor, Any]] = {}
+    root_fns = []
+    for root, g0 in roots:
+        if root._creator is None:  # backward on a leaf: its gradient is the seed itself
+            prev = leaf_grads.get(id(root))
+            leaf_grads[id(root)] = (root, g0 if prev is None else prev[1] + g0)
+            continue
+        fn, index = _node_of(root)
+        key = (id(fn), index)
+        grads[key] = g0 if key not in grads else grads[key] + g0
+        root_fns.append(fn)
     handed_out: dict[int, int] = {}
-    for fn in _topological_order(root_fn):
+    xp = roots[0][0]._xp
+    anomaly = is_anomaly_enabled()
+    for fn in _topological_order(root_fns) if root_fns else ():
         gys = [grads.pop((id(fn), i), None) for i in range(len(fn.outputs))]
-        for ref, g in zip(fn.outputs, gys):
+        for i, (ref, g) in enumerate(zip(fn.outputs, gys)):
             out = ref()
-            if g is not None and out is not None and out._retain_grad and out._creator is fn:
+            if g is None or out is None or out._creator is not fn:
+                continue
+            if out._hooks:
+                g = gys[i] = _run_hooks(out, g)
+            if capture is not None and id(out) in capture:
+                captured[id(out)] = g
+            if out._retain_grad:
                 out.grad = Tensor._make(g.copy())
         if all(g is None for g in gys):
             continue
+        fn._check_saved()
         gys = [xp.zeros(*fn._out_meta(i)) if g is None else g for i, g in enumerate(gys)]
         gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
         if len(gxs) != len(fn.inputs):
             raise GradError(f"{type(fn).__name__}.backward returned {len(gxs)} gradients for {len(fn.inputs)} inputs")
+        if anomaly:
+            _check_finite(fn, gxs)
         for x, parent, gx, needed in zip(fn.inputs, fn.parents, gxs, fn.needs_input_grad):
             if not needed or gx is None:
                 continue
-            if gx.shape != x.data.shape:
-                gx = _sum_to(gx, x.data.shape)
-            if gx.dtype != x.data.dtype:
-                gx = gx.astype(x.data.dtype)
+            if gx.shape != x.array.shape:
+                gx = _sum_to(gx, x.array.shape)
+            if gx.dtype != x.array.dtype:
+                gx = gx.astype(x.array.dtype)
             handed_out[id(gx)] = handed_out.get(id(gx), 0) + 1
             if parent is None:
                 prev = leaf_grads.get(id(x))
@@ -271,31 +543,85 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
             fn.inputs = fn.parents = None
             fn._free()
     for x, g in leaf_grads.values():
+        if x._hooks:
+            g = _run_hooks(x, g)
+        if capture is not None:
+            if id(x) in capture:
+                captured[id(x)] = g
+            continue
         owned = g.base is None and handed_out.get(id(g), 0) <= 1
         _accumulate_leaf(x, g, owned=owned)
+    return captured
+
+
+def _check_finite(fn: Function, gxs: tuple) -> None:
+    for i, g in enumerate(gxs):
+        if g is not None and bool(get_array_module(g).isnan(g).any()):
+            raise GradError(f"Function '{type(fn).__name__}Backward' returned nan values in its {i}th output "
+                            "(found by detect_anomaly)")
+
+
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None,
+             create_graph: bool = False, inputs: Any = None) -> None:
+    """Accumulate d(tensors)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+    ``tensors`` is one output or a sequence of them (their gradients add up); ``grad_tensors``
+    the matching seeds (``None`` for a scalar output).
+    """
+    if create_graph:
+        raise GradError(_NO_HIGHER_ORDER)
+    if inputs is not None:
+        raise GradError("backward(inputs=...) is not supported by hubkit: use hubkit.autograd.grad(outputs, inputs)")
+    outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    seeds = [grad_tensors] if isinstance(tensors, Tensor) else (
+        [None] * len(outs) if grad_tensors is None else list(grad_tensors))
+    _run_backward([(t, _seed(t, g)) for t, g in zip(outs, seeds)], bool(retain_graph))
+
+
+_NO_HIGHER_ORDER = ("create_graph=True (double backward, higher-order gradients) is not supported by hubkit: "
+                    "its autograd is first-order")
 
 
 def _accumulate_leaf(x: Tensor, g: Any, owned: bool) -> None:
     if x.grad is None:
-        x.grad = Tensor._make(g if owned else g.copy())
+        x._grad = Tensor._make(g if owned else g.copy())
     else:
-        x.grad.data += g
+        x._grad.array += g
 
 
-def grad(outputs: Tensor, inputs: list[Tensor] | tuple[Tensor, ...], grad_outputs: Any = None,
-         retain_graph: bool = False) -> tuple[Tensor | None, ...]:
-    """d(outputs)/d(inputs) without touching any ``.grad`` (first order only)."""
-    saved = [(t, t.grad) for t in inputs]
-    for t in inputs:
-        if t._creator is not None:
-            raise GradError("autograd.grad supports leaf inputs only")
-        t.grad = None
-    try:
-        backward(outputs, grad_outputs, retain_graph=retain_graph)
-        return tuple(t.grad for t in inputs)
-    finally:
-        for t, g in saved:
-            t.grad = g
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool | None = None, materialize_grads: bool = False,
+         is_grads_batched: bool = False) -> tuple[Tensor | None, ...]:
+    """d(outputs)/d(inputs) as a tuple, without touching any ``.grad`` (PyTorch's ``autograd.grad``).
+
+    ``inputs`` may be leaves or intermediate values. An input the outputs do not depend on is an
+    error unless ``allow_unused=True`` (then its gradient is None, or zeros with ``materialize_grads``).
+    """
+    if create_graph:
+        raise GradError(_NO_HIGHER_ORDER)
+    if is_grads_batched:
+        raise GradError("autograd.grad(is_grads_batched=True) is not supported by hubkit; loop over the seeds")
+    single_input = isinstance(inputs, Tensor)
+    ins = [inputs] if single_input else list(inputs)
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    seeds = [grad_outputs] if isinstance(outputs, Tensor) else (
+        [None] * len(outs) if grad_outputs is None else list(grad_outputs))
+    for t in ins:
+        if not t.requires_grad:
+            raise GradError("one of the differentiated Tensors does not require grad")
+    captured = _run_backward([(t, _seed(t, g)) for t, g in zip(outs, seeds)], bool(retain_graph),
+                             capture={id(t): t for t in ins})
+    result = []
+    for t in ins:
+        g = captured.get(id(t))
+        if g is None:
+            if not (allow_unused or materialize_grads):
+                raise GradError("one of the differentiated Tensors appears to not have been used in the graph; "
+                                "set allow_unused=True if this is what you want")
+            result.append(Tensor._make(t._xp.zeros_like(t.array)) if materialize_grads else None)
+        else:
+            result.append(Tensor._make(g.copy() if g.base is not None else g))
+    return tuple(result)
 
 
 from hubkit.tensor import Tensor  # noqa: E402  (tensor.py imports this module at its end)

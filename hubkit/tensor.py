@@ -1,20 +1,21 @@
 """``Tensor`` — one ndarray (numpy or cupy) plus what autograd needs — and the creation functions.
 
-The differentiable ops live in ``hubkit.nn.functional``; Tensor's operators and methods
-are thin calls into them, bound at the end of this module.
+The differentiable ops live in ``hubkit.ops``; Tensor's operators and methods are thin calls
+into them, listed in one table (``hubkit.ops.table``) and bound at the end of this module.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from hubkit._backend import CPU, Device, device_of, get_array_module, to_device, xp_for_device
+from hubkit._backend import CPU, FOREIGN_DEVICES, Device, device_of, get_array_module, to_device, xp_for_device
 from hubkit._tensor_str import format_array, join_suffixes
-from hubkit.errors import DeviceError, DTypeError, GradError
+from hubkit.errors import DeviceError, DTypeError, GradError, ShapeError
 from hubkit.random import Generator, get_rng
 
 # dtypes, under PyTorch's names
@@ -30,6 +31,35 @@ bool_ = np.dtype("bool")
 complex64 = np.dtype("complex64")
 
 _DEFAULT_FLOAT = float32
+_default_device: Device | None = None  # set_default_device; None means the CPU
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """The dtype of new floating-point tensors made from Python floats or by factories (float32 by default)."""
+    global _DEFAULT_FLOAT
+    d = _as_dtype(dtype)
+    if d is None or d.kind != "f":
+        raise DTypeError(f"set_default_dtype expects a floating-point dtype (hubkit.float32, hubkit.float64, "
+                         f"hubkit.float16), got {dtype!r}")
+    _DEFAULT_FLOAT = d
+
+
+def get_default_dtype() -> np.dtype:
+    return _DEFAULT_FLOAT
+
+
+def set_default_device(device: Any) -> None:
+    """The device factories (``zeros``, ``randn``, ``tensor``, ...) create tensors on when given none."""
+    global _default_device
+    _default_device = None if device is None else Device(device)
+
+
+def get_default_device() -> Device:
+    return _default_device or CPU
+
+
+def _on(device: Any) -> Any:
+    return device if device is not None else _default_device
 
 
 def _as_dtype(dtype: Any) -> np.dtype | None:
@@ -54,20 +84,27 @@ def _dtype_name(dtype: np.dtype) -> str:
 class Tensor:
     """An n-dimensional array with autograd.
 
-    ``data`` is the underlying numpy (CPU) or cupy (CUDA) array; ``grad`` is a Tensor after
-    ``backward()`` for leaves with ``requires_grad=True``.
+    ``array`` is the underlying numpy (CPU) or cupy (CUDA) array. ``data`` is PyTorch's: a
+    Tensor sharing this one's memory, cut from the graph (writes through it are not tracked).
+    ``grad`` is a Tensor after ``backward()`` for leaves with ``requires_grad=True``.
+
+    ``_version`` counts in-place writes to ``array`` made through the Tensor API, so backward can
+    refuse a gradient computed from a value that was overwritten after the op saved it.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_creator", "_retain_grad", "__weakref__")
+    __slots__ = ("array", "_grad", "requires_grad", "_creator", "_retain_grad", "_version", "_hooks",
+                 "__weakref__")
     __array_ufunc__ = None  # make numpy defer to Tensor's reflected operators
 
     def __init__(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> None:
-        array = data.data if isinstance(data, Tensor) else data
+        array = data.array if isinstance(data, Tensor) else data
         array = _to_array(array, _as_dtype(dtype), device)
-        self.data = array
-        self.grad: Tensor | None = None
+        self.array = array
+        self._grad: Tensor | None = None
         self._creator = None
         self._retain_grad = False
+        self._version = 0
+        self._hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -76,29 +113,64 @@ class Tensor:
     def _make(cls, array: Any) -> Tensor:
         """Wrap an array without any checks or copies (the fast path used by ops)."""
         t = object.__new__(cls)
-        t.data = array
-        t.grad = None
+        t.array = array
+        t._grad = None
         t.requires_grad = False
         t._creator = None
         t._retain_grad = False
+        t._version = 0
+        t._hooks = None
         return t
+
+    @property
+    def data(self) -> Tensor:
+        """A Tensor sharing this one's memory, detached from the graph (PyTorch's ``.data``)."""
+        return Tensor._make(self.array)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data must be assigned a Tensor, got {type(value).__name__}")
+        self.array = value.array
+
+    @property
+    def grad(self) -> Tensor | None:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
+                )
+            if value.shape != self.shape:
+                raise GradError(f"assigned grad has data of a different size: {tuple(value.shape)} for a tensor "
+                                f"of shape {tuple(self.shape)}")
+            if value.dtype != self.dtype:
+                raise GradError(f"assigned grad has data of a different type: {_dtype_name(value.dtype)} for a "
+                                f"{_dtype_name(self.dtype)} tensor")
+            if value.device != self.device:
+                raise GradError(f"assigned grad has data located on a different device: {value.device} for a "
+                                f"tensor on {self.device}")
+        self._grad = value
 
     # ------------------------------------------------------------ properties
     @property
     def _xp(self) -> Any:
-        return get_array_module(self.data)
+        return get_array_module(self.array)
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> Device:
-        return device_of(self.data)
+        return device_of(self.array)
 
     @property
     def is_cuda(self) -> bool:
@@ -106,22 +178,22 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self.array.shape if dim is None else self.array.shape[dim]
 
     def numel(self) -> int:
-        return self.data.size
+        return self.array.size
 
     def nelement(self) -> int:
-        return self.data.size
+        return self.array.size
 
     def element_size(self) -> int:
-        return self.data.itemsize
+        return self.array.itemsize
 
     @property
     def is_leaf(self) -> bool:
@@ -132,12 +204,12 @@ class Tensor:
         return self._creator
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self.array.dtype.kind == "f"
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     # ------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
@@ -146,19 +218,19 @@ class Tensor:
             raise DTypeError(
                 f"can't convert a {self.device} tensor to numpy: call .cpu() first to copy it to host memory"
             )
-        return self.data
+        return self.array
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         a = self.numpy()
         return a if dtype is None else a.astype(dtype, copy=False)
 
     def item(self) -> builtins.float | builtins.int | builtins.bool:
-        if self.data.size != 1:
-            raise ValueError(f"a Tensor with {self.data.size} elements cannot be converted to a Python scalar")
-        return self.data.reshape(()).item()
+        if self.array.size != 1:
+            raise ValueError(f"a Tensor with {self.array.size} elements cannot be converted to a Python scalar")
+        return self.array.reshape(()).item()
 
     def tolist(self) -> Any:
-        return to_device(self.data, CPU).tolist()
+        return to_device(self.array, CPU).tolist()
 
     def __float__(self) -> builtins.float:
         return builtins.float(self.item())
@@ -167,14 +239,14 @@ class Tensor:
         return builtins.int(self.item())
 
     def __bool__(self) -> builtins.bool:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(
-                f"the truth value of a tensor with {self.data.size} elements is ambiguous; use .any() or .all()"
+                f"the truth value of a tensor with {self.array.size} elements is ambiguous; use .any() or .all()"
             )
         return builtins.bool(self.item())
 
     def __index__(self) -> builtins.int:
-        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+        if self.array.dtype.kind not in "iub" or self.array.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return builtins.int(self.item())
 
@@ -231,7 +303,7 @@ class Tensor:
 
     # ------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self.array.dtype.kind not in "fc":
             raise DTypeError(
                 f"only floating point tensors can require gradients, this one is {_dtype_name(self.dtype)}; "
                 "convert it with .float() first"
@@ -241,16 +313,17 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def backward(self, gradient: Any = None, retain_graph: builtins.bool = False) -> None:
+    def backward(self, gradient: Any = None, retain_graph: builtins.bool | None = None,
+                 create_graph: builtins.bool = False, inputs: Any = None) -> None:
         """Accumulate gradients of this tensor into ``.grad`` of the leaves it was computed from."""
-        _backward(self, gradient, retain_graph=retain_graph)
+        _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def retain_grad(self) -> None:
         self._retain_grad = True
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's memory, cut from the graph."""
-        return Tensor._make(self.data)
+        return Tensor._make(self.array)
 
     def detach_(self) -> Tensor:
         self._creator = None
@@ -260,76 +333,106 @@ class Tensor:
     def clone(self) -> Tensor:
         return _Clone()(self)
 
-    # ------------------------------------------------------------ in-place helpers (used by optimizers and init)
-    def _check_inplace(self) -> None:
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor replaces it.
+
+        On a leaf the hook sees the gradient summed over all uses, before it is accumulated into ``.grad``.
+        """
+        if not self.requires_grad:
+            raise GradError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    # ------------------------------------------------------------ in place
+    def _inplace(self, op: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Tensor:
+        """Run ``op(self, *args)`` and make ``self`` hold the result (PyTorch's ``x.op_()``).
+
+        Outside autograd the result is written into ``array`` (so views and ``.data`` aliases see it)
+        and the version counter moves on. When the graph is being recorded, ``self`` is rebased on the
+        op's node instead and its old array is left intact for the ops that saved it.
+        """
+        recording = is_grad_enabled() and (
+            self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
+        )
+        if recording:
+            if self._creator is None and self.requires_grad:
+                raise GradError(
+                    "a leaf Variable that requires grad is being used in an in-place operation; "
+                    "do the update under `with hubkit.no_grad():`, or on a clone (x = x.clone())"
+                )
+            out = op(self, *args, **kwargs)
+            self._check_inplace_result(out)
+            if out.dtype != self.dtype:
+                out = out.to(self.dtype)
+            _rebase(self, out)
+            return self
+        with no_grad():
+            out = op(self, *args, **kwargs)
+        self._check_inplace_result(out)
+        if out.array is not self.array:
+            self.array[...] = out.array
+        self._version += 1
+        return self
+
+    def _check_inplace_result(self, out: Tensor) -> None:
+        if out.shape != self.shape:
+            raise ShapeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                             f"{list(out.shape)} of an in-place operation")
+        if out.dtype != self.dtype and not _can_cast(out.dtype, self.dtype):
+            raise DTypeError(f"result type {_dtype_name(out.dtype)} can't be cast to the desired output type "
+                             f"{_dtype_name(self.dtype)} of an in-place operation")
+
+    def _write(self, value: Any) -> Tensor:
+        """Fill ``array`` with ``value`` (broadcast) outside autograd: zero_, fill_, copy_, init."""
+        self._check_leaf_write()
+        self.array[...] = value
+        self._version += 1
+        return self
+
+    def _check_leaf_write(self) -> None:
         if self.requires_grad and self._creator is None and is_grad_enabled():
             raise GradError(
-                "a leaf tensor that requires grad is being used in an in-place operation; "
-                "wrap it in `with hubkit.no_grad():`"
+                "a leaf Variable that requires grad is being used in an in-place operation; "
+                "wrap the update in `with hubkit.no_grad():`"
             )
 
     def _value(self, other: Any) -> Any:
-        return other.data if isinstance(other, Tensor) else other
+        return other.array if isinstance(other, Tensor) else other
 
     def zero_(self) -> Tensor:
-        self._check_inplace()
-        self.data[...] = 0
-        return self
+        return self._write(0)
 
     def fill_(self, value: Any) -> Tensor:
-        self._check_inplace()
-        self.data[...] = self._value(value)
-        return self
+        return self._write(self._value(value))
 
-    def copy_(self, src: Any) -> Tensor:
-        self._check_inplace()
+    def copy_(self, src: Any, non_blocking: builtins.bool = False) -> Tensor:
+        if isinstance(src, Tensor) and is_grad_enabled() and (src.requires_grad or self.requires_grad):
+            return self._inplace(_copy_from, src)
         src = self._value(src)
-        self.data[...] = to_device(src, self.device) if hasattr(src, "shape") else src
-        return self
-
-    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
-        self._check_inplace()
-        other = self._value(other)
-        if alpha != 1:
-            other = other * alpha
-        self.data += other
-        return self
-
-    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
-        return self.add_(self._value(other), alpha=-alpha)
-
-    def mul_(self, other: Any) -> Tensor:
-        self._check_inplace()
-        self.data *= self._value(other)
-        return self
-
-    def div_(self, other: Any) -> Tensor:
-        self._check_inplace()
-        self.data /= self._value(other)
-        return self
-
-    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-        self._check_inplace()
-        self._xp.clip(self.data, min, max, out=self.data)
-        return self
+        return self._write(to_device(src, self.device) if hasattr(src, "shape") else src)
 
     def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0, generator: Generator | None = None) -> Tensor:
-        self._check_inplace()
-        sample = get_rng(generator).uniform(a, b, size=self.data.shape)
-        self.data[...] = to_device(sample.astype(self.dtype, copy=False), self.device)
-        return self
+        sample = get_rng(generator).uniform(a, b, size=self.array.shape)
+        return self._write(to_device(sample.astype(self.dtype, copy=False), self.device))
 
     def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0,
                 generator: Generator | None = None) -> Tensor:
-        self._check_inplace()
-        sample = get_rng(generator).normal(mean, std, size=self.data.shape)
-        self.data[...] = to_device(sample.astype(self.dtype, copy=False), self.device)
-        return self
+        sample = get_rng(generator).normal(mean, std, size=self.array.shape)
+        return self._write(to_device(sample.astype(self.dtype, copy=False), self.device))
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor's value, as for a Python number."""
+        if spec and self.array.size == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
 
     # ------------------------------------------------------------ repr
     def __repr__(self) -> str:
         """PyTorch's format: ``tensor([1.5000, 2.0000], dtype=hubkit.float64, requires_grad=True)``."""
-        data = to_device(self.data, CPU)
+        data = to_device(self.array, CPU)
         suffixes = []
         if self.device.type != "cpu":
             suffixes.append(f"device='{self.device}'")
@@ -359,6 +462,24 @@ class Tensor:
         return self.transpose(-2, -1)
 
 
+def _can_cast(src: np.dtype, dst: np.dtype) -> builtins.bool:
+    """PyTorch's in-place rule: a result may not move to a lower category (float into int, int into bool)."""
+    order = "biufc"
+    return order.index(src.kind if src.kind in order else "f") <= order.index(dst.kind if dst.kind in order else "f")
+
+
+def _rebase(target: Tensor, out: Tensor) -> None:
+    """Make ``target`` the graph node ``out`` is (after a recorded in-place op on ``target``).
+
+    Ops that used ``target``'s old value recorded its node when they ran and keep the arrays they
+    saved, so their gradients still reach the old value's creator.
+    """
+    creator = out._creator
+    target.array, target._creator, target.requires_grad = out.array, creator, out.requires_grad
+    if creator is not None:
+        creator.outputs = tuple(weakref.ref(target) if ref() is out else ref for ref in creator.outputs)
+
+
 def _is_dtype_name(name: str) -> builtins.bool:
     try:
         np.dtype(name)
@@ -370,7 +491,7 @@ def _is_dtype_name(name: str) -> builtins.bool:
 def _looks_like_device(spec: Any) -> builtins.bool:
     if isinstance(spec, Device):
         return True
-    return isinstance(spec, str) and spec.split(":")[0] in ("cpu", "cuda")
+    return isinstance(spec, str) and spec.split(":")[0].strip().lower() in ("cpu", "cuda", *FOREIGN_DEVICES)
 
 
 def _infer_dtype(obj: Any) -> np.dtype | None:
@@ -413,7 +534,9 @@ def _to_array(obj: Any, dtype: np.dtype | None, device: Any) -> Any:
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, scalars, ndarrays or a Tensor)."""
-    src = data.data if isinstance(data, Tensor) else data
+    src = data.array if isinstance(data, Tensor) else data
+    if device is None and not isinstance(data, Tensor) and not hasattr(src, "__cuda_array_interface__"):
+        device = _default_device
     array = _to_array(src, _as_dtype(dtype), device)
     if array is src:
         array = array.copy()
@@ -424,7 +547,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Like ``tensor`` but shares memory with ``data`` when dtype and device already match."""
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
-    src = data.data if isinstance(data, Tensor) else data
+    src = data.array if isinstance(data, Tensor) else data
     return Tensor._make(_to_array(src, _as_dtype(dtype), device))
 
 
@@ -442,6 +565,7 @@ def _shape_of(size: tuple) -> tuple[builtins.int, ...]:
 
 
 def _filled(fill: Any, size: tuple, dtype: Any, device: Any, requires_grad: builtins.bool) -> Tensor:
+    device = _on(device)
     xp = xp_for_device(device)
     dtype = _as_dtype(dtype) or _DEFAULT_FLOAT
     shape = _shape_of(size)
@@ -497,25 +621,25 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device
         is_int = all(isinstance(v, builtins.int) for v in (start, end, step))
         dtype = int64 if is_int else _DEFAULT_FLOAT
     array = np.arange(start, end, step).astype(_as_dtype(dtype))
-    return Tensor(array, device=device, requires_grad=requires_grad)
+    return Tensor(array, device=_on(device), requires_grad=requires_grad)
 
 
 def linspace(start: builtins.float, end: builtins.float, steps: builtins.int, dtype: Any = None, device: Any = None,
              requires_grad: builtins.bool = False) -> Tensor:
     array = np.linspace(start, end, steps).astype(_as_dtype(dtype) or _DEFAULT_FLOAT)
-    return Tensor(array, device=device, requires_grad=requires_grad)
+    return Tensor(array, device=_on(device), requires_grad=requires_grad)
 
 
 def eye(n: builtins.int, m: builtins.int | None = None, dtype: Any = None, device: Any = None,
         requires_grad: builtins.bool = False) -> Tensor:
     array = np.eye(n, m, dtype=_as_dtype(dtype) or _DEFAULT_FLOAT)
-    return Tensor(array, device=device, requires_grad=requires_grad)
+    return Tensor(array, device=_on(device), requires_grad=requires_grad)
 
 
 def _random(draw: Any, size: tuple, dtype: Any, device: Any, requires_grad: builtins.bool) -> Tensor:
     dtype = _as_dtype(dtype) or _DEFAULT_FLOAT
     array = draw(_shape_of(size)).astype(dtype, copy=False)
-    return Tensor(array, device=device, requires_grad=requires_grad)
+    return Tensor(array, device=_on(device), requires_grad=requires_grad)
 
 
 def rand(*size: Any, generator: Generator | None = None, dtype: Any = None, device: Any = None,
@@ -536,13 +660,13 @@ def randint(low: builtins.int, high: builtins.int | None = None, size: Sequence[
     if high is None:
         low, high = 0, low
     array = get_rng(generator).integers(low, high, size=tuple(size)).astype(_as_dtype(dtype) or int64)
-    return Tensor(array, device=device)
+    return Tensor(array, device=_on(device))
 
 
 def randperm(n: builtins.int, *, generator: Generator | None = None, dtype: Any = None,
              device: Any = None) -> Tensor:
     array = get_rng(generator).permutation(n).astype(_as_dtype(dtype) or int64)
-    return Tensor(array, device=device)
+    return Tensor(array, device=_on(device))
 
 
 def rand_like(t: Tensor, generator: Generator | None = None) -> Tensor:
@@ -558,7 +682,7 @@ def is_tensor(obj: Any) -> builtins.bool:
 
 
 # ---------------------------------------------------------------- ops that belong to the Tensor itself
-from hubkit.autograd import Function, is_grad_enabled  # noqa: E402
+from hubkit.autograd import Function, RemovableHandle, is_grad_enabled, no_grad  # noqa: E402
 from hubkit.autograd import backward as _backward  # noqa: E402
 
 
@@ -594,4 +718,37 @@ class _Clone(Function):
         return gy
 
 
-from hubkit.nn.functional import _tensor_methods  # noqa: E402,F401  (binds operators and methods onto Tensor)
+class _CopyFrom(Function):
+    """``dst.copy_(src)`` under autograd: the result is ``src`` broadcast and cast to ``dst``."""
+
+    def forward(self, dst: Any, src: Any) -> Any:
+        self.src_meta = (src.dtype, device_of(src))
+        src = to_device(src, device_of(dst))
+        return get_array_module(dst).broadcast_to(src, dst.shape).astype(dst.dtype)
+
+    def backward(self, gy: Any) -> tuple[None, Any]:
+        dtype, device = self.src_meta
+        return None, to_device(gy.astype(dtype, copy=False), device)
+
+
+def _copy_from(dst: Tensor, src: Tensor) -> Tensor:
+    return _CopyFrom()(dst, src)
+
+
+def _inplace_method(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return self._inplace(op, *args, **kwargs)
+
+    return method
+
+
+# ---------------------------------------------------------------- Tensor's operators and methods
+# Every op bound onto Tensor (operators, methods, in-place variants) is listed in one table,
+# hubkit/ops/table.py; the lines below are the only place that binds them.
+from hubkit.ops.table import AUGMENTED, INPLACE, METHODS, OPERATORS  # noqa: E402
+
+for _name, _op in {**OPERATORS, **METHODS}.items():
+    setattr(Tensor, _name, _op)
+for _name, _op in {**INPLACE, **AUGMENTED}.items():
+    setattr(Tensor, _name, _inplace_method(_op))
+del _name, _op

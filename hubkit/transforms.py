@@ -109,7 +109,7 @@ def _pil_to_array(img: Any) -> np.ndarray:
 def _to_chw(img: Any, what: str) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     """A ``(..., C, H, W)`` view of ``img`` and a function turning a result back into ``img``'s form."""
     if isinstance(img, Tensor):
-        arr = img.data
+        arr = img.array
         if not isinstance(arr, np.ndarray):
             raise DeviceError(
                 f"{what} runs on the CPU, got a tensor on {img.device}; apply transforms before moving "
@@ -223,7 +223,7 @@ def normalize(tensor: Tensor, mean: Sequence[float], std: Sequence[float], inpla
         raise ArgumentTypeError(
             f"normalize expects a float Tensor (..., C, H, W), got {type(tensor).__name__}; apply ToTensor first"
         )
-    arr = tensor.data
+    arr = tensor.array
     if arr.dtype.kind != "f":
         raise ArgumentTypeError(f"normalize expects a float tensor, got dtype {arr.dtype}; apply ToTensor first")
     if arr.ndim < 3:
@@ -241,7 +241,7 @@ def _check_std(std: Any) -> None:
 
 
 def _normalize_arrays(tensor: Tensor, mean: Any, std: Any, inplace: bool, xp: Any = np) -> Tensor:
-    arr = tensor.data
+    arr = tensor.array
     if mean.shape[0] not in (1, arr.shape[-3]) or std.shape[0] not in (1, arr.shape[-3]):
         raise ShapeError(
             f"normalize got {mean.shape[0]} means and {std.shape[0]} stds for an image with "

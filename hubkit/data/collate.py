@@ -69,7 +69,7 @@ def default_collate(batch: list) -> Any:
     """
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return _wrap(_stack([b.data for b in batch], "tensor"))
+        return _wrap(_stack([b.array for b in batch], "tensor"))
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in "OUSV":
             raise _unsupported(f"an ndarray of dtype {elem.dtype}")

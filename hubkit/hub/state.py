@@ -75,7 +75,7 @@ def load_state(
 def _to_numpy(value: Any, name: str, host: dict[int, np.ndarray]) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
-    data = getattr(value, "data", None)  # a hubkit Tensor keeps its numpy/cupy array in .data
+    data = getattr(value, "array", None)  # a hubkit Tensor keeps its numpy/cupy array in .array
     if isinstance(data, np.ndarray):
         return data
     device_array = data if _is_cupy(data) else value if _is_cupy(value) else None

@@ -50,7 +50,7 @@ class FusedLayer(Module):
             return out
         if out.requires_grad and is_grad_enabled():
             return F.relu(out)
-        out._xp.maximum(out.data, 0, out=out.data)  # nothing records this output: rectify it in place
+        out._xp.maximum(out.array, 0, out=out.array)  # nothing records this output: rectify it in place
         return out
 
     def extra_repr(self) -> str:
@@ -66,14 +66,14 @@ def _fold_batch_norm(layer: Module, bn: _BatchNorm) -> None:
         )
     if bn.running_mean is None:
         raise ArgumentError(f"cannot fold {bn}: it has no running statistics (track_running_stats=False)")
-    w = layer.weight.data
+    w = layer.weight.array
     xp = layer.weight._xp
-    mean = bn.running_mean.data.astype(np.float64)
-    var = bn.running_var.data.astype(np.float64)
-    gamma = bn.weight.data.astype(np.float64) if bn.weight is not None else 1.0
-    beta = bn.bias.data.astype(np.float64) if bn.bias is not None else 0.0
+    mean = bn.running_mean.array.astype(np.float64)
+    var = bn.running_var.array.astype(np.float64)
+    gamma = bn.weight.array.astype(np.float64) if bn.weight is not None else 1.0
+    beta = bn.bias.array.astype(np.float64) if bn.bias is not None else 0.0
     scale = gamma / xp.sqrt(var + bn.eps)
-    bias = layer.bias.data.astype(np.float64) if layer.bias is not None else 0.0
+    bias = layer.bias.array.astype(np.float64) if layer.bias is not None else 0.0
     new_w = w.astype(np.float64) * scale.reshape((-1,) + (1,) * (w.ndim - 1))
     new_b = (bias - mean) * scale + beta
     layer.weight = Parameter(Tensor._make(new_w.astype(w.dtype)), requires_grad=False)

@@ -66,7 +66,7 @@ def _fan(tensor: Tensor, mode: str) -> int:
 
 def _write(tensor: Tensor, sample: np.ndarray) -> Tensor:
     """Copy a host array into ``tensor`` in place, cast to its dtype and moved to its device."""
-    tensor.data[...] = to_device(sample.astype(tensor.dtype, copy=False), tensor.device)
+    tensor.array[...] = to_device(sample.astype(tensor.dtype, copy=False), tensor.device)
     return tensor
 
 
@@ -114,7 +114,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    tensor.data[...] = val
+    tensor.array[...] = val
     return tensor
 
 
@@ -175,10 +175,10 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None =
     """
     if tensor.ndim < 2:
         raise ShapeError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got {tensor.shape}")
-    if tensor.data.size == 0:
+    if tensor.array.size == 0:
         return tensor
     rows = tensor.shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor.array.size // rows
     flat = get_rng(generator).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T

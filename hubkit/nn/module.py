@@ -15,31 +15,10 @@ from typing import Any
 import numpy as np
 
 from hubkit._backend import Device, get_array_module, to_device
-from hubkit.autograd import no_grad
+from hubkit.autograd import RemovableHandle, no_grad
 from hubkit.errors import ArgumentError, ArgumentTypeError, StateDictError
 from hubkit.nn.parameter import Parameter
 from hubkit.tensor import Tensor, _as_dtype, _looks_like_device
-
-
-class RemovableHandle:
-    """Returned by ``register_*_hook``; ``handle.remove()`` (or leaving a ``with`` block) unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, *hook_dicts: dict) -> None:
-        self._dicts = hook_dicts
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        for d in self._dicts:
-            d.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -52,7 +31,7 @@ def _addindent(text: str, spaces: int) -> str:
 def _state_array(value: Any, key: str) -> Any:
     """The raw array behind a state-dict value: a hubkit Tensor, a numpy/cupy array, or anything array-like."""
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if hasattr(value, "shape") and hasattr(value, "dtype") and not hasattr(value, "detach"):
         return value
     if hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy"):  # a torch.Tensor
@@ -383,7 +362,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad.array[...] = 0
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every child (recursively), then on this module; returns self."""
@@ -396,18 +375,18 @@ class Module:
     def _apply(self, convert: Callable[[Any], Any], floating_only: bool = False) -> Module:
         """Replace the array of every parameter, gradient and buffer with ``convert(array)`` in place."""
         def applies(t: Tensor) -> bool:
-            return not floating_only or t.data.dtype.kind in "fc"
+            return not floating_only or t.array.dtype.kind in "fc"
 
         for m in self.modules():
             for p in m._parameters.values():
                 if p is None or not applies(p):
                     continue
-                p.data = convert(p.data)
+                p.array = convert(p.array)
                 if p.grad is not None:
-                    p.grad.data = convert(p.grad.data)
+                    p.grad.array = convert(p.grad.array)
             for b in m._buffers.values():
                 if b is not None and applies(b):
-                    b.data = convert(b.data)
+                    b.array = convert(b.array)
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
@@ -479,14 +458,14 @@ class Module:
                 continue
             used.add(key)
             src = _state_array(state_dict[key], key)
-            if target.data.ndim == 0 and tuple(src.shape) == (1,):
+            if target.array.ndim == 0 and tuple(src.shape) == (1,):
                 src = src.reshape(())
             if tuple(src.shape) != tuple(target.shape):
                 mismatched.append((key, tuple(target.shape), tuple(src.shape)))
                 continue
             src = to_device(src, target.device)
-            xp = get_array_module(target.data)
-            target.data[...] = xp.asarray(src).astype(target.data.dtype, copy=False)
+            xp = get_array_module(target.array)
+            target.array[...] = xp.asarray(src).astype(target.array.dtype, copy=False)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy ``state_dict`` values (hubkit Tensors or numpy arrays) into this module's parameters and buffers.

@@ -18,7 +18,7 @@ class Parameter(Tensor):
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
             data = np.empty((0,), dtype=np.float32)
-        super().__init__(data.data if isinstance(data, Tensor) else data)
+        super().__init__(data.array if isinstance(data, Tensor) else data)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -26,14 +26,14 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        return (_rebuild_parameter, (self.data, self.requires_grad, self.grad))
+        return (_rebuild_parameter, (self.array, self.requires_grad, self.grad))
 
     def __deepcopy__(self, memo: dict) -> Parameter:
         if id(self) in memo:
             return memo[id(self)]
-        out = Parameter(self.data.copy(), requires_grad=self.requires_grad)
+        out = Parameter(self.array.copy(), requires_grad=self.requires_grad)
         if self.grad is not None:
-            out.grad = Tensor._make(self.grad.data.copy())
+            out.grad = Tensor._make(self.grad.array.copy())
         memo[id(self)] = out
         return out
 

@@ -33,7 +33,7 @@ class Adagrad(Optimizer):
     def _init_group_state(self, group: dict[str, Any]) -> None:
         for p in group["params"]:
             self.state[p] = {"step": 0,
-                             "sum": p._xp.full_like(p.data, group["initial_accumulator_value"])}
+                             "sum": p._xp.full_like(p.array, group["initial_accumulator_value"])}
 
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, lr_decay, eps, weight_decay = group["lr"], group["lr_decay"], group["eps"], group["weight_decay"]
@@ -45,9 +45,9 @@ class Adagrad(Optimizer):
             state = self.state[p]
             state["step"] += 1
             if weight_decay != 0:
-                g = g + weight_decay * p.data
+                g = g + weight_decay * p.array
             clr = lr / (1 + (state["step"] - 1) * lr_decay)
             state["sum"] += g * g
             std = xp.sqrt(state["sum"])
             std += eps
-            p.data -= clr * (g / std)
+            p.array -= clr * (g / std)

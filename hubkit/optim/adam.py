@@ -54,12 +54,12 @@ class Adam(Optimizer):
             xp = p._xp
             state = self.state.get(p)
             if not state:
-                state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p.data),
-                                         "exp_avg_sq": xp.zeros_like(p.data)}
+                state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(p.array),
+                                         "exp_avg_sq": xp.zeros_like(p.array)}
                 if amsgrad:
-                    state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                    state["max_exp_avg_sq"] = xp.zeros_like(p.array)
             state["step"] += 1
-            kernels.adam_update(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
+            kernels.adam_update(p.array, p.grad.array, state["exp_avg"], state["exp_avg_sq"],
                                 state.get("max_exp_avg_sq") if amsgrad else None, state["step"], lr, beta1, beta2, eps,
                                 weight_decay, decoupled, maximize)  # fmt: skip
 

@@ -1,7 +1,7 @@
 """``Optimizer``: parameter groups, per-parameter state, and torch-shaped ``state_dict``.
 
 Subclasses implement ``_update_group(group)``, which updates every parameter of the group that has a
-gradient, in place on ``param.data`` with raw array operations: no autograd graph is built.
+gradient, in place on ``param.array`` with raw array operations: no autograd graph is built.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; ``closure`` re-evaluates the loss first."""
@@ -125,7 +125,7 @@ class Optimizer:
 
     @staticmethod
     def _grad(p: Tensor, maximize: bool) -> Any:
-        g = p.grad.data
+        g = p.grad.array
         return -g if maximize else g
 
     # ------------------------------------------------------------ state dict
@@ -194,7 +194,7 @@ class Optimizer:
 
     @staticmethod
     def _import(key: str, value: Any, p: Tensor) -> Any:
-        array = value.data if isinstance(value, Tensor) else value
+        array = value.array if isinstance(value, Tensor) else value
         if hasattr(array, "detach") and hasattr(array, "numpy"):  # a torch.Tensor
             array = array.detach().cpu().numpy()
         if key == "step":

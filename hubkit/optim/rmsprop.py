@@ -43,14 +43,14 @@ class RMSprop(Optimizer):
             g = self._grad(p, group["maximize"])
             state = self.state.get(p)
             if not state:
-                state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(p.data)}
+                state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(p.array)}
                 if momentum > 0:
-                    state["momentum_buffer"] = xp.zeros_like(p.data)
+                    state["momentum_buffer"] = xp.zeros_like(p.array)
                 if centered:
-                    state["grad_avg"] = xp.zeros_like(p.data)
+                    state["grad_avg"] = xp.zeros_like(p.array)
             state["step"] += 1
             if weight_decay != 0:
-                g = g + weight_decay * p.data
+                g = g + weight_decay * p.array
             square_avg = state["square_avg"]
             square_avg *= alpha
             square_avg += (1 - alpha) * (g * g)
@@ -66,6 +66,6 @@ class RMSprop(Optimizer):
                 buf = state["momentum_buffer"]
                 buf *= momentum
                 buf += g / avg
-                p.data -= lr * buf
+                p.array -= lr * buf
             else:
-                p.data -= lr * (g / avg)
+                p.array -= lr * (g / avg)

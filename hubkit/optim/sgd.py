@@ -43,7 +43,7 @@ class SGD(Optimizer):
             if p.grad is None:
                 continue
             state = self.state.setdefault(p, {}) if momentum != 0 else {}
-            buf = kernels.sgd_update(p.data, p.grad.data, state.get("momentum_buffer"), lr, momentum, dampening,
+            buf = kernels.sgd_update(p.array, p.grad.array, state.get("momentum_buffer"), lr, momentum, dampening,
                                      weight_decay, nesterov, maximize)  # fmt: skip
             if buf is not None:
                 state["momentum_buffer"] = buf

@@ -14,7 +14,7 @@ def test_numpy_shares_memory_both_ways():
     a = t.numpy()
     a[1] = 5.0
     assert t[1].item() == 5.0
-    t.data[2] = 7.0
+    t.array[2] = 7.0
     assert a[2] == 7.0
     b = np.arange(4.0)
     u = hubkit.from_numpy(b)

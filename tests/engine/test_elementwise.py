@@ -10,7 +10,7 @@ from opcheck import compare_with_torch, gradcheck, rng_for
 import hubkit
 import hubkit.nn.functional as F
 from hubkit.errors import ShapeError
-from hubkit.nn.functional.elementwise import erf_array
+from hubkit.ops.elementwise import erf_array
 
 
 def _n(*shape):

@@ -75,7 +75,7 @@ def test_batch_norm_running_statistics_and_eval_gradients_match_cpu(training):
     results = []
     for device in ("cpu", "cuda"):
         bn = nn.BatchNorm2d(3, momentum=0.3).to(device)
-        bn.running_mean.data[...] = bn.running_mean._xp.asarray([0.5, -1.0, 2.0], dtype=np.float32)
+        bn.running_mean.array[...] = bn.running_mean._xp.asarray([0.5, -1.0, 2.0], dtype=np.float32)
         bn.train(training)
         xt = hubkit.tensor(x, device=device, requires_grad=True)
         for _ in range(2):

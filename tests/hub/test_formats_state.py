@@ -99,10 +99,10 @@ def test_device_arrays_are_copied_to_host_once_so_tied_weights_stay_tied(tmp_pat
     assert back["b"].dtype == np.float16
 
 
-def test_tensor_holding_a_device_array_in_data_is_copied_to_host(tmp_path):
+def test_tensor_holding_a_device_array_in_array_is_copied_to_host(tmp_path):
     class DeviceTensor:
         def __init__(self, data):
-            self.data = data
+            self.array = data
 
     save({"w": DeviceTensor(_FakeDeviceArray(np.full(3, 7, np.int32)))}, tmp_path / "t.npz")
     np.testing.assert_array_equal(load_checkpoint(tmp_path / "t.npz")["w"], [7, 7, 7])

@@ -16,11 +16,11 @@ def _randomize_bn(model: nn.Module, seed: int = 0) -> None:
     for m in model.modules():
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             c = m.num_features
-            m.running_mean.data[...] = rng.normal(0, 1, c)
-            m.running_var.data[...] = rng.uniform(0.5, 2.0, c)
+            m.running_mean.array[...] = rng.normal(0, 1, c)
+            m.running_var.array[...] = rng.uniform(0.5, 2.0, c)
             if m.weight is not None:
-                m.weight.data[...] = rng.normal(1, 0.3, c)
-                m.bias.data[...] = rng.normal(0, 0.3, c)
+                m.weight.array[...] = rng.normal(1, 0.3, c)
+                m.bias.array[...] = rng.normal(0, 0.3, c)
 
 
 def _conv_net() -> nn.Module:

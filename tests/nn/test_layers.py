@@ -112,8 +112,8 @@ def test_batchnorm_momentum_none_is_a_cumulative_average():
 
 def test_batchnorm_eval_uses_running_stats_and_modes_without_tracking():
     bn = nn.BatchNorm1d(3, affine=False)
-    bn.running_mean.data[...] = [1, 2, 3]
-    bn.running_var.data[...] = 4
+    bn.running_mean.array[...] = [1, 2, 3]
+    bn.running_var.array[...] = 4
     bn.eval()
     x = _x(5, 3, 7)
     np.testing.assert_allclose(bn(x).numpy(), (x.numpy() - [[[1], [2], [3]]]) / np.sqrt(4 + 1e-5), rtol=1e-5)

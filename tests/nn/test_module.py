@@ -278,7 +278,7 @@ def test_deepcopy_and_pickle_give_independent_equal_modules():
         assert clone.fc.weight.requires_grad
         for (k, a), (_, b) in zip(net.state_dict().items(), clone.state_dict().items()):
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
-        clone.fc.weight.data[...] = 0
+        clone.fc.weight.array[...] = 0
         assert np.any(net.fc.weight.numpy() != 0)
 
 
@@ -286,7 +286,7 @@ def test_parameter_shares_memory_and_defaults_to_requires_grad():
     t = hubkit.zeros(3)
     p = nn.Parameter(t)
     assert p.requires_grad and p.is_leaf
-    p.data[0] = 5
+    p.array[0] = 5
     assert t.numpy()[0] == 5
     assert not nn.Parameter(t, requires_grad=False).requires_grad
 

@@ -72,7 +72,7 @@ def test_weight_norm_conv_starts_as_its_plain_weight_and_trains_g_and_v():
     v, g = conv.weight_v.numpy(), conv.weight_g.numpy()
     assert g.shape == (1, 1, 4)
     np.testing.assert_allclose(conv.weight().numpy(), v, rtol=1e-6)  # g = ||v|| at initialisation
-    conv.weight_g.data[...] = 2 * g
+    conv.weight_g.array[...] = 2 * g
     np.testing.assert_allclose(conv.weight().numpy(), 2 * v, rtol=1e-6)
     model = _tiny().train()
     (model(np.random.default_rng(0).standard_normal((2, 120)).astype(np.float32)) ** 2).sum().backward()

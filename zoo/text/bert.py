@@ -250,7 +250,7 @@ class BertModel(nn.Module):
                 nn.init.zeros_(module.bias)
         pad = self.config.pad_token_id
         if pad is not None and 0 <= pad < self.config.vocab_size:
-            self.embeddings.word_embeddings.weight.data[pad] = 0
+            self.embeddings.word_embeddings.weight.array[pad] = 0
 
     @classmethod
     def from_pretrained_dir(cls, directory: str | os.PathLike, **kwargs: Any) -> BertModel:

@@ -48,7 +48,7 @@ class ImageClassification:
         img = T.center_crop(img, self.crop_size)
         if not isinstance(img, Tensor):
             img = T.pil_to_tensor(img)
-        arr = img.data
+        arr = img.array
         if arr.dtype == np.uint8:
             arr = arr.astype(np.float32) / np.float32(255.0)
         elif arr.dtype != np.float32:

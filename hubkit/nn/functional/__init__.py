@@ -1,6 +1,29 @@
 """hubkit.nn.functional: the differentiable ops, by category (PyTorch's names and signatures)."""
 
-from hubkit.nn.functional.activation import (
+from hubkit.nn.functional.attention import scaled_dot_product_attention
+from hubkit.nn.functional.conv import conv1d, conv2d, conv_transpose2d
+from hubkit.nn.functional.dropout import dropout
+from hubkit.nn.functional.layer_norm import layer_norm
+from hubkit.nn.functional.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from hubkit.nn.functional.normalization import batch_norm, cosine_similarity, group_norm, instance_norm, normalize
+from hubkit.nn.functional.pooling import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
+from hubkit.nn.functional.sparse import embedding
+from hubkit.nn.functional.vision import interpolate, one_hot
+from hubkit.ops.activation import (
     elu,
     gelu,
     hardsigmoid,
@@ -16,10 +39,7 @@ from hubkit.nn.functional.activation import (
     softplus,
     tanh,
 )
-from hubkit.nn.functional.attention import scaled_dot_product_attention
-from hubkit.nn.functional.conv import conv1d, conv2d, conv_transpose2d
-from hubkit.nn.functional.dropout import dropout
-from hubkit.nn.functional.elementwise import (
+from hubkit.ops.elementwise import (
     abs,
     add,
     clamp,
@@ -43,27 +63,9 @@ from hubkit.nn.functional.elementwise import (
     sub,
     where,
 )
-from hubkit.nn.functional.layer_norm import layer_norm
-from hubkit.nn.functional.linalg import bmm, linear, matmul, mm
-from hubkit.nn.functional.loss import (
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    l1_loss,
-    mse_loss,
-    nll_loss,
-    smooth_l1_loss,
-)
-from hubkit.nn.functional.normalization import batch_norm, cosine_similarity, group_norm, instance_norm, normalize
-from hubkit.nn.functional.pooling import (
-    adaptive_avg_pool2d,
-    adaptive_max_pool2d,
-    avg_pool2d,
-    max_pool1d,
-    max_pool2d,
-)
-from hubkit.nn.functional.reduction import argmax, argmin, cumsum, logsumexp, max, mean, min, std, sum, var
-from hubkit.nn.functional.shape import (
+from hubkit.ops.linalg import bmm, linear, matmul, mm
+from hubkit.ops.reduction import argmax, argmin, cumsum, logsumexp, max, mean, min, std, sum, var
+from hubkit.ops.shape import (
     cat,
     chunk,
     concat,
@@ -83,5 +85,3 @@ from hubkit.nn.functional.shape import (
     unsqueeze,
     view,
 )
-from hubkit.nn.functional.sparse import embedding
-from hubkit.nn.functional.vision import interpolate, one_hot

@@ -99,7 +99,7 @@ def scaled_dot_product_attention(
         raise ArgumentError(f"{op}: dropout_p must be in [0, 1), got {dropout_p!r}")
     if is_causal and attn_mask is not None:
         raise ArgumentError(f"{op}: pass either attn_mask or is_causal=True, not both")
-    xp = get_array_module(query.data)
+    xp = get_array_module(query.array)
     length, source = query.shape[-2], key.shape[-2]
     keep = None
     mask = None
@@ -107,7 +107,7 @@ def scaled_dot_product_attention(
         keep = xp.tril(xp.ones((length, source), dtype=bool))
     elif attn_mask is not None:
         if attn_mask.dtype == bool:
-            keep = attn_mask.data
+            keep = attn_mask.array
         elif attn_mask.dtype.kind == "f":
             mask = attn_mask
         else:
@@ -121,6 +121,6 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         batch = np.broadcast_shapes(tuple(query.shape[:-2]), tuple(key.shape[:-2]))
         draw = get_rng().random((*batch, length, source)) >= dropout_p
-        dropout_keep = to_device(draw.astype(query.dtype), device_of(query.data))
+        dropout_keep = to_device(draw.astype(query.dtype), device_of(query.array))
     scale_ = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     return ScaledDotProductAttention(scale_, keep, float(dropout_p), dropout_keep)(query, key, value, mask)

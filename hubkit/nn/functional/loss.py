@@ -15,10 +15,10 @@ import numpy as np
 from hubkit._backend import get_array_module
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError, DTypeError, IndexOutOfRangeError, ShapeError
-from hubkit.nn.functional.activation import _sigmoid_array, log_softmax
-from hubkit.nn.functional.elementwise import abs, as_operands, sub
-from hubkit.nn.functional.reduction import mean, sum
-from hubkit.nn.functional.shape import masked_fill, reshape
+from hubkit.ops.activation import _sigmoid_array, log_softmax
+from hubkit.ops.elementwise import abs, as_operands, sub
+from hubkit.ops.reduction import mean, sum
+from hubkit.ops.shape import masked_fill, reshape
 from hubkit.tensor import Tensor
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -175,7 +175,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     reduction = _reduction(size_average, reduce, reduction, "binary_cross_entropy")
     _same_shape("binary_cross_entropy", input, target)
     for name, x in (("input", input), ("target", target)):
-        if x.data.size and not bool(((x.data >= 0) & (x.data <= 1)).all()):
+        if x.array.size and not bool(((x.array >= 0) & (x.array <= 1)).all()):
             raise ArgumentError(
                 f"binary_cross_entropy: all elements of {name} should be between 0 and 1; "
                 + ("apply sigmoid first, or use binary_cross_entropy_with_logits" if name == "input" else "")
@@ -270,7 +270,7 @@ def _class_weight(op: str, weight: Tensor | None, n_classes: int) -> Any:
         return None
     if tuple(weight.shape) != (n_classes,):
         raise ShapeError(f"{op}: weight has shape {tuple(weight.shape)}, expected one weight per class ({n_classes},)")
-    return weight.data
+    return weight.array
 
 
 def _check_targets(op: str, input: Tensor, target: Any, ignore_index: int) -> None:  # noqa: A002
@@ -306,7 +306,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
 
 def _nll(op: str, input: Tensor, target: Any, weight: Tensor | None, ignore_index: int,  # noqa: A002
          reduction: str) -> Tensor:
-    t = input._xp.asarray(target.data if isinstance(target, Tensor) else target)
+    t = input._xp.asarray(target.array if isinstance(target, Tensor) else target)
     if input.ndim == 1:  # a single sample: (C,) with a 0-d target
         if t.ndim != 0:
             raise ShapeError(f"{op}: input {tuple(input.shape)} (C,) needs a 0-d target, got {tuple(t.shape)}")
@@ -339,7 +339,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     n_classes = input.shape[class_dim]
     w = _class_weight("cross_entropy", weight, n_classes)
     t = target if isinstance(target, Tensor) and target.device == input.device else Tensor._make(
-        input._xp.asarray(target.data if isinstance(target, Tensor) else target)
+        input._xp.asarray(target.array if isinstance(target, Tensor) else target)
     )
     logp = log_softmax(input, class_dim)
     bshape = [n_classes if d == class_dim else 1 for d in range(input.ndim)]
@@ -360,20 +360,20 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
             return -sum(prod, class_dim)
         if reduction == "sum":
             return -sum(prod)
-        count = input.data.size // max(n_classes, 1)
+        count = input.array.size // max(n_classes, 1)
         return -sum(prod) / count if count else -sum(prod) * float("nan")
 
     nll = _nll("cross_entropy", logp, t, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
-    ignore = t.data == ignore_index
+    ignore = t.array == ignore_index
     smooth = -sum(logp if w_b is None else logp * w_b, class_dim)
     smooth = masked_fill(smooth, ignore, 0.0)
     if reduction == "mean":
         if w is None:
             denom = float((~ignore).sum())
         else:
-            denom = float(w[t.data[~ignore]].sum())
+            denom = float(w[t.array[~ignore]].sum())
         with np.errstate(invalid="ignore", divide="ignore"):
             smooth_term = sum(smooth) / denom if denom else sum(smooth) * float("nan")
     else:

@@ -122,8 +122,8 @@ def batch_norm(
         raise ShapeError(
             f"batch_norm: expected more than 1 value per channel when training, got input {tuple(input.shape)}"
         )
-    rm = None if running_mean is None else running_mean.data
-    rv = None if running_var is None else running_var.data
+    rm = None if running_mean is None else running_mean.array
+    rv = None if running_var is None else running_var.array
     return BatchNorm(rm, rv, bool(training), float(momentum), float(eps))(input, weight, bias)
 
 
@@ -173,15 +173,15 @@ def instance_norm(
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
     if running_mean is not None and running_var is not None:
-        x = input.data
+        x = input.array
         axes = tuple(range(2, x.ndim))
         count = x[0, 0].size
         mean = x.mean(axis=axes)
         var = x.var(axis=axes) * (count / max(count - 1, 1))
-        running_mean.data *= 1 - momentum
-        running_mean.data += momentum * mean.mean(axis=0).astype(running_mean.dtype)
-        running_var.data *= 1 - momentum
-        running_var.data += momentum * var.mean(axis=0).astype(running_var.dtype)
+        running_mean.array *= 1 - momentum
+        running_mean.array += momentum * mean.mean(axis=0).astype(running_mean.dtype)
+        running_var.array *= 1 - momentum
+        running_var.array += momentum * var.mean(axis=0).astype(running_var.dtype)
     return group_norm(input, c, weight, bias, eps)
 
 

@@ -38,11 +38,11 @@ def _renorm_rows(weight: Tensor, index: Any, max_norm: float, norm_type: float) 
     """Rescale, in place, the looked-up rows whose ``norm_type``-norm exceeds ``max_norm`` (as PyTorch does)."""
     xp = weight._xp
     rows = xp.unique(index.reshape(-1))
-    w = weight.data[rows]
+    w = weight.array[rows]
     norms = (xp.abs(w) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
     with no_grad():
-        weight.data[rows] = w * scale[:, None]
+        weight.array[rows] = w * scale[:, None]
 
 
 def embedding(
@@ -65,7 +65,7 @@ def embedding(
         raise ArgumentError("embedding: sparse gradients are not supported; pass sparse=False (gradients are dense)")
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-d (num_embeddings, embedding_dim), got {tuple(weight.shape)}")
-    index = weight._xp.asarray(input.data if isinstance(input, Tensor) else input)
+    index = weight._xp.asarray(input.array if isinstance(input, Tensor) else input)
     if index.dtype.kind not in "iu":
         raise DTypeError(f"embedding: indices must be an integer tensor, got {index.dtype}")
     num = weight.shape[0]

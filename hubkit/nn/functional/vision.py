@@ -103,7 +103,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
     ``num_classes=-1`` uses ``max(tensor) + 1``. Not differentiable (integer output).
     """
-    data = tensor.data
+    data = tensor.array
     if data.dtype.kind not in "iu":
         raise DTypeError(f"one_hot: expected an integer (class index) tensor, got dtype {data.dtype}; "
                          "convert with .long()")  # fmt: skip

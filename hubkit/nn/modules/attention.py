@@ -22,7 +22,7 @@ class NonDynamicallyQuantizableLinear(Linear):
 
 def _additive_mask(mask: Any, dtype: Any, what: str) -> Any:
     """A raw float array to add to attention scores: bool True (masked out) -> -inf, floats as given."""
-    data = mask.data if isinstance(mask, Tensor) else mask
+    data = mask.array if isinstance(mask, Tensor) else mask
     xp = np if isinstance(data, np.ndarray) else mask._xp
     data = xp.asarray(data)
     if data.dtype == bool:

@@ -62,7 +62,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
 
     ``(..., n, k) @ (..., k, m) -> (..., n, m)``
     """
-    from hubkit.nn.functional.elementwise import as_operands
+    from hubkit.ops.elementwise import as_operands
 
     a, b = as_operands(input, other, "matmul")
     _check("matmul", a, b)

@@ -73,8 +73,8 @@ def as_operands(a: Any, b: Any, op: str) -> tuple[Any, Any]:
     if not b_t and hasattr(b, "dtype") and hasattr(b, "shape") and not isinstance(b, np.generic):
         b, b_t = Tensor._make(b if b.ndim else b.reshape(())), True
     if a_t and b_t:
-        if is_cupy_array(a.data) != is_cupy_array(b.data) or (
-            is_cupy_array(a.data) and a.data.device.id != b.data.device.id
+        if is_cupy_array(a.array) != is_cupy_array(b.array) or (
+            is_cupy_array(a.array) and a.array.device.id != b.array.device.id
         ):
             raise DeviceError(
                 f"{op}: expected both tensors on the same device, found {a.device} and {b.device}; "
@@ -216,8 +216,8 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor: 
     if rounding_mode is not None:
         if rounding_mode not in ("trunc", "floor"):
             raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-        xp = get_array_module(a.data if isinstance(a, Tensor) else b.data)
-        av, bv = (x.data if isinstance(x, Tensor) else x for x in (a, b))
+        xp = get_array_module(a.array if isinstance(a, Tensor) else b.array)
+        av, bv = (x.array if isinstance(x, Tensor) else x for x in (a, b))
         q = xp.floor_divide(av, bv) if rounding_mode == "floor" else xp.trunc(av / bv).astype(
             np.result_type(av, bv)
         )
@@ -361,18 +361,18 @@ class Where(Function):
 
 def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
     """Elementwise ``input if condition else other``, broadcasting all three."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
+    cond = condition.array if isinstance(condition, Tensor) else condition
     a, b = as_operands(input, other, "where")
     _broadcast_check("where", a, b)
-    xp = get_array_module(a.data if isinstance(a, Tensor) else b.data)
+    xp = get_array_module(a.array if isinstance(a, Tensor) else b.array)
     return Where(xp.asarray(cond, dtype=bool))(a, b)
 
 
 def _compare(name: str, ufunc: str, a: Any, b: Any) -> Tensor:
     a, b = as_operands(a, b, name)
     _broadcast_check(name, a, b)
-    av = a.data if isinstance(a, Tensor) else a
-    bv = b.data if isinstance(b, Tensor) else b
+    av = a.array if isinstance(a, Tensor) else a
+    bv = b.array if isinstance(b, Tensor) else b
     return Tensor._make(getattr(get_array_module(av if isinstance(a, Tensor) else bv), ufunc)(av, bv))
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from hubkit._backend import get_array_module
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError
-from hubkit.nn.functional.elementwise import _float_input, erf_array
-from hubkit.nn.functional.reduction import normalize_dims
+from hubkit.ops.elementwise import _float_input, erf_array
+from hubkit.ops.reduction import normalize_dims
 from hubkit.tensor import Tensor
 
 

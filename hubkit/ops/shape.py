@@ -174,7 +174,7 @@ def _raw_index(index: Any, xp: Any) -> tuple[Any, bool]:
     out, advanced = [], False
     for item in items:
         if isinstance(item, Tensor):
-            item = item.data
+            item = item.array
         if isinstance(item, list) or (hasattr(item, "ndim") and item.ndim and get_array_module(item) is not xp):
             item = xp.asarray(item)
         if hasattr(item, "dtype") and hasattr(item, "ndim"):
@@ -237,7 +237,7 @@ def setitem(target: Tensor, index: Any, value: Any) -> None:
     raw, advanced = _raw_index(index, target._xp)
     tracked = is_grad_enabled() and (target.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     if not tracked:
-        target.data[raw] = value.data if isinstance(value, Tensor) else value
+        target.array[raw] = value.array if isinstance(value, Tensor) else value
         return
     if target.is_leaf and target.requires_grad:
         raise GradError(
@@ -252,7 +252,7 @@ def setitem(target: Tensor, index: Any, value: Any) -> None:
     # were called and keep their saved arrays (SetItem writes into a copy), so their gradients still
     # reach the old value's creator.
     out = SetItem(raw, advanced)(target, value)
-    target.data, target._creator, target.requires_grad = out.data, out._creator, True
+    target.array, target._creator, target.requires_grad = out.array, out._creator, True
     out._creator.outputs = (weakref.ref(target),)
 
 
@@ -281,7 +281,7 @@ class Cat(Function):
 
 
 def _same_dtype(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
-    from hubkit.nn.functional.elementwise import promote_types
+    from hubkit.ops.elementwise import promote_types
 
     tensors = list(tensors)
     if not tensors:
@@ -388,7 +388,7 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
     ``index`` (integer) has as many dims as ``input`` and is no larger in the other dims; the
     result has ``index``'s shape. ``sparse_grad`` is accepted for compatibility (gradients are dense).
     """
-    idx = input._xp.asarray(index.data if isinstance(index, Tensor) else index)
+    idx = input._xp.asarray(index.array if isinstance(index, Tensor) else index)
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
     if idx.ndim != input.ndim and not (input.ndim <= 1 and idx.ndim <= 1):
@@ -410,7 +410,7 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
 
 
 def _dims(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
-    from hubkit.nn.functional.reduction import normalize_dims
+    from hubkit.ops.reduction import normalize_dims
 
     return normalize_dims(dim, ndim, op)
 
@@ -420,10 +420,10 @@ def masked_fill(input: Tensor, mask: Any, value: Any) -> Tensor:  # noqa: A002
 
     ``value`` is a Python number or a 0-d tensor (gradients flow to it); it takes ``input``'s dtype.
     """
-    from hubkit.nn.functional.elementwise import Where, _broadcast_check
+    from hubkit.ops.elementwise import Where, _broadcast_check
 
     xp = input._xp
-    m = xp.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    m = xp.asarray(mask.array if isinstance(mask, Tensor) else mask)
     if m.dtype != bool:
         raise DTypeError(f"masked_fill: mask must be a bool tensor, got {m.dtype}; build it with a comparison")
     _broadcast_check("masked_fill", m, input)

@@ -133,14 +133,14 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Any:
     if dim is None:
         return MaxMinAll(is_max)(input)
     if isinstance(dim, Tensor):  # max(a, b): elementwise
-        from hubkit.nn.functional.elementwise import maximum, minimum
+        from hubkit.ops.elementwise import maximum, minimum
 
         return (maximum if is_max else minimum)(input, dim)
     (axis,) = normalize_dims(dim, input.ndim, name)
     if input.ndim and input.shape[axis] == 0:
         raise ShapeError(f"{name}: dim {dim} of shape {tuple(input.shape)} is empty, so there is nothing to reduce")
     if input.ndim == 0:  # a 0-d tensor is its own max along dim 0 or -1, at index 0
-        from hubkit.nn.functional.shape import reshape
+        from hubkit.ops.shape import reshape
 
         values, indices = MaxMin(0, False, is_max)(reshape(input, 1))
         return ValuesIndices(values, indices)
@@ -161,12 +161,12 @@ def _arg(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
     xp = input._xp
     fn = xp.argmax if is_max else xp.argmin
     if dim is None:
-        out = fn(input.data)
+        out = fn(input.array)
         if keepdim:
             out = out.reshape((1,) * input.ndim)
     else:
         (axis,) = normalize_dims(dim, input.ndim, "argmax" if is_max else "argmin")
-        out = fn(input.data, axis=axis, keepdims=keepdim)
+        out = fn(input.array, axis=axis, keepdims=keepdim)
     return Tensor._make(xp.asarray(out, dtype="int64"))
 
 
@@ -236,7 +236,7 @@ def var(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: b
 def std(input: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,  # noqa: A002
         correction: float | None = None) -> Tensor:
     """Standard deviation, ``sqrt(var(...))``; same arguments as ``var``."""
-    from hubkit.nn.functional.elementwise import sqrt
+    from hubkit.ops.elementwise import sqrt
 
     return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
 
