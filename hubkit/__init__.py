@@ -85,6 +85,10 @@ _LAZY: dict[str, str] = {
     "zoo": "hubkit.zoo",
     "datasets": "hubkit.datasets",
     "errors": "hubkit.errors",
+    "utils": "hubkit.utils",
+    "cuda": "hubkit.cuda",
+    "accelerator": "hubkit.accelerator",
+    "backends": "hubkit.backends",
 }
 
 _LAZY_ATTRS: dict[str, str] = {
@@ -118,11 +122,7 @@ def __dir__() -> list[str]:
 
 
 def cuda_is_available() -> bool:
-    """True when cupy is installed and a CUDA GPU is visible (imports cupy only when asked)."""
-    from hubkit._backend import cupy_module
+    """True when cupy is installed and a CUDA GPU is visible (``hubkit.cuda.is_available()``)."""
+    from hubkit import cuda
 
-    try:
-        cupy_module()
-    except HubkitError:
-        return False
-    return True
+    return cuda.is_available()

@@ -8,17 +8,116 @@ dotted attribute paths (``layer1.0.conv1.weight``), so an upstream PyTorch check
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from hubkit._backend import Device, get_array_module, to_device
-from hubkit.autograd import RemovableHandle, no_grad
+from hubkit.autograd import Function, RemovableHandle, is_grad_enabled, no_grad
 from hubkit.errors import ArgumentError, ArgumentTypeError, StateDictError
 from hubkit.nn.parameter import Parameter
 from hubkit.tensor import Tensor, _as_dtype, _looks_like_device
+
+
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the keys it did not find and the keys it did not use."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+class _HookInputs(Function):
+    """Identity on a module's tensor inputs; its backward runs the module's full backward hooks."""
+
+    def __init__(self, hooks: _BackwardHooks) -> None:
+        self.hooks = hooks
+
+    def forward(self, *xs: Any) -> tuple:
+        return xs
+
+    def backward(self, *gxs: Any) -> tuple:
+        return self.hooks.on_grad_input(gxs)
+
+
+class _HookOutputs(Function):
+    """Identity on a module's tensor outputs; its backward records grad_output and runs the pre-hooks."""
+
+    def __init__(self, hooks: _BackwardHooks) -> None:
+        self.hooks = hooks
+
+    def forward(self, *ys: Any) -> tuple:
+        return ys
+
+    def backward(self, *gys: Any) -> tuple:
+        return self.hooks.on_grad_output(gys)
+
+
+def _as_arrays(grads: Any, like: tuple) -> tuple:
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    if len(grads) != len(like):
+        raise ArgumentError(f"a backward hook returned {len(grads)} gradients, expected {len(like)}")
+    return tuple(g.array if isinstance(g, Tensor) else g for g in grads)
+
+
+class _BackwardHooks:
+    """One call's worth of ``register_full_backward_hook`` plumbing (PyTorch's BackwardHook)."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.grad_output: tuple = ()
+        self.inputs_tracked = False
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        if not positions:
+            return args
+        self.inputs_tracked = True
+        wrapped = _HookInputs(self)(*(args[i] for i in positions))
+        args = list(args)
+        for i, t in zip(positions, wrapped):
+            args[i] = t
+        return tuple(args)
+
+    def wrap_outputs(self, out: Any) -> Any:
+        single = isinstance(out, Tensor)
+        items = [out] if single else list(out) if isinstance(out, tuple) else None
+        if items is None:
+            return out
+        positions = [i for i, o in enumerate(items) if isinstance(o, Tensor) and o.requires_grad]
+        if not positions:
+            return out
+        wrapped = _HookOutputs(self)(*(items[i] for i in positions))
+        for i, t in zip(positions, wrapped):
+            items[i] = t
+        return items[0] if single else tuple(items)
+
+    def on_grad_output(self, gys: tuple) -> tuple:
+        grads = tuple(Tensor._make(g) for g in gys)
+        for hook in list(self.module._backward_pre_hooks.values()):
+            result = hook(self.module, grads)
+            if result is not None:
+                grads = tuple(Tensor._make(a) for a in _as_arrays(result, grads))
+        self.grad_output = grads
+        if not self.inputs_tracked:  # no input needs a gradient: the hooks see grad_input=(None,)
+            for hook in list(self.module._backward_hooks.values()):
+                hook(self.module, (None,), grads)
+        return tuple(g.array for g in grads)
+
+    def on_grad_input(self, gxs: tuple) -> tuple:
+        grads = tuple(Tensor._make(g) for g in gxs)
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, grads, self.grad_output)
+            if result is not None:
+                grads = tuple(Tensor._make(a) for a in _as_arrays(result, grads))
+        return tuple(g.array for g in grads)
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -82,6 +181,8 @@ class Module:
         d["_modules"] = {}
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
+        d["_backward_hooks"] = OrderedDict()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise ArgumentError(
@@ -90,18 +191,37 @@ class Module:
 
     # ------------------------------------------------------------ calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self._forward_pre_hooks and not self._forward_hooks:
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+        backward_hooks = None
+        if (self._backward_hooks or self._backward_pre_hooks) and is_grad_enabled():
+            backward_hooks = _BackwardHooks(self)
+            args = backward_hooks.wrap_inputs(args)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:
                 out = result
+        if backward_hooks is not None:
+            out = backward_hooks.wrap_outputs(out)
         return out
+
+    def register_full_backward_hook(self, hook: Callable, *, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output) -> None or new grad_input`` runs when the gradients
+        with respect to the module's tensor inputs have been computed (tuples of Tensors or None)."""
+        return self._add_hook(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable, *, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output) -> None or new grad_output`` runs before the module's backward."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """PyTorch's deprecated non-full hook; hubkit gives it the full hook's (correct) gradients."""
+        return self.register_full_backward_hook(hook)
 
     def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False) -> RemovableHandle:
         """``hook(module, args) -> None or new args`` runs before ``forward``."""
@@ -466,13 +586,16 @@ class Module:
             src = to_device(src, target.device)
             xp = get_array_module(target.array)
             target.array[...] = xp.asarray(src).astype(target.array.dtype, copy=False)
+            target._version += 1
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
         """Copy ``state_dict`` values (hubkit Tensors or numpy arrays) into this module's parameters and buffers.
 
-        Values are cast to each target's dtype and copied in place (parameters keep their identity).
-        Shape mismatches always raise ``StateDictError``; missing and unexpected keys raise it when
-        ``strict``. Returns ``(missing_keys, unexpected_keys)``.
+        Values are cast to each target's dtype and copied in place (parameters keep their identity;
+        ``assign=True`` is accepted and copies too). Shape mismatches always raise ``StateDictError``;
+        missing and unexpected keys raise it when ``strict``. Returns
+        ``IncompatibleKeys(missing_keys, unexpected_keys)``, as PyTorch does.
         """
         if not isinstance(state_dict, Mapping):
             raise ArgumentTypeError(f"expected state_dict to be a mapping of names to arrays, got {type(state_dict)}")
@@ -489,7 +612,7 @@ class Module:
                                     mismatched),
                 missing=missing, unexpected=unexpected, mismatched=mismatched,
             )
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ repr
     def extra_repr(self) -> str:

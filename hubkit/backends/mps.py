@@ -1,0 +1,9 @@
+"""``hubkit.backends.mps``: Apple's Metal backend, which hubkit does not have."""
+
+
+def is_available() -> bool:
+    return False
+
+
+def is_built() -> bool:
+    return False
