@@ -24,7 +24,7 @@ from hubkit.autograd import (
 )
 from hubkit.errors import HubkitError
 from hubkit.ops.table import FUNCTIONS as _FUNCTIONS
-from hubkit.random import Generator, initial_seed, manual_seed
+from hubkit.random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from hubkit.tensor import (
     Tensor,
     arange,

@@ -68,6 +68,40 @@ def initial_seed() -> int:
     return default_generator.initial_seed()
 
 
+def seed() -> int:
+    """Reseed the global generator from the operating system's entropy; returns the seed (``torch.seed``)."""
+    return default_generator.seed()
+
+
+_STATE_BYTES = 16 + 16 + 1 + 4  # PCG64's 128-bit state and increment, the buffered-uint32 flag and value
+
+
+def get_rng_state() -> Any:
+    """The global generator's state as a uint8 Tensor (like ``torch.get_rng_state``): save it with the
+    rest of a checkpoint and give it back to ``set_rng_state`` to continue the same random stream."""
+    from hubkit.tensor import Tensor
+
+    state = default_generator.get_state()
+    raw = (state["state"]["state"].to_bytes(16, "little") + state["state"]["inc"].to_bytes(16, "little")
+           + bytes([state["has_uint32"]]) + int(state["uinteger"]).to_bytes(4, "little"))
+    return Tensor._make(np.frombuffer(raw, dtype=np.uint8).copy())
+
+
+def set_rng_state(new_state: Any) -> None:
+    """Restore the global generator from a ``get_rng_state()`` tensor."""
+    from hubkit.errors import ArgumentError
+
+    raw = bytes(np.asarray(getattr(new_state, "array", new_state), dtype=np.uint8).reshape(-1))
+    if len(raw) != _STATE_BYTES:
+        raise ArgumentError(f"set_rng_state expects the {_STATE_BYTES}-byte uint8 tensor get_rng_state() returns, "
+                            f"got {len(raw)} bytes")
+    default_generator.set_state({
+        "bit_generator": "PCG64",
+        "state": {"state": int.from_bytes(raw[:16], "little"), "inc": int.from_bytes(raw[16:32], "little")},
+        "has_uint32": raw[32], "uinteger": int.from_bytes(raw[33:37], "little"),
+    })
+
+
 def get_rng(generator: Generator | None = None) -> np.random.Generator:
     """The numpy generator to draw from: ``generator``'s, or the global one."""
     return (generator or default_generator).numpy

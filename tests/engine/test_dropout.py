@@ -77,3 +77,74 @@ def test_invalid_probability_is_rejected(p):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_eval_mode_matches_torch(dtype):
     compare_with_torch(lambda m, x: m.dropout(x * 2, 0.4, training=False), [np.random.rand(3, 4)], dtype=dtype)
+
+
+# ---------------------------------------------------------------- channel-wise and alpha dropout
+
+
+@pytest.mark.parametrize(("fn", "shape", "mask_dims"), [
+    (F.dropout1d, (4, 6, 5), 2),
+    (F.dropout1d, (6, 5), 1),
+    (F.dropout2d, (4, 6, 3, 3), 2),
+    (F.dropout3d, (2, 6, 2, 2, 2), 2),
+    (F.dropout3d, (6, 2, 2, 2), 1),
+])
+def test_channel_dropout_zeroes_whole_channels(fn, shape, mask_dims):
+    hubkit.manual_seed(0)
+    y = fn(hubkit.ones(*shape), 0.5).numpy()
+    per_channel = y.reshape(*shape[:mask_dims], -1)
+    assert np.all((per_channel == 0).all(-1) | (per_channel == 2.0).all(-1))
+    assert 0 < (per_channel == 0).all(-1).sum() < per_channel[..., 0].size
+
+
+def test_dropout2d_on_a_2d_input_is_elementwise_with_torchs_warning():
+    hubkit.manual_seed(0)
+    with pytest.warns(UserWarning, match="dropout2d"):
+        y = F.dropout2d(hubkit.ones(50, 40), 0.5).numpy()
+    assert 0 < (y == 0).sum() < y.size
+
+
+def test_dropout_modules_respect_eval_mode_and_repr():
+    for cls in (hubkit.nn.Dropout1d, hubkit.nn.Dropout2d, hubkit.nn.Dropout3d, hubkit.nn.AlphaDropout,
+                hubkit.nn.FeatureAlphaDropout):
+        m = cls(0.3).eval()
+        x = hubkit.randn(2, 3, 4, 4, 4) if cls is not hubkit.nn.Dropout1d else hubkit.randn(2, 3, 4)
+        assert m(x) is x
+        assert repr(m) == f"{cls.__name__}(p=0.3, inplace=False)"
+    with pytest.raises(hubkit.errors.ShapeError, match="dropout1d"):
+        F.dropout1d(hubkit.ones(2, 2, 2, 2))
+
+
+def test_alpha_dropout_keeps_mean_and_variance_of_a_standard_normal():
+    hubkit.manual_seed(3)
+    x = hubkit.randn(400_000, dtype=hubkit.float64)
+    y = F.alpha_dropout(x, 0.2, training=True).numpy()
+    assert abs(y.mean()) < 0.01 and abs(y.std() - 1) < 0.01
+    assert F.alpha_dropout(x, 0.2) is x  # training defaults to False, as in torch
+
+
+def test_alpha_dropout_gradient():
+    def fn(x):
+        hubkit.manual_seed(5)
+        return F.alpha_dropout(x, 0.4, training=True)
+
+    gradcheck(fn, [np.random.default_rng(0).standard_normal((3, 4))])
+
+
+def _affine_and_dropped(x, y):
+    """(slope, intercept) of the kept elements and the value dropped ones take (the most frequent value)."""
+    values, counts = np.unique(np.round(y, 12), return_counts=True)
+    dropped = values[counts.argmax()]
+    kept = ~np.isclose(y, dropped, rtol=0, atol=1e-12)
+    return (*np.polyfit(x[kept], y[kept], 1), dropped)
+
+
+@pytest.mark.parity
+def test_alpha_dropout_values_follow_torchs_affine_map():
+    import torch
+
+    x = np.random.default_rng(0).standard_normal(2000)
+    theirs = torch.nn.functional.alpha_dropout(torch.from_numpy(x), 0.3, training=True).numpy()
+    ours = F.alpha_dropout(hubkit.from_numpy(x), 0.3, training=True).numpy()
+    # the masks differ (different generators); the map of kept values and the dropped value must not
+    np.testing.assert_allclose(_affine_and_dropped(x, ours), _affine_and_dropped(x, theirs), rtol=1e-9)

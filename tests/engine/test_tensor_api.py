@@ -271,3 +271,16 @@ def test_second_backward_without_retain_graph_raises():
     with pytest.raises(GradError, match="second time"):
         y.backward()
 
+
+
+def test_rng_state_round_trip_continues_the_same_stream():
+    hubkit.manual_seed(11)
+    hubkit.rand(3)
+    state = hubkit.get_rng_state()
+    assert state.dtype == hubkit.uint8 and state.shape == (37,)
+    first = hubkit.randn(4).tolist()
+    hubkit.rand(7)
+    hubkit.set_rng_state(state)
+    assert hubkit.randn(4).tolist() == first
+    with pytest.raises(HubkitError, match="37-byte"):
+        hubkit.set_rng_state(hubkit.zeros(3, dtype=hubkit.uint8))

@@ -1,4 +1,4 @@
-"""Dropout."""
+"""Dropout: element-wise, channel-wise (Dropout1d/2d/3d) and alpha dropout for SELU networks."""
 
 from __future__ import annotations
 
@@ -26,3 +26,40 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class _DropoutNd(Dropout):
+    _function: str  # the functional's name, looked up at call time like the other layers' F.xxx calls
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return getattr(F, self._function)(input, self.p, self.training)
+
+
+class Dropout1d(_DropoutNd):
+    """Zeroes whole channels of ``(N, C, L)`` / ``(C, L)`` with probability ``p`` in training."""
+
+    _function = "dropout1d"
+
+
+class Dropout2d(_DropoutNd):
+    """Zeroes whole channels of ``(N, C, H, W)`` with probability ``p`` in training."""
+
+    _function = "dropout2d"
+
+
+class Dropout3d(_DropoutNd):
+    """Zeroes whole channels of ``(N, C, D, H, W)`` / ``(C, D, H, W)`` with probability ``p`` in training."""
+
+    _function = "dropout3d"
+
+
+class AlphaDropout(_DropoutNd):
+    """Alpha dropout (for SELU networks): keeps zero mean and unit variance."""
+
+    _function = "alpha_dropout"
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels."""
+
+    _function = "feature_alpha_dropout"
