@@ -301,6 +301,28 @@ class Tensor:
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
+    # ------------------------------------------------------------ new tensors like this one
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None,
+                   requires_grad: builtins.bool = False) -> Tensor:
+        """A copy of ``data`` with this tensor's dtype and device unless given."""
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: builtins.bool = False) -> Tensor:
+        return _filled(0, size, dtype or self.dtype, device or self.device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: builtins.bool = False) -> Tensor:
+        return _filled(1, size, dtype or self.dtype, device or self.device, requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: builtins.bool = False) -> Tensor:
+        return _filled(0, size, dtype or self.dtype, device or self.device, requires_grad)
+
+    def new_full(self, size: Sequence[builtins.int], fill_value: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: builtins.bool = False) -> Tensor:
+        return _filled(fill_value, (tuple(size),), dtype or self.dtype, device or self.device, requires_grad)
+
     # ------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         if requires_grad and self.array.dtype.kind not in "fc":
