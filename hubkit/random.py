@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 _DEFAULT_SEED = 67280421310721
+_STATE_BYTES = 16 + 16 + 1 + 4  # PCG64's 128-bit state and increment, the buffered-uint32 flag and value
 
 
 class Generator:
@@ -39,11 +40,29 @@ class Generator:
     def initial_seed(self) -> int:
         return self._seed
 
-    def get_state(self) -> dict:
-        return self._rng.bit_generator.state
+    def get_state(self) -> Any:
+        """The generator's state as a uint8 Tensor (like ``torch.Generator.get_state``): save it with a
+        checkpoint and give it to ``set_state`` to continue the same random stream."""
+        from hubkit.tensor import Tensor
 
-    def set_state(self, state: dict) -> Generator:
-        self._rng.bit_generator.state = state
+        state = self._rng.bit_generator.state
+        raw = (state["state"]["state"].to_bytes(16, "little") + state["state"]["inc"].to_bytes(16, "little")
+               + bytes([state["has_uint32"]]) + int(state["uinteger"]).to_bytes(4, "little"))
+        return Tensor._make(np.frombuffer(raw, dtype=np.uint8).copy())
+
+    def set_state(self, new_state: Any) -> Generator:
+        """Restore a state ``get_state()`` returned."""
+        from hubkit.errors import ArgumentError
+
+        raw = bytes(np.asarray(getattr(new_state, "array", new_state), dtype=np.uint8).reshape(-1))
+        if len(raw) != _STATE_BYTES:
+            raise ArgumentError(f"set_state expects the {_STATE_BYTES}-byte uint8 tensor get_state() returns, "
+                                f"got {len(raw)} bytes")
+        self._rng.bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": int.from_bytes(raw[:16], "little"), "inc": int.from_bytes(raw[16:32], "little")},
+            "has_uint32": raw[32], "uinteger": int.from_bytes(raw[33:37], "little"),
+        }
         return self
 
     @property
@@ -73,33 +92,14 @@ def seed() -> int:
     return default_generator.seed()
 
 
-_STATE_BYTES = 16 + 16 + 1 + 4  # PCG64's 128-bit state and increment, the buffered-uint32 flag and value
-
-
 def get_rng_state() -> Any:
-    """The global generator's state as a uint8 Tensor (like ``torch.get_rng_state``): save it with the
-    rest of a checkpoint and give it back to ``set_rng_state`` to continue the same random stream."""
-    from hubkit.tensor import Tensor
-
-    state = default_generator.get_state()
-    raw = (state["state"]["state"].to_bytes(16, "little") + state["state"]["inc"].to_bytes(16, "little")
-           + bytes([state["has_uint32"]]) + int(state["uinteger"]).to_bytes(4, "little"))
-    return Tensor._make(np.frombuffer(raw, dtype=np.uint8).copy())
+    """The global generator's state as a uint8 Tensor (``torch.get_rng_state``)."""
+    return default_generator.get_state()
 
 
 def set_rng_state(new_state: Any) -> None:
     """Restore the global generator from a ``get_rng_state()`` tensor."""
-    from hubkit.errors import ArgumentError
-
-    raw = bytes(np.asarray(getattr(new_state, "array", new_state), dtype=np.uint8).reshape(-1))
-    if len(raw) != _STATE_BYTES:
-        raise ArgumentError(f"set_rng_state expects the {_STATE_BYTES}-byte uint8 tensor get_rng_state() returns, "
-                            f"got {len(raw)} bytes")
-    default_generator.set_state({
-        "bit_generator": "PCG64",
-        "state": {"state": int.from_bytes(raw[:16], "little"), "inc": int.from_bytes(raw[16:32], "little")},
-        "has_uint32": raw[32], "uinteger": int.from_bytes(raw[33:37], "little"),
-    })
+    default_generator.set_state(new_state)
 
 
 def get_rng(generator: Generator | None = None) -> np.random.Generator:

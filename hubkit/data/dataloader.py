@@ -167,6 +167,9 @@ class DataLoader:
         self.persistent_workers = persistent_workers
         self._is_iterable = is_iterable
         self._iterator: _MultiProcessIter | None = None
+        # the latest epoch's generator state at its start and batches handed out (shared with its iterator)
+        self._progress: dict[str, Any] = {"generator_state": None, "batches_yielded": 0}
+        self._resume: dict | None = None  # a state_dict to continue from at the next iter()
         self._initialized = True
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -193,6 +196,22 @@ class DataLoader:
             self._iterator._reset(self)
         return self._iterator
 
+    def state_dict(self) -> dict[str, Any]:
+        """Where the current epoch stands: the generator state it began with and how many batches it gave.
+
+        ``load_state_dict`` of this makes the next ``iter(loader)`` continue the same epoch exactly: the
+        same shuffled order (and worker seeds), resuming after the batches already given. The indices
+        of those batches are skipped without loading them (an ``IterableDataset`` has no indices, so
+        its skipped batches are loaded and dropped). The idea of torchdata's ``StatefulDataLoader``.
+        """
+        return dict(self._progress)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or "batches_yielded" not in state or "generator_state" not in state:
+            raise ArgumentError("DataLoader.load_state_dict expects what DataLoader.state_dict() returned, "
+                                f"got {type(state).__name__}")
+        self._resume = state if state["generator_state"] is not None else None
+
     def __len__(self) -> int:
         """Batches per epoch (for an ``IterableDataset``: derived from ``len(dataset)`` if it has one)."""
         if self._is_iterable:
@@ -211,10 +230,32 @@ class _BaseIter:
         self._collate_fn = loader.collate_fn
         self._drop_last = loader.drop_last
         self._index_sampler = loader._index_sampler
+        self._skip = 0  # batches of a resumed epoch to load and drop (iterable datasets only)
+        self._begin_epoch(loader)
+
+    def _begin_epoch(self, loader: DataLoader) -> None:
+        """Draw the epoch's seeds and start the sampler; continue a resumed epoch where it stopped.
+
+        The iterator keeps no reference to ``loader`` (a persistent one is held by it): progress goes
+        to a small dict they share.
+        """
+        generator = loader.generator or default_generator
+        resume, loader._resume = loader._resume, None
+        if resume is not None:
+            generator.set_state(resume["generator_state"])
+        self._progress = loader._progress = {"generator_state": generator.get_state(), "batches_yielded": 0}
         # Drawn before the sampler draws anything, so the stream of `generator` is the same for any
         # number of workers (and the same batches come out).
-        self._base_seed = (loader.generator or default_generator).randint_seed()
+        self._base_seed = generator.randint_seed()
         self._sampler_iter = iter(self._index_sampler)
+        if resume is not None and resume["batches_yielded"]:
+            done = int(resume["batches_yielded"])
+            if self._is_iterable:
+                self._skip = done
+            else:
+                for _ in itertools.islice(self._sampler_iter, done):
+                    pass
+                self._progress["batches_yielded"] = done
 
     def __iter__(self) -> _BaseIter:
         return self
@@ -233,7 +274,13 @@ class _SingleProcessIter(_BaseIter):
         self._fetch = self._fetcher().fetch
 
     def __next__(self) -> Any:
-        return self._fetch(self._next_index())
+        while self._skip:
+            self._skip -= 1
+            self._fetch(self._next_index())
+            self._progress["batches_yielded"] += 1
+        batch = self._fetch(self._next_index())
+        self._progress["batches_yielded"] += 1
+        return batch
 
 
 class _MultiProcessIter(_BaseIter):
@@ -284,8 +331,7 @@ class _MultiProcessIter(_BaseIter):
         if not first_iter:
             # Persistent workers keep their seeds, but the draw keeps `generator`'s stream (and so
             # the shuffle order) the same as with fresh workers or none.
-            self._base_seed = (loader.generator or default_generator).randint_seed()
-        self._sampler_iter = iter(self._index_sampler)
+            self._begin_epoch(loader)
         self._send_idx = 0  # next task id to hand out
         self._rcvd_idx = 0  # next task id to yield
         # task id -> [worker_id] while in flight, [worker_id, data] once it arrived out of order
@@ -355,6 +401,12 @@ class _MultiProcessIter(_BaseIter):
             )
 
     def __next__(self) -> Any:
+        while self._skip:
+            self._skip -= 1
+            self._next_data()
+        return self._next_data()
+
+    def _next_data(self) -> Any:
         while True:
             while self._rcvd_idx < self._send_idx:
                 info = self._task_info.get(self._rcvd_idx)
@@ -394,6 +446,7 @@ class _MultiProcessIter(_BaseIter):
             self._shutdown_workers()
             data.reraise()
         self._try_put_index()
+        self._progress["batches_yielded"] += 1
         return data
 
     def _shutdown_workers(self, grace: float = _JOIN_TIMEOUT) -> None:

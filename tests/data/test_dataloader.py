@@ -17,6 +17,7 @@ from hubkit.data import (
     Dataset,
     IterableDataset,
     SequentialSampler,
+    TensorDataset,
     get_worker_info,
 )
 from hubkit.errors import ArgumentError, DataLoaderError, HubkitError
@@ -441,3 +442,45 @@ def test_workers_started_with_spawn_give_the_same_batches(monkeypatch):
     forked = run()
     monkeypatch.setattr(dataloader_module, "_start_method", lambda: "spawn")
     assert run() == forked
+
+
+# ---------------------------------------------------------------- resuming an epoch
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_state_dict_resumes_the_same_shuffled_epoch_midway(num_workers):
+    data = TensorDataset(hubkit.arange(40))
+    gen = hubkit.Generator(7)
+    loader = DataLoader(data, batch_size=4, shuffle=True, generator=gen, num_workers=num_workers)
+    full = [b[0].tolist() for b in loader]
+    gen.manual_seed(7)
+    it = iter(loader)
+    first = [next(it)[0].tolist() for _ in range(3)]
+    state = loader.state_dict()
+    assert state["batches_yielded"] == 3
+    del it
+    other = DataLoader(data, batch_size=4, shuffle=True, generator=hubkit.Generator(99), num_workers=num_workers)
+    other.load_state_dict(state)
+    rest = [b[0].tolist() for b in other]
+    assert first + rest == full
+    assert other.state_dict()["batches_yielded"] == 10
+    assert [b[0].tolist() for b in other] != full  # the following epoch draws a new order
+
+
+def test_state_dict_resume_of_an_iterable_dataset_drops_the_batches_already_given():
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(range(10))
+
+    loader = DataLoader(Stream(), batch_size=3)
+    it = iter(loader)
+    next(it)
+    state = loader.state_dict()
+    resumed = DataLoader(Stream(), batch_size=3)
+    resumed.load_state_dict(state)
+    assert [b.tolist() for b in resumed] == [[3, 4, 5], [6, 7, 8], [9]]
+
+
+def test_load_state_dict_refuses_something_else():
+    with pytest.raises(ArgumentError, match="state_dict"):
+        DataLoader(TensorDataset(hubkit.arange(4))).load_state_dict({"epoch": 1})
