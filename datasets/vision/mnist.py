@@ -194,6 +194,9 @@ class MNIST(VisionDataset):
         name = type(self).__name__
 
         def build() -> tuple[dict[str, np.ndarray], dict[str, Any], list[Path]]:
+            if download:  # as torchvision's download(): every split's files, so MNIST(train=False) works next
+                locate(name, [self._raw_file(r) for r in self.resources if r not in self._by_name(prefix + "-")],
+                       download)
             images_path, labels_path = locate(name, files, download)
             images, labels = _read_images(images_path), _read_labels(labels_path)
             _check_pair(name, images, labels)

@@ -47,9 +47,10 @@ def test_download_decode_then_cached_construction_touches_nothing(cls, server, m
     assert ds.data.shape == (7, 28, 28) and ds.targets.dtype == np.int64
     np.testing.assert_array_equal(ds.targets, y)
     assert ds.classes == cls.classes and ds.class_to_idx[cls.classes[4]] == 4
-    # only the train split's two files were fetched, each once
+    # every file was fetched once, as torchvision's download() does, so the test split needs no download=True
     assert server.count(paths["train-images-idx3-ubyte.gz"]) == 1
-    assert server.count(paths["t10k-images-idx3-ubyte.gz"]) == 0
+    assert server.count(paths["t10k-images-idx3-ubyte.gz"]) == 1
+    assert len(cls(tmp_path, train=False)) == 5
     assert (tmp_path / cls.__name__ / "raw" / "train-images-idx3-ubyte.gz").is_file()
 
     before = total_gets(server)
