@@ -1,7 +1,7 @@
 """Package discovery for hubkit.
 
-The folders ``zoo/`` and ``datasets/`` live at the top of the repository but install as
-``hubkit.zoo`` and ``hubkit.datasets`` (a bare top-level ``datasets`` would collide with
+The folders ``zoo/``, ``datasets/`` and ``baselines/`` live at the top of the repository but install as
+``hubkit.zoo``, ``hubkit.datasets`` and ``hubkit.baselines`` (a bare top-level ``datasets`` would collide with
 Hugging Face's package). Everything else is declared in pyproject.toml.
 """
 
@@ -16,6 +16,8 @@ def _mapped(folder: str, prefix: str) -> list[str]:
 setup(
     packages=find_packages(include=["hubkit", "hubkit.*"])
     + _mapped("zoo", "hubkit.zoo")
-    + _mapped("datasets", "hubkit.datasets"),
-    package_dir={"hubkit": "hubkit", "hubkit.zoo": "zoo", "hubkit.datasets": "datasets"},
+    + _mapped("datasets", "hubkit.datasets")
+    + _mapped("baselines", "hubkit.baselines"),
+    package_dir={"hubkit": "hubkit", "hubkit.zoo": "zoo", "hubkit.datasets": "datasets",
+                 "hubkit.baselines": "baselines"},
 )
