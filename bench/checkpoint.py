@@ -75,7 +75,7 @@ def run_method(method: str, path: str, repeat: int) -> dict:
     import numpy as np
 
     if method.startswith("hubkit"):
-        from hubkit.hub.formats import load_checkpoint
+        from hubkit.hub import load_checkpoint
 
         mmap = method == "hubkit mmap"
 

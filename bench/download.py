@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     import filelock  # noqa: F401
     import requests
 
-    import hubkit.hub.download  # noqa: F401
+    import hubkit.hub.transport.download  # noqa: F401
 
     def clean() -> None:
         out.unlink(missing_ok=True)

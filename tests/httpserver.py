@@ -38,11 +38,19 @@ one use of the first queued fault, ``times=None`` keeps a fault forever)
     Content-Length is ``body=data[:k], content_length=len(data)``);
     ``html``: answer 200 with an HTML error page and ``Content-Type: text/html``;
     ``redirect_to``: answer ``redirect_status`` (302) with ``Location`` set to this URL;
-    ``etag``: send this ETag instead of the file's.
+    ``etag``: send this ETag instead of the file's;
+    ``reset_after=N``: send the headers and N body bytes, then reset the connection (TCP RST);
+    ``chunked``: send the body with ``Transfer-Encoding: chunked`` and no ``Content-Length``;
+    ``ignore_if_range``: answer a Range request with 206 even when its ``If-Range`` names another version
+    (a broken server or cache);
+    ``headers``: extra response headers, overriding the server's own (a value of ``None`` drops one).
 
 Request log
     ``requests`` (all, in arrival order), ``requests_for(path)``, ``count(path)``, ``reset_log()``.
-    Each ``Recorded`` has ``method``, ``path``, ``headers`` (a case-insensitive copy) and ``status``.
+    Each ``Recorded`` has ``method``, ``path``, ``headers`` (a case-insensitive copy), ``status`` and ``sent``
+    (body bytes written to the socket).
+
+``rate`` below 1 KiB/s sends the body a few bytes at a time (a trickling server).
 
 Run ``python tests/httpserver.py DIR`` to serve a directory from disk (prints ``PORT <n>``; used by
 bench/download.py so the server does not share a process, and a GIL, with the client it measures).
@@ -56,6 +64,7 @@ import hashlib
 import http.server
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -82,6 +91,10 @@ class Fault:
     redirect_to: str | None = None
     redirect_status: int = 302
     etag: str | None = None
+    reset_after: int | None = None
+    chunked: bool = False
+    ignore_if_range: bool = False
+    headers: dict[str, str | None] = field(default_factory=dict)
     times: int | None = 1
 
 
@@ -93,6 +106,7 @@ class Recorded:
     path: str
     headers: Message
     status: int = 0
+    sent: int = 0
 
 
 @dataclass
@@ -309,6 +323,7 @@ def _make_handler(server: HTTPTestServer) -> type[http.server.BaseHTTPRequestHan
                 headers = {"Content-Type": "text/plain"}
                 if fault.retry_after is not None:
                     headers["Retry-After"] = fault.retry_after
+                headers.update({k: v for k, v in fault.headers.items() if v is not None})
                 self._reply(rec, fault.status, headers, fault.body or f"error {fault.status}\n".encode())
                 return
             if fault.html:
@@ -321,7 +336,7 @@ def _make_handler(server: HTTPTestServer) -> type[http.server.BaseHTTPRequestHan
             rng = self.headers.get("Range")
             if rng and not fault.ignore_range and fault.body is None:
                 if_range = self.headers.get("If-Range")
-                if if_range is None or if_range in (etag, entry.last_modified):
+                if if_range is None or if_range in (etag, entry.last_modified) or fault.ignore_if_range:
                     parsed = _parse_range(rng, entry.size)
                     if parsed == "416":
                         rec.status = 416
@@ -339,41 +354,66 @@ def _make_handler(server: HTTPTestServer) -> type[http.server.BaseHTTPRequestHan
                 body_len = length = end - start + 1
             rec.status = status
             self.send_response(status)
-            self.send_header("Content-Type", entry.content_type)
-            self.send_header("Content-Length", str(length))
-            self.send_header("ETag", etag)
-            self.send_header("Last-Modified", entry.last_modified)
-            self.send_header("Accept-Ranges", "bytes")
+            headers = {"Content-Type": entry.content_type, "Content-Length": str(length), "ETag": etag,
+                       "Last-Modified": entry.last_modified, "Accept-Ranges": "bytes"}
             if status == 206:
-                self.send_header("Content-Range", f"bytes {start}-{end}/{entry.size}")
-            cut = fault.drop_after if fault.drop_after is not None else fault.stall_after
+                headers["Content-Range"] = f"bytes {start}-{end}/{entry.size}"
+            if fault.chunked:
+                del headers["Content-Length"]
+                headers["Transfer-Encoding"] = "chunked"
+            cut = next((c for c in (fault.drop_after, fault.stall_after, fault.reset_after) if c is not None), None)
             if cut is not None or fault.body is not None:
-                self.send_header("Connection", "close")
+                headers["Connection"] = "close"
                 self.close_connection = True
+            headers.update(fault.headers)
+            for key, value in headers.items():
+                if value is not None:
+                    self.send_header(key, value)
             self.end_headers()
             if head:
                 return
             limit = body_len if cut is None else min(cut, body_len)
-            self._send_body(entry, fault.body, start, limit)
+            if fault.chunked:
+                self._send_chunked(rec, entry, fault.body, start, limit)
+            else:
+                self._send_body(rec, entry, fault.body, start, limit)
             if fault.stall_after is not None:
                 server._stop.wait(fault.stall_seconds)
+            if fault.reset_after is not None:
+                self.wfile.flush()
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()  # with a zero linger time: RST, not FIN
+                return
             if cut is not None or fault.body is not None:
                 self.wfile.flush()
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
 
-        def _send_body(self, entry: _Entry, override: bytes | None, start: int, count: int) -> None:
+        def _send_chunked(self, rec: Recorded, entry: _Entry, override: bytes | None, start: int,
+                          count: int) -> None:
+            data = memoryview(override if override is not None else entry.data)[start : start + count]
+            try:
+                for pos in range(0, len(data), _CHUNK):
+                    piece = data[pos : pos + _CHUNK]
+                    self.wfile.write(b"%x\r\n" % len(piece) + bytes(piece) + b"\r\n")
+                    rec.sent += len(piece)
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        def _send_body(self, rec: Recorded, entry: _Entry, override: bytes | None, start: int, count: int) -> None:
             try:
                 if override is not None:
                     self.wfile.write(override[:count])
+                    rec.sent += min(count, len(override))
                 elif entry.file_path is not None and entry.rate is None:
                     self.wfile.flush()
                     with open(entry.file_path, "rb") as f:
-                        self.connection.sendfile(f, start, count)
+                        rec.sent += self.connection.sendfile(f, start, count)
                 elif entry.file_path is not None:
                     with open(entry.file_path, "rb") as f:
                         f.seek(start)
-                        self._write_throttled(lambda n: f.read(n), count, entry.rate)
+                        self._write_throttled(rec, lambda n: f.read(n), count, entry.rate)
                 else:
                     view = memoryview(entry.data)[start : start + count]
                     pos = 0
@@ -384,12 +424,12 @@ def _make_handler(server: HTTPTestServer) -> type[http.server.BaseHTTPRequestHan
                         pos += len(piece)
                         return piece
 
-                    self._write_throttled(take, count, entry.rate)
+                    self._write_throttled(rec, take, count, entry.rate)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 
-        def _write_throttled(self, take, count: int, rate: float | None) -> None:
-            step = _CHUNK if rate is None else max(1024, min(_CHUNK, int(rate / 20)))
+        def _write_throttled(self, rec: Recorded, take, count: int, rate: float | None) -> None:
+            step = _CHUNK if rate is None else max(16, min(_CHUNK, int(rate / 20)))
             sent = 0
             while sent < count and not server._stop.is_set():
                 piece = take(min(step, count - sent))
@@ -397,6 +437,7 @@ def _make_handler(server: HTTPTestServer) -> type[http.server.BaseHTTPRequestHan
                     break
                 self.wfile.write(piece)
                 sent += len(piece)
+                rec.sent += len(piece)
                 if rate is not None:
                     self.wfile.flush()
                     time.sleep(len(piece) / rate)

@@ -1,10 +1,14 @@
 """The hub: downloads (``fetch``, ``fetch_many``), safe extraction (``extract``), the cache, checkpoints.
 
-    from hubkit.hub import fetch, fetch_many, extract, cache_dir, Resource
+    from hubkit.hub import fetch, fetch_many, extract, cache_dir, Resource, load_checkpoint
 
-Names are resolved on first use (PEP 562), so ``import hubkit.hub.formats`` or ``import hubkit.hub``
-does not import requests, tqdm or filelock. ``fetch`` is implemented in ``hubkit.hub.download``: a
-submodule named ``fetch`` would replace the function of that name on this package once imported.
+Layout: ``transport/`` moves bytes (downloads, verification, the cache, archives), ``checkpoint/`` reads
+and writes checkpoint files, ``registry`` is the table of models and weights, ``api`` is what users call
+(``hubkit.load``, ``list_models``, ``model_info``, ``get_weights``); the task pipelines (``predict``,
+``embed``, ``transcribe``) live in ``hubkit.tasks``.
+
+Names are resolved on first use (PEP 562), so ``import hubkit.hub`` does not import requests, tqdm,
+filelock or numpy. ``fetch`` is implemented in ``hubkit.hub.transport.download``.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ from typing import Any
 
 # name -> module that defines it
 _LAZY_ATTRS: dict[str, str] = {
-    "fetch": "hubkit.hub.download",
-    "fetch_many": "hubkit.hub.download",
-    "Resource": "hubkit.hub.download",
-    "extract": "hubkit.hub.archive",
-    "cache_dir": "hubkit.hub.cache",
-    "load_checkpoint": "hubkit.hub.formats",
-    "save_checkpoint": "hubkit.hub.formats",
-    "checkpoint_format": "hubkit.hub.formats",
+    "fetch": "hubkit.hub.transport.download",
+    "fetch_many": "hubkit.hub.transport.download",
+    "Resource": "hubkit.hub.transport.download",
+    "extract": "hubkit.hub.transport.archive",
+    "cache_dir": "hubkit.hub.transport.cache",
+    "load_checkpoint": "hubkit.hub.checkpoint.formats",
+    "save_checkpoint": "hubkit.hub.checkpoint.formats",
+    "checkpoint_format": "hubkit.hub.checkpoint.formats",
 }
 
 

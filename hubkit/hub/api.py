@@ -4,6 +4,10 @@
     model = hubkit.load("resnet50", pretrained=True)             # ResNet50 IMAGENET1K_V2, eval mode
     preprocess = hubkit.get_weights("resnet50").transforms()     # its exact preprocessing
     hubkit.list_models("resnet*")                                # ['resnet18', 'resnet34', 'resnet50', ...]
+    ckpt = hubkit.load("checkpoint.pt", map_location="cpu")      # a file: torch.load's meaning
+
+``hubkit.load`` takes a file (a file object, a ``Path``, an existing file, or a str that looks like a
+path) or a model name; :func:`load` spells out the rule.
 
 Names are architectures (``"resnet50"``) or architecture.tag (``"resnet50.imagenet1k_v1"``); tags are
 case-insensitive, ``"DEFAULT"`` names the recommended tag, and torchvision's enum spelling
@@ -28,15 +32,21 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from hubkit.errors import ArgumentError, ArgumentTypeError, ModelNotFoundError
+from hubkit.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    CheckpointError,
+    CheckpointNotFoundError,
+    ModelNotFoundError,
+)
 from hubkit.hub import registry
 from hubkit.hub.registry import AudioPreprocessing, ModelEntry, TextPreprocessing, WeightAlias, WeightTag
 
 __all__ = [
-    "Weights", "embed", "fuse_for_inference", "get_weights", "is_model_name", "list_models", "load", "model_info",
-    "predict", "transcribe", "weight_resources",
+    "Weights", "fuse_for_inference", "get_weights", "is_model_name", "list_models", "load", "model_info",
+    "split_name", "weight_resources",
 ]
 
 logger = logging.getLogger("hubkit.hub.api")
@@ -75,7 +85,7 @@ def _entry(arch: str) -> ModelEntry:
     return entry
 
 
-def _split(name: str) -> tuple[ModelEntry, str | None]:
+def split_name(name: str) -> tuple[ModelEntry, str | None]:
     """``"resnet50.imagenet1k_v2"`` -> (resnet50's entry, ``"imagenet1k_v2"``); no dot -> (entry, None)."""
     if not isinstance(name, str) or not name.strip():
         raise ArgumentTypeError(f"a model name must be a non-empty string like 'resnet50', got {name!r}")
@@ -174,9 +184,9 @@ class Weights:
 
     def get_state_dict(self, *, progress: bool | None = None) -> dict[str, Any]:
         """``{key: ndarray}`` of the checkpoint, fetched and verified, upstream key names unchanged."""
-        from hubkit.hub.formats import load_checkpoint
+        from hubkit.hub.checkpoint.formats import load_checkpoint
 
-        return load_checkpoint(self.fetch(progress=progress))
+        return load_checkpoint(self.fetch(progress=progress), mmap=True)  # the cache only ever renames files
 
     def __repr__(self) -> str:
         return f"Weights({self.name!r})"
@@ -196,7 +206,7 @@ def get_weights(name: str) -> Weights:
         ModelNotFoundError: unknown architecture or tag (close matches suggested), or an architecture
             without published weights.
     """
-    entry, tag = _split(name)
+    entry, tag = split_name(name)
     if tag is None:
         if entry.default is None:
             raise ModelNotFoundError(
@@ -210,20 +220,52 @@ def get_weights(name: str) -> Weights:
 # ---------------------------------------------------------------- load
 
 
+# what hubkit.load reads as a file path even when no such file exists (a model name never ends so)
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".npz", ".tar")
+
+
 def load(
-    name: str,
+    f: str | os.PathLike | BinaryIO,
+    map_location: Any = None,
     *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
     pretrained: bool = False,
     weights: str | os.PathLike | Mapping[str, Any] | Weights | None = None,
     device: Any = None,
     progress: bool | None = None,
+    strict: bool = True,
+    key: str | Sequence[str] | None = None,
     **model_kwargs: Any,
 ) -> Any:
-    """Build a registered model and, when asked, load weights into it.
+    """Load a checkpoint file, as ``torch.load`` does, or build a registered model by name.
+
+    Which one ``f`` means (decided before anything is read, in this order):
+
+    1. a binary file object (it has ``.read``) is a checkpoint file;
+    2. an ``os.PathLike`` (``pathlib.Path``) is a checkpoint file, existing or not;
+    3. a str that names an existing file is a checkpoint file (even when it is also a model name);
+    4. a str with a path separator (``/``) or a checkpoint suffix (.pt, .pth, .bin, .ckpt, .safetensors,
+       .npz, .tar) that names no file raises :class:`CheckpointNotFoundError`, never "no model named";
+    5. any other str is a model name (``"resnet50"``, ``"resnet50.imagenet1k_v1"``).
+
+    **Files.** ``hubkit.load(f, map_location=None, *, weights_only=True, mmap=None)`` returns what
+    ``torch.load(f, map_location, weights_only=True, mmap=mmap)`` returns, with hubkit Tensors: the
+    saved structure (dicts, OrderedDicts, lists, tuples, numbers, strings, None), tensors with their
+    dtypes, Parameters as Parameters, storages shared as saved. Torch's zip format (torch >= 1.6, and
+    ``hubkit.save``), its legacy formats, safetensors and npz (a ``{name: Tensor}`` dict) are read.
+    ``map_location`` is torch's: ``None`` (where each tensor was saved), a device (``"cpu"``,
+    ``"cuda:1"``), a dict of saved -> new locations, or ``fn(storage, location)``. ``mmap=True`` maps the
+    file copy-on-write instead of reading it (paths only). ``weights_only=False`` is refused: hubkit
+    reads torch pickles with a data-only machine and never runs code from a file.
+
+    **Models.** ``hubkit.load(name, *, pretrained=False, weights=None, device=None, progress=None, strict=True,
+    key=None, **model_kwargs)`` builds the model and, when asked, loads weights into it:
 
     Args:
-        name: an architecture (``"resnet50"``) or architecture.tag (``"resnet50.imagenet1k_v1"``; the tag
-            loads those weights).
+        f: a checkpoint file (see above), or an architecture (``"resnet50"``) or architecture.tag
+            (``"resnet50.imagenet1k_v1"``; the tag loads those weights).
+        map_location, weights_only, mmap: files only (above).
         pretrained: ``True`` loads the DEFAULT tag — torchvision's ``weights="DEFAULT"``, which is not
             always torchvision's legacy ``pretrained=True`` (that one means IMAGENET1K_V1; see the module
             docstring).
@@ -233,36 +275,129 @@ def load(
             verified against its hash), or a ``{key: array}`` state dict.
         device: where the model's parameters live (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``Device``).
         progress: download progress bar on/off; ``None`` shows it when stderr is a terminal.
+        strict: ``True`` (the default) requires every key of the weights to match the model, as
+            ``load_state_dict(strict=True)``; ``False`` loads the matching keys and logs the others (shape
+            mismatches still fail).
+        key: a weights file that wraps its state dict in a container (``{"epoch": 3, "model": {...}}``): the
+            key to unwrap, or a sequence of keys for deeper nesting.
         **model_kwargs: builder arguments (``num_classes=10``, ``dropout=0.3``). With a weight tag,
             ``num_classes`` must match its categories.
 
     Returns:
-        The model. With weights it is in ``eval()`` mode (loaded strictly: every key must match); without
-        weights it is freshly initialised in training mode, as PyTorch builders return it.
+        For a file, the loaded object. For a model: with weights it is in ``eval()`` mode (loaded
+        strictly unless ``strict=False``); without weights it is freshly initialised in training mode, as
+        PyTorch builders return it.
 
     Raises:
+        CheckpointNotFoundError: ``f`` is read as a file path (rules 2 and 4) and names no file.
+        UnsafeCheckpointError: the file's pickle names a global outside the allowlist (nothing is run).
         ModelNotFoundError: unknown model or tag (close matches suggested), or pretrained weights asked of
             an architecture that has none.
-        ArgumentError: conflicting arguments (two different weight sources, num_classes vs categories).
+        ArgumentError: file arguments given with a model name or model arguments with a file,
+            ``weights_only=False``, or conflicting weight sources (two of them, num_classes vs categories).
         DownloadError / IntegrityError / OfflineError: the weights could not be fetched and verified.
         CheckpointError / StateDictError: the file is unreadable or does not fit the architecture.
     """
-    entry, name_tag = _split(name)
+    if _is_checkpoint_file(f):
+        model_args = [label for label, given in (("pretrained=", pretrained is not False),
+                                                 ("weights=", weights is not None), ("device=", device is not None),
+                                                 ("progress=", progress is not None), ("strict=", strict is not True),
+                                                 ("key=", key is not None)) if given]
+        model_args += [f"{name}=" for name in model_kwargs]
+        if model_args:
+            hint = " (use map_location= to choose the device)" if "device=" in model_args else ""
+            pickle_hint = (" hubkit reads pickles with its own data-only machine, so pickle_module= and "
+                           "pickle arguments have no meaning." if set(model_kwargs) & _PICKLE_ARGS else "")
+            shadow = (f" The file {os.path.abspath(f)} shadows the model {f!r}: rename or move it to load the model."
+                      if isinstance(f, str) and is_model_name(f) else "")
+            raise ArgumentError(
+                f"hubkit.load({_describe_file(f)}) reads a checkpoint file, which takes map_location=, weights_only= "
+                f"and mmap=; {', '.join(model_args)} {'is' if len(model_args) == 1 else 'are'} for model names"
+                f"{hint}.{pickle_hint}{shadow} Build the model by name (hubkit.load('resnet18', ...)) and load the "
+                "file's state dict into it with model.load_state_dict(hubkit.load(path))."
+            )
+        if weights_only is False:
+            raise ArgumentError(
+                f"hubkit.load({_describe_file(f)}, weights_only=False): hubkit never unpickles arbitrary objects, "
+                "because that runs code named by the file. It reads what torch.load(weights_only=True) reads "
+                "(tensors, numbers, strings, dicts, lists, tuples): drop weights_only=False. A file that holds "
+                "more (a pickled module, custom classes) must be opened with torch itself and re-saved as a "
+                "state dict."
+            )
+        from hubkit.hub.checkpoint.state import load_file
+
+        return load_file(f, map_location=map_location, mmap=mmap)
+    name = f
+    file_args = [label for label, given in (("map_location=", map_location is not None),
+                                            ("weights_only=", weights_only is not None),
+                                            ("mmap=", mmap is not None)) if given]
+    if file_args:
+        raise ArgumentError(
+            f"hubkit.load({name!r}): {', '.join(file_args)} {'is' if len(file_args) == 1 else 'are'} for checkpoint "
+            f"files, and {name!r} is read as a model name: it names no existing file and has no path separator or "
+            f"checkpoint suffix ({', '.join(CHECKPOINT_SUFFIXES)}). Pass a file's path (or a pathlib.Path) to load "
+            "a checkpoint; place a model with device=."
+        )
+    entry, name_tag = split_name(name)
+    if not isinstance(strict, bool):
+        raise ArgumentTypeError(f"strict must be True or False, got {strict!r}")
     source = _weight_source(entry, name_tag, pretrained, weights)
+    if source is None and (strict is not True or key is not None):
+        raise ArgumentError(f"hubkit.load({entry.name!r}): strict= and key= apply to weights being loaded; pass "
+                            "weights= (or pretrained=True) too, or drop them.")
+    if key is not None and isinstance(source, Mapping):
+        raise ArgumentError(f"hubkit.load({entry.name!r}): key= unwraps a checkpoint file; weights= is already a "
+                            "dict, so pass the state dict inside it (weights=ckpt['model']) instead.")
     tag = source if isinstance(source, WeightTag) else None
     kwargs = _builder_kwargs(entry, tag, model_kwargs)
     model = entry.builder(**kwargs)
     if source is not None:
-        state = _state_dict(source, progress)
+        state = _state_dict(source, progress, key)
         if entry.key_map is not None:
             state = entry.key_map(dict(state))
-        model.load_state_dict(state, strict=True)
+        result = model.load_state_dict(state, strict=strict)
+        if result is not None and (result.missing_keys or result.unexpected_keys):
+            logger.warning("%s loaded with strict=False: missing keys %s, unexpected keys %s", entry.name,
+                           list(result.missing_keys), list(result.unexpected_keys))
         model.eval()
         if tag is not None and isinstance(tag.preprocessing, TextPreprocessing) and hasattr(model, "tokenizer"):
             model.tokenizer = Weights(entry.name, tag).tokenizer(progress=progress)
     if device is not None:
         model = model.to(device)
     return model
+
+
+_PICKLE_ARGS = {"pickle_module", "encoding", "fix_imports", "errors", "buffers"}
+
+
+def _is_checkpoint_file(f: Any) -> bool:
+    """The rule of :func:`load`: True for a file, False for a model name; raises for a missing file path."""
+    if callable(getattr(f, "read", None)) or isinstance(f, os.PathLike):
+        return True
+    if not isinstance(f, str):
+        raise ArgumentTypeError(f"hubkit.load expects a model name (str), a file path (str or os.PathLike) or a "
+                                f"binary file object; got a {type(f).__name__}")
+    path = Path(f)
+    if path.is_file():
+        return True
+    separators = {"/", os.sep, os.altsep} - {None}
+    if any(sep in f for sep in separators) or path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        if path.is_dir():
+            raise CheckpointError(f"hubkit.load({f!r}): that is a directory, not a checkpoint file; pass the path of "
+                                  "the file inside it")
+        raise CheckpointNotFoundError(
+            f"hubkit.load({f!r}): no such file (looked for {path.absolute()}). A str with a path separator or a "
+            f"checkpoint suffix ({', '.join(CHECKPOINT_SUFFIXES)}) is read as a file path, never as a model name; "
+            "check the path and the working directory."
+        )
+    return False
+
+
+def _describe_file(f: Any) -> str:
+    if isinstance(f, str | os.PathLike):
+        return repr(os.fspath(f))
+    name = getattr(f, "name", None)
+    return f"<file object {name!r}>" if isinstance(name, str) else "<file object>"
 
 
 def _weight_source(entry: ModelEntry, name_tag: str | None, pretrained: bool,
@@ -333,26 +468,30 @@ def _builder_kwargs(entry: ModelEntry, tag: WeightTag | None, model_kwargs: dict
     return kwargs
 
 
-def _state_dict(source: WeightTag | Path | str | Mapping, progress: bool | None) -> Mapping[str, Any]:
+def _state_dict(source: WeightTag | Path | str | Mapping, progress: bool | None,
+                key: str | Sequence[str] | None) -> Mapping[str, Any]:
+    """The state dict behind a weight source. Files fetched into the cache are mapped (the cache replaces
+    files only by renaming, so a mapping never sees them change); a user's file is read, since it may be
+    rewritten in place while the model lives (see ``load_checkpoint``'s ``mmap``)."""
     from hubkit.hub import fetch
-    from hubkit.hub.formats import load_checkpoint
+    from hubkit.hub.checkpoint.formats import load_checkpoint
 
     if isinstance(source, Mapping):
         return source
     if isinstance(source, WeightTag):
-        return load_checkpoint(Weights("", source).fetch(progress=progress))
+        return load_checkpoint(Weights("", source).fetch(progress=progress), key=key, mmap=True)
     if isinstance(source, Path):
-        return load_checkpoint(source)
+        return load_checkpoint(source, key=key)
     known = registry.find_by_file(source)
     prefix = None
     if known is not None:
         _, tag, alias = known
         if alias is None and source == tag.url:
-            return load_checkpoint(Weights("", tag).fetch(progress=progress))
+            return load_checkpoint(Weights("", tag).fetch(progress=progress), key=key, mmap=True)
         prefix = alias.sha256_prefix if isinstance(alias, WeightAlias) and alias.url == source else None
     if prefix is None:
         logger.info("%s is not a registered file: it is cached with its sha256 recorded, but not verified", source)
-    return load_checkpoint(fetch(source, sha256_prefix=prefix, progress=progress))
+    return load_checkpoint(fetch(source, sha256_prefix=prefix, progress=progress), key=key, mmap=True)
 
 
 # ---------------------------------------------------------------- list_models and model_info
@@ -391,7 +530,7 @@ def list_models(
 
 
 def _tag_info(w: WeightTag) -> dict[str, Any]:
-    from hubkit.hub.cache import files_dir, read_record, url_relpath
+    from hubkit.hub.transport.cache import files_dir, read_record, url_relpath
 
     cached = files_dir().joinpath(*url_relpath(w.url).split("/"))
     record = read_record(cached) if cached.is_file() else None
@@ -429,7 +568,7 @@ def model_info(name: str) -> dict[str, Any]:
     ``"arch.tag"``: url, sha256 prefix, full sha256 once known, size, format, license, source, recipe,
     metrics, num_params, preprocessing, aliases, the cached path if downloaded).
     """
-    entry, tag = _split(name)
+    entry, tag = split_name(name)
     tags = [_tag(entry, tag)] if tag is not None else list(entry.weights)
     default = next((w for w in entry.weights if w.tag == entry.default), None)
     return {
@@ -452,7 +591,7 @@ def weight_resources(name: str) -> list[Any]:
     and ``fetch-weights``)."""
     from hubkit.hub import Resource
 
-    entry, tag = _split(name)
+    entry, tag = split_name(name)
     if tag == "*":
         tags = list(entry.weights)
     elif tag is not None:
@@ -478,7 +617,7 @@ def is_model_name(name: str) -> bool:
     )
 
 
-# ---------------------------------------------------------------- predict
+# ---------------------------------------------------------------- inference
 
 
 def fuse_for_inference(model: Any) -> Any:
@@ -491,117 +630,3 @@ def fuse_for_inference(model: Any) -> Any:
 
     plan = model.fusable_modules() if hasattr(model, "fusable_modules") else []
     return fuse(model, plan)
-
-
-def predict(
-    name: str,
-    images: Sequence[str | os.PathLike | Any],
-    *,
-    topk: int = 5,
-    device: Any = None,
-    progress: bool | None = None,
-    batch_size: int = 16,
-) -> list[list[tuple[str, float]]]:
-    """Classify images with a pretrained classifier: per image, the ``topk`` (class name, probability) pairs.
-
-    ``name`` is a model (its DEFAULT weights) or ``model.tag``; ``images`` are file paths (read with
-    Pillow), PIL images or ``(H, W, 3)`` uint8 arrays. Each image goes through the weights' own
-    preprocessing; probabilities are the softmax of the logits.
-    """
-    import numpy as np
-
-    import hubkit
-
-    if not isinstance(topk, int) or topk < 1:
-        raise ArgumentError(f"topk must be a positive int, got {topk!r}")
-    entry, tag = _split(name)
-    if entry.modality != "vision":
-        use = {"text": "encode([...])", "audio": "transcribe(waveform)"}.get(entry.modality, "forward")
-        raise ArgumentError(
-            f"predict classifies images, and {entry.name!r} is a {entry.modality} model ({entry.task}); use "
-            f"hubkit.load({entry.name!r}, pretrained=True).{use} instead"
-        )
-    weights = get_weights(name)
-    categories = weights.meta["categories"]
-    if categories is None:
-        raise ArgumentError(
-            f"{weights.name} has no class names (it is a feature extractor); pick a classification tag of "
-            f"{entry.name!r}: {', '.join(w.tag for w in entry.weights if w.categories is not None)}"
-        )
-    model = fuse_for_inference(load(entry.name, weights=weights, device=device, progress=progress))
-    preprocess = weights.transforms()
-    pixels = [preprocess(_read_image(img)).numpy() for img in images]
-    k = min(topk, len(categories))
-    results: list[list[tuple[str, float]]] = []
-    with hubkit.no_grad():
-        for start in range(0, len(pixels), batch_size):
-            batch = hubkit.from_numpy(np.stack(pixels[start:start + batch_size]))
-            if device is not None:
-                batch = batch.to(device)
-            logits = model(batch).cpu().numpy().astype(np.float64)
-            logits -= logits.max(axis=1, keepdims=True)
-            probs = np.exp(logits)
-            probs /= probs.sum(axis=1, keepdims=True)
-            for row in probs:
-                order = np.argsort(-row, kind="stable")[:k]
-                results.append([(categories[i], float(row[i])) for i in order])
-    return results
-
-
-def embed(
-    name: str, texts: Sequence[str], *, device: Any = None, progress: bool | None = None, batch_size: int = 32
-) -> Any:
-    """Embed ``texts`` with a pretrained text encoder: a float32 array (len(texts), dim) of the model's
-    sentence embeddings (for all-MiniLM-L6-v2 unit vectors, so dot products are cosine similarities)."""
-    entry, _ = _split(name)
-    if entry.modality != "text":
-        raise ArgumentError(
-            f"embed needs a text model, and {entry.name!r} is a {entry.modality} model ({entry.task}); "
-            f"text models: {', '.join(list_models(modality='text')) or 'none registered'}"
-        )
-    if isinstance(texts, str):
-        raise ArgumentTypeError("embed takes a list of strings; wrap a single text as [text]")
-    model = load(entry.name, weights=get_weights(name), device=device, progress=progress)
-    return model.encode(list(texts), batch_size=batch_size)
-
-
-def transcribe(
-    name: str, audio: Sequence[str | os.PathLike | Any], *, device: Any = None, progress: bool | None = None
-) -> list[str]:
-    """Transcribe speech with a pretrained recognizer: one string per item of ``audio`` (WAV paths, resampled
-    to the model's rate, or 1-d float waveforms already at it)."""
-    entry, _ = _split(name)
-    if entry.task != "speech-recognition":
-        raise ArgumentError(
-            f"transcribe needs a speech recognizer, and {entry.name!r} is a {entry.modality} model ({entry.task}); "
-            f"recognizers: {', '.join(list_models(task='speech-recognition')) or 'none registered'}"
-        )
-    if isinstance(audio, (str, os.PathLike)):
-        raise ArgumentTypeError("transcribe takes a list of files or waveforms; wrap a single one as [path]")
-    weights = get_weights(name)
-    preprocess = weights.transforms()
-    model = load(entry.name, weights=weights, device=device, progress=progress)
-    return [model.transcribe(preprocess(item))[0] for item in audio]
-
-
-def _read_image(img: Any) -> Any:
-    """A path -> RGB PIL image; PIL images and arrays pass through."""
-    if not isinstance(img, (str, os.PathLike)):
-        return img
-    from hubkit.errors import MissingDependencyError
-
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError as e:
-        raise MissingDependencyError(
-            "Reading image files needs Pillow: pip install 'hubkit[vision]' (or pip install pillow)"
-        ) from e
-    path = Path(img).expanduser()
-    if not path.is_file():
-        raise ArgumentError(f"image {str(path)!r} does not exist (or is not a file); check the path")
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError) as e:
-        raise ArgumentError(f"cannot read {str(path)!r} as an image ({e}); expected a JPEG, PNG or another "
-                            f"format Pillow reads") from e

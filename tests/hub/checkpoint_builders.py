@@ -60,6 +60,14 @@ def tensor(key: str, numel: int, shape: tuple[int, ...], stride: tuple[int, ...]
                 tup(*map(i, shape)), tup(*map(i, stride)), b"\x89", ordered_dict())
 
 
+def neg_view(key: str, numel: int, shape: tuple[int, ...], stride: tuple[int, ...],
+             storage_class: str = "FloatStorage") -> bytes:
+    """``_rebuild_tensor_v2`` of a view with torch's neg bit set (its 7th argument, the metadata dict)."""
+    metadata = b"}" + s("neg") + b"\x88" + b"s"
+    return call("torch._utils", "_rebuild_tensor_v2", storage_id(key, numel, storage_class), i(0),
+                tup(*map(i, shape)), tup(*map(i, stride)), b"\x89", ordered_dict(), metadata)
+
+
 def state_pickle(entries: dict[str, bytes]) -> bytes:
     """A protocol-2 pickle of ``{name: <encoded value>}``."""
     body = b"".join(s(name) + value for name, value in entries.items())
@@ -67,11 +75,11 @@ def state_pickle(entries: dict[str, bytes]) -> bytes:
 
 
 def torch_zip(path: Path, data_pkl: bytes, records: dict[str, bytes] | None = None, *, folder: str = "archive",
-              compression: int = zipfile.ZIP_STORED) -> Path:
+              compression: int = zipfile.ZIP_STORED, byteorder: str = "little") -> Path:
     """A torch zip checkpoint with the given ``data.pkl`` and ``data/<key>`` records."""
     with zipfile.ZipFile(path, "w", compression) as zf:
         zf.writestr(f"{folder}/data.pkl", data_pkl)
-        zf.writestr(f"{folder}/byteorder", "little")
+        zf.writestr(f"{folder}/byteorder", byteorder)
         for key, data in (records or {}).items():
             zf.writestr(f"{folder}/data/{key}", data)
         zf.writestr(f"{folder}/version", "3\n")

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 import hubkit
+from hubkit import tasks
 from hubkit.errors import ArgumentError, IntegrityError, ModelNotFoundError, StateDictError
 from hubkit.hub import api, registry
-from hubkit.hub.formats import save_checkpoint
+from hubkit.hub.checkpoint.formats import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 CAT = REPO / "examples" / "cat.jpg"
@@ -71,17 +72,21 @@ def test_list_models_is_naturally_sorted_and_complete():
                      "mobilenet_v3_small", "mobilenet_v3_large", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
                      "efficientnet_b0", "densenet121", "vit_b_16"]:
         assert required in names
-    assert hubkit.list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+    assert hubkit.list_models("resnet*") == ["resnet18", "resnet20", "resnet32", "resnet34", "resnet44", "resnet50",
+                                             "resnet56", "resnet101", "resnet110", "resnet152"]
+    assert hubkit.list_models("resnet*", pretrained=True) == ["resnet18", "resnet34", "resnet50", "resnet101",
+                                                              "resnet152"]
 
 
 def test_list_models_filters_by_pattern_list_modality_task_and_pretrained():
     assert hubkit.list_models(["VGG16*", "alex*"]) == ["alexnet", "vgg16", "vgg16_bn"]
-    assert hubkit.list_models("*", modality="text") == ["all-MiniLM-L6-v2"]
+    assert hubkit.list_models("*", modality="text", task="sentence-embedding") == ["all-MiniLM-L6-v2"]
     assert "resnet18" in hubkit.list_models(modality="vision", task="image-classification")
     assert hubkit.list_models(task="speech-recognition") == ["wav2vec2_asr_base_960h"]
     assert hubkit.list_models(task="depth-estimation") == []
     assert "lenet5" not in hubkit.list_models(pretrained=True)
-    assert hubkit.list_models(pretrained=False) == ["lenet5", "m5", "wav2vec2_base"]
+    assert hubkit.list_models(pretrained=False) == ["fashion_mnist_cnn", "lenet5", "m5", "resnet20", "resnet32",
+                                                    "resnet44", "resnet56", "resnet110", "wav2vec2_base"]
     assert hubkit.list_models("nothing*") == []
 
 
@@ -343,7 +348,7 @@ def test_predict_cli_end_to_end_against_a_local_mirror(http_server, tmp_path, mo
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 100.0 + 1e-6
     assert out[1:4] == out[5:8]  # the same image twice gives the same answer
 
-    results = api.predict("squeezenet1_1", [CAT], topk=1000)
+    results = tasks.predict("squeezenet1_1", [CAT], topk=1000)
     assert len(results[0]) == 1000
     assert abs(sum(p for _, p in results[0]) - 1.0) < 1e-6
     assert [f"  {p:7.2%}  {c}" for c, p in results[0][:3]] == out[1:4]
@@ -355,15 +360,15 @@ def test_predict_reports_unreadable_images(tmp_path, http_server, monkeypatch):
     bad = tmp_path / "not-an-image.jpg"
     bad.write_bytes(b"hello")
     with pytest.raises(ArgumentError, match="cannot read"):
-        api.predict("squeezenet1_1", [bad])
+        tasks.predict("squeezenet1_1", [bad])
     with pytest.raises(ArgumentError, match="does not exist"):
-        api.predict("squeezenet1_1", [tmp_path / "missing.png"])
+        tasks.predict("squeezenet1_1", [tmp_path / "missing.png"])
 
 
 def test_models_and_info_cli(capsys):
     from hubkit.cli import main
 
-    assert main(["models", "resnet*"]) == 0
+    assert main(["models", "resnet*", "--pretrained"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[1:]] == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
     assert "IMAGENET1K_V2*" in lines[3] and "80.86" in lines[3]

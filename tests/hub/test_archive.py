@@ -4,60 +4,21 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
 import os
 import signal
 import stat
 import subprocess
 import sys
-import tarfile
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
+from archive_builders import make_tar, make_zip
 
-import hubkit.hub.archive as archive_mod
+import hubkit.hub.transport.archive as archive_mod
 from hubkit.errors import ArchiveError
 from hubkit.hub import extract
-
-# ---------------------------------------------------------------- archive builders
-
-
-def make_tar(path: Path, members: list[tuple], mode: str = "w:gz") -> Path:
-    """members: ("file", name, bytes[, mode]) | ("dir", name) | ("sym", name, target) | ("hard", name, target)
-    | ("chr", name) | ("fifo", name)."""
-    with tarfile.open(path, mode) as tf:
-        for kind, name, *rest in members:
-            info = tarfile.TarInfo(name)
-            if kind == "file":
-                data = rest[0]
-                info.size = len(data)
-                if len(rest) > 1:
-                    info.mode = rest[1]
-                tf.addfile(info, io.BytesIO(data))
-                continue
-            info.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "hard": tarfile.LNKTYPE,
-                         "chr": tarfile.CHRTYPE, "fifo": tarfile.FIFOTYPE}[kind]
-            if kind in ("sym", "hard"):
-                info.linkname = rest[0]
-            if kind == "dir":
-                info.mode = 0o755
-            tf.addfile(info)
-    return path
-
-
-def make_zip(path: Path, members: list[tuple]) -> Path:
-    """members: (name, bytes) or (name, bytes, unix_mode)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data, *mode in members:
-            info = zipfile.ZipInfo(name)
-            if mode:
-                info.external_attr = mode[0] << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, data)
-    return path
 
 
 def tree(root: Path) -> dict[str, bytes | str]:
@@ -298,8 +259,8 @@ def test_destination_that_is_a_file_is_refused(tmp_path):
 KILLABLE = r"""
 import sys, time
 from pathlib import Path
-import hubkit.hub.archive as archive_mod
-from hubkit.hub import _progress
+import hubkit.hub.transport.archive as archive_mod
+from hubkit.hub.transport import _progress
 
 class Stall(_progress.Progress):
     n = 0

@@ -34,8 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubkit.errors import CheckpointError, UnsafeCheckpointError
-from hubkit.hub._torch_pickle import unpickle
-from hubkit.hub.formats import load_checkpoint, save_checkpoint
+from hubkit.hub.checkpoint._torch_pickle import unpickle
+from hubkit.hub.checkpoint.formats import load_checkpoint, save_checkpoint
 
 
 def _payloads(canary: Path) -> dict[str, tuple[str, bytes]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import hubkit.cli as cli
-import hubkit.hub.cache as cache_mod
+import hubkit.hub.transport.cache as cache_mod
 from hubkit.errors import HubkitError
 from hubkit.hub import fetch
 

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from httpserver import Fault
 
-import hubkit.hub.cache as cache_mod
-import hubkit.hub.download as dl
+import hubkit.hub.transport._writer as writer_mod
+import hubkit.hub.transport.cache as cache_mod
+import hubkit.hub.transport.download as dl
+import hubkit.hub.transport.verify as verify_mod
 from hubkit.errors import DownloadError, HubkitError, IntegrityError, OfflineError
 from hubkit.hub import Resource, cache_dir, fetch, fetch_many
 
@@ -47,7 +49,7 @@ def no_hashing(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the file was re-hashed")
 
-    monkeypatch.setattr(dl, "hash_file", refuse)
+    monkeypatch.setattr(verify_mod, "hash_file", refuse)
 
 
 # ---------------------------------------------------------------- basics
@@ -87,7 +89,7 @@ def test_cached_hit_opens_no_socket_and_does_not_rehash(http_server, data, monke
         raise AssertionError("network or hashing used for a cached hit")
 
     monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(dl, "hash_file", refuse)
+    monkeypatch.setattr(verify_mod, "hash_file", refuse)
     assert fetch(url, sha256=sha(data)) == first
     assert fetch(url) == first
     assert http_server.count("/f.bin") == 1
@@ -108,8 +110,8 @@ def test_touched_but_intact_file_is_rehashed_once_and_not_refetched(http_server,
     path = fetch(url, sha256=sha(data))
     os.utime(path, ns=(1, 1))
     calls = []
-    real = dl.hash_file
-    monkeypatch.setattr(dl, "hash_file", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = verify_mod.hash_file
+    monkeypatch.setattr(verify_mod, "hash_file", lambda *a, **k: calls.append(a) or real(*a, **k))
     fetch(url, sha256=sha(data))
     fetch(url, sha256=sha(data))
     assert len(calls) == 1  # the second hit trusts the refreshed fingerprint
@@ -199,7 +201,8 @@ def test_url_path_with_dotdot_cannot_escape_cache(_isolated_hubkit_home):
 
 
 def test_hubkit_hub_import_does_not_import_requests():
-    code = "import sys, hubkit.hub, hubkit.hub.cache; assert 'requests' not in sys.modules, 'requests imported'"
+    code = ("import sys, hubkit.hub, hubkit.hub.transport.cache; "
+            "assert 'requests' not in sys.modules, 'requests imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -437,15 +440,15 @@ def test_fetch_many_draws_one_combined_bar(http_server, capsys, monkeypatch):
 # ---------------------------------------------------------------- flush-behind
 
 
-@pytest.mark.skipif(dl._sync_range is None, reason="sync_file_range is Linux-only")
+@pytest.mark.skipif(writer_mod.sync_range is None, reason="sync_file_range is Linux-only")
 def test_flush_behind_writes_back_each_step_and_drops_the_one_before(http_server, monkeypatch):
     step = 1 << 16
     data = os.urandom(5 * step + 123)
     url = http_server.add("/big.bin", data)
-    monkeypatch.setattr(dl, "WRITEBACK_STEP", step)
-    monkeypatch.setattr(dl._http, "READ_CHUNK", step // 4)  # several writes per step
+    monkeypatch.setattr(writer_mod, "WRITEBACK_STEP", step)
+    monkeypatch.setattr(writer_mod, "READ_CHUNK", step // 4)  # several writes per step
     calls, dropped = [], []
-    real_range, real_fadvise = dl._sync_range, os.posix_fadvise
+    real_range, real_fadvise = writer_mod.sync_range, os.posix_fadvise
 
     def spy_range(fd, offset, nbytes, flags):
         calls.append((offset, nbytes, flags))
@@ -456,12 +459,12 @@ def test_flush_behind_writes_back_each_step_and_drops_the_one_before(http_server
             dropped.append((offset, nbytes))
         return real_fadvise(fd, offset, nbytes, advice)
 
-    monkeypatch.setattr(dl, "_sync_range", spy_range)
-    monkeypatch.setattr(dl.os, "posix_fadvise", spy_fadvise)
+    monkeypatch.setattr(writer_mod, "sync_range", spy_range)
+    monkeypatch.setattr(writer_mod.os, "posix_fadvise", spy_fadvise)
     path = fetch(url, sha256=sha(data))
     assert path.read_bytes() == data
-    started = [(o, n) for o, n, f in calls if f == dl._SYNC_RANGE_START]
-    waited = [(o, n) for o, n, f in calls if f == dl._SYNC_RANGE_WAIT]
+    started = [(o, n) for o, n, f in calls if f == writer_mod._SYNC_RANGE_START]
+    waited = [(o, n) for o, n, f in calls if f == writer_mod._SYNC_RANGE_WAIT]
     assert started == [(i * step, step) for i in range(5)]
     assert waited == dropped == [(i * step, step) for i in range(4)]
 
@@ -471,14 +474,14 @@ def test_flush_behind_is_advisory(http_server, monkeypatch, broken):
     step = 1 << 16
     data = os.urandom(3 * step + 7)
     url = http_server.add("/big.bin", data)
-    monkeypatch.setattr(dl, "WRITEBACK_STEP", step)
+    monkeypatch.setattr(writer_mod, "WRITEBACK_STEP", step)
     if broken == "missing":  # a platform without sync_file_range
-        monkeypatch.setattr(dl, "_sync_range", None)
+        monkeypatch.setattr(writer_mod, "sync_range", None)
     else:
-        monkeypatch.setattr(dl, "_sync_range", lambda fd, offset, nbytes, flags: -1)
+        monkeypatch.setattr(writer_mod, "sync_range", lambda fd, offset, nbytes, flags: -1)
 
         def refuse(*args):
             raise OSError(errno.EINVAL, "fadvise refused")
 
-        monkeypatch.setattr(dl.os, "posix_fadvise", refuse)
+        monkeypatch.setattr(writer_mod.os, "posix_fadvise", refuse)
     assert fetch(url, sha256=sha(data)).read_bytes() == data

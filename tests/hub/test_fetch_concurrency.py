@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import hubkit.hub.download as dl
+import hubkit.hub.transport.download as dl
 from hubkit.hub import fetch
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals and fork-free subprocesses")
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX sign
 WORKER = r"""
 import contextlib, hashlib, sys, time
 from pathlib import Path
-import hubkit.hub.download as dl
+import hubkit.hub.transport.download as dl
 url, sha256, no_lock, ready, go = sys.argv[1:6]
 if no_lock == "1":  # a filesystem where locking silently does nothing (Lustre, some NFS)
-    dl._download_lock = lambda final: contextlib.nullcontext()
+    dl.file_lock = lambda final: contextlib.nullcontext()
 Path(ready).touch()
 while not Path(go).exists():
     time.sleep(0.01)
@@ -94,7 +94,7 @@ def test_threads_fetching_one_file_share_one_download(http_server):
 def test_threads_with_a_no_op_lock_all_get_verified_bytes(http_server, monkeypatch):
     import contextlib
 
-    monkeypatch.setattr(dl, "_download_lock", lambda final: contextlib.nullcontext())
+    monkeypatch.setattr(dl, "file_lock", lambda final: contextlib.nullcontext())
     data = os.urandom(1_000_000)
     url = http_server.add("/t.bin", data, rate=5_000_000)
     with ThreadPoolExecutor(6) as pool:
@@ -132,7 +132,7 @@ def test_sigkill_mid_download_then_resume_finishes_with_the_right_hash(http_serv
 
 def test_partial_of_a_live_writer_is_never_taken_over(http_server, monkeypatch):
     """A partial whose owner is still running (here: this process, token active) is left alone."""
-    import hubkit.hub.cache as cache_mod
+    import hubkit.hub.transport.cache as cache_mod
 
     data = os.urandom(100_000)
     url = http_server.add("/l.bin", data)

@@ -1,4 +1,7 @@
-"""hub.fetch under faults: resume, Range/If-Range edge cases, retries, stalls, redirects, disk-full, HTML pages.
+"""hub.fetch under faults: resume, Range/If-Range edge cases, retries, stalls, redirects, disk-full, HTML pages,
+and hostile servers (issue 13): a resumed download is one version of one file, every byte that arrived before
+a reset or a timeout is kept, ``size=`` bounds a body the server does not announce, every wait has a bound,
+and every failure is a HubkitError whose message says what to do.
 
 A real server (the ``http_server`` fixture) serves the bytes; ``responses`` covers what a loopback server
 cannot (https origins, gzip encodings).
@@ -12,14 +15,17 @@ import hashlib
 import json
 import os
 import re
+import socket
+import threading
 
 import pytest
 import responses
 from httpserver import Fault, HTTPTestServer
 
-import hubkit.hub._http as http_mod
-import hubkit.hub.cache as cache_mod
-import hubkit.hub.download as dl
+import hubkit.hub.transport._http as http_mod
+import hubkit.hub.transport._writer as writer_mod
+import hubkit.hub.transport.cache as cache_mod
+import hubkit.hub.transport.download as dl
 from hubkit.errors import CacheError, DownloadError, IntegrityError
 from hubkit.hub import fetch
 
@@ -88,18 +94,18 @@ def test_interrupted_run_leaves_partial_that_next_run_resumes(http_server, data,
 def test_ctrl_c_keeps_partial_for_the_next_call_in_the_same_process(http_server, data, monkeypatch):
     url = http_server.add("/f.bin", data)
     calls = {"n": 0}
-    real = dl._write_all
+    real = cache_mod.write_all
 
     def interrupt_on_second_chunk(fd, view):
-        calls["n"] += 1
+        calls["n"] += len(view) > 4096  # body chunks, not the small resume record
         if calls["n"] == 2:
             raise KeyboardInterrupt
         real(fd, view)
 
-    monkeypatch.setattr(dl, "_write_all", interrupt_on_second_chunk)
+    monkeypatch.setattr(cache_mod, "write_all", interrupt_on_second_chunk)
     with pytest.raises(KeyboardInterrupt):
         fetch(url, sha256=sha(data))
-    monkeypatch.setattr(dl, "_write_all", real)
+    monkeypatch.setattr(cache_mod, "write_all", real)
     assert fetch(url, sha256=sha(data)).read_bytes() == data
     assert ranges(http_server, "/f.bin")[-1][0] == "bytes=1048576-"
 
@@ -317,13 +323,22 @@ def test_redirect_loop_is_bounded(monkeypatch):
 
 
 @responses.activate
-def test_gzip_content_encoding_with_misleading_length_is_decoded_and_verified(sleeps):
+def test_gzip_content_encoding_on_a_gz_file_keeps_the_bytes_as_served(sleeps):
     payload = os.urandom(20_000) + b"\0" * 200_000
-    body = gzip.compress(payload)
-    responses.add(responses.GET, "https://cdn.example/w.bin", body=body,
+    body = gzip.compress(payload)  # a .gz file that the server also labels Content-Encoding: gzip (S3 does)
+    responses.add(responses.GET, "https://cdn.example/w.gz", body=body,
                   headers={"Content-Encoding": "gzip", "Content-Length": str(len(body))})
-    path = fetch("https://cdn.example/w.bin", sha256=sha(payload), size=len(payload))
-    assert path.read_bytes() == payload
+    path = fetch("https://cdn.example/w.gz", sha256=sha(body), size=len(body))
+    assert path.read_bytes() == body  # as curl and wget save it, not decoded
+
+
+@responses.activate
+def test_a_hash_of_the_decoded_bytes_is_refused_and_the_encoding_named(sleeps):
+    payload = b"weights" * 1000
+    body = gzip.compress(payload)
+    responses.add(responses.GET, "https://cdn.example/w.bin", body=body, headers={"Content-Encoding": "gzip"})
+    with pytest.raises(IntegrityError, match="Content-Encoding: gzip"):
+        fetch("https://cdn.example/w.bin", sha256=sha(payload))
 
 
 @responses.activate
@@ -339,16 +354,16 @@ def test_responses_404_then_mirror(sleeps):
 
 def test_enospc_mid_download_leaves_no_partial_and_raises_cache_error(http_server, data, monkeypatch):
     url = http_server.add("/f.bin", data)
-    real = dl._write_all
+    real = cache_mod.write_all
     calls = {"n": 0}
 
     def disk_full_on_second_chunk(fd, view):
-        calls["n"] += 1
+        calls["n"] += len(view) > 4096  # body chunks, not the small resume record
         if calls["n"] == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(fd, view)
 
-    monkeypatch.setattr(dl, "_write_all", disk_full_on_second_chunk)
+    monkeypatch.setattr(cache_mod, "write_all", disk_full_on_second_chunk)
     with pytest.raises(CacheError, match="No space left"):
         fetch(url, sha256=sha(data), mirrors=(http_server.add("/m/f.bin", data),))
     final = dl._target_path(url, None, None)
@@ -359,10 +374,173 @@ def test_enospc_mid_download_leaves_no_partial_and_raises_cache_error(http_serve
 
 def test_free_space_is_checked_before_the_first_byte(http_server, data, monkeypatch):
     url = http_server.add("/f.bin", data)
-    monkeypatch.setattr(dl, "_free_bytes", lambda directory: 1000)
+    monkeypatch.setattr(writer_mod, "free_bytes", lambda directory: 1000)
     writes = []
-    monkeypatch.setattr(dl, "_write_all", lambda fd, view: writes.append(len(view)))
+    real = cache_mod.write_all
+    monkeypatch.setattr(cache_mod, "write_all", lambda fd, view: writes.append(len(view)) if len(view) > 4096 else (
+        real(fd, view)))  # body chunks are recorded, not written; small records are written
     with pytest.raises(CacheError, match=r"needs 1500000 bytes.*1000 are free"):
         fetch(url, sha256=sha(data))
     final = dl._target_path(url, None, None)
     assert writes == [] and not final.exists() and partials(final.parent) == []
+
+
+# ---------------------------------------------------------------- item 2: one version of one file
+
+
+def test_206_for_another_version_restarts_instead_of_splicing(http_server, data, sleeps, monkeypatch):
+    url = http_server.add("/f.bin", data)
+    http_server.fail("/f.bin", Fault(drop_after=700_000))
+    monkeypatch.setattr(http_mod.SETTINGS, "max_attempts", 1)
+    with pytest.raises(DownloadError):
+        fetch(url)
+    new = os.urandom(len(data))  # upstream changed, same size; a cache in between ignores If-Range
+    http_server.add("/f.bin", new)
+    http_server.fail("/f.bin", Fault(ignore_if_range=True))
+    assert fetch(url, sha256=sha(new)).read_bytes() == new
+    old_etag = '"' + hashlib.sha1(data).hexdigest() + '"'
+    second, third = ranges(http_server, "/f.bin")[1:]
+    assert second[1] == old_etag and second[2] == 206  # the spliced answer came, and was not appended
+    assert third == (None, None, 200)
+
+
+def test_transfer_encoding_overrides_content_length(http_server, data, sleeps):
+    url = http_server.add("/f.bin", data)
+    http_server.fail("/f.bin", Fault(chunked=True, headers={"Content-Length": "10"}))
+    assert fetch(url, sha256=sha(data), size=len(data)).read_bytes() == data
+
+
+def test_bytes_received_before_a_reset_are_kept_and_the_retry_resumes_after_them(http_server, data, sleeps):
+    url = http_server.add("/f.bin", data)
+    http_server.fail("/f.bin", Fault(reset_after=300_000))
+    assert fetch(url, sha256=sha(data)).read_bytes() == data
+    (first, _, _), (second, if_range, status) = ranges(http_server, "/f.bin")
+    assert first is None and second is not None and status == 206
+    resumed_from = int(re.match(r"bytes=(\d+)-", second).group(1))
+    assert 0 < resumed_from <= 300_000
+
+
+def test_bytes_received_before_a_read_timeout_are_kept(http_server, data, sleeps):
+    url = http_server.add("/f.bin", data)
+    http_server.fail("/f.bin", Fault(stall_after=200_000, stall_seconds=10))
+    assert fetch(url, sha256=sha(data)).read_bytes() == data
+    assert ranges(http_server, "/f.bin")[1][0] == "bytes=200000-"
+
+
+# ---------------------------------------------------------------- item 4: size= bounds every body
+
+
+def test_size_bounds_a_chunked_body_that_never_announces_its_length(http_server, sleeps):
+    url = http_server.add("/endless.bin", bytes(64 << 20))
+    http_server.fail("/endless.bin", Fault(chunked=True))
+    with pytest.raises(IntegrityError, match="longer than the 1000 bytes expected"):
+        fetch(url, size=1000)
+    assert http_server.requests_for("/endless.bin")[0].sent < 16 << 20  # cut off, not read to the end
+    final = dl._target_path(url, None, None)
+    assert not final.exists() and [p for p in final.parent.iterdir() if p.name.endswith(".partial")] == []
+
+
+# ---------------------------------------------------------------- item 5: every wait has a bound
+
+
+def test_a_trickling_server_fails_on_the_minimum_speed_and_is_not_retried(http_server, sleeps, monkeypatch):
+    url = http_server.add("/slow.bin", os.urandom(3000), rate=300)
+    monkeypatch.setattr(http_mod.SETTINGS, "min_speed", 10_000)
+    monkeypatch.setattr(http_mod.SETTINGS, "speed_window", 0.3)
+    with pytest.raises(DownloadError, match="too slow"):
+        fetch(url)
+    assert http_server.count("/slow.bin") == 1
+
+
+def test_a_download_ends_at_its_deadline(http_server, sleeps, monkeypatch):
+    url = http_server.add("/slow.bin", os.urandom(50_000), rate=5000)
+    monkeypatch.setenv("HUBKIT_DOWNLOAD_DEADLINE", "0.5")
+    with pytest.raises(DownloadError, match="deadline"):
+        fetch(url)
+
+
+def test_retry_after_beyond_the_cap_fails_the_source_instead_of_sleeping(http_server, data, sleeps):
+    url = http_server.add("/f.bin", data)
+    http_server.fail("/f.bin", Fault(status=503, retry_after="999999999", times=None))
+    with pytest.raises(DownloadError, match="retry after 999999999 s"):
+        fetch(url)
+    assert sleeps == [] and http_server.count("/f.bin") == 1
+
+
+def test_a_host_that_does_not_resolve_fails_at_once_and_says_how_to_work_offline(monkeypatch, sleeps):
+    looked_up = []
+
+    def no_dns(host, *args, **kwargs):
+        looked_up.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(DownloadError) as exc:
+        fetch("https://files.example.org/weights.bin")
+    message = str(exc.value)
+    assert "HUBKIT_OFFLINE=1" in message and "hubkit mirror sync" in message and "does not resolve" in message
+    assert sleeps == [] and len(looked_up) == 1
+
+
+def test_a_fifo_at_a_file_mirror_path_is_skipped_not_waited_on(http_server, tmp_path, monkeypatch):
+
+    payload = b"the real file"
+    url = http_server.add("/d/f.bin", payload)
+    mirror = tmp_path / "mirror"
+    fifo = mirror.joinpath(*cache_mod.url_relpath(url).split("/"))
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    monkeypatch.setenv("HUBKIT_MIRROR", mirror.as_uri())
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["path"] = fetch(url, sha256=sha(payload))
+        except BaseException as e:  # reported below
+            outcome["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # blocked in open(): give it a writer so the thread ends, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        pytest.fail("fetch blocked opening a FIFO in the mirror")
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["path"].read_bytes() == payload
+
+
+# ---------------------------------------------------------------- item 6: every failure a HubkitError
+
+
+def test_non_ascii_digits_in_content_length_are_a_download_error(http_server, data, sleeps):
+    url = http_server.add("/f.bin", data)
+    http_server.fail("/f.bin", Fault(headers={"Content-Length": "1\u00b2", "Connection": "close"}))
+    with pytest.raises(DownloadError, match="malformed Content-Length"):
+        fetch(url)
+
+
+def test_non_ascii_digits_in_content_range_are_a_download_error(http_server, data, sleeps):
+    url = http_server.add("/f.bin", data)
+    etag = '"' + hashlib.sha1(data).hexdigest() + '"'
+    _plant_partial(dl._target_path(url, None, None), data[:1000],
+                   {"url": url, "etag": etag, "total": len(data), "encoding": "identity"})
+    http_server.fail("/f.bin", Fault(headers={"Content-Range": f"bytes \u00b9000-{len(data) - 1}/{len(data)}"}))
+    with pytest.raises(DownloadError, match="malformed Content-Range"):
+        fetch(url)
+
+
+def test_non_ascii_digits_in_retry_after_are_ignored(http_server, data, sleeps):
+    url = http_server.add("/f.bin", data)
+    http_server.fail("/f.bin", Fault(status=503, retry_after="\u00b2"))
+    assert fetch(url, sha256=sha(data)).read_bytes() == data
+    assert len(sleeps) == 1 and sleeps[0] <= http_mod.SETTINGS.backoff_base  # plain backoff, not the header
+
+
+def test_enospc_while_writing_the_resume_record_is_a_cache_error(http_server, data, disk_full_after):
+    url = http_server.add("/f.bin", data)
+    disk_full_after(0)
+    with pytest.raises(CacheError, match="No space left"):
+        fetch(url, sha256=sha(data))
+    final = dl._target_path(url, None, None)
+    assert not final.exists() and [p for p in final.parent.iterdir() if p.name.endswith(".partial")] == []

@@ -15,8 +15,8 @@ import pytest
 from checkpoint_builders import FIXTURES, state_pickle, tensor, torch_zip
 
 from hubkit.errors import CheckpointError, HubkitError
-from hubkit.hub import _zip
-from hubkit.hub.formats import checkpoint_format, load_checkpoint, save_checkpoint
+from hubkit.hub.checkpoint import _zip
+from hubkit.hub.checkpoint.formats import checkpoint_format, load_checkpoint, save_checkpoint
 
 EXPECTED = np.load(FIXTURES / "expected.npz")
 META = json.loads((FIXTURES / "expected.json").read_text())
@@ -232,7 +232,7 @@ def test_every_record_is_64_byte_aligned(tmp_path, fmt):
     path = tmp_path / f"a.{fmt}"
     save_checkpoint({"a": np.ones(3, np.int8), "b": np.ones(7, np.float64), "c": np.ones((5, 3), np.float32)},
                     path, format=fmt)
-    from hubkit.hub._filebuf import FileBuffer
+    from hubkit.hub.checkpoint._filebuf import FileBuffer
 
     with FileBuffer(path, mmap=False) as buf, zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
@@ -262,7 +262,7 @@ def test_numpy_savez_and_savez_compressed_are_read(tmp_path):
     a = np.arange(12, dtype=np.int16).reshape(3, 4)
     np.savez(tmp_path / "plain.npz", a=a, f=np.asfortranarray(a))
     np.savez_compressed(tmp_path / "small.npz", a=a, s=np.float64(3.0))
-    plain = load_checkpoint(tmp_path / "plain.npz")
+    plain = load_checkpoint(tmp_path / "plain.npz", mmap=True)
     assert _backed_by_mmap(plain["a"])
     np.testing.assert_array_equal(plain["f"], a)
     small = load_checkpoint(tmp_path / "small.npz")

@@ -44,14 +44,14 @@ def test_live_torch_save_reads_back_exactly(torch, tmp_path, legacy):
     make = _fixture_module()
     state = make.legacy_state() if legacy else make.mixed_state()
     torch.save(state, tmp_path / "s.pth", _use_new_zipfile_serialization=not legacy)
-    from hubkit.hub.formats import load_checkpoint
+    from hubkit.hub.checkpoint.formats import load_checkpoint
 
     for mmap in (True, False):
         _assert_same(load_checkpoint(tmp_path / "s.pth", mmap=mmap), state)
 
 
 def test_committed_legacy_tar_is_what_torch_reads(torch):
-    from hubkit.hub.formats import load_checkpoint
+    from hubkit.hub.checkpoint.formats import load_checkpoint
 
     reference = torch.load(FIXTURES / "legacy.tar", weights_only=False)  # our own fixture: trusted
     _assert_same(load_checkpoint(FIXTURES / "legacy.tar"), reference)
@@ -61,7 +61,7 @@ def test_committed_legacy_tar_is_what_torch_reads(torch):
 def test_higher_pickle_protocols_are_read(torch, tmp_path, protocol):
     state = {"w": torch.randn(3, 2), "n": torch.tensor(4)}
     torch.save(state, tmp_path / "p.pth", pickle_protocol=protocol)
-    from hubkit.hub.formats import load_checkpoint
+    from hubkit.hub.checkpoint.formats import load_checkpoint
 
     _assert_same(load_checkpoint(tmp_path / "p.pth"), state)
 
@@ -75,7 +75,7 @@ def test_torchvision_resnet18_state_dict(torch, tmp_path, legacy):
     model(torch.randn(2, 3, 64, 64))  # moves running stats and num_batches_tracked off their defaults
     state = model.state_dict()
     torch.save(state, tmp_path / "r18.pth", _use_new_zipfile_serialization=not legacy)
-    from hubkit.hub.formats import load_checkpoint
+    from hubkit.hub.checkpoint.formats import load_checkpoint
 
     loaded = load_checkpoint(tmp_path / "r18.pth")
     assert len(loaded) == 122
@@ -88,7 +88,7 @@ def test_torch_safetensors_with_bfloat16_is_read(torch, tmp_path):
 
     state = {"bf": torch.randn(3, 4).bfloat16(), "f": torch.randn(2), "i": torch.arange(3)}
     save_file(state, tmp_path / "t.safetensors")
-    from hubkit.hub.formats import load_checkpoint
+    from hubkit.hub.checkpoint.formats import load_checkpoint
 
     loaded = load_checkpoint(tmp_path / "t.safetensors")
     for name, t in state.items():
@@ -112,7 +112,7 @@ def _hubkit_state() -> dict[str, np.ndarray]:
 
 
 def test_hubkit_torch_writer_loads_with_weights_only(torch, tmp_path):
-    from hubkit.hub.formats import save_checkpoint
+    from hubkit.hub.checkpoint.formats import save_checkpoint
 
     state = _hubkit_state()
     save_checkpoint(state, tmp_path / "h.pth", format="torch")

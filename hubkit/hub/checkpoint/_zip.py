@@ -16,7 +16,7 @@ from typing import BinaryIO
 import numpy as np
 
 from hubkit.errors import CheckpointError
-from hubkit.hub._filebuf import FileBuffer
+from hubkit.hub.checkpoint._filebuf import FileBuffer
 
 ALIGNMENT = 64  # torch's kFieldAlignment: every record's data starts at a multiple of 64
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., file name length, extra field length
@@ -66,11 +66,66 @@ def member_array(buf: FileBuffer, zf: zipfile.ZipFile, info: zipfile.ZipInfo, nb
 
 
 def member_bytes(buf: FileBuffer, zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int) -> bytes:
-    """A small member (metadata, a pickle) as bytes; refuses members larger than ``limit``."""
+    """A small member (metadata) as bytes; refuses members larger than ``limit``."""
+    _check_limit(buf, info, limit)
+    return member_array(buf, zf, info, info.file_size).tobytes()
+
+
+def member_data(buf: FileBuffer, zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int) -> bytes | Inflating:
+    """A member read front to back (a pickle): its bytes when stored, else an :class:`Inflating` view that
+    inflates only as far as it is read, so a damaged pickle fails after its first megabyte, not after
+    inflating all it declares. Refuses members larger than ``limit``."""
+    _check_limit(buf, info, limit)
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return member_array(buf, zf, info, info.file_size).tobytes()
+    try:
+        return Inflating(zf.open(info), info.file_size, f"{buf.path}: zip member {info.filename!r}")
+    except _ZIP_ERRORS as e:
+        raise CheckpointError(f"{buf.path}: zip member {info.filename!r} cannot be inflated ({e}); the file is "
+                              "corrupted") from e
+
+
+def _check_limit(buf: FileBuffer, info: zipfile.ZipInfo, limit: int) -> None:
     if info.file_size > limit:
         raise CheckpointError(f"{buf.path}: zip member {info.filename!r} declares {info.file_size} bytes, "
                               f"more than the {limit} this member may hold; the file is corrupted")
-    return member_array(buf, zf, info, info.file_size).tobytes()
+
+
+class Inflating:
+    """The bytes of a deflated member as a sequence (``len``, ``[i]``, ``[a:b]``), inflated on demand."""
+
+    _STEP = 1 << 20
+
+    def __init__(self, member: BinaryIO, size: int, what: str) -> None:
+        self._member = member
+        self._size = size
+        self._what = what
+        self._done = bytearray()
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _need(self, end: int) -> None:
+        end = min(end, self._size)
+        while len(self._done) < end:
+            try:
+                chunk = self._member.read(max(self._STEP, end - len(self._done)))
+            except _ZIP_ERRORS as e:
+                raise CheckpointError(f"{self._what} cannot be inflated ({e}); the file is corrupted") from e
+            if not chunk:
+                raise CheckpointError(f"{self._what} inflates to {len(self._done)} bytes, it declares {self._size}; "
+                                      "the file is corrupted")
+            self._done += chunk
+
+    def __getitem__(self, index: int | slice) -> int | bytes:
+        if isinstance(index, slice):
+            self._need(index.stop if index.stop is not None else self._size)
+            return bytes(self._done[index])
+        self._need(index + 1)
+        return self._done[index]
+
+    def close(self) -> None:
+        self._member.close()
 
 
 def data_offset(buf: FileBuffer, info: zipfile.ZipInfo) -> int:

@@ -1,19 +1,20 @@
-"""The on-disk cache: where files live, what the sidecars hold, and how a cached file is trusted.
+"""The on-disk cache: where files live, what the sidecars hold, one home directory and one file lock.
 
-Layout (the same one a mirror serves, so a cache directory can be copied or served as a mirror)::
+Layout (``files/`` is the same tree a mirror serves, so it can be copied or served as a mirror)::
 
-    <cache_dir()>/files/<host>/<path>                  verified bytes, only ever written by os.replace
-    <cache_dir()>/files/<host>/.<name>.hubkit.json     sidecar: url, sha256, md5, size, etag, fingerprint
-    <cache_dir()>/files/<host>/.<name>.lock            the download lock (never deleted while in use)
-    <cache_dir()>/files/<host>/.<name>.<owner>.partial        a download in progress (or interrupted)
-    <cache_dir()>/files/<host>/.<name>.<owner>.partial.json   its resume validators (url, etag, size)
+    <home_dir()>/files/<host>/<path>                  verified bytes, only ever written by os.replace
+    <home_dir()>/files/<host>/.<name>.hubkit.json     sidecar: url, sha256, md5, size, etag, fingerprint
+    <home_dir()>/files/<host>/.<name>.<owner>.partial        a download in progress (or interrupted)
+    <home_dir()>/files/<host>/.<name>.<owner>.partial.json   its resume validators (url, etag, size)
+    <home_dir()>/locks/<key>.lock                     the lock of one target path (never deleted)
 
 ``<host>`` is the URL's host name, with ``_<port>`` appended when the URL names a port. A file fetched
-with ``dest=DIR`` gets the same dot-files beside it in ``DIR``.
+with ``dest=DIR`` gets the same dot-files beside it in ``DIR``; its lock still lives in ``locks/``, so a
+mirror or a dataset folder never holds a lock file.
 
 A cached file is trusted without re-hashing when its stat fingerprint ``(size, mtime_ns, inode)`` is the
 one recorded in its sidecar at commit time; any other fingerprint (the file was edited, copied, restored
-from a backup) makes the next use re-hash it once and re-record it.
+from a backup) makes the next use re-hash it once and re-record it (``verify.verify_file``).
 
 This module does no network I/O and imports nothing heavy.
 """
@@ -21,11 +22,14 @@ This module does no network I/O and imports nothing heavy.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import ipaddress
 import json
 import logging
 import os
 import re
+import shutil
 import socket
 import threading
 import time
@@ -33,7 +37,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from hubkit.errors import CacheError, DownloadError, HubkitError
 
@@ -41,18 +45,21 @@ logger = logging.getLogger("hubkit.hub.cache")
 
 SIDECAR_SUFFIX = ".hubkit.json"
 PARTIAL_SUFFIX = ".partial"
-LOCK_SUFFIX = ".lock"
-HASH_CHUNK = 1 << 20
+# Before locks moved to <home>/locks/, each file had its lock beside it: caches written then still hold
+# these. They are bookkeeping (never listed as content) and ``prune`` removes them.
+OLD_LOCK_SUFFIX = ".lock"
 # A partial owned by another host counts as abandoned once nobody has written to it for this long.
 FOREIGN_PARTIAL_STALE_S = 3600.0
+LOCK_LOG_EVERY_S = 15.0
 
 _TRUE = {"1", "true", "yes", "on"}
 
 
-def cache_dir() -> Path:
-    """The cache root: ``$HUBKIT_HOME`` if set, else ``platformdirs.user_cache_dir("hubkit")``.
+def home_dir() -> Path:
+    """hubkit's one home: ``$HUBKIT_HOME`` if set, else ``platformdirs.user_cache_dir("hubkit")``.
 
-    The directory is not created here; writers create what they need.
+    Downloads live in ``files/``, locks in ``locks/``; datasets default to ``datasets/``. Nothing is
+    created here; writers create what they need.
     """
     home = os.environ.get("HUBKIT_HOME")
     if home:
@@ -62,9 +69,14 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("hubkit"))
 
 
+def cache_dir() -> Path:
+    """The download cache root, the same directory as :func:`home_dir` (``hubkit cache dir`` prints it)."""
+    return home_dir()
+
+
 def files_dir() -> Path:
-    """``<cache_dir()>/files``, the root of the mirror-shaped file tree."""
-    return cache_dir() / "files"
+    """``<home_dir()>/files``, the root of the mirror-shaped file tree."""
+    return home_dir() / "files"
 
 
 # https://bford.info/cachedir/: backup and sync tools that honour it skip the tagged directory.
@@ -82,7 +94,7 @@ def tag_cache_dir(root: Path | None = None) -> None:
     if tag.exists():
         return
     with contextlib.suppress(OSError):
-        write_text_atomic(tag, CACHEDIR_TAG)
+        write_bytes_atomic(tag, CACHEDIR_TAG.encode())
 
 
 def env_flag(name: str) -> bool:
@@ -90,7 +102,7 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
 
 
-# ---------------------------------------------------------------- names and paths
+# ---------------------------------------------------------------- names, URLs and paths
 
 _WIN_DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -123,19 +135,60 @@ def check_relative_name(name: str, *, what: str, error: type[HubkitError] = Down
     return parts
 
 
+def parse_url(url: str, *, what: str = "URL") -> SplitResult:
+    """Split and validate a download URL: ``http(s)://host[:port]/path`` or ``file://[localhost]/path``.
+
+    Refused with a :class:`DownloadError` that says what to fix: text that is not valid Unicode (a lone
+    surrogate, from undecodable bytes), a malformed IPv6 literal or port, any other scheme, and a host
+    that is not a DNS name or an IP address (``..``, ``.``, empty labels, ``%``, ``/``): the host becomes
+    a directory of the cache and of ``file://`` mirrors, so it must never climb out of them.
+    """
+    fix = "Pass a URL like https://host/path/file.bin (percent-encode anything that is not plain text)."
+    if not isinstance(url, str) or not url:
+        raise DownloadError(f"{what} must be a non-empty string, got {url!r}. {fix}")
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DownloadError(f"{what} {url!r} is not valid text (it holds a lone surrogate, from bytes that are not "
+                            f"UTF-8). {fix}") from None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:  # "Invalid IPv6 URL", "Port out of range", ...
+        raise DownloadError(f"{what} {url!r} is malformed: {e}. {fix}") from None
+    if parts.scheme not in ("http", "https", "file"):
+        raise DownloadError(f"{what} {url!r} is not an http://, https:// or file:// URL. {fix}")
+    host = parts.hostname or ""
+    if parts.scheme == "file":
+        if host not in ("", "localhost"):
+            raise DownloadError(f"{what} {url!r} names the host {host!r}; a file:// URL is local: file:///path.")
+        return parts
+    if not _valid_host(host):
+        raise DownloadError(f"{what} {url!r} has the host {host or '(none)'!r}, which is not a DNS name or an IP "
+                            f"address. {fix}")
+    if port == 0:
+        raise DownloadError(f"{what} {url!r} names port 0. {fix}")
+    return parts
+
+
+def _valid_host(host: str) -> bool:
+    if not host:
+        return False
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host)
+        return True
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    return all(label and len(label) <= 63 and not label.startswith("-") and not label.endswith("-")
+               and all(c.isalnum() or c in "-_" for c in label) for label in labels)
+
+
 def url_host_dir(url: str) -> str:
     """The ``<host>`` directory for ``url``: host name, plus ``_<port>`` when the URL names a port."""
-    parts = urlsplit(url)
+    parts = parse_url(url)
     if parts.scheme == "file":
         return "_local"
-    host = (parts.hostname or "").lower().replace(":", "_")
-    if not host:
-        raise DownloadError(f"Cannot download {url!r}: the URL has no host. Expected http(s)://host/path.")
-    try:
-        port = parts.port
-    except ValueError as e:
-        raise DownloadError(f"Cannot download {url!r}: {e}.") from None
-    return f"{host}_{port}" if port is not None else host
+    host = parts.hostname.lower().replace(":", "_")
+    return f"{host}_{parts.port}" if parts.port is not None else host
 
 
 def url_relpath(url: str, filename: str | None = None) -> str:
@@ -144,6 +197,7 @@ def url_relpath(url: str, filename: str | None = None) -> str:
     ``filename`` replaces the URL's last path segment. A query string, when present, is kept apart by a
     ``q-<hash>`` directory in front of the file name, so ``?id=1`` and ``?id=2`` never share a file.
     """
+    host = url_host_dir(url)
     parts = urlsplit(url)
     segments = [unquote(s) for s in parts.path.split("/")]
     segments = [s for s in segments if s not in ("", ".")]
@@ -161,20 +215,61 @@ def url_relpath(url: str, filename: str | None = None) -> str:
         segments = [*segments[:-1], tag, segments[-1]]
     rel = "/".join(segments)
     check_relative_name(rel, what=f"path in URL {url!r}")
-    return url_host_dir(url) + "/" + rel
+    return host + "/" + rel
 
 
 def sidecar_path(final: Path) -> Path:
     return final.with_name("." + final.name + SIDECAR_SUFFIX)
 
 
-def lock_path(final: Path) -> Path:
-    return final.with_name("." + final.name + LOCK_SUFFIX)
-
-
 def is_internal_name(name: str) -> bool:
-    """Whether a directory entry is hubkit bookkeeping (sidecar, lock, partial), not cached content."""
-    return name.startswith(".") and name.endswith((SIDECAR_SUFFIX, LOCK_SUFFIX, PARTIAL_SUFFIX, ".partial.json"))
+    """Whether a directory entry is hubkit bookkeeping (sidecar, partial, old lock), not cached content."""
+    return name.startswith(".") and name.endswith((SIDECAR_SUFFIX, PARTIAL_SUFFIX, ".partial.json", OLD_LOCK_SUFFIX))
+
+
+# ---------------------------------------------------------------- writing small files
+
+def write_all(fd: int, data: memoryview | bytes) -> None:
+    """Write every byte of ``data`` to ``fd``: the one place hubkit's downloads and records reach ``os.write``."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` through a unique temp file and ``os.replace`` so readers never see half a file.
+
+    Raises ``OSError`` (a full disk included); the temp file never outlives a failure.
+    """
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON through a unique temp file and ``os.replace`` so readers never see half a file."""
+    write_bytes_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
+
+
+def disk_error(e: OSError, where: Path, what: str) -> CacheError:
+    """The :class:`CacheError` for an ``OSError`` while writing ``what`` in ``where``, with the fix."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return CacheError(f"No space left on the device holding {where} while writing {what}. Free some space, or "
+                          "set HUBKIT_HOME (or dest=) to a larger disk.")
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return CacheError(f"Cannot write {what} in {where}: {e.strerror or e} (a read-only cache?). Set HUBKIT_HOME "
+                          "to a writable directory, or pass dest= a writable folder.")
+    return CacheError(f"Cannot write {what} in {where}: {e.strerror or e}.")
 
 
 # ---------------------------------------------------------------- sidecar records
@@ -199,49 +294,53 @@ def fingerprint(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def read_record(final: Path) -> Record | None:
-    """The sidecar of ``final``, or ``None`` when it is missing or unreadable (the file is then re-hashed)."""
-    try:
-        data = json.loads(sidecar_path(final).read_text())
-        return Record(**{k: data[k] for k in Record.__dataclass_fields__ if k in data})
-    except (OSError, ValueError, TypeError):
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_hex(value: object, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length and set(value) <= _HEX
+
+
+def _record_from(data: object) -> Record | None:
+    """A :class:`Record` from parsed JSON, or ``None`` when any field has the wrong type or shape."""
+    if not isinstance(data, dict):
         return None
 
+    def is_int(v: object) -> bool:
+        return type(v) is int and v >= 0
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` through a unique temp file and ``os.replace`` so readers never see half a file."""
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    def optional_str(key: str) -> bool:
+        return data.get(key) is None or isinstance(data.get(key), str)
+
+    fp = data.get("fingerprint")
+    ok = (isinstance(data.get("url"), str) and _is_hex(data.get("sha256"), 64) and is_int(data.get("size"))
+          and isinstance(fp, list) and len(fp) == 3 and all(is_int(v) for v in fp)
+          and (data.get("md5") is None or _is_hex(data.get("md5"), 32))
+          and optional_str("etag") and optional_str("last_modified")
+          and isinstance(data.get("fetched_at", 0.0), int | float) and not isinstance(data.get("fetched_at"), bool))
+    if not ok:
+        return None
+    return Record(**{k: data[k] for k in Record.__dataclass_fields__ if k in data})
+
+
+def read_record(final: Path) -> Record | None:
+    """The sidecar of ``final``, or ``None`` when it is missing, unreadable or ill-typed (the file is then
+    re-hashed and the sidecar rewritten)."""
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON through a unique temp file and ``os.replace`` so readers never see half a file."""
-    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
+        data = json.loads(sidecar_path(final).read_bytes())
+    except (OSError, ValueError):
+        return None
+    record = _record_from(data)
+    if record is None:
+        logger.info("ignoring the ill-formed sidecar of %s", final)
+    return record
 
 
 def write_record(final: Path, record: Record) -> None:
     write_json_atomic(sidecar_path(final), asdict(record))
 
 
-def hash_file(path: Path, algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
-    """Hex digests of a file's content, one read for all ``algorithms``."""
-    hashers = {a: hashlib.new(a) for a in algorithms}
-    buf = bytearray(HASH_CHUNK)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            for h in hashers.values():
-                h.update(view[:n])
-    return {a: h.hexdigest() for a, h in hashers.items()}
-
-
-# ---------------------------------------------------------------- writers and their temp files
+# ---------------------------------------------------------------- writers, their temp files and the lock
 
 _HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:40] or "host"
 _active_tokens: set[str] = set()
@@ -269,7 +368,7 @@ def owner_is_gone(token: str, mtime: float) -> bool:
     """
     host, _, rest = token.partition("~")
     pid_text, _, _ = rest.partition("~")
-    if host != _HOST or not pid_text.isdigit():
+    if host != _HOST or not (pid_text.isascii() and pid_text.isdigit()):
         return time.time() - mtime > FOREIGN_PARTIAL_STALE_S
     pid = int(pid_text)
     if pid == os.getpid():
@@ -279,9 +378,52 @@ def owner_is_gone(token: str, mtime: float) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return False
     return False
+
+
+def lock_path(target: Path) -> Path:
+    """The lock file of ``target``: ``<home_dir()>/locks/<hash of its absolute path>.lock``."""
+    key = hashlib.sha256(os.fsencode(os.path.abspath(target))).hexdigest()[:32]
+    return home_dir() / "locks" / f"{key}.lock"
+
+
+@contextlib.contextmanager
+def file_lock(target: Path) -> Iterator[bool]:
+    """Hold the inter-process lock of ``target`` (a file being downloaded, a folder being prepared).
+
+    Waits while another process holds it, logging every ``LOCK_LOG_EVERY_S``. Yields whether the lock is
+    held: where it cannot be taken (a read-only home, a filesystem without locks) the caller goes on
+    without it, so correctness must never depend on it (writers use unique temp names and atomic
+    renames; the lock only saves duplicate work). Lock files are never deleted: deleting one while a
+    process waits on it would let a third process lock a different file of the same name.
+    """
+    import filelock
+
+    path = lock_path(target)
+    lock = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(path))
+    except OSError as e:
+        logger.warning("cannot lock %s (%s); going on without the lock", target, e)
+    held = False
+    while lock is not None and not held:
+        try:
+            lock.acquire(timeout=LOCK_LOG_EVERY_S)
+            held = True
+        except filelock.Timeout:
+            logger.info("waiting for another process working on %s", target)
+        except (NotImplementedError, OSError) as e:
+            logger.warning("cannot lock %s (%s); going on without the lock", target, e)
+            break
+    try:
+        yield held
+    finally:
+        if held:
+            with contextlib.suppress(OSError):
+                lock.release()
 
 
 @dataclass
@@ -317,10 +459,10 @@ def iter_partials(final: Path) -> Iterator[Partial]:
             continue
         path = Path(entry.path)
         try:
-            record = json.loads(path.with_name(name + ".json").read_text())
+            record = json.loads(path.with_name(name + ".json").read_bytes())
         except (OSError, ValueError):
             record = None
-        yield Partial(path, token, record)
+        yield Partial(path, token, record if isinstance(record, dict) else None)
 
 
 def remove_partial(path: Path) -> None:
@@ -395,6 +537,9 @@ def check_writable_dir(directory: Path) -> None:
     """Create ``directory`` (and parents) or raise ``CacheError`` saying how to fix it."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CacheError(f"Cannot create the download directory {directory}: a file of that name (or above it) is "
+                         "in the way. Remove it, or pass dest= another folder.") from None
     except OSError as e:
         raise CacheError(
             f"Cannot create the download directory {directory}: {e.strerror or e}. "
@@ -410,61 +555,13 @@ def check_writable_dir(directory: Path) -> None:
 # ---------------------------------------------------------------- administration (hubkit cache ...)
 
 
-@dataclass
-class Verified:
-    """The outcome of re-hashing one entry: ``status`` is "ok", "corrupt" or "recorded" (had no sidecar)."""
-
-    entry: Entry
-    status: str
-    detail: str = ""
-
-
-def verify_entries(root: Path | None = None) -> Iterator[Verified]:
-    """Re-hash every committed file under ``root`` and compare with its sidecar.
-
-    A file that matches gets its fingerprint refreshed (so later hits skip hashing again); a file
-    without a sidecar gets one ("recorded"); a mismatch is reported as "corrupt" and left in place.
-    """
-    for entry in iter_entries(root):
-        rec = entry.record
-        algorithms = ("sha256", "md5") if rec is not None and rec.md5 else ("sha256",)
-        try:
-            digests = hash_file(entry.path, algorithms)
-            st = entry.path.stat()
-        except OSError as e:
-            yield Verified(entry, "corrupt", f"cannot read: {e.strerror or e}")
-            continue
-        if rec is None:
-            new = Record(url="", sha256=digests["sha256"], size=st.st_size, fingerprint=fingerprint(st))
-            with contextlib.suppress(OSError):
-                write_record(entry.path, new)
-            yield Verified(entry, "recorded", f"sha256 {digests['sha256']}")
-            continue
-        problems = []
-        if st.st_size != rec.size:
-            problems.append(f"size {st.st_size}, recorded {rec.size}")
-        for alg in algorithms:
-            if digests[alg] != getattr(rec, alg):
-                problems.append(f"{alg} {digests[alg]}, recorded {getattr(rec, alg)}")
-        if problems:
-            yield Verified(entry, "corrupt", "; ".join(problems))
-            continue
-        if rec.fingerprint != fingerprint(st):
-            rec.fingerprint = fingerprint(st)
-            with contextlib.suppress(OSError):
-                write_record(entry.path, rec)
-        yield Verified(entry, "ok")
-
-
 def prune(root: Path | None = None, *, dry_run: bool = False, tmp_age_s: float = 3600.0) -> list[tuple[Path, int]]:
     """Remove leftovers under ``root``; returns ``(path, bytes)`` for each removed (or, dry run, removable) item.
 
     Leftovers: partial downloads whose writer is gone (and their resume records), resume records without
-    a partial, sidecars and locks of files that no longer exist, temp files older than ``tmp_age_s``, and
-    interrupted extraction staging directories.
+    a partial, sidecars of files that no longer exist, lock files that earlier versions kept beside each
+    file, temp files older than ``tmp_age_s``, and interrupted extraction staging directories.
     """
-    import shutil
-
     root = files_dir() if root is None else root
     removed: list[tuple[Path, int]] = []
 
@@ -512,29 +609,32 @@ def prune(root: Path | None = None, *, dry_run: bool = False, tmp_age_s: float =
             elif name.endswith(SIDECAR_SUFFIX):
                 if name[1 : -len(SIDECAR_SUFFIX)] not in names:
                     drop(path, st.st_size)
-            elif name.endswith(LOCK_SUFFIX):
-                target = name[1 : -len(LOCK_SUFFIX)]
-                has_partial = any(n.startswith(f".{target}.") and n.endswith(PARTIAL_SUFFIX) for n in names)
-                if target not in names and not has_partial:
-                    drop(path, 0)
+            elif name.endswith(OLD_LOCK_SUFFIX):
+                drop(path, 0)
             elif name.endswith(".tmp") and now - st.st_mtime > tmp_age_s:
                 drop(path, st.st_size)
     return removed
 
 
 def _remove_entry(entry: Entry) -> None:
-    """Delete a committed file with its sidecar, lock and partials."""
-    for p in iter_partials(entry.path):
-        remove_partial(p.path)
-    for path in (entry.path, sidecar_path(entry.path), lock_path(entry.path)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    """Delete a committed file with its sidecar and partials; raises ``CacheError`` when it cannot."""
+    try:
+        for p in iter_partials(entry.path):
+            remove_partial(p.path)
+        for path in (entry.path, sidecar_path(entry.path)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    except OSError as e:
+        raise CacheError(f"Cannot remove {entry.path}: {e.strerror or e}. The cache at {entry.path.parent} is "
+                         "read-only for this user; run as a user who may write there, or point HUBKIT_HOME at "
+                         "your own cache.") from e
 
 
 def remove_entries(patterns: list[str], root: Path | None = None) -> list[Entry]:
     """Delete committed files whose cache path or recorded URL matches any glob in ``patterns``.
 
-    The file, its sidecar, lock and partials all go. Returns the removed entries.
+    The file, its sidecar and partials all go. Returns the removed entries; raises ``CacheError`` (after
+    removing what it could) when a file cannot be deleted.
     """
     import fnmatch
 
@@ -577,7 +677,7 @@ def evict(
         if not dry_run:
             try:
                 _remove_entry(entry)
-            except OSError as e:  # e.g. open in another process on Windows
+            except CacheError as e:  # e.g. open in another process on Windows, or a read-only cache
                 logger.warning("could not evict %s: %s", entry.path, e)
                 continue
         total -= entry.size

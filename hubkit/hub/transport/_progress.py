@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Any
 
-from hubkit.hub.cache import env_flag
+from hubkit.hub.transport.cache import env_flag
 
 
 def progress_enabled(progress: bool | None) -> bool:

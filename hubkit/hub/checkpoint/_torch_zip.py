@@ -8,8 +8,9 @@ Layout (pytorch docs, "Serialized file format for torch.save")::
     <name>/version           "3\\n"
 
 The persistent id of a storage is ``('storage', <storage class>, key, location, numel)``. The writer
-emits exactly what ``torch.save`` emits for a dict of dense tensors, so
-``torch.load(path, weights_only=True)`` reads it back.
+emits what ``torch.save`` emits for dicts, OrderedDicts, lists, tuples, scalars and dense tensors
+(Parameters as ``_rebuild_parameter``), so ``torch.load(path, weights_only=True)`` reads it back with
+the same structure.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from hubkit.errors import CheckpointError
-from hubkit.hub import _zip
-from hubkit.hub._filebuf import FileBuffer
-from hubkit.hub._torch_archive import TorchArchive
-from hubkit.hub._torch_pickle import (
+from hubkit.hub.checkpoint import _zip
+from hubkit.hub.checkpoint._filebuf import FileBuffer
+from hubkit.hub.checkpoint._torch_archive import TensorData, TorchArchive
+from hubkit.hub.checkpoint._torch_pickle import (
     BOOL,
     COMPLEX64,
     COMPLEX128,
@@ -98,11 +99,15 @@ def read_torch_zip(buf: FileBuffer, zf: zipfile.ZipFile, entries: dict[str, zipf
             raise CheckpointError(f"{where}: malformed storage id (key {key!r}, numel {numel!r})")
         check_location(location, where)
         if key not in refs:  # torch loads a key once and shares it, whatever later ids say
-            refs[key] = StorageRef(key, storage_type.dtype, numel, untyped=storage_type.untyped)
+            refs[key] = StorageRef(key, storage_type.dtype, numel, untyped=storage_type.untyped, location=location)
         return refs[key]
 
-    data = _zip.member_bytes(buf, zf, pkl, limit=_PICKLE_LIMIT)
-    obj, _ = unpickle(data, 0, persistent_load=persistent_load, where=where)
+    data = _zip.member_data(buf, zf, pkl, limit=_PICKLE_LIMIT)
+    try:
+        obj, _ = unpickle(data, 0, persistent_load=persistent_load, where=where)
+    finally:
+        if isinstance(data, _zip.Inflating):
+            data.close()
 
     def fetch_root(ref: StorageRef) -> np.ndarray:
         info = entries.get(f"{prefix}/data/{ref.key}")
@@ -235,11 +240,16 @@ def _emit_cluster(cluster: list, root: np.ndarray, storages: list, planned: list
 
 
 class _PickleWriter:
-    """Emits the protocol-2 opcodes ``torch.save`` writes for an OrderedDict of tensors."""
+    """Emits the protocol-2 opcodes ``torch.save`` writes for dicts, lists, tuples, scalars and tensors.
 
-    def __init__(self) -> None:
+    Every dict, list, tuple and tensor is memoized by identity, as pickle does, so an object reached
+    twice (the same tensor under two keys) is one object again after ``torch.load``.
+    """
+
+    def __init__(self, planned: dict[int, tuple[_PlannedTensor, int, str]]) -> None:
         self.out = bytearray(b"\x80\x02")
         self.memo: dict[Any, int] = {}
+        self.planned = planned  # id(TensorData) -> (its plan, its storage's numel, its storage's location)
 
     def _memoized(self, key: Any) -> bool:
         index = self.memo.get(key)
@@ -275,7 +285,8 @@ class _PickleWriter:
             self.out += b"J" + struct.pack("<i", value)
         else:
             raw = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
-            self.out += b"\x8a" + bytes([len(raw)]) + raw
+            head = b"\x8a" + bytes([len(raw)]) if len(raw) < 256 else b"\x8b" + struct.pack("<I", len(raw))
+            self.out += head + raw
 
     def int_tuple(self, values: tuple[int, ...]) -> None:
         if len(values) > 3:
@@ -288,7 +299,61 @@ class _PickleWriter:
         self.global_("collections", "OrderedDict")
         self.out += b")R"
 
-    def tensor(self, t: _PlannedTensor, numel: int) -> None:
+    def value(self, obj: Any) -> None:
+        """Any object :func:`check_object` accepted."""
+        if obj is None:
+            self.out += b"N"
+        elif obj is True or obj is False:
+            self.out += b"\x88" if obj else b"\x89"
+        elif isinstance(obj, int):
+            self.int_(obj)
+        elif isinstance(obj, float):
+            self.out += b"G" + struct.pack(">d", obj)
+        elif isinstance(obj, str):
+            self.str_(obj)
+        elif isinstance(obj, np.dtype):
+            self.global_("torch", _BY_NUMPY[obj.newbyteorder("<")].name)
+        elif self._memoized(("id", id(obj))):
+            return
+        elif isinstance(obj, TensorData):
+            self.tensor(*self.planned[id(obj)], requires_grad=obj.requires_grad, parameter=obj.parameter)
+            self._put(("id", id(obj)))
+        elif isinstance(obj, dict):
+            if type(obj) is dict:
+                self.out += b"}"
+            else:
+                self.ordered_dict()
+            self._put(("id", id(obj)))
+            self._batched(list(obj.items()), b"u")
+        elif isinstance(obj, list):
+            self.out += b"]"
+            self._put(("id", id(obj)))
+            self._batched(obj, b"e")
+        else:  # tuple
+            if len(obj) > 3:
+                self.out += b"("
+            for item in obj:
+                self.value(item)
+            self.out += {0: b")", 1: b"\x85", 2: b"\x86", 3: b"\x87"}.get(len(obj), b"t")
+            self._put(("id", id(obj)))
+
+    def _batched(self, items: list, opcode: bytes) -> None:
+        """SETITEMS / APPENDS in batches of 1000, as pickle does; the container is on the stack."""
+        for start in range(0, len(items), 1000):
+            self.out += b"("
+            for item in items[start : start + 1000]:
+                if opcode == b"u":
+                    self.value(item[0])
+                    self.value(item[1])
+                else:
+                    self.value(item)
+            self.out += opcode
+
+    def tensor(self, t: _PlannedTensor, numel: int, location: str, *, requires_grad: bool,
+               parameter: bool) -> None:
+        if parameter:  # nn.Parameter pickles as _rebuild_parameter(data, requires_grad, hooks)
+            self.global_("torch._utils", "_rebuild_parameter")
+            self.out += b"("
         v3 = t.dtype in _NEW_DTYPES
         self.global_("torch._utils", "_rebuild_tensor_v3" if v3 else "_rebuild_tensor_v2")
         self.out += b"(("
@@ -298,31 +363,80 @@ class _PickleWriter:
         else:
             self.global_("torch", _STORAGE_NAMES[t.dtype])
         self.str_(str(t.storage))
-        self.str_("cpu", memo=True)
+        self.str_(location, memo=True)
         self.int_(numel)
         self.out += b"tQ"
         self.int_(t.offset)
         self.int_tuple(t.shape)
         self.int_tuple(t.stride)
-        self.out += b"\x89"  # requires_grad=False
+        self.out += b"\x88" if requires_grad and not parameter else b"\x89"
         self.ordered_dict()  # backward_hooks
         if v3:
             self.global_("torch", t.dtype.name)
         self.out += b"tR"
+        if parameter:
+            self.out += b"\x88" if requires_grad else b"\x89"
+            self.ordered_dict()
+            self.out += b"tR"
 
 
-def _pickle_state(storages: list[np.ndarray], planned: list[_PlannedTensor]) -> bytes:
-    w = _PickleWriter()
-    w.ordered_dict()
-    for start in range(0, len(planned), 1000):  # SETITEMS in batches, as pickle does
-        w.out += b"("
-        for t in planned[start : start + 1000]:
-            w.str_(t.name)
-            numel = len(storages[t.storage]) // (1 if t.dtype in _NEW_DTYPES else t.dtype.itemsize)
-            w.tensor(t, numel)
-        w.out += b"u"
-    w.out += b"."
-    return bytes(w.out)
+_SCALARS = (str, int, float, type(None))  # bool is an int
+
+
+def check_object(obj: Any) -> list[tuple[str, TensorData]]:
+    """Check that ``obj`` holds only what ``torch.load(weights_only=True)`` reads back; its tensors.
+
+    Accepted: dict (and OrderedDict), list, tuple, str, int, float, bool, None, numpy dtypes and
+    :class:`TensorData`; dict keys are scalars or tuples of scalars. Returns each distinct tensor once,
+    with where it sits (``"['state'][0]['exp_avg']"``), in the order :class:`_PickleWriter` meets them.
+    """
+    tensors: dict[int, tuple[str, TensorData]] = {}
+    seen: set[int] = set()
+    open_tuples: set[int] = set()
+
+    def walk(value: Any, trail: str) -> None:
+        where = trail or "the object"
+        if isinstance(value, _SCALARS):
+            return
+        if isinstance(value, np.dtype | TensorData):
+            dtype = value if isinstance(value, np.dtype) else value.array.dtype
+            if dtype.newbyteorder("<") not in _BY_NUMPY:
+                supported = ", ".join(sorted(str(d) for d in _BY_NUMPY))
+                raise CheckpointError(f"cannot save {where}: dtype {dtype} has no torch equivalent; convert it "
+                                      f"to one of {supported}")
+            if isinstance(value, TensorData) and id(value) not in tensors:
+                check_location(value.location, f"cannot save {where}")
+                tensors[id(value)] = (where, value)
+            return
+        if isinstance(value, tuple):
+            if id(value) in open_tuples:
+                raise CheckpointError(f"cannot save {where}: a tuple that contains itself")
+            open_tuples.add(id(value))
+            for i, item in enumerate(value):
+                walk(item, f"{trail}[{i}]")
+            open_tuples.discard(id(value))
+            return
+        if not isinstance(value, dict | list):
+            raise CheckpointError(
+                f"cannot save {where}: a {type(value).__module__}.{type(value).__qualname__} is not something "
+                "torch.load(weights_only=True) reads back. Save tensors, arrays, numbers, strings, None and "
+                "dicts/lists/tuples of them; for an object with .state_dict() (a module, an optimizer, a "
+                "scheduler) save obj.state_dict()")
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{trail}[{i}]")
+            return
+        for key, item in value.items():
+            if not (isinstance(key, _SCALARS) or isinstance(key, tuple) and all(isinstance(k, _SCALARS) for k in key)):
+                raise CheckpointError(f"cannot save {where}: the dict key {key!r} is a {type(key).__name__}; keys "
+                                      "must be strings, numbers, None or tuples of them")
+            walk(item, f"{trail}[{key!r}]")
+
+    walk(obj, "")
+    return list(tensors.values())
 
 
 def _chunks(data: np.ndarray, size: int = 1 << 26) -> Iterator[memoryview]:
@@ -337,10 +451,26 @@ def archive_name(stem: str) -> str:
     return cleaned or "archive"
 
 
-def write_torch_zip(arrays: Mapping[str, np.ndarray], fileobj: BinaryIO, *, name: str) -> None:
-    """Write ``{name: array}`` as a torch zip checkpoint to a seekable binary file object."""
-    storages, planned = plan_storages(arrays)
-    pickled = _pickle_state(storages, planned)
+def write_torch_zip(obj: Any, fileobj: BinaryIO, *, name: str) -> None:
+    """Write ``obj`` (see :func:`check_object`) as a torch zip checkpoint to a seekable binary file object.
+
+    Tensors that overlap in memory share one storage (see :func:`plan_storages`), each storage
+    keeps the location of its tensors, and the archive folder is ``name``.
+    """
+    tensors = check_object(obj)
+    leaf_by_name = {where: leaf for where, leaf in tensors}
+    storages, planned = plan_storages({where: leaf.array for where, leaf in tensors})
+    locations: dict[int, str] = {}
+    by_leaf: dict[int, tuple[_PlannedTensor, int, str]] = {}
+    for t in planned:
+        leaf = leaf_by_name[t.name]
+        location = locations.setdefault(t.storage, leaf.location)
+        numel = len(storages[t.storage]) // (1 if t.dtype in _NEW_DTYPES else t.dtype.itemsize)
+        by_leaf[id(leaf)] = (t, numel, location)
+    writer = _PickleWriter(by_leaf)
+    writer.value(obj)
+    writer.out += b"."
+    pickled = bytes(writer.out)
     with zipfile.ZipFile(fileobj, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         small = [("data.pkl", pickled), (".format_version", b"1"), (".storage_alignment", b"64"),
                  ("byteorder", b"little")]

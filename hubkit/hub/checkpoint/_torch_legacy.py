@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from hubkit.errors import CheckpointError, UnsafeCheckpointError
-from hubkit.hub._filebuf import FileBuffer
-from hubkit.hub._torch_archive import TorchArchive
-from hubkit.hub._torch_pickle import Global, StorageRef, TensorRef, refuse_global, unpickle
-from hubkit.hub._torch_zip import check_location, check_storage_class
+from hubkit.hub.checkpoint._filebuf import FileBuffer
+from hubkit.hub.checkpoint._torch_archive import TorchArchive
+from hubkit.hub.checkpoint._torch_pickle import Global, StorageRef, TensorRef, refuse_global, unpickle
+from hubkit.hub.checkpoint._torch_zip import check_location, check_storage_class
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -76,14 +76,15 @@ def read_legacy_stream(buf: FileBuffer) -> TorchArchive:
         if not isinstance(key, str) or type(numel) is not int or numel < 0:
             raise CheckpointError(f"{where}: malformed storage id (key {key!r}, numel {numel!r})")
         check_location(location, where)
-        root = roots.setdefault(key, StorageRef(key, dtype, numel))
+        root = roots.setdefault(key, StorageRef(key, dtype, numel, location=location))
         if view is None:
             return root
         if not (isinstance(view, tuple) and len(view) == 3 and isinstance(view[0], str)
                 and all(type(v) is int and v >= 0 for v in view[1:])):
             raise CheckpointError(f"{where}: malformed storage view metadata for storage {key!r}")
         view_key, offset, size = view
-        return views.setdefault(view_key, StorageRef(view_key, dtype, size, base=root, offset=offset))
+        return views.setdefault(view_key, StorageRef(view_key, dtype, size, base=root, offset=offset,
+                                                       location=root.location))
 
     obj, pos = unpickle(data, pos, persistent_load=persistent_load, where=where)
     keys, pos = unpickle(data, pos, persistent_load=no_ids, where=header)
@@ -144,7 +145,7 @@ def read_legacy_tar(buf: FileBuffer) -> TorchArchive:
         numel = reader.int64()
         if not isinstance(key, int | str) or key in storages or numel < 0:
             raise reader.fail(f"malformed or repeated storage {key!r}")
-        ref = StorageRef(str(key), dtype, numel)
+        ref = StorageRef(str(key), dtype, numel, location=location)
         blocks[ref.key] = (reader.pos, ref.nbytes)
         reader.skip(ref.nbytes)
         storages[key] = ref
@@ -158,7 +159,8 @@ def read_legacy_tar(buf: FileBuffer) -> TorchArchive:
             raise reader.fail("a storage view is not (key, root key, offset, numel)")
         target, root_key, offset, numel = view
         root = storages[root_key]
-        storages[target] = StorageRef(str(target), root.dtype, numel, base=root, offset=offset)
+        storages[target] = StorageRef(str(target), root.dtype, numel, base=root, offset=offset,
+                                      location=root.location)
 
     reader = _TarMember(buf, "tensors", *spans["tensors"])
     tensors: dict[int, TensorRef] = {}

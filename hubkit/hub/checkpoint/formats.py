@@ -1,7 +1,9 @@
 """Checkpoint files without torch: read and write PyTorch, safetensors and npz state dicts.
 
-    state = load_checkpoint("resnet18-f37072fd.pth")        # {name: ndarray}, memory-mapped
+    state = load_checkpoint("resnet18-f37072fd.pth")        # {name: ndarray}
     save_checkpoint(state, "resnet18.safetensors")
+    ckpt = load_object("checkpoint.pt")                      # the whole object, TensorData for tensors
+    save_object({"epoch": 3, "w": TensorData(array)}, "checkpoint.pt")
 
 :func:`load_checkpoint` sniffs the format from the file's bytes, never its name:
 
@@ -26,42 +28,38 @@ This module moves bytes and numpy arrays only; it never imports the engine or to
 from __future__ import annotations
 
 import contextlib
-import json
+import io
 import logging
-import math
 import os
 import struct
 import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
-from hubkit.errors import CheckpointError
-from hubkit.hub import _zip
-from hubkit.hub._filebuf import FileBuffer
-from hubkit.hub._torch_archive import widen_bfloat16
-from hubkit.hub._torch_legacy import is_legacy_stream, is_tar, read_legacy_stream, read_legacy_tar
-from hubkit.hub._torch_pickle import TensorRef
-from hubkit.hub._torch_zip import archive_name, read_torch_zip, torch_dtype, write_torch_zip
+from hubkit.errors import ArgumentError, ArgumentTypeError, CheckpointError
+from hubkit.hub.checkpoint import _zip
+from hubkit.hub.checkpoint._filebuf import FileBuffer
+from hubkit.hub.checkpoint._npz import read_npz, write_npz
+from hubkit.hub.checkpoint._safetensors import WRITABLE, looks_like_safetensors, read_safetensors, write_safetensors
+from hubkit.hub.checkpoint._torch_archive import TensorData, TorchArchive
+from hubkit.hub.checkpoint._torch_legacy import is_legacy_stream, is_tar, read_legacy_stream, read_legacy_tar
+from hubkit.hub.checkpoint._torch_pickle import TensorRef
+from hubkit.hub.checkpoint._torch_zip import archive_name, read_torch_zip, write_torch_zip
 
-__all__ = ["checkpoint_format", "load_checkpoint", "save_checkpoint"]
+__all__ = ["TensorData", "checkpoint_format", "load_checkpoint", "load_object", "save_checkpoint", "save_object"]
 
 logger = logging.getLogger("hubkit.hub.formats")
 
 Format = Literal["torch", "torch-legacy", "torch-tar", "safetensors", "npz"]
 SaveFormat = Literal["safetensors", "torch", "npz"]
 
-_SAFETENSORS_HEADER_LIMIT = 100_000_000  # the safetensors reference reader's MAX_HEADER_SIZE
-_SAFETENSORS_DTYPES = {
-    "BOOL": "?", "U8": "u1", "I8": "i1", "U16": "<u2", "I16": "<i2", "F16": "<f2", "BF16": "<u2",
-    "U32": "<u4", "I32": "<i4", "F32": "<f4", "U64": "<u8", "I64": "<i8", "F64": "<f8", "C64": "<c8",
-}
-_SAFETENSORS_WRITABLE = {np.dtype(code) for name, code in _SAFETENSORS_DTYPES.items() if name != "BF16"}
 # Anything the parsers could raise on a damaged file that is not already a CheckpointError.
 _PARSE_ERRORS = (IndexError, KeyError, ValueError, TypeError, OverflowError, MemoryError, RecursionError,
                  struct.error, UnicodeDecodeError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
@@ -80,7 +78,7 @@ def checkpoint_format(path: str | os.PathLike) -> Format:
 def load_checkpoint(
     path: str | os.PathLike,
     *,
-    mmap: bool = True,
+    mmap: bool = False,
     key: str | Sequence[str] | None = None,
     bfloat16: Literal["float32", "uint16"] = "float32",
 ) -> dict[str, np.ndarray]:
@@ -88,10 +86,15 @@ def load_checkpoint(
 
     Args:
         path: the checkpoint file; its format is detected from its first bytes.
-        mmap: map the file and return views into it (copy-on-write: writing to an array never
-            changes the file), so loading costs no tensor reads; ``False`` reads every tensor
-            into its own memory. Big-endian torch files, conj/neg views and bfloat16 widened
-            to float32 are always copies.
+        mmap: ``False`` (the default, as ``torch.load``'s) reads every tensor into its own memory.
+            ``True`` maps the file and returns views into it (copy-on-write: writing to an array never
+            changes the file), so loading costs no tensor reads (4-5x faster, and no memory until a
+            tensor is used) — but only for files nothing rewrites in place: a file truncated or
+            overwritten while mapped (``torch.save`` to the same path does exactly that during
+            training) kills the process with SIGBUS when a tensor is next read. Files hubkit writes
+            (``fetch``'s cache, ``hubkit.save``) are only ever replaced by an atomic rename, which is
+            safe. Storages that big-endian files, the conj/neg bits or bfloat16 widened to float32
+            need converted are copies either way.
         key: for torch files that wrap the state dict in a bigger container (``{"epoch": 3,
             "state_dict": {...}}``), the key to unwrap, or a sequence of keys for deeper nesting.
         bfloat16: ``"float32"`` returns bfloat16 tensors as float32 (exact); ``"uint16"`` returns
@@ -118,31 +121,93 @@ def load_checkpoint(
                 if key is not None:
                     raise CheckpointError(f"{buf.path}: key={key!r} was given but a {fmt} file is a flat "
                                           "{name: tensor} mapping with nothing to unwrap; drop key=")
-                if fmt == "safetensors":
-                    return _read_safetensors(buf, bfloat16)
-                return _read_npz(buf, *zip_entries)
-            if fmt == "torch":
-                archive = read_torch_zip(buf, *zip_entries)
-            elif fmt == "torch-legacy":
-                archive = read_legacy_stream(buf)
-            else:
-                archive = read_legacy_tar(buf)
+                return _read_flat(buf, fmt, zip_entries, bfloat16)
+            archive = _read_torch(buf, fmt, zip_entries)
             refs = _select_state_dict(archive.obj, key, buf.path)
             return {name: archive.array(ref, name, bfloat16=bfloat16) for name, ref in refs.items()}
         except CheckpointError:
             raise
         except _PARSE_ERRORS as e:
-            raise CheckpointError(f"{buf.path}: malformed {fmt} file ({type(e).__name__}: {e}); the file is "
-                                  "truncated or corrupted, download it again") from e
+            raise _malformed(buf, fmt, e) from e
+
+
+def load_object(
+    source: str | os.PathLike | BinaryIO,
+    *,
+    mmap: bool = False,
+    tensor: Callable[[TensorData], Any] | None = None,
+) -> Any:
+    """Read the whole object a checkpoint holds, as ``torch.load(weights_only=True)`` does.
+
+    Args:
+        source: a path, or a binary file object read from its current position to the end.
+        mmap: as for :func:`load_checkpoint` (paths only); ``False`` gives every storage its own memory.
+        tensor: called once per tensor with its :class:`TensorData`; its result takes the tensor's
+            place (the engine makes Tensors here). By default the TensorData stays.
+
+    Returns:
+        For torch files, the pickled object with its structure (dict, OrderedDict, list, tuple, str,
+        int, float, bool, None; see :meth:`TorchArchive.materialize`) and a :class:`TensorData` where
+        each tensor was; tensors that shared a storage share memory, one tensor stored under two keys is
+        one object. For safetensors and npz files, a dict ``{name: TensorData}``. bfloat16 becomes float32.
+
+    Raises:
+        UnsafeCheckpointError: a torch pickle names a global outside the allowlist (never run).
+        CheckpointNotFoundError: the path names no file.
+        CheckpointError: the file is truncated, garbled or in no supported format.
+    """
+    if _is_file_object(source):
+        if mmap:
+            raise ArgumentError("mmap=True needs a file path; a file object cannot be memory-mapped (pass the "
+                                "path, or drop mmap=)")
+        data = source.read()
+        if not isinstance(data, bytes | bytearray):
+            raise ArgumentTypeError(f"the file object gave {type(data).__name__}, not bytes; open the file in "
+                                    "binary mode ('rb')")
+        name = getattr(source, "name", None)
+        buf = FileBuffer.from_bytes(bytes(data), name if isinstance(name, str) else "<file object>")
+    else:
+        buf = FileBuffer(source, mmap=mmap)
+    def make(data: TensorData) -> Any:
+        if tensor is None:
+            return data
+        try:
+            return tensor(data)
+        except Exception as e:  # the caller's error, not a damaged file: let it through unchanged
+            raise _CallerError(e) from e
+
+    with buf:
+        fmt = "checkpoint"
+        try:
+            fmt, zip_entries = _sniff(buf)
+            logger.debug("%s: reading the whole object as %s (mmap=%s)", buf.path, fmt, mmap)
+            if fmt in ("safetensors", "npz"):
+                return {name: make(TensorData(array)) for name, array in _read_flat(buf, fmt, zip_entries).items()}
+            return _read_torch(buf, fmt, zip_entries).materialize(make)
+        except _CallerError as e:
+            raise e.error from None
+        except CheckpointError:
+            raise
+        except _PARSE_ERRORS as e:
+            raise _malformed(buf, fmt, e) from e
+
+
+class _CallerError(Exception):
+    """Carries an exception raised by :func:`load_object`'s ``tensor`` callback past the parse-error handling."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def save_checkpoint(
     state: Mapping[str, np.ndarray],
-    path: str | os.PathLike,
+    path: str | os.PathLike | BinaryIO,
     *,
     format: SaveFormat = "safetensors",
 ) -> None:
-    """Write ``{name: ndarray}`` to ``path`` atomically (a temp file renamed into place).
+    """Write ``{name: ndarray}`` to ``path`` atomically (a temp file renamed into place), or into a
+    binary file object.
 
     Formats: ``"safetensors"``; ``"torch"``, a zip that ``torch.load(path, weights_only=True)``
     reads back as an OrderedDict of tensors, arrays sharing memory sharing one storage; ``"npz"``,
@@ -150,25 +215,72 @@ def save_checkpoint(
     Arrays of any shape and strides are accepted; big-endian arrays are written little-endian.
     """
     arrays = _check_state(state)
-    target = Path(path)
     if format not in ("safetensors", "torch", "npz"):
         raise CheckpointError(f"format={format!r}: expected 'safetensors', 'torch' or 'npz'")
     if format == "torch":
-        for name, array in arrays.items():
-            torch_dtype(array, name)
-    else:
-        _check_dtypes(arrays, format)
+        save_object(OrderedDict((name, TensorData(array)) for name, array in arrays.items()), path)
+        return
+    _check_dtypes(arrays, format)
+
+    def write(out: BinaryIO, tmp: str | None) -> None:
+        if format == "npz":
+            write_npz(arrays, out)
+        else:
+            write_safetensors(arrays, out, tmp)
+
+    _write_to(path, write)
+    logger.debug("wrote %d tensors to %s as %s", len(arrays), _describe_target(path), format)
+
+
+def save_object(obj: Any, path: str | os.PathLike | BinaryIO) -> None:
+    """Write ``obj`` in torch's zip format, atomically to a path or straight into a binary file object.
+
+    ``obj`` holds dicts, OrderedDicts, lists, tuples, str, int, float, bool, None, numpy dtypes and
+    :class:`TensorData` (see ``_torch_zip.check_object``); ``torch.load(path, weights_only=True)``
+    returns the same structure with torch tensors, and :func:`load_object` with TensorData again.
+    Nothing is written when ``obj`` holds anything else (the check runs before the first byte).
+    """
+    name = "archive" if _is_file_object(path) else archive_name(Path(path).stem)  # torch's names
+
+    def write(out: BinaryIO, tmp: str | None) -> None:
+        write_torch_zip(obj, out, name=name)
+
+    _write_to(path, write)
+    logger.debug("wrote an object to %s in torch format", _describe_target(path))
+
+
+def _is_file_object(target: Any) -> bool:
+    return not isinstance(target, str | bytes | os.PathLike) and (callable(getattr(target, "read", None))
+                                                                  or callable(getattr(target, "write", None)))
+
+
+def _describe_target(target: Any) -> str:
+    return "a file object" if _is_file_object(target) else os.fspath(target)
+
+
+def _write_to(target: str | os.PathLike | BinaryIO, write: Callable[[BinaryIO, str | None], None]) -> None:
+    """Run ``write(out, tmp_path)``: for a path into a temp file that is fsynced and renamed into place
+    (so the name never holds half a file); for a file object into the object itself, through memory
+    when it is not seekable or not at its start (zip offsets and 64-byte alignment count from there)."""
+    if _is_file_object(target):
+        try:
+            direct = target.seekable() and target.tell() == 0
+        except (AttributeError, OSError, ValueError):
+            direct = False
+        if direct:
+            write(target, None)
+            return
+        staging = io.BytesIO()
+        write(staging, None)
+        target.write(staging.getbuffer())
+        return
+    target = Path(target)
     if not target.parent.is_dir():
         raise CheckpointError(f"cannot save to {target}: the folder {target.parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "r+b") as out:
-            if format == "torch":
-                write_torch_zip(arrays, out, name=archive_name(target.stem))
-            elif format == "npz":
-                _write_npz(arrays, out)
-            else:
-                _write_safetensors(arrays, tmp)  # the package writes by path, into the same file
+            write(out, tmp)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, target)
@@ -176,7 +288,23 @@ def save_checkpoint(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    logger.debug("wrote %d tensors to %s as %s", len(arrays), target, format)
+
+
+def _read_flat(buf: FileBuffer, fmt: Format, zip_entries: tuple, bfloat16: str = "float32") -> dict[str, np.ndarray]:
+    return read_safetensors(buf, bfloat16) if fmt == "safetensors" else read_npz(buf, *zip_entries)
+
+
+def _read_torch(buf: FileBuffer, fmt: Format, zip_entries: tuple) -> TorchArchive:
+    if fmt == "torch":
+        return read_torch_zip(buf, *zip_entries)
+    if fmt == "torch-legacy":
+        return read_legacy_stream(buf)
+    return read_legacy_tar(buf)
+
+
+def _malformed(buf: FileBuffer, fmt: str, e: BaseException) -> CheckpointError:
+    return CheckpointError(f"{buf.path}: malformed {fmt} file ({type(e).__name__}: {e}); the file is truncated or "
+                           "corrupted, download it again")
 
 
 # ---------------------------------------------------------------- sniffing
@@ -201,10 +329,8 @@ def _sniff(buf: FileBuffer) -> tuple[Format, tuple]:
         return "torch-tar", ()
     if is_legacy_stream(head):
         return "torch-legacy", ()
-    if len(head) >= 9:
-        (header_len,) = struct.unpack("<Q", head[:8])
-        if head[8:9] == b"{" and header_len <= _SAFETENSORS_HEADER_LIMIT and 8 + header_len <= buf.size:
-            return "safetensors", ()
+    if looks_like_safetensors(head, buf.size):
+        return "safetensors", ()
     raise CheckpointError(f"{buf.path}: not a checkpoint hubkit reads (torch zip, torch legacy, safetensors, "
                           f"npz); {_guess(head)}")
 
@@ -260,118 +386,6 @@ def _key_list(keys: Any, limit: int = 12) -> str:
     return f"[{shown}{', ...' if len(keys) > limit else ''}] ({len(keys)} keys)"
 
 
-# ---------------------------------------------------------------- safetensors
-
-
-def _read_safetensors(buf: FileBuffer, bfloat16: str) -> dict[str, np.ndarray]:
-    from safetensors import SafetensorError, safe_open
-
-    try:  # the reference reader's checks: header size, JSON, dtypes, offsets contiguous, full coverage
-        with safe_open(buf.path, framework="np"):
-            pass
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{buf.path}: invalid safetensors file ({e}); the file is truncated or "
-                              "corrupted, download it again") from e
-    (header_len,) = struct.unpack("<Q", buf.read(0, 8, "the safetensors header size"))
-    header = json.loads(buf.read(8, header_len, "the safetensors header").decode("utf-8"))
-    start = 8 + header_len
-    out: dict[str, np.ndarray] = {}
-    for name, entry in sorted(header.items(), key=lambda item: _offset_key(item[1])):
-        if name == "__metadata__":
-            continue
-        code = _SAFETENSORS_DTYPES.get(entry["dtype"])
-        if code is None:
-            raise CheckpointError(f"{buf.path}: tensor {name!r} has dtype {entry['dtype']}, which numpy cannot "
-                                  f"hold; hubkit reads {', '.join(_SAFETENSORS_DTYPES)}")
-        begin, end = entry["data_offsets"]
-        shape = tuple(entry["shape"])
-        raw = buf.array(start + begin, end - begin, f"tensor {name!r}")
-        array = np.ndarray(shape, dtype=code, buffer=raw) if math.prod(shape) else np.zeros(shape, code)
-        if entry["dtype"] == "BF16" and bfloat16 == "float32":
-            array = widen_bfloat16(array)
-        out[name] = array
-    return out
-
-
-def _offset_key(entry: Any) -> int:
-    return entry["data_offsets"][0] if isinstance(entry, dict) and "data_offsets" in entry else -1
-
-
-def _write_safetensors(arrays: dict[str, np.ndarray], path: str) -> None:
-    from safetensors.numpy import save_file
-
-    contiguous = {name: a.astype(a.dtype.newbyteorder("<"), order="C", copy=False) for name, a in arrays.items()}
-    # "pt" because the names and layouts are PyTorch's; transformers refuses files without it
-    save_file(contiguous, path, metadata={"format": "pt"})
-
-
-# ---------------------------------------------------------------- npz
-
-
-def _read_npz(buf: FileBuffer, zf: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo]) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for member, info in entries.items():
-        what = f"npz member {member!r}"
-        stored = info.compress_type == zipfile.ZIP_STORED
-        if stored:
-            offset = _zip.data_offset(buf, info)
-            head = buf.read(offset, min(info.file_size, 1 << 16), what)
-        else:
-            whole = _zip.member_array(buf, zf, info, info.file_size)
-            head = whole[: 1 << 16].tobytes()
-        shape, fortran, dtype, header_len = _npy_header(head, f"{buf.path}: {what}")
-        nbytes = math.prod(shape) * dtype.itemsize
-        if header_len + nbytes != info.file_size:
-            raise CheckpointError(f"{buf.path}: {what} has {info.file_size - header_len} data bytes, its header "
-                                  f"says {nbytes}; the file is truncated or corrupted")
-        raw = buf.array(offset + header_len, nbytes, what) if stored else whole[header_len:]
-        order = "F" if fortran else "C"
-        array = np.ndarray(shape, dtype=dtype, buffer=raw, order=order) if nbytes else np.zeros(shape, dtype)
-        if not dtype.isnative:
-            array = array.astype(dtype.newbyteorder("="))
-        out[member[: -len(".npy")]] = array
-    return out
-
-
-def _npy_header(head: bytes, where: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
-    import io
-
-    from numpy.lib import format as npy
-
-    stream = io.BytesIO(head)
-    try:
-        version = npy.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = npy.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = npy.read_array_header_2_0(stream)
-        else:
-            raise CheckpointError(f"{where}: .npy format version {version} is not supported")
-    except CheckpointError:
-        raise
-    except Exception as e:  # numpy parses the header with tokenize + literal_eval: any error is possible
-        raise CheckpointError(f"{where}: damaged .npy header ({type(e).__name__}: {e})") from e
-    if dtype.kind not in "biufc" or dtype.hasobject:
-        raise CheckpointError(f"{where}: dtype {dtype} is not a numeric tensor dtype (object arrays are "
-                              "never unpickled)")
-    return shape, fortran, dtype, stream.tell()
-
-
-def _write_npz(arrays: dict[str, np.ndarray], out: Any) -> None:
-    import io
-
-    from numpy.lib import format as npy
-
-    with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, array in arrays.items():
-            array = array.astype(array.dtype, order="C", copy=False)  # keeps 0-d arrays 0-d
-            header = io.BytesIO()
-            npy.write_array_header_1_0(header, npy.header_data_from_array_1_0(array))
-            data = array.reshape(-1).view(np.uint8)
-            _zip.write_aligned(zf, out, f"{name}.npy", header.tell() + data.nbytes,
-                               [header.getvalue(), memoryview(data)])
-
-
 # ---------------------------------------------------------------- checks
 
 
@@ -392,7 +406,7 @@ def _check_state(state: Any) -> dict[str, np.ndarray]:
 def _check_dtypes(arrays: dict[str, np.ndarray], format: str) -> None:
     for name, array in arrays.items():
         plain = array.dtype.newbyteorder("<")
-        ok = plain in _SAFETENSORS_WRITABLE if format == "safetensors" else plain.kind in "biufc"
+        ok = plain in WRITABLE if format == "safetensors" else plain.kind in "biufc"
         if not ok:
             raise CheckpointError(f"cannot save {name!r} as {format}: dtype {array.dtype} is not supported; "
                                   "convert it to a float, int, uint or bool dtype")

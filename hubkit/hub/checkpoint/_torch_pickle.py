@@ -10,14 +10,17 @@ call something (INST, OBJ, NEWOBJ on anything but OrderedDict, EXT*). Unknown op
 
 Torch writes protocol 2; the data-only opcodes of protocols 3-5 are read too, for files saved with a
 higher ``pickle_protocol``. Dictionary keys are restricted to scalars and flat tuples of scalars so
-that hashing a key can never recurse.
+that hashing a key can never recurse, and a dict or set whose keys share one hash value more than
+``_HASH_LIMIT`` times is refused: such keys (``k * (2**61 - 1)`` for ints, crafted tuples) make every
+insertion walk all the others, so a few megabytes of pickle would take hours.
 """
 
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -91,6 +94,8 @@ class StorageRef:
     """One storage named by a persistent id: ``numel`` elements of ``dtype`` under ``key``.
 
     A legacy "view" storage points into ``base`` starting at element ``offset`` of the base's dtype.
+    ``location`` is the device torch saved it from (``"cpu"``, ``"cuda:0"``), which ``torch.load``
+    restores unless told otherwise.
     """
 
     key: str
@@ -99,6 +104,7 @@ class StorageRef:
     untyped: bool = False
     base: StorageRef | None = None
     offset: int = 0
+    location: str = "cpu"
 
     @property
     def nbytes(self) -> int:
@@ -107,7 +113,11 @@ class StorageRef:
 
 @dataclass(eq=False)
 class TensorRef:
-    """A tensor the pickle described: ``shape``/``stride``/``offset`` in elements of ``dtype``."""
+    """A tensor the pickle described: ``shape``/``stride``/``offset`` in elements of ``dtype``.
+
+    ``parameter`` marks an ``nn.Parameter`` (``_rebuild_parameter``); ``requires_grad`` is the flag
+    torch pickled with it.
+    """
 
     storage: StorageRef
     offset: int
@@ -116,6 +126,8 @@ class TensorRef:
     dtype: TorchDType
     conj: bool = False
     neg: bool = False
+    requires_grad: bool = False
+    parameter: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,8 +214,14 @@ def _int_tuple(value: Any, what: str, where: str) -> tuple[int, ...]:
     return tuple(_int(v, what, where) for v in value)
 
 
+def _flag(value: Any, what: str, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise CheckpointError(f"{where}: {what} should be True or False, found {_describe(value)}")
+    return value
+
+
 def _tensor(storage: Any, offset: Any, size: Any, stride: Any, where: str,
-            dtype: TorchDType | None = None, metadata: Any = None) -> TensorRef:
+            dtype: TorchDType | None = None, metadata: Any = None, requires_grad: bool = False) -> TensorRef:
     if not isinstance(storage, StorageRef):
         raise CheckpointError(f"{where}: a tensor's storage should be a persistent id, found {_describe(storage)}")
     shape = _int_tuple(size, "a tensor size", where)
@@ -221,7 +239,8 @@ def _tensor(storage: Any, offset: Any, size: Any, stride: Any, where: str,
         if not isinstance(metadata, dict) or not set(metadata) <= {"conj", "neg"}:
             raise CheckpointError(f"{where}: unexpected tensor metadata {_describe(metadata)}")
         flags = {k: bool(v) for k, v in metadata.items()}
-    return TensorRef(storage, _int(offset, "a storage offset", where), shape, strides, dtype, **flags)
+    return TensorRef(storage, _int(offset, "a storage offset", where), shape, strides, dtype,
+                     requires_grad=requires_grad, **flags)
 
 
 def _reduce(fn: Global, args: tuple, where: str) -> Any:
@@ -229,9 +248,9 @@ def _reduce(fn: Global, args: tuple, where: str) -> Any:
     n = len(args)
     if fn.kind == "dict":
         if n == 0:
-            return {}
+            return OrderedDict()
         if n == 1 and isinstance(args[0], list | tuple) and not args[0]:
-            return {}
+            return OrderedDict()
         raise CheckpointError(f"{where}: OrderedDict is called with {n} arguments; torch writes none")
     if fn.kind == "size":
         if n == 1:
@@ -243,17 +262,20 @@ def _reduce(fn: Global, args: tuple, where: str) -> Any:
     if name == "_rebuild_tensor" and n == 4:
         return _tensor(*args, where)
     if name == "_rebuild_tensor_v2" and n in (6, 7):
-        storage, offset, size, stride, _requires_grad, _hooks, *meta = args
-        return _tensor(storage, offset, size, stride, where, metadata=meta[0] if meta else None)
+        storage, offset, size, stride, requires_grad, _hooks, *meta = args
+        return _tensor(storage, offset, size, stride, where, metadata=meta[0] if meta else None,
+                       requires_grad=_flag(requires_grad, "requires_grad", where))
     if name == "_rebuild_tensor_v3" and n in (7, 8):
-        storage, offset, size, stride, _requires_grad, _hooks, dtype, *meta = args
+        storage, offset, size, stride, requires_grad, _hooks, dtype, *meta = args
         if not (isinstance(dtype, Global) and dtype.kind == "dtype"):
             raise CheckpointError(f"{where}: _rebuild_tensor_v3 needs a torch dtype, found {_describe(dtype)}")
-        return _tensor(storage, offset, size, stride, where, dtype.dtype, meta[0] if meta else None)
+        return _tensor(storage, offset, size, stride, where, dtype.dtype, meta[0] if meta else None,
+                       _flag(requires_grad, "requires_grad", where))
     if name in ("_rebuild_parameter", "_rebuild_parameter_with_state") and n in (3, 4):
         if not isinstance(args[0], TensorRef):
             raise CheckpointError(f"{where}: {name} wraps {_describe(args[0])}, not a tensor")
-        return args[0]
+        # a new ref: the inner tensor may also be reachable through the memo as a plain tensor
+        return replace(args[0], parameter=True, requires_grad=_flag(args[1], "requires_grad", where))
     if name == "_rebuild_from_type_v2" and n == 4:
         func, cls, inner, _state = args
         if not (isinstance(func, Global) and func.kind == "rebuild" and func.name != "_rebuild_from_type_v2"):
@@ -289,6 +311,7 @@ class _Mark:
 _MARK = _Mark()
 _SCALARS = (str, bytes, int, float, bool, type(None))
 _LIMIT_LINE = 512  # GLOBAL module/name lines
+_HASH_LIMIT = 64  # keys of one dict or set that may share a hash value; honest ones never come close
 
 
 @dataclass
@@ -301,6 +324,8 @@ class _Machine:
     stack: list = field(default_factory=list)
     marks: list = field(default_factory=list)
     memo: dict = field(default_factory=dict)
+    # id(container) -> (container, {hash: keys with that hash}); the container is held so its id stays its own
+    hashes: dict = field(default_factory=dict)
 
     def fail(self, what: str) -> CheckpointError:
         return CheckpointError(f"{self.where}: {what} (pickle byte {self.pos}); the file is corrupted or not "
@@ -352,6 +377,40 @@ class _Machine:
         if isinstance(value, tuple) and all(isinstance(v, _SCALARS) for v in value):
             return value
         raise self.fail(f"a dictionary key is {_describe(value)}; torch writes only scalar keys")
+
+    def watch(self, target: dict | set | frozenset, key: Any) -> None:
+        """Count ``key``'s hash before it is added to ``target``; refuse a flood of equal hashes.
+
+        Containers under ``_HASH_LIMIT`` keys are not watched (they cannot be slow); a bigger one is
+        counted from then on, so each membership test below walks at most ``_HASH_LIMIT`` equal hashes.
+        """
+        if len(target) < _HASH_LIMIT:
+            return
+        entry = self.hashes.get(id(target))
+        if entry is None:
+            counts: dict[int, int] = {}
+            for k in target:
+                counts[hash(k)] = counts.get(hash(k), 0) + 1
+            entry = self.hashes[id(target)] = (target, counts)
+        counts = entry[1]
+        if key in target:
+            return
+        h = hash(key)
+        counts[h] = counts.get(h, 0) + 1
+        if counts[h] > _HASH_LIMIT:
+            raise self.fail(f"more than {_HASH_LIMIT} keys of one dict or set share a hash value (like "
+                            f"{_describe(key)}); keys crafted to collide make loading quadratic, a real "
+                            "checkpoint never has them")
+
+    def setitem(self, target: dict, key: Any, value: Any) -> None:
+        key = self.key(key)
+        self.watch(target, key)
+        target[key] = value
+
+    def add(self, target: set, key: Any) -> None:
+        key = self.key(key)
+        self.watch(target, key)
+        target.add(key)
 
     def text(self, raw: bytes) -> str:
         try:
@@ -429,7 +488,7 @@ def _op_newobj(m: _Machine) -> None:
     args = m.pop()
     cls = m.pop()
     if isinstance(cls, Global) and cls.kind == "dict" and args == ():
-        m.stack.append({})
+        m.stack.append(OrderedDict())
         return
     raise refuse_global(m.where, _describe(cls), " through NEWOBJ")
 
@@ -489,7 +548,10 @@ def _op_dict(m: _Machine) -> None:
     items = m.pop_mark()
     if len(items) % 2:
         raise m.fail("DICT with an odd number of items")
-    m.stack.append({m.key(items[i]): items[i + 1] for i in range(0, len(items), 2)})
+    out: dict = {}
+    for i in range(0, len(items), 2):
+        m.setitem(out, items[i], items[i + 1])
+    m.stack.append(out)
 
 
 def _op_append(m: _Machine) -> None:
@@ -514,7 +576,7 @@ def _op_setitem(m: _Machine) -> None:
     target = m.top()
     if not isinstance(target, dict):
         raise m.fail(f"SETITEM on {_describe(target)}")
-    target[m.key(key)] = value
+    m.setitem(target, key, value)
 
 
 def _op_setitems(m: _Machine) -> None:
@@ -523,7 +585,7 @@ def _op_setitems(m: _Machine) -> None:
     if not isinstance(target, dict) or len(items) % 2:
         raise m.fail(f"SETITEMS on {_describe(target)} with {len(items)} items")
     for i in range(0, len(items), 2):
-        target[m.key(items[i])] = items[i + 1]
+        m.setitem(target, items[i], items[i + 1])
 
 
 def _op_additems(m: _Machine) -> None:
@@ -531,11 +593,15 @@ def _op_additems(m: _Machine) -> None:
     target = m.top()
     if not isinstance(target, set):
         raise m.fail(f"ADDITEMS on {_describe(target)}")
-    target.update(m.key(v) for v in items)
+    for v in items:
+        m.add(target, v)
 
 
 def _op_frozenset(m: _Machine) -> None:
-    m.stack.append(frozenset(m.key(v) for v in m.pop_mark()))
+    members: set = set()
+    for v in m.pop_mark():
+        m.add(members, v)
+    m.stack.append(frozenset(members))
 
 
 def _push(value_fn: Callable[[], Any]) -> Callable[[_Machine], None]:
