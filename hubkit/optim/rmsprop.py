@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from hubkit.errors import ArgumentError
-from hubkit.optim.optimizer import Optimizer
+from hubkit.optim.optimizer import (
+    Optimizer,
+    check_flags,
+    check_lr,
+    check_nonnegative,
+    increment_step,
+    scalar_state,
+    to_scalar,
+)
+from hubkit.tensor import Tensor
 
 
 class RMSprop(Optimizer):
@@ -20,42 +28,45 @@ class RMSprop(Optimizer):
         avg += eps
         buf = momentum * buf + g / avg;  p -= lr * buf      (momentum > 0)
         p -= lr * g / avg                                    (otherwise)
+
+    ``foreach`` is accepted and changes nothing; ``capturable=True``/``differentiable=True`` are refused.
     """
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 maximize: bool = False) -> None:
-        for name, value in (("learning rate", lr), ("epsilon", eps), ("momentum", momentum),
-                            ("weight_decay", weight_decay), ("alpha", alpha)):
-            if value < 0.0:
-                raise ArgumentError(f"RMSprop: invalid {name} {value}; expected a value >= 0")
-        defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
-                    "centered": centered, "maximize": maximize}
+    def __init__(self, params: Iterable[Any], lr: float | Tensor = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+                 foreach: bool | None = None, maximize: bool = False, differentiable: bool = False) -> None:
+        check_lr("RMSprop", lr)
+        check_nonnegative("RMSprop", epsilon=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
+        check_flags("RMSprop", capturable=capturable, differentiable=differentiable)
+        defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
+                    "weight_decay": weight_decay, "capturable": capturable, "foreach": foreach, "maximize": maximize,
+                    "differentiable": differentiable}
         super().__init__(params, defaults)
 
     def _update_group(self, group: dict[str, Any]) -> None:
-        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        lr, alpha, eps = to_scalar(group["lr"]), group["alpha"], group["eps"]
         weight_decay, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
         for p in group["params"]:
             if p.grad is None:
                 continue
             xp = p._xp
             g = self._grad(p, group["maximize"])
-            state = self.state.get(p)
+            state = self.state[p]
             if not state:
-                state = self.state[p] = {"step": 0, "square_avg": xp.zeros_like(p.array)}
+                state["step"] = scalar_state(0.0)
+                state["square_avg"] = Tensor._make(xp.zeros_like(p.array))
                 if momentum > 0:
-                    state["momentum_buffer"] = xp.zeros_like(p.array)
+                    state["momentum_buffer"] = Tensor._make(xp.zeros_like(p.array))
                 if centered:
-                    state["grad_avg"] = xp.zeros_like(p.array)
-            state["step"] += 1
+                    state["grad_avg"] = Tensor._make(xp.zeros_like(p.array))
+            increment_step(state)
             if weight_decay != 0:
                 g = g + weight_decay * p.array
-            square_avg = state["square_avg"]
+            square_avg = state["square_avg"].array
             square_avg *= alpha
             square_avg += (1 - alpha) * (g * g)
             if centered:
-                grad_avg = state["grad_avg"]
+                grad_avg = state["grad_avg"].array
                 grad_avg *= alpha
                 grad_avg += (1 - alpha) * g
                 avg = xp.sqrt(square_avg - grad_avg * grad_avg)
@@ -63,7 +74,7 @@ class RMSprop(Optimizer):
                 avg = xp.sqrt(square_avg)
             avg += eps
             if momentum > 0:
-                buf = state["momentum_buffer"]
+                buf = state["momentum_buffer"].array
                 buf *= momentum
                 buf += g / avg
                 p.array -= lr * buf

@@ -7,7 +7,8 @@ from typing import Any
 
 from hubkit import kernels
 from hubkit.errors import ArgumentError
-from hubkit.optim.optimizer import Optimizer
+from hubkit.optim.optimizer import Optimizer, check_flags, check_lr, check_nonnegative, to_scalar
+from hubkit.tensor import Tensor
 
 
 class SGD(Optimizer):
@@ -20,30 +21,37 @@ class SGD(Optimizer):
         buf = momentum * buf + (1 - dampening) * g (later steps)
         g = g + momentum * buf if nesterov else buf
         p -= lr * g
+
+    ``foreach``/``fused`` are accepted and change nothing (see ``hubkit.optim.optimizer``); on the GPU the
+    update is one fused kernel per parameter. ``differentiable=True`` is refused.
     """
 
-    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False) -> None:
-        if lr < 0.0:
-            raise ArgumentError(f"SGD: invalid learning rate {lr}; expected lr >= 0")
-        if momentum < 0.0:
-            raise ArgumentError(f"SGD: invalid momentum {momentum}; expected momentum >= 0")
-        if weight_decay < 0.0:
-            raise ArgumentError(f"SGD: invalid weight_decay {weight_decay}; expected weight_decay >= 0")
+    def __init__(self, params: Iterable[Any], lr: float | Tensor = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
+                 maximize: bool = False, foreach: bool | None = None, differentiable: bool = False,
+                 fused: bool | None = None) -> None:
+        check_lr("SGD", lr)
+        check_nonnegative("SGD", momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ArgumentError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening")
+        check_flags("SGD", differentiable=differentiable, fused=fused, foreach=foreach)
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
-                    "nesterov": nesterov, "maximize": maximize}
+                    "nesterov": nesterov, "maximize": maximize, "foreach": foreach, "differentiable": differentiable,
+                    "fused": fused}
         super().__init__(params, defaults)
 
     def _update_group(self, group: dict[str, Any]) -> None:
-        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        lr, momentum, dampening = to_scalar(group["lr"]), group["momentum"], group["dampening"]
         weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
         for p in group["params"]:
             if p.grad is None:
                 continue
-            state = self.state.setdefault(p, {}) if momentum != 0 else {}
-            buf = kernels.sgd_update(p.array, p.grad.array, state.get("momentum_buffer"), lr, momentum, dampening,
-                                     weight_decay, nesterov, maximize)  # fmt: skip
-            if buf is not None:
-                state["momentum_buffer"] = buf
+            if momentum == 0:
+                kernels.sgd_update(p.array, p.grad.array, None, lr, 0.0, dampening, weight_decay, nesterov, maximize)
+                continue
+            state = self.state[p]
+            buf = state.get("momentum_buffer")
+            new = kernels.sgd_update(p.array, p.grad.array, None if buf is None else buf.array, lr, momentum,
+                                     dampening, weight_decay, nesterov, maximize)  # fmt: skip
+            if buf is None:
+                state["momentum_buffer"] = Tensor._make(new)

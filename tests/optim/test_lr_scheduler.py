@@ -132,8 +132,7 @@ def _sequence(lib, opt, scheduler, steps: int):
     seq = []
     for _ in range(steps):
         seq.append([(g["lr"], g.get("momentum"), g.get("betas")) for g in opt.param_groups])
-        if lib == "torch":
-            opt.step()
+        opt.step()
         scheduler.step()
     return seq
 
