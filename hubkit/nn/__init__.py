@@ -10,12 +10,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("functional", "init", "utils", "fuse", "modules", "module", "parameter")
+_SUBMODULES = ("functional", "init", "utils", "fuse", "modules", "module", "parameter", "parallel")
 
 _ATTRS: dict[str, str] = {
     "Module": "hubkit.nn.module",
     "RemovableHandle": "hubkit.nn.module",
     "Parameter": "hubkit.nn.parameter",
+    "UninitializedParameter": "hubkit.nn.parameter",
+    "UninitializedBuffer": "hubkit.nn.parameter",
 }
 
 
@@ -27,6 +29,10 @@ def __getattr__(name: str) -> Any:
     else:
         modules = importlib.import_module("hubkit.nn.modules")
         if name not in modules.__all__:
+            from hubkit.ops import unsupported
+
+            if name in unsupported.NN_MODULES:  # documented by torch, not provided: say so (UnsupportedError)
+                raise unsupported.unsupported_error(f"torch.nn.{name}")
             raise AttributeError(f"module 'hubkit.nn' has no attribute {name!r}")
         value = getattr(modules, name)
     globals()[name] = value

@@ -7,6 +7,7 @@ from torch's (another random stream) but the distributions are the same.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
-def _fan(tensor: Tensor, mode: str) -> int:
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ArgumentError(f"mode {mode!r} not supported, please use one of 'fan_in', 'fan_out'")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -154,7 +155,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonli
     """
     if 0 in tensor.shape:
         return tensor
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound, generator)
 
@@ -164,7 +165,7 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlin
     """N(0, std^2) with ``std = gain / sqrt(fan)``."""
     if 0 in tensor.shape:
         return tensor
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
     return normal_(tensor, 0.0, std, generator)
 
 
@@ -189,6 +190,66 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None =
     return _write(tensor, (gain * q).reshape(tensor.shape))
 
 
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a conv weight ``(out, in, *kernel)`` (3, 4 or 5 dims) so the conv is the identity: in each of
+    ``groups`` groups, output channel ``d`` copies input channel ``d`` through the kernel's centre tap."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ShapeError(f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, got shape "
+                         f"{tuple(tensor.shape)}")
+    out_channels = tensor.shape[0]
+    if groups < 1 or out_channels % groups:
+        raise ArgumentError(f"dirac_: dim 0 ({out_channels}) must be divisible by groups ({groups})")
+    per_group = out_channels // groups
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    weight = np.zeros(tensor.shape)
+    for g in range(groups):
+        for d in range(min(per_group, tensor.shape[1])):
+            weight[(g * per_group + d, d, *centre)] = 1
+    return _write(tensor, weight)
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Generator | None = None) -> Tensor:
+    """Fill a 2-d tensor with N(0, std^2) and zero ``ceil(sparsity * rows)`` random rows in each column
+    (Martens, 2010)."""
+    if tensor.ndim != 2:
+        raise ShapeError(f"sparse_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
+    if not 0 <= sparsity <= 1:
+        raise ArgumentError(f"sparse_: sparsity must be in [0, 1], got {sparsity}")
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    rng = get_rng(generator)
+    weight = rng.standard_normal((rows, cols), dtype=_float_dtype(tensor)) * std
+    for col in range(cols):
+        weight[rng.permutation(rows)[:num_zeros], col] = 0
+    return _write(tensor, weight)
+
+
+def _deprecated(new: Any) -> Any:
+    """torch's old names without the trailing underscore (``init.normal``): they warn and call the new one."""
+    old_name = new.__name__[:-1]
+
+    def old(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn(f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new.__name__}`.",
+                      FutureWarning, stacklevel=2)
+        return new(*args, **kwargs)
+
+    old.__name__ = old_name
+    old.__doc__ = f"Deprecated alias of ``{new.__name__}``."
+    return old
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)
+
 __all__ = [
     "calculate_gain",
     "uniform_",
@@ -203,6 +264,8 @@ __all__ = [
     "kaiming_uniform_",
     "kaiming_normal_",
     "orthogonal_",
+    "dirac_",
+    "sparse_",
 ]
 
 

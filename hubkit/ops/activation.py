@@ -1,7 +1,8 @@
 """Activations: relu, leaky_relu, elu, sigmoid, tanh, gelu, silu, softplus, hardtanh, relu6,
-hardswish, hardsigmoid, softmax, log_softmax.
+hardswish, hardsigmoid, softmax, log_softmax; selu, celu, prelu, rrelu, threshold, hardshrink,
+softshrink, softsign, tanhshrink, logsigmoid, mish, glu, softmin; and torch's in-place ``relu_`` family.
 
-All are shape-preserving (``(*) -> (*)``) and keep the input's floating dtype. Gradients at the
+All but glu are shape-preserving (``(*) -> (*)``) and keep the input's floating dtype. Gradients at the
 kinks follow PyTorch (relu passes nothing at 0; hardtanh passes nothing at its bounds).
 """
 
@@ -13,9 +14,11 @@ from typing import Any
 
 from hubkit._backend import get_array_module
 from hubkit.autograd import Function
-from hubkit.errors import ArgumentError
+from hubkit.errors import ArgumentError, DTypeError, ShapeError
 from hubkit.ops.elementwise import _float_input, erf_array
 from hubkit.ops.reduction import normalize_dims
+from hubkit.ops.shape import chunk
+from hubkit.random import uniform_array
 from hubkit.tensor import Tensor
 
 
@@ -61,18 +64,24 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 
 class ELU(Function):
-    def __init__(self, alpha: float) -> None:
-        self.alpha = alpha
+    """``scale * (x if x > 0 else alpha * (exp(input_scale * x) - 1))``: elu, and with other constants
+    celu (``input_scale = 1 / alpha``) and selu (fixed ``alpha`` and ``scale``), as torch's kernel has it."""
+
+    def __init__(self, alpha: float, scale: float = 1.0, input_scale: float = 1.0) -> None:
+        self.alpha, self.scale, self.input_scale = alpha, scale, input_scale
 
     def forward(self, x: Any) -> Any:
         xp = get_array_module(x)
+        t = x.dtype.type
         self.x = x
-        return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)) * x.dtype.type(self.alpha))
+        y = xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0) * t(self.input_scale)) * t(self.alpha))
+        return y if self.scale == 1.0 else y * t(self.scale)
 
     def backward(self, gy: Any) -> Any:
         xp = get_array_module(gy)
-        x = self.x
-        return gy * xp.where(x > 0, gy.dtype.type(1), xp.exp(xp.minimum(x, 0)) * gy.dtype.type(self.alpha))
+        x, t = self.x, gy.dtype.type
+        negative = xp.exp(xp.minimum(x, 0) * t(self.input_scale)) * t(self.alpha * self.input_scale)
+        return gy * (xp.where(x > 0, t(1), negative) * t(self.scale))
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -312,3 +321,258 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
     if input.ndim == 0:
         return LogSoftmax(0)(input.reshape(1)).reshape(())
     return LogSoftmax(_softmax_axis(input, dim, "log_softmax"))(input)
+
+
+# ---------------------------------------------------------------- the rest of torch.nn.functional's activations
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """``scale * elu(x, alpha)`` with the self-normalizing constants of Klambauer et al. (2017)."""
+    return ELU(_SELU_ALPHA, _SELU_SCALE)(_float_input(input))
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    if alpha == 0:
+        raise ArgumentError("celu: alpha cannot be 0 (the negative branch divides by it)")
+    return ELU(alpha, 1.0, 1.0 / alpha)(_float_input(input))
+
+
+class PReLU(Function):
+    """``x`` where ``x > 0``, else ``weight * x``, one learned slope per channel (dim 1) or one for all."""
+
+    def forward(self, x: Any, w: Any) -> Any:
+        xp = get_array_module(x)
+        shape = (1, w.size) + (1,) * (x.ndim - 2) if w.size > 1 else ()
+        self.x, self.w, self.w_shape = x, w.reshape(shape), w.shape
+        return xp.where(x > 0, x, x * self.w)
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        xp = get_array_module(gy)
+        positive = self.x > 0
+        gx = xp.where(positive, gy, gy * self.w) if self.needs_input_grad[0] else None
+        gw = None
+        if self.needs_input_grad[1]:
+            contribution = xp.where(positive, gy.dtype.type(0), gy * self.x)
+            axes = None if self.w.ndim == 0 else (0, *range(2, gy.ndim))
+            gw = contribution.sum(axis=axes).reshape(self.w_shape)
+        return gx, gw
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
+    """PReLU, ``torch.nn.functional.prelu``: ``input`` (N, C, *) or without channels, ``weight`` (C,) or
+    one element -> same shape as ``input``."""
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() != 1 and weight.numel() != channels:
+        raise ShapeError(f"prelu: mismatch of parameter numbers and input channel size: weight has "
+                         f"{weight.numel()} elements and input {tuple(input.shape)} has {channels} channel(s) "
+                         "(dim 1); pass one slope or one per channel")
+    if input.dtype != weight.dtype:
+        raise DTypeError(f"prelu: input dtype {input.dtype} and weight dtype {weight.dtype} differ; "
+                         "cast one with .to()")
+    return PReLU()(input, weight)
+
+
+class RReLU(Function):
+    """Leaky ReLU whose negative slope was drawn per element (``slope`` holds 1 where ``x > 0``)."""
+
+    def __init__(self, slope: Any) -> None:
+        self.slope = slope
+
+    def forward(self, x: Any) -> Any:
+        return x * self.slope
+
+    def backward(self, gy: Any) -> Any:
+        return gy * self.slope
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,  # noqa: A002
+          inplace: bool = False) -> Tensor:
+    """Randomized leaky ReLU (Xu et al., 2015): while training each element ``x <= 0`` gets its own
+    slope drawn from U(lower, upper) (hubkit's global generator); in eval the slope is ``(lower + upper) / 2``."""
+    if lower > upper:
+        raise ArgumentError(f"rrelu: lower bound ({lower}) must be less than or equal to the upper bound ({upper})")
+    input = _float_input(input)
+    if not training:
+        return LeakyReLU((lower + upper) / 2)(input)
+    xp, t = input._xp, input.dtype.type
+    u = uniform_array(input.shape, input.dtype, input.device)
+    slope = xp.where(input.array > 0, t(1), u * t(upper - lower) + t(lower))
+    return RReLU(slope)(input)
+
+
+class Threshold(Function):
+    def __init__(self, threshold: float, value: float) -> None:
+        self.threshold, self.value = threshold, value
+
+    def forward(self, x: Any) -> Any:
+        self.keep = x > self.threshold
+        return get_array_module(x).where(self.keep, x, x.dtype.type(self.value))
+
+    def backward(self, gy: Any) -> Any:
+        return gy * self.keep
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:  # noqa: A002
+    """``x`` where ``x > threshold``, else ``value``."""
+    return Threshold(threshold, value)(_float_input(input))
+
+
+class Hardshrink(Function):
+    def __init__(self, lambd: float) -> None:
+        self.lambd = lambd
+
+    def forward(self, x: Any) -> Any:
+        self.keep = (x > self.lambd) | (x < -self.lambd)
+        return x * self.keep
+
+    def backward(self, gy: Any) -> Any:
+        return gy * self.keep
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """``x`` where ``|x| > lambd``, else 0."""
+    return Hardshrink(lambd)(_float_input(input))
+
+
+class Softshrink(Function):
+    def __init__(self, lambd: float) -> None:
+        self.lambd = lambd
+
+    def forward(self, x: Any) -> Any:
+        xp = get_array_module(x)
+        t = x.dtype.type
+        self.keep = (x > self.lambd) | (x < -self.lambd)
+        return xp.where(self.keep, x - xp.sign(x) * t(self.lambd), t(0))
+
+    def backward(self, gy: Any) -> Any:
+        return gy * self.keep
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """``x - lambd`` where ``x > lambd``, ``x + lambd`` where ``x < -lambd``, else 0."""
+    if lambd < 0:
+        raise ArgumentError(f"softshrink: lambd must be greater than or equal to 0, got {lambd}")
+    return Softshrink(lambd)(_float_input(input))
+
+
+class Softsign(Function):
+    def forward(self, x: Any) -> Any:
+        self.denom = 1 + get_array_module(x).abs(x)
+        return x / self.denom
+
+    def backward(self, gy: Any) -> Any:
+        return gy / (self.denom * self.denom)
+
+
+def softsign(input: Tensor) -> Tensor:  # noqa: A002
+    """``x / (1 + |x|)``."""
+    return Softsign()(_float_input(input))
+
+
+class Tanhshrink(Function):
+    def forward(self, x: Any) -> Any:
+        self.th = get_array_module(x).tanh(x)
+        return x - self.th
+
+    def backward(self, gy: Any) -> Any:
+        return gy * self.th * self.th
+
+
+def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002
+    """``x - tanh(x)``."""
+    return Tanhshrink()(_float_input(input))
+
+
+class LogSigmoid(Function):
+    def forward(self, x: Any) -> Any:
+        xp = get_array_module(x)
+        self.x = x
+        # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)) never overflows
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy: Any) -> Any:
+        return gy * _sigmoid_array(-self.x)
+
+
+def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    """``log(1 / (1 + exp(-x)))``, computed without overflow."""
+    return LogSigmoid()(_float_input(input))
+
+
+class Mish(Function):
+    def forward(self, x: Any) -> Any:
+        xp = get_array_module(x)
+        softplus_x = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        self.x, self.th = x, xp.tanh(softplus_x)
+        return x * self.th
+
+    def backward(self, gy: Any) -> Any:
+        th = self.th
+        return gy * (th + self.x * _sigmoid_array(self.x) * (1 - th * th))
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """``x * tanh(softplus(x))`` (Misra, 2019)."""
+    return Mish()(_float_input(input))
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
+    """Gated linear unit: ``a * sigmoid(b)`` where ``a, b`` are the halves of ``input`` along ``dim``;
+    ``(*, 2n, *) -> (*, n, *)``."""
+    if input.ndim == 0:
+        raise ShapeError("glu does not support scalars because halving size must be even")
+    (axis,) = normalize_dims(dim, input.ndim, "glu")
+    if input.shape[axis] % 2:
+        raise ShapeError(f"glu: halving dimension must be even, but dimension {axis} is size {input.shape[axis]} "
+                         f"(input {tuple(input.shape)})")
+    a, b = chunk(_float_input(input), 2, axis)
+    return a * sigmoid(b)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:  # noqa: A002
+    """``softmax(-x)`` along ``dim``. ``(*) -> (*)``."""
+    input = _softmax_input(input, dtype)
+    if input.ndim == 0:
+        return Softmax(0)(-input.reshape(1)).reshape(())
+    return Softmax(_softmax_axis(input, dim, "softmin"))(-input)
+
+
+# in-place variants (torch.nn.functional.relu_ ...): the result is written into ``input``, as the
+# in-place Tensor methods do, so a leaf that requires grad is refused under autograd
+
+
+def relu_(input: Tensor) -> Tensor:  # noqa: A002
+    return input._inplace(relu)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    return input._inplace(elu, alpha)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:  # noqa: A002
+    return input._inplace(leaky_relu, negative_slope)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:  # noqa: A002
+    return input._inplace(hardtanh, min_val, max_val)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:  # noqa: A002
+    return input._inplace(lambda x: Threshold(threshold, value)(_float_input(x)))
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    return input._inplace(celu, alpha)
+
+
+def selu_(input: Tensor) -> Tensor:  # noqa: A002
+    return input._inplace(selu)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:  # noqa: A002
+    return input._inplace(rrelu, lower, upper, training)

@@ -165,26 +165,39 @@ class Pow(Function):
 
 
 class Maximum(Function):
+    """Elementwise max; NaN in either input gives NaN (numpy's ``maximum`` propagates it, as torch's does)."""
+
     def forward(self, a: Any, b: Any) -> Any:
         self.a, self.b = a, b
         return get_array_module(a).maximum(a, b)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        # ties split the gradient evenly, as PyTorch does
-        a, b = self.a, self.b
-        wa = (a > b) + 0.5 * (a == b)
-        return gy * wa.astype(gy.dtype), gy * (1 - wa).astype(gy.dtype)
+        return _extremum_grads(gy, self.a, self.b, self.needs_input_grad, a_loses=self.a < self.b,
+                               b_loses=self.a > self.b)
 
 
 class Minimum(Function):
+    """Elementwise min; NaN in either input gives NaN."""
+
     def forward(self, a: Any, b: Any) -> Any:
         self.a, self.b = a, b
         return get_array_module(a).minimum(a, b)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        a, b = self.a, self.b
-        wa = (a < b) + 0.5 * (a == b)
-        return gy * wa.astype(gy.dtype), gy * (1 - wa).astype(gy.dtype)
+        return _extremum_grads(gy, self.a, self.b, self.needs_input_grad, a_loses=self.a > self.b,
+                               b_loses=self.a < self.b)
+
+
+def _extremum_grads(gy: Any, a: Any, b: Any, needs: tuple[bool, ...], a_loses: Any, b_loses: Any) -> tuple[Any, Any]:
+    """torch's rule for maximum/minimum: a tie splits the gradient in halves, the loser gets none, and
+    every other element (the winner, and both sides wherever a NaN makes the comparisons false) gets all
+    of it."""
+    xp = get_array_module(gy)
+    zero, half = gy.dtype.type(0), gy.dtype.type(0.5)
+    shared = xp.where(a == b, gy * half, gy)
+    ga = xp.where(a_loses, zero, shared) if needs[0] else None
+    gb = xp.where(b_loses, zero, shared) if needs[1] else None
+    return ga, gb
 
 
 def _binary(cls: type[Function], name: str, a: Any, b: Any) -> Tensor:

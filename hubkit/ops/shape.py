@@ -81,7 +81,13 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:  # noqa: A002
     if dim is None:
         shape = tuple(s for s in input.shape if s != 1)
     else:
-        dims = {d % max(input.ndim, 1) for d in ((dim,) if isinstance(dim, int) else dim)}
+        rank = max(input.ndim, 1)
+        dims = set()
+        for d in (dim,) if isinstance(dim, int) else dim:
+            if not -rank <= d < rank:
+                raise ShapeError(f"squeeze: dim {d} is out of range for a tensor with {input.ndim} dims "
+                                 f"(expected one in [{-rank}, {rank - 1}])")
+            dims.add(d % rank)
         shape = tuple(s for i, s in enumerate(input.shape) if not (i in dims and s == 1))
     return reshape(input, *shape)
 
@@ -122,7 +128,11 @@ def permute(input: Tensor, *dims: Any) -> Tensor:  # noqa: A002
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:  # noqa: A002
     nd = input.ndim
-    if nd < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+    for d in (dim0, dim1):
+        if not -max(nd, 1) <= d < max(nd, 1):
+            raise ShapeError(f"transpose: dim {d} is out of range for a tensor with {nd} dims "
+                             f"(expected one in [{-max(nd, 1)}, {max(nd, 1) - 1}])")
+    if nd < 2:
         return input
     axes = list(range(nd))
     axes[dim0 % nd], axes[dim1 % nd] = axes[dim1 % nd], axes[dim0 % nd]

@@ -62,22 +62,22 @@ SMALL_CONV_CASES = [
 @pytest.mark.parametrize("path", ["wide", "chunked"])
 @pytest.mark.parametrize("xs, ws, kw", SMALL_CONV_CASES)
 def test_small_conv2d_matches_torch_on_both_cpu_paths(xs, ws, kw, path, monkeypatch):
-    from hubkit.kernels import cpu
+    from hubkit.kernels import cpu_conv
 
     if path == "chunked":
-        monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+        monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
     compare_with_torch(lambda m, x, w, b: m.conv2d(x, w, b, **kw), [_rand(*xs), _rand(*ws), _rand(ws[0])],
                        dtype=np.float32)  # fmt: skip
 
 
 def test_conv2d_weight_gradient_from_kept_columns_matches_recomputed(monkeypatch):
-    from hubkit.kernels import cpu
+    from hubkit.kernels import cpu_conv
 
     x0, w0 = _rand(4, 6, 14, 14), _rand(16, 6, 5, 5)
     grads = []
     for path in ("wide", "chunked"):
         if path == "chunked":
-            monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+            monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
         x = hubkit.tensor(x0, requires_grad=True)
         w = hubkit.tensor(w0, requires_grad=True)
         y = F.conv2d(x, w, padding=1)

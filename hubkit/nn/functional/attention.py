@@ -14,6 +14,7 @@ import numpy as np
 from hubkit._backend import device_of, get_array_module, to_device
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError, DTypeError, ShapeError
+from hubkit.kernels import matmul
 from hubkit.random import get_rng
 from hubkit.tensor import Tensor
 
@@ -30,7 +31,8 @@ class ScaledDotProductAttention(Function):
     def forward(self, q: Any, k: Any, v: Any, mask: Any) -> Any:
         xp = get_array_module(q)
         scale = q.dtype.type(self.scale)
-        scores = (q @ xp.swapaxes(k, -1, -2)) * scale
+        scores = matmul(q, xp.swapaxes(k, -1, -2))
+        scores *= scale
         if mask is not None:
             scores = scores + mask
         if self.keep is not None:
@@ -46,22 +48,22 @@ class ScaledDotProductAttention(Function):
             dropped = attn * (self.dropout_keep / q.dtype.type(1 - self.dropout_p))
         self.q, self.k, self.v = q, k, v
         self.attn, self.dropped = attn, dropped
-        return dropped @ v
+        return matmul(dropped, v)
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any, Any]:
         xp = get_array_module(gy)
         need_q, need_k, need_v, need_mask = self.needs_input_grad
-        gv = xp.swapaxes(self.dropped, -1, -2) @ gy if need_v else None
+        gv = matmul(xp.swapaxes(self.dropped, -1, -2), gy) if need_v else None
         gq = gk = gmask = None
         if need_q or need_k or need_mask:
-            g_attn = gy @ xp.swapaxes(self.v, -1, -2)
+            g_attn = matmul(gy, xp.swapaxes(self.v, -1, -2))
             if self.dropout_keep is not None:
                 g_attn = g_attn * (self.dropout_keep / gy.dtype.type(1 - self.dropout_p))
             gs = self.attn * (g_attn - (g_attn * self.attn).sum(axis=-1, keepdims=True))
             gmask = gs if need_mask else None
             gs = gs * gy.dtype.type(self.scale)
-            gq = gs @ self.k if need_q else None
-            gk = xp.swapaxes(gs, -1, -2) @ self.q if need_k else None
+            gq = matmul(gs, self.k) if need_q else None
+            gk = matmul(xp.swapaxes(gs, -1, -2), self.q) if need_k else None
         return gq, gk, gv, gmask
 
 

@@ -1,7 +1,9 @@
-"""Convolutions: conv1d, conv2d, conv_transpose2d (PyTorch's signatures and semantics).
+"""Convolutions and their building blocks (PyTorch's signatures and semantics): conv1d/2d/3d,
+conv_transpose1d/2d/3d, unfold (im2col) and fold (col2im).
 
-The arithmetic lives in ``hubkit.kernels`` (im2col + one GEMM on the CPU, ElementwiseKernels + cuBLAS on
-the GPU); these Functions only check arguments, pick what backward needs and route the gradients:
+The arithmetic lives in ``hubkit.kernels``: the tuned 2-d kernels (im2col + one GEMM on the CPU,
+ElementwiseKernels + cuBLAS on the GPU) serve the 1-d and 2-d ops, ``kernels.nd`` (numpy and cupy alike)
+the 3-d ones. These Functions only check arguments, pick what backward needs and route the gradients:
 the input gradient of a convolution is a transposed convolution and vice versa.
 """
 
@@ -12,31 +14,37 @@ from typing import Any
 from hubkit import kernels
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError, DTypeError, ShapeError
+from hubkit.kernels import nd
 from hubkit.kernels.shapes import conv_out_size, conv_transpose_out_size, same_padding
 from hubkit.tensor import Tensor
 
 IntPair = int | tuple[int, int]
+IntTriple = int | tuple[int, int, int]
+
+
+def _ntuple(value: Any, n: int, name: str, op: str, minimum: int) -> tuple[int, ...]:
+    """``value`` as ``n`` ints >= ``minimum`` (an int is repeated; a sequence must have ``n`` entries)."""
+    values = (value,) * n if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else None
+    if values is None or len(values) != n or not all(isinstance(v, int) and v >= minimum for v in values):
+        raise ArgumentError(f"{op}: {name} must be an int >= {minimum} or {n} of them, got {value!r}")
+    return values
 
 
 def _pair(value: Any, name: str, op: str, minimum: int) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v >= minimum for v in pair):
-        raise ArgumentError(f"{op}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
-    return pair  # type: ignore[return-value]
+    return _ntuple(value, 2, name, op, minimum)
 
 
 def _single(value: Any, name: str, op: str, minimum: int) -> int:
-    v = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
-    if not isinstance(v, int) or v < minimum:
-        raise ArgumentError(f"{op}: {name} must be an int >= {minimum} (or a 1-tuple), got {value!r}")
-    return v
+    return _ntuple(value, 1, name, op, minimum)[0]
 
 
-def _check_operands(op: str, x: Tensor, w: Tensor, b: Tensor | None, groups: int, transposed: bool) -> None:
-    if x.ndim != 4 or w.ndim != 4:
+def _check_operands(op: str, x: Tensor, w: Tensor, b: Tensor | None, groups: int, transposed: bool,
+                    dims: int = 2) -> None:  # fmt: skip
+    if x.ndim != dims + 2 or w.ndim != dims + 2:
+        layout = ("N", "C") + ("D", "H", "W")[3 - dims :]
         raise ShapeError(
-            f"{op}: expected a 4-d input (N, C, H, W) and a 4-d weight, got input {tuple(x.shape)} and weight "
-            f"{tuple(w.shape)}"
+            f"{op}: expected a {dims + 2}-d input ({', '.join(layout)}) (or {dims + 1}-d unbatched) and a "
+            f"{dims + 2}-d weight, got input {tuple(x.shape)} and weight {tuple(w.shape)}"
         )
     if not isinstance(groups, int) or groups < 1:
         raise ArgumentError(f"{op}: groups must be a positive int, got {groups!r}")
@@ -46,12 +54,13 @@ def _check_operands(op: str, x: Tensor, w: Tensor, b: Tensor | None, groups: int
             f"{'' if b is None else ', ' + str(b.dtype)}: cast them with .to(dtype)"
         )
     c = x.shape[1]
+    kernel = "K" if dims == 1 else ", ".join("K" + a for a in ("D", "H", "W")[3 - dims :])
     if transposed:
         in_ch, out_ch = w.shape[0], w.shape[1] * groups
         if in_ch != c or in_ch % groups:
             raise ShapeError(
                 f"{op}: input {tuple(x.shape)} has {c} channels but weight {tuple(w.shape)} expects {in_ch} "
-                f"(weight is (C_in, C_out/groups, KH, KW), divisible by groups={groups})"
+                f"(weight is (C_in, C_out/groups, {kernel}), divisible by groups={groups})"
             )
     else:
         out_ch = w.shape[0]
@@ -64,18 +73,48 @@ def _check_operands(op: str, x: Tensor, w: Tensor, b: Tensor | None, groups: int
         raise ShapeError(f"{op}: bias has shape {tuple(b.shape)}, expected ({out_ch},)")
 
 
-def _resolve_padding(padding: Any, kernel: tuple[int, int], stride: tuple[int, int],
-                     dilation: tuple[int, int], op: str) -> tuple[tuple[int, int], tuple[int, int]]:  # fmt: skip
+def _resolve_padding(padding: Any, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...],
+                     op: str) -> tuple[tuple[int, int], ...]:  # fmt: skip
+    dims = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
-            return ((0, 0), (0, 0))
+            return ((0, 0),) * dims
         if padding == "same":
-            if stride != (1, 1):
+            if any(s != 1 for s in stride):
                 raise ArgumentError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
-            return (same_padding(kernel[0], dilation[0]), same_padding(kernel[1], dilation[1]))
-        raise ArgumentError(f"{op}: padding must be 'same', 'valid', an int or a pair, got {padding!r}")
-    ph, pw = _pair(padding, "padding", op, 0)
-    return ((ph, ph), (pw, pw))
+            return tuple(same_padding(k, d) for k, d in zip(kernel, dilation))
+        raise ArgumentError(f"{op}: padding must be 'same', 'valid', an int or {dims} ints, got {padding!r}")
+    return tuple((p, p) for p in _ntuple(padding, dims, "padding", op, 0))
+
+
+def _check_output_size(op: str, x: Tensor, w: Tensor, stride: tuple[int, ...], pads: tuple[tuple[int, int], ...],
+                       dilation: tuple[int, ...]) -> None:  # fmt: skip
+    for axis, (size, k, s, p, d) in enumerate(zip(x.shape[2:], w.shape[2:], stride, pads, dilation)):
+        if conv_out_size(size, k, s, p[0], p[1], d) < 1:
+            raise ShapeError(
+                f"{op}: input {tuple(x.shape)} is too small for weight {tuple(w.shape)} along axis {axis + 2}: "
+                f"padded size {size + p[0] + p[1]} < dilated kernel size {d * (k - 1) + 1}"
+            )
+
+
+def _transposed_output_size(op: str, x: Tensor, w: Tensor, stride: tuple[int, ...], padding: tuple[int, ...],
+                            output_padding: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:  # fmt: skip
+    out = []
+    for axis in range(len(stride)):
+        if output_padding[axis] >= max(stride[axis], dilation[axis]):
+            raise ArgumentError(
+                f"{op}: output padding must be smaller than either stride or dilation, got output_padding "
+                f"{output_padding}, stride {stride} and dilation {dilation}"
+            )
+        size = conv_transpose_out_size(x.shape[2 + axis], w.shape[2 + axis], stride[axis], padding[axis],
+                                       output_padding[axis], dilation[axis])  # fmt: skip
+        if size < 1:
+            raise ShapeError(
+                f"{op}: input {tuple(x.shape)} with weight {tuple(w.shape)} and padding {padding} gives an empty "
+                f"output (size {size} along axis {axis + 2}); reduce the padding"
+            )
+        out.append(size)
+    return tuple(out)
 
 
 class Conv2d(Function):
@@ -142,6 +181,71 @@ class ConvTranspose2d(Function):
         return gx, gw, gb
 
 
+class ConvNd(Function):
+    """``x`` (N, C, *S), ``w`` (OC, C/groups, *K), ``b`` (OC,) or None -> (N, OC, *O), on ``kernels.nd``."""
+
+    def __init__(self, stride: tuple[int, ...], pads: tuple[tuple[int, int], ...], dilation: tuple[int, ...],
+                 groups: int) -> None:  # fmt: skip
+        self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
+
+    def forward(self, x: Any, w: Any, b: Any) -> Any:
+        self.x = x if self.needs_input_grad[1] else None
+        self.w = w if self.needs_input_grad[0] else None
+        self.in_size, self.kernel = x.shape[2:], w.shape[2:]
+        return nd.conv(x, w, b, self.stride, self.pads, self.dilation, self.groups)
+
+    def backward(self, gy: Any) -> tuple[Any, Any, Any]:
+        need_x, need_w, need_b = self.needs_input_grad
+        args = (self.stride, self.pads, self.dilation, self.groups)
+        gx = nd.conv_grad_input(gy, self.w, self.in_size, *args) if need_x else None
+        gw = nd.conv_grad_weight(self.x, gy, self.kernel, *args) if need_w else None
+        gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if need_b else None
+        return gx, gw, gb
+
+
+class ConvTransposeNd(Function):
+    """``x`` (N, C_in, *S), ``w`` (C_in, C_out/groups, *K), ``b`` (C_out,) or None -> (N, C_out, *O): the
+    adjoint of :class:`ConvNd` (plus bias)."""
+
+    def __init__(self, stride: tuple[int, ...], pads: tuple[tuple[int, int], ...], dilation: tuple[int, ...],
+                 groups: int, out_size: tuple[int, ...]) -> None:  # fmt: skip
+        self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
+        self.out_size = out_size
+
+    def forward(self, x: Any, w: Any, b: Any) -> Any:
+        self.x = x if self.needs_input_grad[1] else None
+        self.w = w if self.needs_input_grad[0] else None
+        self.in_size, self.kernel = x.shape[2:], w.shape[2:]
+        y = nd.conv_grad_input(x, w, self.out_size, self.stride, self.pads, self.dilation, self.groups)
+        if b is not None:
+            y += b.reshape((1, -1) + (1,) * len(self.out_size))
+        return y
+
+    def backward(self, gy: Any) -> tuple[Any, Any, Any]:
+        need_x, need_w, need_b = self.needs_input_grad
+        args = (self.stride, self.pads, self.dilation, self.groups)
+        gx = gw = gb = None
+        if need_x:
+            gx = nd.conv(gy, self.w, None, *args)
+            # output_padding below the dilation can leave one extra position per axis; it saw no input
+            gx = gx[(slice(None), slice(None)) + tuple(slice(0, n) for n in self.in_size)]
+        if need_w:
+            gw = nd.conv_grad_weight(gy, self.x, self.kernel, *args)
+        if need_b:
+            gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim)))
+        return gx, gw, gb
+
+
+def _batched(op: str, input: Tensor, dims: int) -> tuple[Tensor, bool]:  # noqa: A002
+    """(N, C, *S) as it is, or unbatched (C, *S) with a batch of one added (and whether to drop it)."""
+    if input.ndim == dims + 1:
+        return input.unsqueeze(0), True
+    if input.ndim != dims + 2:
+        raise ShapeError(f"{op}: expected a {dims + 2}-d batched or {dims + 1}-d unbatched input, got shape "
+                         f"{tuple(input.shape)}")  # fmt: skip
+    return input, False
+
+
 def conv2d(
     input: Tensor,  # noqa: A002  (PyTorch's name)
     weight: Tensor,
@@ -158,19 +262,14 @@ def conv2d(
     int, a pair, ``"valid"`` (none) or ``"same"`` (output size = input size, stride 1 only; an odd total
     puts the extra pixel at the bottom/right, as PyTorch does).
     """
+    op = "conv2d"
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
-    _check_operands("conv2d", x, weight, bias, groups, transposed=False)
-    stride_ = _pair(stride, "stride", "conv2d", 1)
-    dilation_ = _pair(dilation, "dilation", "conv2d", 1)
-    kernel = tuple(weight.shape[2:])
-    pads = _resolve_padding(padding, kernel, stride_, dilation_, "conv2d")
-    for axis, (size, k, s, p, d) in enumerate(zip(x.shape[2:], kernel, stride_, pads, dilation_)):
-        if conv_out_size(size, k, s, p[0], p[1], d) < 1:
-            raise ShapeError(
-                f"conv2d: input {tuple(input.shape)} is too small for weight {tuple(weight.shape)} along axis "
-                f"{axis + 2}: padded size {size + p[0] + p[1]} < dilated kernel size {d * (k - 1) + 1}"
-            )
+    _check_operands(op, x, weight, bias, groups, transposed=False)
+    stride_ = _pair(stride, "stride", op, 1)
+    dilation_ = _pair(dilation, "dilation", op, 1)
+    pads = _resolve_padding(padding, tuple(weight.shape[2:]), stride_, dilation_, op)
+    _check_output_size(op, x, weight, stride_, pads, dilation_)
     y = Conv2d(stride_, pads, dilation_, groups)(x, weight, bias)
     return y.squeeze(0) if unbatched else y
 
@@ -198,6 +297,32 @@ def conv1d(
     return y.squeeze(-2)
 
 
+def conv3d(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntTriple = 1,
+    padding: IntTriple | str = 0,
+    dilation: IntTriple = 1,
+    groups: int = 1,
+) -> Tensor:
+    """3-d cross-correlation, ``torch.nn.functional.conv3d``.
+
+    ``input`` (N, C, D, H, W) or unbatched (C, D, H, W); ``weight`` (OC, C/groups, KD, KH, KW); ``bias``
+    (OC,) -> (N, OC, OD, OH, OW), each size ``(size + 2*pad - dilation*(k-1) - 1) // stride + 1``.
+    ``padding`` is an int, three ints, ``"valid"`` or ``"same"`` (stride 1 only).
+    """
+    op = "conv3d"
+    x, unbatched = _batched(op, input, 3)
+    _check_operands(op, x, weight, bias, groups, transposed=False, dims=3)
+    stride_ = _ntuple(stride, 3, "stride", op, 1)
+    dilation_ = _ntuple(dilation, 3, "dilation", op, 1)
+    pads = _resolve_padding(padding, tuple(weight.shape[2:]), stride_, dilation_, op)
+    _check_output_size(op, x, weight, stride_, pads, dilation_)
+    y = ConvNd(stride_, pads, dilation_, groups)(x, weight, bias)
+    return y.squeeze(0) if unbatched else y
+
+
 def conv_transpose2d(
     input: Tensor,  # noqa: A002
     weight: Tensor,
@@ -221,22 +346,167 @@ def conv_transpose2d(
     dilation_ = _pair(dilation, "dilation", op, 1)
     pad = _pair(padding, "padding", op, 0)
     out_pad = _pair(output_padding, "output_padding", op, 0)
-    out_hw = []
-    for axis in range(2):
-        if out_pad[axis] >= max(stride_[axis], dilation_[axis]):
-            raise ArgumentError(
-                f"{op}: output_padding {out_pad} must be smaller than either stride {stride_} or dilation "
-                f"{dilation_} along each axis"
-            )
-        size = conv_transpose_out_size(
-            x.shape[2 + axis], weight.shape[2 + axis], stride_[axis], pad[axis], out_pad[axis], dilation_[axis]
-        )
-        if size < 1:
-            raise ShapeError(
-                f"{op}: input {tuple(input.shape)} with weight {tuple(weight.shape)} and padding {pad} gives an "
-                f"empty output (size {size} along axis {axis + 2}); reduce the padding"
-            )
-        out_hw.append(size)
+    out_hw = _transposed_output_size(op, x, weight, stride_, pad, out_pad, dilation_)
     pads = ((pad[0], pad[0]), (pad[1], pad[1]))
-    y = ConvTranspose2d(stride_, pads, dilation_, groups, (out_hw[0], out_hw[1]))(x, weight, bias)
+    y = ConvTranspose2d(stride_, pads, dilation_, groups, out_hw)(x, weight, bias)
     return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int] = 1,
+    padding: int | tuple[int] = 0,
+    output_padding: int | tuple[int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int] = 1,
+) -> Tensor:
+    """Transposed 1-d convolution, ``torch.nn.functional.conv_transpose1d``: ``input`` (N, C_in, L) or
+    (C_in, L), ``weight`` (C_in, C_out/groups, K), ``bias`` (C_out,) -> (N, C_out, OL) with
+    ``OL = (L-1)*stride - 2*padding + dilation*(K-1) + output_padding + 1``. Runs as a conv_transpose2d over
+    a height-1 image."""
+    op = "conv_transpose1d"
+    if input.ndim not in (2, 3) or weight.ndim != 3:
+        raise ShapeError(
+            f"{op}: expected input (N, C_in, L) or (C_in, L) and weight (C_in, C_out/groups, K), got input "
+            f"{tuple(input.shape)} and weight {tuple(weight.shape)}"
+        )
+    s = _single(stride, "stride", op, 1)
+    p = _single(padding, "padding", op, 0)
+    o = _single(output_padding, "output_padding", op, 0)
+    d = _single(dilation, "dilation", op, 1)
+    if o >= max(s, d):
+        raise ArgumentError(f"{op}: output padding must be smaller than either stride or dilation, got "
+                            f"output_padding {o}, stride {s} and dilation {d}")  # fmt: skip
+    y = conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, s), (0, p), (0, o), groups, (1, d))
+    return y.squeeze(-2)
+
+
+def conv_transpose3d(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntTriple = 1,
+    padding: IntTriple = 0,
+    output_padding: IntTriple = 0,
+    groups: int = 1,
+    dilation: IntTriple = 1,
+) -> Tensor:
+    """Transposed 3-d convolution, ``torch.nn.functional.conv_transpose3d``.
+
+    ``input`` (N, C_in, D, H, W) or (C_in, D, H, W); ``weight`` (C_in, C_out/groups, KD, KH, KW); ``bias``
+    (C_out,) -> (N, C_out, OD, OH, OW), each ``(size-1)*stride - 2*padding + dilation*(k-1) + output_padding
+    + 1``.
+    """
+    op = "conv_transpose3d"
+    x, unbatched = _batched(op, input, 3)
+    _check_operands(op, x, weight, bias, groups, transposed=True, dims=3)
+    stride_ = _ntuple(stride, 3, "stride", op, 1)
+    dilation_ = _ntuple(dilation, 3, "dilation", op, 1)
+    pad = _ntuple(padding, 3, "padding", op, 0)
+    out_pad = _ntuple(output_padding, 3, "output_padding", op, 0)
+    out_size = _transposed_output_size(op, x, weight, stride_, pad, out_pad, dilation_)
+    y = ConvTransposeNd(stride_, tuple((p, p) for p in pad), dilation_, groups, out_size)(x, weight, bias)
+    return y.squeeze(0) if unbatched else y
+
+
+# ---------------------------------------------------------------- unfold / fold (im2col / col2im)
+
+
+class Unfold(Function):
+    """``x`` (N, C, H, W) -> blocks (N, C*KH*KW, L), ``L = OH*OW``; rows ordered ``(c, ky, kx)``."""
+
+    def __init__(self, kernel: tuple[int, int], dilation: tuple[int, int], padding: tuple[int, int],
+                 stride: tuple[int, int]) -> None:  # fmt: skip
+        self.args = (kernel, stride, ((padding[0], padding[0]), (padding[1], padding[1])), dilation)
+
+    def forward(self, x: Any) -> Any:
+        self.x_shape = x.shape
+        col = kernels.im2col(x, *self.args)
+        return col.reshape(col.shape[0], x.shape[0], -1).transpose(1, 0, 2).copy()
+
+    def backward(self, gy: Any) -> Any:
+        col = gy.transpose(1, 0, 2).reshape(gy.shape[1], -1)
+        return kernels.col2im(col, self.x_shape, *self.args)
+
+
+class Fold(Function):
+    """Blocks (N, C*KH*KW, L) -> ``x`` (N, C, H, W), summing where blocks overlap: the adjoint of :class:`Unfold`."""
+
+    def __init__(self, out_hw: tuple[int, int], kernel: tuple[int, int], dilation: tuple[int, int],
+                 padding: tuple[int, int], stride: tuple[int, int]) -> None:  # fmt: skip
+        self.out_hw = out_hw
+        self.args = (kernel, stride, ((padding[0], padding[0]), (padding[1], padding[1])), dilation)
+
+    def forward(self, blocks: Any) -> Any:
+        n, rows = blocks.shape[:2]
+        kernel = self.args[0]
+        x_shape = (n, rows // (kernel[0] * kernel[1])) + self.out_hw
+        return kernels.col2im(blocks.transpose(1, 0, 2).reshape(rows, -1), x_shape, *self.args)
+
+    def backward(self, gy: Any) -> Any:
+        col = kernels.im2col(gy, *self.args)
+        return col.reshape(col.shape[0], gy.shape[0], -1).transpose(1, 0, 2).copy()
+
+
+def _block_counts(op: str, size: tuple[int, int], kernel: tuple[int, int], dilation: tuple[int, int],
+                  padding: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:  # fmt: skip
+    counts = tuple(conv_out_size(n, k, s, p, p, d) for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
+    if min(counts) < 1:
+        raise ShapeError(
+            f"{op}: spatial size {size} with kernel_size={kernel}, dilation={dilation}, padding={padding} holds no "
+            f"complete block (block counts {counts}); use a larger input or more padding"
+        )
+    return counts
+
+
+def unfold(
+    input: Tensor,  # noqa: A002
+    kernel_size: IntPair,
+    dilation: IntPair = 1,
+    padding: IntPair = 0,
+    stride: IntPair = 1,
+) -> Tensor:
+    """Sliding local blocks, ``torch.nn.functional.unfold`` (im2col): (N, C, H, W) or (C, H, W)
+    -> (N, C*KH*KW, L) with ``L`` the number of block positions ``OH*OW`` (row-major)."""
+    op = "unfold"
+    if input.ndim not in (3, 4):
+        raise ShapeError(f"{op}: expected a 4-d (N, C, H, W) or 3-d (C, H, W) input, got shape {tuple(input.shape)}")
+    x = input.unsqueeze(0) if input.ndim == 3 else input
+    kernel = _pair(kernel_size, "kernel_size", op, 1)
+    dil, pad, st = _pair(dilation, "dilation", op, 1), _pair(padding, "padding", op, 0), _pair(stride, "stride", op, 1)
+    _block_counts(op, tuple(x.shape[2:]), kernel, dil, pad, st)
+    y = Unfold(kernel, dil, pad, st)(x)
+    return y.squeeze(0) if input.ndim == 3 else y
+
+
+def fold(
+    input: Tensor,  # noqa: A002
+    output_size: IntPair,
+    kernel_size: IntPair,
+    dilation: IntPair = 1,
+    padding: IntPair = 0,
+    stride: IntPair = 1,
+) -> Tensor:
+    """Sum sliding local blocks into an image, ``torch.nn.functional.fold`` (col2im): (N, C*KH*KW, L) or
+    (C*KH*KW, L) -> (N, C, *output_size); ``L`` must be the number of block positions in the output."""
+    op = "fold"
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"{op}: expected a 3-d (N, C*KH*KW, L) or 2-d (C*KH*KW, L) input, got shape "
+                         f"{tuple(input.shape)}")  # fmt: skip
+    x = input.unsqueeze(0) if input.ndim == 2 else input
+    size = _pair(output_size, "output_size", op, 1)
+    kernel = _pair(kernel_size, "kernel_size", op, 1)
+    dil, pad, st = _pair(dilation, "dilation", op, 1), _pair(padding, "padding", op, 0), _pair(stride, "stride", op, 1)
+    if x.shape[1] % (kernel[0] * kernel[1]):
+        raise ShapeError(f"{op}: input dim 1 ({x.shape[1]}) must be divisible by the product of kernel_size "
+                         f"{kernel}, got input {tuple(input.shape)}")  # fmt: skip
+    counts = _block_counts(op, size, kernel, dil, pad, st)
+    if x.shape[2] != counts[0] * counts[1]:
+        raise ShapeError(
+            f"{op}: output_size={size}, kernel_size={kernel}, dilation={dil}, padding={pad}, stride={st} hold "
+            f"{counts[0]} * {counts[1]} = {counts[0] * counts[1]} blocks, but input dim 2 is {x.shape[2]}"
+        )
+    y = Fold(size, kernel, dil, pad, st)(x)
+    return y.squeeze(0) if input.ndim == 2 else y

@@ -1,9 +1,11 @@
-"""Layer normalization over the trailing dims."""
+"""Layer normalization and RMS normalization over the trailing dims."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from hubkit._backend import get_array_module
 from hubkit.autograd import Function
@@ -64,3 +66,28 @@ def layer_norm(
         if p is not None and tuple(p.shape) != shape:
             raise ShapeError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected normalized_shape {shape}")
     return LayerNorm(k, eps)(input, weight, bias)
+
+
+def rms_norm(
+    input: Tensor,  # noqa: A002
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """Root-mean-square normalization over the trailing ``normalized_shape`` dims (Zhang & Sennrich, 2019):
+    ``y = x / sqrt(mean(x**2) + eps) * weight``; ``eps`` defaults to the input dtype's machine epsilon.
+
+    ``input: (*, *normalized_shape)``, ``weight: normalized_shape`` -> same shape as ``input``. Built from
+    differentiable ops (five elementwise passes; autograd's backward is as fast as a fused one would be here).
+    """
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(int(n) for n in normalized_shape)
+    k = len(shape)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise ShapeError(f"rms_norm: input {tuple(input.shape)} must end with normalized_shape {shape}")
+    if weight is not None and tuple(weight.shape) != shape:
+        raise ShapeError(f"rms_norm: weight has shape {tuple(weight.shape)}, expected normalized_shape {shape}")
+    if eps is None:
+        eps = float(np.finfo(input.dtype).eps)
+    dims = tuple(range(input.ndim - k, input.ndim))
+    out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
+    return out if weight is None else out * weight

@@ -1,5 +1,6 @@
-"""Losses: cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, binary_cross_entropy,
-binary_cross_entropy_with_logits — PyTorch's signatures, reductions and weighting rules.
+"""Losses: cross_entropy, nll_loss, mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy,
+binary_cross_entropy_with_logits, kl_div, poisson_nll_loss, gaussian_nll_loss — PyTorch's signatures,
+reductions and weighting rules. The margin and embedding losses are in ``loss_margin.py``, CTC in ``loss_ctc.py``.
 
 ``reduction`` is 'none' (per-element or per-sample losses), 'mean' or 'sum'. The deprecated
 ``size_average``/``reduce`` flags are honoured the way PyTorch honours them.
@@ -7,6 +8,8 @@ binary_cross_entropy_with_logits — PyTorch's signatures, reductions and weight
 
 from __future__ import annotations
 
+import builtins
+import math
 import warnings
 from typing import Any
 
@@ -16,7 +19,7 @@ from hubkit._backend import get_array_module
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError, DTypeError, IndexOutOfRangeError, ShapeError
 from hubkit.ops.activation import _sigmoid_array, log_softmax
-from hubkit.ops.elementwise import abs, as_operands, sub
+from hubkit.ops.elementwise import abs, as_operands, log, sub
 from hubkit.ops.reduction import mean, sum
 from hubkit.ops.shape import masked_fill, reshape
 from hubkit.tensor import Tensor
@@ -92,10 +95,12 @@ def l1_loss(input: Tensor, target: Tensor, size_average: bool | None = None, red
 
 
 class SmoothL1(Function):
-    """Elementwise ``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``, with ``d = x - t``."""
+    """Elementwise ``scale * (0.5 d^2 / beta)`` where ``|d| < beta``, else ``scale * (|d| - 0.5 beta)``,
+    with ``d = x - t``. ``scale=1`` is smooth L1; ``scale=beta=delta`` is Huber.
+    """
 
-    def __init__(self, beta: float) -> None:
-        self.beta = beta
+    def __init__(self, beta: float, scale: float = 1.0) -> None:
+        self.beta, self.scale = beta, scale
 
     def forward(self, x: Any, t: Any) -> Any:
         xp = get_array_module(x)
@@ -103,12 +108,15 @@ class SmoothL1(Function):
         ad = xp.abs(d)
         self.d, self.inside = d, ad < self.beta
         beta = d.dtype.type(self.beta)
-        return xp.where(self.inside, d.dtype.type(0.5) * d * d / beta, ad - d.dtype.type(0.5) * beta)
+        y = xp.where(self.inside, d.dtype.type(0.5) * d * d / beta, ad - d.dtype.type(0.5) * beta)
+        return y if self.scale == 1.0 else y * d.dtype.type(self.scale)
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         xp = get_array_module(gy)
         d = self.d
         gx = gy * xp.where(self.inside, d / d.dtype.type(self.beta), xp.sign(d))
+        if self.scale != 1.0:
+            gx = gx * gx.dtype.type(self.scale)
         return gx, (-gx if self.needs_input_grad[1] else None)
 
 
@@ -123,6 +131,27 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: bool | None = No
         return _reduce(abs(sub(input, target)), reduction)
     x, t = as_operands(input, target, "smooth_l1_loss")
     return _reduce(SmoothL1(beta)(x, t), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,  # noqa: A002
+               weight: Tensor | None = None) -> Tensor:
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``: ``delta * smooth_l1_loss(beta=delta)``.
+
+    ``input``, ``target`` (and ``weight``): ``(*)`` -> scalar, or ``(*)`` with ``reduction='none'``. Unlike
+    ``mse_loss``, a weighted mean divides by the element count, not by the summed weights (as PyTorch does).
+    """
+    reduction = _reduction(None, None, reduction, "huber_loss")
+    if not delta > 0:
+        raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
+    _warn_if_broadcast("huber_loss", input, target)
+    x, t = as_operands(input, target, "huber_loss")
+    loss = SmoothL1(delta, delta)(x, t)
+    if weight is not None:
+        if tuple(weight.shape) != tuple(input.shape):
+            raise ShapeError(f"huber_loss: weight {tuple(weight.shape)} and input {tuple(input.shape)} "
+                             "must have the same size")
+        loss = loss * weight
+    return _reduce(loss, reduction)
 
 
 # ---------------------------------------------------------------- binary losses
@@ -379,3 +408,165 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     else:
         smooth_term = _reduce(smooth, reduction)
     return nll * (1 - label_smoothing) + smooth_term * (label_smoothing / n_classes)
+
+
+# ---------------------------------------------------------------- probabilistic losses
+
+
+class KLDiv(Function):
+    """Elementwise ``t (log t - x)`` (0 where ``t = 0``), or ``exp(t) (t - x)`` when the target is a log.
+
+    Fused so that ``0 log 0`` is 0 without a ``nan`` ever entering the graph.
+    """
+
+    def __init__(self, log_target: bool) -> None:
+        self.log_target = log_target
+
+    def forward(self, x: Any, t: Any) -> Any:
+        xp = get_array_module(x)
+        need_x, need_t = self.needs_input_grad
+        if self.log_target:
+            et = xp.exp(t)
+            self.et = et if need_x or need_t else None
+            self.diff = t - x if need_t else None
+            return et * (t - x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_t = xp.log(t)
+            t_log_t = xp.where(t == 0, x.dtype.type(0), t * log_t)
+        self.t = t if need_x else None
+        self.log_t, self.x = (log_t, x) if need_t else (None, None)
+        return t_log_t - t * x
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        need_x, need_t = self.needs_input_grad
+        if self.log_target:
+            gx = -gy * self.et if need_x else None
+            gt = gy * self.et * (self.diff + 1) if need_t else None
+            return gx, gt
+        gx = -gy * self.t if need_x else None
+        gt = gy * (self.log_t + 1 - self.x) if need_t else None
+        return gx, gt
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: bool | None = None, reduce: bool | None = None,  # noqa: A002
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence ``target * (log(target) - input)`` of log-probabilities ``input``.
+
+    ``input``, ``target``: ``(*)`` (``target`` holds probabilities, or log-probabilities with
+    ``log_target=True``). ``reduction='batchmean'`` (the true KL divergence) divides the sum by
+    ``input.shape[0]``; ``'mean'`` divides by the element count and warns, as PyTorch does.
+    """
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction, "kl_div")
+    elif reduction not in ("none", "batchmean", "sum", "mean"):
+        raise ArgumentError(f"kl_div: reduction must be one of ('none', 'batchmean', 'sum', 'mean'), got {reduction!r}")
+    elif reduction == "mean":
+        warnings.warn(
+            "kl_div: reduction='mean' divides the total loss by both the batch size and the support size. "
+            "'batchmean' divides only by the batch size, and aligns with the KL div math definition. "
+            "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+            UserWarning,
+            stacklevel=2,
+        )
+    x, t = as_operands(input, target, "kl_div")
+    loss = KLDiv(log_target)(x, t)
+    if reduction == "batchmean":
+        return sum(loss) / input.shape[0] if input.ndim else sum(loss)
+    return _reduce(loss, reduction)
+
+
+class PoissonNLL(Function):
+    """Elementwise ``exp(x) - t x`` (``log_input``) or ``x - t log(x + eps)``, plus with ``full`` the
+    Stirling term ``t log t - t + 0.5 log(2 pi t)`` where ``t > 1``.
+
+    Fused so the Stirling term's logs never see the targets it masks out (``t <= 1``, often 0): built
+    from primitives they would warn and turn the target's gradient into ``0 * inf = nan``.
+    """
+
+    def __init__(self, log_input: bool, full: bool, eps: float) -> None:
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, x: Any, t: Any) -> Any:
+        xp = get_array_module(x)
+        one = x.dtype.type(1)
+        self.x, self.t = x, t
+        if self.log_input:
+            self.ex = xp.exp(x)
+            loss = self.ex - t * x
+        else:
+            self.xe = x + x.dtype.type(self.eps)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self.log_xe = xp.log(self.xe)
+            loss = x - t * self.log_xe
+        if self.full:
+            self.big = t > 1
+            self.tt = xp.where(self.big, t, one)
+            log_tt = xp.log(self.tt)
+            self.log_tt = log_tt
+            stirling = self.tt * log_tt - self.tt + x.dtype.type(0.5) * xp.log(x.dtype.type(2 * math.pi) * self.tt)
+            loss = loss + xp.where(self.big, stirling, x.dtype.type(0))
+        return loss
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        xp = get_array_module(gy)
+        x, t = self.x, self.t
+        gx = gt = None
+        if self.needs_input_grad[0]:
+            gx = gy * (self.ex - t) if self.log_input else gy * (1 - t / self.xe)
+        if self.needs_input_grad[1]:
+            gt = -gy * (x if self.log_input else self.log_xe)
+            if self.full:
+                gt = gt + gy * xp.where(self.big, self.log_tt + x.dtype.type(0.5) / self.tt, x.dtype.type(0))
+        return gx, gt
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,  # noqa: A002
+                     size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
+                     reduction: str = "mean") -> Tensor:
+    """Negative log likelihood of ``target ~ Poisson(rate)``: ``input`` is ``log(rate)`` with ``log_input``,
+    else the rate itself. ``input``, ``target``: ``(*)`` -> scalar, or ``(*)`` with ``reduction='none'``.
+    """
+    reduction = _reduction(size_average, reduce, reduction, "poisson_nll_loss")
+    x, t = as_operands(input, target, "poisson_nll_loss")
+    return _reduce(PoissonNLL(log_input, full, eps)(x, t), reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: bool = False,  # noqa: A002
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """Negative log likelihood ``0.5 (log(var) + (input - target)^2 / var)`` of a Gaussian.
+
+    ``input``, ``target``: ``(N, *)``; ``var`` is ``input``'s shape (heteroscedastic), that shape
+    without its last dim or with one dim of size 1 (homoscedastic), or a Python number. ``var`` is
+    clamped at ``eps`` for the value, while its gradient passes as if unclamped (as in PyTorch).
+    ``full`` adds the constant ``0.5 log(2 pi)``.
+    """
+    xp = input._xp
+    if isinstance(var, (int, float)) and not isinstance(var, bool):
+        if var < 0:
+            raise ArgumentError(f"gaussian_nll_loss: var has negative entry/entries: got {var}; variances must be >= 0")
+        var = Tensor._make(xp.full(input.shape, var, dtype=input.dtype if input.dtype.kind == "f" else "float32"))
+    elif not isinstance(var, Tensor):
+        raise DTypeError(f"gaussian_nll_loss: var must be a Tensor or a Python number, got {type(var).__name__}")
+    elif bool((var.array < 0).any()):
+        raise ArgumentError("gaussian_nll_loss: var has negative entry/entries; variances must be >= 0")
+    elif var.dtype.kind != "f":
+        var = var.to(input.dtype if input.dtype.kind == "f" else "float32")
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = reshape(var, *var.shape, 1)
+        elif not (var.ndim == input.ndim and builtins.sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            raise ShapeError(
+                f"gaussian_nll_loss: var {tuple(var.shape)} is of incorrect size for input {tuple(input.shape)}: "
+                "expected the input's shape, the input's shape without its last dim, or the input's shape with "
+                "one dim of size 1"
+            )
+    reduction = _reduction(None, None, reduction, "gaussian_nll_loss")
+    # a constant shift, so the value is clamped while the gradient reaches var untouched (PyTorch clamps
+    # a clone under no_grad)
+    shift = xp.maximum(var.array, var.dtype.type(eps)) - var.array
+    var = var + Tensor._make(shift)
+    d = sub(input, target)
+    loss = (log(var) + d * d / var) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)

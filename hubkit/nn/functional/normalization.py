@@ -1,4 +1,4 @@
-"""Normalization: batch_norm, group_norm, instance_norm, normalize, cosine_similarity.
+"""Normalization: batch_norm, group_norm, instance_norm, local_response_norm, normalize, cosine_similarity.
 
 The statistics ops are fused Functions (one forward, one closed-form backward) rather than chains of
 primitives: a training step through a BatchNorm would otherwise record a dozen nodes and temporaries.
@@ -13,6 +13,7 @@ from hubkit._backend import get_array_module
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError, ShapeError
 from hubkit.kernels.generic import channel_axes, channel_shape
+from hubkit.ops.shape import pad
 from hubkit.tensor import Tensor
 
 
@@ -246,3 +247,29 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     a = x1.reshape((1,) * (ndim - x1.ndim) + tuple(x1.shape))
     b = x2.reshape((1,) * (ndim - x2.ndim) + tuple(x2.shape))
     return (normalize(a, 2.0, d, eps) * normalize(b, 2.0, d, eps)).sum(dim=d)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,  # noqa: A002
+                        k: float = 1.0) -> Tensor:
+    """Local response normalization across channels, ``torch.nn.functional.local_response_norm``:
+    ``input`` (N, C, *) -> same shape, ``x / (k + alpha * mean(x^2 over a window of size channels))^beta``.
+
+    The window around channel c spans ``c - size // 2 .. c + (size - 1) // 2``, zero-padded at the
+    ends and always divided by ``size`` (torch's average pool with padding counted).
+    """
+    if input.ndim < 3:
+        raise ShapeError(f"local_response_norm: expected an input (N, C, *) with 3 or more dims, got "
+                         f"{tuple(input.shape)}")
+    if not isinstance(size, int) or size < 1:
+        raise ArgumentError(f"local_response_norm: size must be a positive int, got {size!r}")
+    if input.numel() == 0:
+        return input
+    n, c = input.shape[:2]
+    squares = (input * input).reshape(n, c, -1)
+    padded = pad(squares, (0, 0, size // 2, (size - 1) // 2))
+    # a sum of `size` shifted slices: exact (no cumsum cancellation), and size is small (5 in AlexNet)
+    window = padded[:, 0:c]
+    for offset in range(1, size):
+        window = window + padded[:, offset:offset + c]
+    div = (window * (alpha / size) + k) ** beta
+    return input / div.reshape(input.shape)

@@ -20,18 +20,19 @@ class NonDynamicallyQuantizableLinear(Linear):
     """A Linear under the class name torch uses for ``MultiheadAttention.out_proj`` (so reprs match)."""
 
 
-def _additive_mask(mask: Any, dtype: Any, what: str) -> Any:
-    """A raw float array to add to attention scores: bool True (masked out) -> -inf, floats as given."""
-    data = mask.array if isinstance(mask, Tensor) else mask
-    xp = np if isinstance(data, np.ndarray) else mask._xp
-    data = xp.asarray(data)
+def _additive_mask(mask: Any, xp: Any, dtype: Any, what: str) -> Tensor:
+    """The mask to add to attention scores: bool True (masked out) -> -inf; a float Tensor as it is, so a
+    learned mask (a relative-position bias, say) gets its gradient, as in torch."""
+    if isinstance(mask, Tensor) and mask.dtype.kind == "f":
+        return mask if mask.dtype == dtype else mask.to(dtype)
+    data = xp.asarray(mask.array if isinstance(mask, Tensor) else mask)
     if data.dtype == bool:
         out = xp.zeros(data.shape, dtype=dtype)
         out[data] = -np.inf
-        return out
+        return Tensor._make(out)
     if data.dtype.kind != "f":
         raise ArgumentError(f"MultiheadAttention: {what} must be bool or floating point, got {data.dtype}")
-    return data.astype(dtype, copy=False)
+    return Tensor._make(data.astype(dtype, copy=False))
 
 
 class MultiheadAttention(Module):
@@ -42,7 +43,8 @@ class MultiheadAttention(Module):
     ``attn_output`` shaped like ``query``, ``weights (N, L, S)`` averaged over heads (``(N, H, L, S)`` with
     ``average_attn_weights=False``), or ``None`` when ``need_weights=False``.
     ``attn_mask``: ``(L, S)`` or ``(N*H, L, S)``; ``key_padding_mask``: ``(N, S)``; bool True = masked out,
-    float masks are added to the scores.
+    float masks are added to the scores. A query whose keys are all masked out gets zeros with
+    ``need_weights=False`` (the path ``Transformer`` layers take) and NaN with ``need_weights=True``, as in torch.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -145,22 +147,32 @@ class MultiheadAttention(Module):
         dtype = q.dtype
         xp = q._xp
 
+        src_len = key.shape[0]
         mask = None
         if attn_mask is not None:
-            mask = _additive_mask(attn_mask, dtype, "attn_mask")
+            mask = _additive_mask(attn_mask, xp, dtype, "attn_mask")
+            expected = {2: (tgt_len, src_len), 3: (bsz * heads, tgt_len, src_len)}.get(mask.ndim)
+            if tuple(mask.shape) != expected:
+                raise ShapeError(
+                    f"MultiheadAttention: attn_mask has shape {tuple(mask.shape)}, expected (L, S) = "
+                    f"{(tgt_len, src_len)} or (N*num_heads, L, S) = {(bsz * heads, tgt_len, src_len)}"
+                )
             if mask.ndim == 2:
-                mask = mask[None]
+                mask = F.unsqueeze(mask, 0)
         elif is_causal:
-            s = key.shape[0]
-            mask = xp.triu(xp.full((tgt_len, s), -np.inf, dtype=dtype), 1)[None]
-        pad = None if key_padding_mask is None else _additive_mask(key_padding_mask, dtype, "key_padding_mask")
+            mask = Tensor._make(xp.triu(xp.full((1, tgt_len, src_len), -np.inf, dtype=dtype), 1))
+        pad = None
+        if key_padding_mask is not None:
+            pad = _additive_mask(key_padding_mask, xp, dtype, "key_padding_mask")
+            if tuple(pad.shape) != (bsz, src_len):
+                raise ShapeError(
+                    f"MultiheadAttention: key_padding_mask has shape {tuple(pad.shape)}, expected (N, S) = "
+                    f"{(bsz, src_len)}"
+                )
 
         if self.bias_k is not None:
             k = F.cat([k, F.expand(self.bias_k, 1, bsz, embed_dim)])
             v = F.cat([v, F.expand(self.bias_v, 1, bsz, embed_dim)])
-            mask = None if mask is None else xp.pad(mask, ((0, 0), (0, 0), (0, 1)))
-            pad = None if pad is None else xp.pad(pad, ((0, 0), (0, 1)))
-
         q = F.transpose(F.reshape(q, tgt_len, bsz * heads, head_dim), 0, 1)  # (N*H, L, D)
         k = F.transpose(F.reshape(k, k.shape[0], bsz * heads, head_dim), 0, 1)  # (N*H, S, D)
         v = F.transpose(F.reshape(v, v.shape[0], bsz * heads, head_dim), 0, 1)
@@ -168,29 +180,28 @@ class MultiheadAttention(Module):
             zeros = Tensor._make(xp.zeros((bsz * heads, 1, head_dim), dtype=dtype))
             k = F.cat([k, zeros], dim=1)
             v = F.cat([v, zeros], dim=1)
-            mask = None if mask is None else xp.pad(mask, ((0, 0), (0, 0), (0, 1)))
-            pad = None if pad is None else xp.pad(pad, ((0, 0), (0, 1)))
+        extra = k.shape[1] - src_len  # keys appended by add_bias_kv / add_zero_attn, never masked
+        if extra:
+            mask = None if mask is None else F.pad(mask, (0, extra))
+            pad = None if pad is None else F.pad(pad, (0, extra))
         src_len = k.shape[1]
         if pad is not None:
-            if pad.shape != (bsz, src_len):
-                raise ShapeError(
-                    f"MultiheadAttention: key_padding_mask has shape {pad.shape}, expected {(bsz, src_len)}"
-                )
-            pad = xp.broadcast_to(pad[:, None, None, :], (bsz, heads, 1, src_len)).reshape(bsz * heads, 1, src_len)
+            pad = F.reshape(F.expand(F.reshape(pad, bsz, 1, 1, src_len), bsz, heads, 1, src_len), bsz * heads, 1,
+                            src_len)  # fmt: skip
             mask = pad if mask is None else mask + pad
-        if mask is not None and (mask.shape[-1] != src_len or mask.shape[-2] not in (1, tgt_len)):
-            raise ShapeError(
-                f"MultiheadAttention: attn_mask has shape {tuple(mask.shape)}, expected (L, S) = {(tgt_len, src_len)} "
-                f"or (N*num_heads, L, S)"
-            )
 
-        scores = F.matmul(q * (1.0 / math.sqrt(head_dim)), F.transpose(k, 1, 2))  # (N*H, L, S)
-        if mask is not None:
-            scores = scores + Tensor._make(mask)
-        weights = F.softmax(scores, dim=-1)
-        if self.dropout > 0.0 and self.training:
-            weights = F.dropout(weights, self.dropout, True)
-        out = F.matmul(weights, v)  # (N*H, L, D)
+        dropout_p = self.dropout if self.training else 0.0
+        if need_weights:
+            scores = F.matmul(q * (1.0 / math.sqrt(head_dim)), F.transpose(k, 1, 2))  # (N*H, L, S)
+            if mask is not None:
+                scores = scores + mask
+            weights = F.softmax(scores, dim=-1)
+            out = F.matmul(F.dropout(weights, dropout_p, True) if dropout_p > 0.0 else weights, v)  # (N*H, L, D)
+        else:
+            # torch's need_weights=False path is SDPA, whose softmax gives a query with every key masked out
+            # zeros instead of NaN; without that a fully padded sequence would poison the whole batch's
+            # gradients (0 * NaN). The fused op also keeps one attention matrix for backward instead of three.
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         out = F.reshape(F.transpose(out, 0, 1), tgt_len * bsz, embed_dim)
         out = F.reshape(self.out_proj(out), tgt_len, bsz, embed_dim)
         if unbatched:

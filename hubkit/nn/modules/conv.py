@@ -1,4 +1,5 @@
-"""Conv1d, Conv2d and ConvTranspose2d (weights ``(out, in/groups, *kernel)``, PyTorch's layout and init)."""
+"""Conv1d/2d/3d and ConvTranspose1d/2d/3d (weights ``(out, in/groups, *kernel)``, transposed ones
+``(in, out/groups, *kernel)``: PyTorch's layout, init, state-dict keys and reprs)."""
 
 from __future__ import annotations
 
@@ -127,7 +128,85 @@ class Conv2d(_ConvNd):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
-class ConvTranspose2d(_ConvNd):
+class Conv3d(_ConvNd):
+    """3-d convolution: ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)``;
+    ``weight: (C_out, C_in/groups, KD, KH, KW)``. ``padding`` as Conv2d's; ``padding_mode`` zeros, reflect,
+    replicate or circular."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0, groups, bias,
+                         padding_mode, device, dtype, 3)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if self.padding_mode != "zeros":
+            return F.conv3d(self._padded(input), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return F.conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class _ConvTransposeNd(_ConvNd):
+    _dims = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any, padding: Any,
+                 output_padding: Any, groups: int, bias: bool, dilation: Any, padding_mode: str, device: Any,
+                 dtype: Any) -> None:  # fmt: skip
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ArgumentError(f"{name} only supports padding_mode='zeros', got {padding_mode!r}")
+        if isinstance(padding, str):
+            raise ArgumentError(f"{name} takes int padding, got {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding,
+                         groups, bias, padding_mode, device, dtype, self._dims)
+
+    def _output_padding(self, input: Tensor, output_size: Sequence[int] | None) -> tuple[int, ...]:  # noqa: A002
+        """The output_padding that makes the output ``output_size`` (its last dims; PyTorch's rule), or
+        the module's own when no size is asked for."""
+        if output_size is None:
+            return self.output_padding
+        n = self._dims
+        size = tuple(output_size)
+        if len(size) in (n + 1, n + 2):
+            size = size[-n:]
+        if len(size) != n:
+            raise ArgumentError(f"{type(self).__name__}: output_size must have {n} or {n + 2} entries, got "
+                                f"{tuple(output_size)}")  # fmt: skip
+        spatial = input.shape[-n:]
+        result = []
+        for d in range(n):
+            smallest = ((spatial[d] - 1) * self.stride[d] - 2 * self.padding[d]
+                        + self.dilation[d] * (self.kernel_size[d] - 1) + 1)  # fmt: skip
+            largest = smallest + self.stride[d] - 1
+            if not smallest <= size[d] <= largest:
+                raise ArgumentError(
+                    f"{type(self).__name__}: requested output size {size} is not reachable from input "
+                    f"{tuple(spatial)}; dim {d} must be between {smallest} and {largest}"
+                )
+            result.append(size[d] - smallest)
+        return tuple(result)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-d convolution: ``(N, C_in, L) -> (N, C_out, L_out)`` with
+    ``L_out = (L - 1) * stride - 2 * padding + dilation * (K - 1) + output_padding + 1``;
+    ``weight: (C_in, C_out/groups, K)``. ``forward(x, output_size=...)`` picks ``output_padding``.
+    """
+
+    _dims = 1
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
+                         dilation, padding_mode, device, dtype)
+
+    def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:  # noqa: A002
+        output_padding = self._output_padding(input, output_size)
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
+                                  self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
     """Transposed 2-d convolution (the gradient of conv2d w.r.t. its input).
 
     ``(N, C_in, H, W) -> (N, C_out, H_out, W_out)`` with
@@ -135,41 +214,35 @@ class ConvTranspose2d(_ConvNd):
     ``weight: (C_in, C_out/groups, KH, KW)``. ``forward(x, output_size=...)`` picks ``output_padding``.
     """
 
+    _dims = 2
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
                  padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
-        if padding_mode != "zeros":
-            raise ArgumentError(f"ConvTranspose2d only supports padding_mode='zeros', got {padding_mode!r}")
-        if isinstance(padding, str):
-            raise ArgumentError(f"ConvTranspose2d takes int padding, got {padding!r}")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding,
-                         groups, bias, padding_mode, device, dtype, 2)
-        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
-            if op >= s and op >= d:
-                raise ArgumentError(
-                    f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than either stride "
-                    f"{self.stride} or dilation {self.dilation}"
-                )
-
-    def _output_padding(self, input: Tensor, output_size: Sequence[int] | None) -> tuple[int, ...]:  # noqa: A002
-        if output_size is None:
-            return self.output_padding
-        size = tuple(output_size)[-2:]
-        hw = input.shape[-2:]
-        result = []
-        for d in range(2):
-            smallest = ((hw[d] - 1) * self.stride[d] - 2 * self.padding[d]
-                        + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
-            largest = smallest + self.stride[d] - 1
-            if not smallest <= size[d] <= largest:
-                raise ArgumentError(
-                    f"ConvTranspose2d: requested output size {size} is not reachable from input {tuple(hw)}; "
-                    f"dim {d} must be between {smallest} and {largest}"
-                )
-            result.append(size[d] - smallest)
-        return tuple(result)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
+                         dilation, padding_mode, device, dtype)
 
     def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:  # noqa: A002
         output_padding = self._output_padding(input, output_size)
         return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
+                                  self.groups, self.dilation)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-d convolution: ``(N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)``, each size
+    ``(size - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``;
+    ``weight: (C_in, C_out/groups, KD, KH, KW)``. ``forward(x, output_size=...)`` picks ``output_padding``.
+    """
+
+    _dims = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
+                         dilation, padding_mode, device, dtype)
+
+    def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:  # noqa: A002
+        output_padding = self._output_padding(input, output_size)
+        return F.conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding, output_padding,
                                   self.groups, self.dilation)

@@ -1,10 +1,14 @@
-"""Normalization layers: BatchNorm1d/2d, LayerNorm, GroupNorm (PyTorch's buffers, defaults and repr)."""
+"""Normalization layers: BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LocalResponseNorm, CrossMapLRN2d, LayerNorm,
+GroupNorm (PyTorch's buffers, defaults and repr)."""
 
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from hubkit.errors import ArgumentError, ShapeError
 from hubkit.nn import functional as F
@@ -118,6 +122,80 @@ class BatchNorm2d(_BatchNorm):
     _expected_dims = (4,)
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization over ``(N, C, D, H, W)``, per channel C (see BatchNorm1d for the statistics)."""
+
+    _expected_dims = (5,)
+
+
+class _InstanceNorm(_BatchNorm):
+    """Each (sample, channel) plane normalized over its own positions; torch's defaults: no affine, no
+    running statistics. With ``track_running_stats`` eval mode uses the running statistics instead."""
+
+    _no_batch_dim = 0
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if input.ndim not in (self._no_batch_dim, self._no_batch_dim + 1):
+            raise ShapeError(f"{type(self).__name__}: expected {self._no_batch_dim}D or {self._no_batch_dim + 1}D "
+                             f"input (got {input.ndim}D input of shape {tuple(input.shape)})")
+        feature_dim = input.ndim - self._no_batch_dim
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ShapeError(f"{type(self).__name__}: expected input's size at dim={feature_dim} to match "
+                                 f"num_features ({self.num_features}), but got input {tuple(input.shape)}")
+            warnings.warn(f"input's size at dim={feature_dim} does not match num_features. You can silence this "
+                          "warning by not passing in num_features, which is not used because affine=False",
+                          stacklevel=2)
+        if input.ndim == self._no_batch_dim:
+            return self._instance_norm(input.unsqueeze(0)).squeeze(0)
+        return self._instance_norm(input)
+
+    def _instance_norm(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+                               self.training or not self.track_running_stats,
+                               0.0 if self.momentum is None else self.momentum, self.eps)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalization of ``(N, C, L)`` or unbatched ``(C, L)``."""
+
+    _no_batch_dim = 2
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalization of ``(N, C, H, W)`` or unbatched ``(C, H, W)``."""
+
+    _no_batch_dim = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalization of ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``."""
+
+    _no_batch_dim = 4
+
+
+class LocalResponseNorm(Module):
+    """``(N, C, *)`` divided by ``(k + alpha / size * sum of squares over size neighbouring channels) ** beta``."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
 class LayerNorm(Module):
     """Normalizes over the trailing ``normalized_shape`` dims: ``(*, *normalized_shape)`` in and out."""
 
@@ -167,3 +245,81 @@ class GroupNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+def _cross_map_window(channels: int, size: int) -> Any:
+    """The (C, C) 0/1 matrix of which squared channels torch's CrossMapLRN2d sums for each output channel.
+
+    torch's forward (a port of Lua torch's SpatialCrossMapLRN) builds the sums with a running window:
+    channel 0 sums the first ``pre_pad = (size - 1) // 2 + 1`` channels, channel c adds channel
+    ``c + pre_pad - 1`` (while it exists) and drops channel ``c - pre_pad`` only once ``c > pre_pad``, so
+    channel 0 never leaves and its windows are not the symmetric ones ``local_response_norm`` uses. The
+    same recurrence run on indicator vectors gives the matrix, so hubkit's outputs are torch's.
+    """
+    pre_pad = int((size - 1) / 2 + 1)
+    window = np.zeros((channels, channels))
+    window[0, : min(pre_pad, channels)] = 1
+    for c in range(1, channels):
+        window[c] = window[c - 1]
+        if c < channels - pre_pad + 1:
+            window[c, c + pre_pad - 1] += 1
+        if c > pre_pad:
+            window[c, c - pre_pad] -= 1
+    return window
+
+
+class CrossMapLRN2d(Module):
+    """Local response normalization across channels of ``(N, C, H, W)``, torch's legacy ``CrossMapLRN2d``:
+    ``y = x * (k + alpha / size * s) ** -beta`` with ``s`` the sum of squares over torch's running channel
+    window (see ``_cross_map_window``; it differs from ``LocalResponseNorm``'s for ``C > (size - 1) // 2 + 1``).
+
+    The forward pass equals torch's. The backward is autograd's exact gradient of it; torch's hand-written
+    backward is not (torch's own gradcheck of CrossMapLRN2d fails), so gradients differ from torch's.
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        if input.ndim != 4:
+            raise ShapeError(f"CrossMapLRN2d: Expected input to be 4D, got {input.ndim}D instead.")
+        window = Tensor._make(input._xp.asarray(_cross_map_window(input.shape[1], self.size), dtype=input.dtype))
+        sums = F.matmul(window, F.reshape(input * input, input.shape[0], input.shape[1], -1))
+        scale = F.reshape(sums, *input.shape) * (self.alpha / self.size) + self.k
+        return input * scale ** -self.beta
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalization over the trailing ``normalized_shape`` dims: ``(*, *normalized_shape)``
+    in and out, ``weight: normalized_shape`` (ones) when ``elementwise_affine``; ``eps=None`` means the input
+    dtype's machine epsilon, as in torch."""
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None,
+                 elementwise_affine: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(ones(self.normalized_shape, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
