@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from typing import Any, Generic, TypeVar
 
@@ -200,14 +201,19 @@ class BatchSampler(Sampler[list[int]]):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
-def _from_env(name: str, value: int | None, var: str) -> int:
+def _world_value(name: str, value: int | None, var: str) -> int:
+    """``value``, else the initialized hubkit.distributed group's (rank or size), else the environment's."""
     if value is not None:
         return int(value)
+    # hubkit.distributed sits above data: read it only when the program has imported it (no upward import)
+    dist = sys.modules.get("hubkit.distributed")
+    if dist is not None and dist.is_initialized():
+        return dist.get_world_size() if var == "WORLD_SIZE" else dist.get_rank()
     env = os.environ.get(var)
     if env is None:
         raise ArgumentError(
-            f"DistributedSampler needs {name}: pass {name}=... or set the {var} environment variable "
-            f"(torchrun and similar launchers set it)"
+            f"DistributedSampler needs {name}: pass {name}=..., call hubkit.distributed.init_process_group() "
+            f"first, or set the {var} environment variable (hubkit run and torchrun set it)"
         )
     try:
         return int(env)
@@ -215,14 +221,40 @@ def _from_env(name: str, value: int | None, var: str) -> int:
         raise ArgumentError(f"the {var} environment variable must be an integer, got {env!r}") from None
 
 
+# torch's CPU randperm swaps with ``random() % (n - i)`` only below this size (TensorFactories.cpp)
+_TORCH_RANDPERM_SMALL_N = (2**32 - 1) // 20
+
+
+def torch_randperm(n: int, seed: int) -> list[int]:
+    """``torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()``, without torch.
+
+    torch seeds a standard 32-bit Mersenne Twister with the seed's low 32 bits (numpy's legacy
+    ``MT19937`` seeding is the same ``init_genrand``), then runs a Fisher-Yates pass that swaps position
+    ``i`` with ``i + random() % (n - i)``. DistributedSampler uses it so every rank of a hubkit job draws
+    exactly the indices a torch job with the same seed and epoch would.
+    """
+    if n >= _TORCH_RANDPERM_SMALL_N:
+        raise ArgumentError(f"a dataset of {n} items is past the size ({_TORCH_RANDPERM_SMALL_N}) up to which "
+                            "hubkit reproduces torch's shuffled order; use shuffle=False or split the dataset")
+    bits = np.random.MT19937()
+    bits._legacy_seeding(seed & 0xFFFFFFFF)
+    draws = bits.random_raw(max(n - 1, 0)).tolist()
+    perm = list(range(n))
+    for i in range(n - 1):
+        j = i + draws[i] % (n - i)
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
 class DistributedSampler(Sampler[int]):
-    """The share of a dataset's indices that one of ``num_replicas`` processes reads.
+    """The share of a dataset's indices that one of ``num_replicas`` processes reads, exactly as torch's.
 
     Every replica gets ``num_samples = ceil(N / num_replicas)`` indices (``drop_last``: the tail
     that does not divide evenly is dropped instead of padded by wrapping around). With ``shuffle``
-    the permutation is seeded by ``seed + epoch``, identical on every replica; call
-    ``set_epoch(e)`` before each epoch to reshuffle. ``num_replicas`` and ``rank`` default to the
-    ``WORLD_SIZE`` and ``RANK`` environment variables.
+    the permutation is torch's ``randperm`` seeded by ``seed + epoch``, identical on every replica and
+    equal to what torch draws; call ``set_epoch(e)`` before each epoch to reshuffle. Rank r reads
+    positions ``r, r + num_replicas, ...`` of it. ``num_replicas`` and ``rank`` default to the initialized
+    ``hubkit.distributed`` group's, else to the ``WORLD_SIZE`` and ``RANK`` environment variables.
     """
 
     def __init__(
@@ -234,8 +266,8 @@ class DistributedSampler(Sampler[int]):
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        num_replicas = _from_env("num_replicas", num_replicas, "WORLD_SIZE")
-        rank = _from_env("rank", rank, "RANK")
+        num_replicas = _world_value("num_replicas", num_replicas, "WORLD_SIZE")
+        rank = _world_value("rank", rank, "RANK")
         if num_replicas <= 0:
             raise ArgumentError(f"num_replicas must be a positive integer, got {num_replicas}")
         if not 0 <= rank < num_replicas:
@@ -257,7 +289,7 @@ class DistributedSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         n = len(self.dataset)
         if self.shuffle:
-            indices = Generator(self.seed + self.epoch).numpy.permutation(n).tolist()
+            indices = torch_randperm(n, self.seed + self.epoch)
         else:
             indices = list(range(n))
         if self.drop_last:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from hubkit.errors import ArgumentError, TrainerError
+from hubkit.train._ddp import STRATEGIES, DDPStrategy
 from hubkit.train._output import CSVLogger, ProgressBar, environment, model_summary
 from hubkit.train._results import Results, batch_size_of, to_float
 from hubkit.train.callbacks import Callback, ModelCheckpoint
@@ -115,11 +116,13 @@ class Trainer:
             raise ArgumentError(f"gradient_clip_algorithm={gradient_clip_algorithm!r}: use 'norm' or 'value'")
         if on_nan_loss not in ("raise", "skip"):
             raise ArgumentError(f"on_nan_loss={on_nan_loss!r}: use 'raise' or 'skip'")
-        if devices not in (1, "1", "auto") or strategy not in ("auto", "single_device"):
-            raise ArgumentError(f"Trainer(devices={devices!r}, strategy={strategy!r}): hubkit's Trainer runs on one "
-                                "device; data-parallel training on several is not supported yet")
+        if strategy not in ("auto", "single_device", *STRATEGIES) or (
+                strategy not in STRATEGIES and devices not in (1, "1", "auto")):
+            raise ArgumentError(f"Trainer(devices={devices!r}, strategy={strategy!r}): use strategy='ddp' to train "
+                                "on several devices or processes (one device otherwise)")
         self.max_epochs, self.max_steps = max_epochs, max_steps
         self.device = self._pick_device(accelerator)
+        self._ddp = DDPStrategy(strategy, devices, self.device) if strategy in STRATEGIES else None
         self.log_every_n_steps = log_every_n_steps
         self.gradient_clip_val = gradient_clip_val
         self.gradient_clip_algorithm = gradient_clip_algorithm or "norm"
@@ -138,6 +141,8 @@ class Trainer:
         if logger is True:
             logger = CSVLogger(self.default_root_dir)
         self.logger: CSVLogger | None = logger or None
+        if self._ddp is not None:
+            self._ddp.configure_trainer(self)
         self.callbacks: list[Callback] = list(callbacks)
         if enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in self.callbacks):
             self.callbacks.append(ModelCheckpoint())
@@ -193,6 +198,8 @@ class Trainer:
         """Train ``model``; a plain ``nn.Module`` needs ``loss_fn`` (``loss_fn(model(x), y)``) and ``optimizer``
         (an optimizer, or a function of the parameters that makes one)."""
         module = self._attach(model, loss_fn, optimizer, lr_scheduler)
+        if self._ddp is not None:
+            self._ddp.prepare_data(module)
         train_loader = train_dataloaders if train_dataloaders is not None else self._hook_loader(module, "train")
         if train_loader is None:
             raise TrainerError("fit needs training data: pass train_dataloaders= (a DataLoader) or define "
@@ -205,6 +212,8 @@ class Trainer:
         self._seed()
         self._call("setup", "fit")
         self._configure_optimizers(module)
+        if self._ddp is not None:
+            self._train_loader = train_loader = self._ddp.setup_fit(self, module, train_loader)
         checkpoint = self._load_checkpoint(ckpt_path) if ckpt_path is not None else None
         if checkpoint is not None:
             self._restore(module, checkpoint)
@@ -295,6 +304,8 @@ class Trainer:
             if hasattr(self._train_loader, "state_dict") and not self._epoch_done:
                 checkpoint["train_dataloader"] = self._train_loader.state_dict()
         self._call("on_save_checkpoint", checkpoint)
+        if self._ddp is not None and not self._ddp.is_global_zero:
+            return
         path = Path(filepath)
         path.parent.mkdir(parents=True, exist_ok=True)
         hubkit.save(checkpoint, path)
@@ -348,7 +359,7 @@ class Trainer:
         return self.model
 
     def _bars_enabled(self) -> bool:
-        from hubkit.hub._progress import progress_enabled
+        from hubkit.hub.transport._progress import progress_enabled
 
         return progress_enabled(None if self.enable_progress_bar else False)
 
@@ -363,7 +374,12 @@ class Trainer:
 
     def _hook_loader(self, module: Any, stage: str) -> Any:
         hook = getattr(module, f"{stage}_dataloader", None)
-        return hook() if callable(hook) else None
+        if not callable(hook):
+            return None
+        if self._ddp is None:
+            return hook()
+        with self._ddp.rank_zero_first():  # a dataset downloads once, on rank 0
+            return hook()
 
     def _hparams(self, module: TrainModule) -> dict[str, Any]:
         config = {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in
@@ -420,6 +436,8 @@ class Trainer:
     def _fit_loop(self, train_loader: Any, val_loader: Any) -> None:
         while not self._done():
             self._train_epoch(train_loader, val_loader)
+            if self._ddp is not None:
+                self.should_stop = self._ddp.any_rank(self.should_stop)
             if self.should_stop:
                 break
 
@@ -449,6 +467,8 @@ class Trainer:
         validate_now = self._has_validation and (self.check_val_every_n_epoch is None or (
             (self.current_epoch + 1) % self.check_val_every_n_epoch == 0))
         val_every = self._val_every(n_batches)
+        if self._ddp is not None:
+            self._ddp.set_epoch(loader, self.current_epoch)
         iterator = iter(loader)
         if resume is not None:
             _set_rng_states(resume["rng_states"])  # after iter(), which rewinds the generator to the epoch start
@@ -464,6 +484,8 @@ class Trainer:
             if validate_now and val_every and (batch_idx + 1) % val_every == 0 and (
                     n_batches is None or batch_idx + 1 < n_batches):
                 self._run_validation(val_loader)
+            if self._ddp is not None:
+                self.should_stop = self._ddp.any_rank(self.should_stop)
             if self.should_stop or (self.max_steps is not None and 0 <= self.max_steps <= self.global_step):
                 break
         if seen == 0:
@@ -494,7 +516,11 @@ class Trainer:
         if batch_idx % k == 0:
             self._call("on_before_zero_grad", optimizer)
             optimizer.zero_grad()
-        out = self._step_fn("training_step", batch, batch_idx)
+        last = n_batches is not None and batch_idx + 1 >= n_batches
+        if self._ddp is not None:  # gradients are averaged over the ranks only on the batches that step
+            out = self._ddp.training_step(self, batch, batch_idx, sync=(batch_idx + 1) % k == 0 or last)
+        else:
+            out = self._step_fn("training_step", batch, batch_idx)
         loss = out.get("loss") if isinstance(out, dict) else out
         self._stepped_this_batch = False
         if loss is not None:
@@ -517,7 +543,6 @@ class Trainer:
             self._call("on_before_backward", scaled)
             scaled.backward()
             self._call("on_after_backward")
-        last = n_batches is not None and batch_idx + 1 >= n_batches
         if (batch_idx + 1) % k == 0 or last:
             self._call("on_before_optimizer_step", optimizer)
             self._clip(optimizer)
