@@ -20,13 +20,16 @@ from typing import TYPE_CHECKING, Any
 from hubkit.errors import ArgumentError
 
 from ._base import VisionDataset, data_dir, default_root, resolve_root
+from .audio.librispeech import LIBRISPEECH
 from .audio.speechcommands import SPEECHCOMMANDS
 from .audio.yesno import YESNO
 from .text.ag_news import AG_NEWS
 from .text.imdb import IMDB
+from .text.stsb import STSB
 from .vision.cifar import CIFAR10, CIFAR100
 from .vision.coco import CocoCaptions, CocoDetection
 from .vision.folder import DatasetFolder, ImageFolder
+from .vision.imagenet import ImageNet
 from .vision.mnist import EMNIST, KMNIST, MNIST, QMNIST, FashionMNIST
 from .vision.semeion import SEMEION
 from .vision.stl10 import STL10
@@ -43,11 +46,13 @@ __all__ = [
     "EMNIST",
     "IMDB",
     "KMNIST",
+    "LIBRISPEECH",
     "MNIST",
     "QMNIST",
     "SEMEION",
     "SPEECHCOMMANDS",
     "STL10",
+    "STSB",
     "SVHN",
     "USPS",
     "YESNO",
@@ -56,6 +61,7 @@ __all__ = [
     "DatasetFolder",
     "FashionMNIST",
     "ImageFolder",
+    "ImageNet",
     "VisionDataset",
     "canonical_name",
     "data_dir",
@@ -84,13 +90,16 @@ _DOWNLOADABLE: dict[str, str] = {
     "CocoCaptions": "hubkit.datasets.vision.coco:CocoCaptions",
     "YESNO": "hubkit.datasets.audio.yesno:YESNO",
     "SPEECHCOMMANDS": "hubkit.datasets.audio.speechcommands:SPEECHCOMMANDS",
+    "LIBRISPEECH": "hubkit.datasets.audio.librispeech:LIBRISPEECH",
     "AG_NEWS": "hubkit.datasets.text.ag_news",
     "IMDB": "hubkit.datasets.text.imdb",
+    "STSB": "hubkit.datasets.text.stsb:STSB",
 }
 
 # What ``download(name)`` fetches when a dataset declares more than its default configuration needs.
 _DEFAULT_FILES: dict[str, tuple[str, ...]] = {
     "SPEECHCOMMANDS": ("speech_commands_v0.02.tar.gz",),
+    "LIBRISPEECH": ("train-clean-100.tar.gz",),
 }
 
 

@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError, MissingDependencyError
-from hubkit.hub.cache import Record, fingerprint, hash_file, read_record, write_json_atomic, write_record
+from hubkit.hub.transport.cache import Record, fingerprint, read_record, write_json_atomic, write_record
+from hubkit.hub.transport.verify import hash_file
 
 if TYPE_CHECKING:
     from hubkit.hub import Resource

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import hubkit
+from hubkit import tasks
 from hubkit.errors import ArgumentError, AudioFileError, ShapeError
 from hubkit.hub import api, registry
-from hubkit.hub.formats import save_checkpoint
+from hubkit.hub.checkpoint.formats import save_checkpoint
 from hubkit.zoo.audio import (
     LIBRISPEECH_LABELS,
     Wav2Vec2Config,
@@ -182,7 +183,7 @@ def test_pretrained_path_applies_the_fairseq_fixups_and_transcribes(http_server,
     assert main(["info", "wav2vec2_asr_base_960h"]) == 0
     assert "mono waveform at 16000 Hz" in capsys.readouterr().out
     with pytest.raises(ArgumentError, match="transcribe"):
-        api.predict("wav2vec2_asr_base_960h", ["x.jpg"])
+        tasks.predict("wav2vec2_asr_base_960h", ["x.jpg"])
 
 
 def test_transcribe_api_and_cli(http_server, tmp_path, monkeypatch, capsys):
@@ -191,7 +192,7 @@ def test_transcribe_api_and_cli(http_server, tmp_path, monkeypatch, capsys):
     _serve_tiny_recognizer(http_server, tmp_path, monkeypatch)
     speech = (np.sin(np.arange(8000) / 7) * 8000).astype("<i2")
     _write_wav(tmp_path / "a.wav", speech, rate=8000)  # resampled to 16 kHz on the way in
-    texts = api.transcribe("wav2vec2_asr_base_960h", [tmp_path / "a.wav", np.zeros(800, dtype=np.float32)])
+    texts = tasks.transcribe("wav2vec2_asr_base_960h", [tmp_path / "a.wav", np.zeros(800, dtype=np.float32)])
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
     assert main(["transcribe", "wav2vec2_asr_base_960h", str(tmp_path / "a.wav"), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
@@ -199,9 +200,9 @@ def test_transcribe_api_and_cli(http_server, tmp_path, monkeypatch, capsys):
     assert main(["transcribe", "wav2vec2_asr_base_960h", str(tmp_path / "missing.wav")]) == 1
     assert "no audio file" in capsys.readouterr().err
     with pytest.raises(ArgumentError, match="speech recognizer"):
-        api.transcribe("wav2vec2_base", [tmp_path / "a.wav"])
+        tasks.transcribe("wav2vec2_base", [tmp_path / "a.wav"])
     with pytest.raises(hubkit.errors.ArgumentTypeError, match="list"):
-        api.transcribe("wav2vec2_asr_base_960h", str(tmp_path / "a.wav"))
+        tasks.transcribe("wav2vec2_asr_base_960h", str(tmp_path / "a.wav"))
 
 
 def test_registry_lists_the_audio_models():

@@ -14,6 +14,8 @@ import hubkit.nn.functional as F
 pytestmark = pytest.mark.gpu
 
 VISION = hubkit.list_models(modality="vision")
+# architecture-only models take 1x28x28 digits unless listed here: (channels, height, width)
+ARCH_ONLY_INPUT = {name: (3, 32, 32) for name in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")}
 
 
 def _input(name: str) -> np.ndarray:
@@ -22,7 +24,7 @@ def _input(name: str) -> np.ndarray:
         default = next(w for w in info["weights"] if w["tag"] == info["default"])
         shape = (2, 3, *default["min_size"])
     else:
-        shape = (2, 1, 28, 28)
+        shape = (2, *ARCH_ONLY_INPUT.get(name, (1, 28, 28)))
     return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
 
 

@@ -9,6 +9,8 @@ import hubkit
 from hubkit.errors import ShapeError
 
 VISION = hubkit.list_models(modality="vision")
+# architecture-only models take 1x28x28 digits unless listed here: (channels, height, width)
+ARCH_ONLY_INPUT = {name: (3, 32, 32) for name in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")}
 
 
 @pytest.mark.parametrize("name", VISION)
@@ -23,8 +25,8 @@ def test_builds_with_registered_parameter_count_and_runs_at_min_size(name):
         h, w = default["min_size"]
         channels, classes = 3, default["num_classes"]
     else:
-        h = w = 28
-        channels, classes = 1, 10
+        channels, h, w = ARCH_ONLY_INPUT.get(name, (1, 28, 28))
+        classes = 10
     x = hubkit.from_numpy(np.random.default_rng(0).standard_normal((2, channels, h, w)).astype(np.float32))
     with hubkit.no_grad():
         out = model(x)

@@ -18,6 +18,7 @@ from hubkit.zoo.vision.efficientnet import (
     efficientnet_b6,
     efficientnet_b7,
 )
+from hubkit.zoo.vision.fashion_mnist_cnn import FashionMNISTCNN, fashion_mnist_cnn
 from hubkit.zoo.vision.lenet import LeNet5, lenet5
 from hubkit.zoo.vision.mobilenetv2 import MobileNetV2, mobilenet_v2
 from hubkit.zoo.vision.mobilenetv3 import MobileNetV3, mobilenet_v3_large, mobilenet_v3_small
@@ -34,6 +35,7 @@ from hubkit.zoo.vision.resnet import (
     wide_resnet50_2,
     wide_resnet101_2,
 )
+from hubkit.zoo.vision.resnet_cifar import CifarResNet, resnet20, resnet32, resnet44, resnet56, resnet110
 from hubkit.zoo.vision.shufflenetv2 import ShuffleNetV2, shufflenet_v2_x0_5, shufflenet_v2_x1_0
 from hubkit.zoo.vision.squeezenet import SqueezeNet, squeezenet1_1
 from hubkit.zoo.vision.vgg import VGG, vgg11, vgg11_bn, vgg16, vgg16_bn
