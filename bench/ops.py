@@ -7,7 +7,9 @@ PyTorch on the CPU, forward + backward, side by side in one run.
 Each case builds float32 inputs of a transformer-ish size (a batch of 64 x 512 x 768 activations would
 not fit a 2-core machine's patience, so 32 x 128 x 768 = 3.1M elements), runs forward, sums the
 output and runs backward. Timings are the best of ``--repeat`` runs after a warm-up, hubkit and torch
-interleaved; the ratio is hubkit time / torch time (lower is better).
+interleaved; the ratio is hubkit time / torch time (lower is better). Module cases (a Transformer encoder
+layer; RNN, LSTM and GRU layers) build the same module in each framework and time forward + backward through
+its parameters.
 """
 
 from __future__ import annotations
@@ -76,6 +78,60 @@ def _setup(framework: str, fn: Callable, arrays: dict[str, np.ndarray]) -> Calla
     return run
 
 
+def _transformer_encoder_layer(framework: str) -> Callable[[], object]:
+    """One encoder layer of a small text model: d_model 256, 8 heads, feed-forward 1024, batch first, train
+    mode with dropout 0.1, on a (16, 64, 256) batch."""
+    if framework == "hubkit":
+        lib = hubkit
+    else:
+        import torch as lib
+    layer = lib.nn.TransformerEncoderLayer(256, 8, 1024, dropout=0.1, batch_first=True).train()
+    x = lib.tensor(np.random.default_rng(0).standard_normal((16, 64, 256), dtype=np.float32), requires_grad=True)
+
+    def run() -> object:
+        layer.zero_grad()
+        x.grad = None
+        out = layer(x)
+        out.sum().backward()
+        return out
+
+    return run
+
+
+def _recurrent(kind: str) -> Callable[[str], Callable[[], object]]:
+    """One ``kind`` (RNN, LSTM, GRU) layer, 128 -> 256 features, over a (64 steps, batch 32) sequence: the time
+    loop is sequential, so this measures the per-step cost (a 32 x 256 GEMM plus the gate math) and backprop
+    through time to the input and every parameter."""
+
+    def make(framework: str) -> Callable[[], object]:
+        if framework == "hubkit":
+            lib = hubkit
+        else:
+            import torch as lib
+        layer = getattr(lib.nn, kind)(128, 256)
+        x = lib.tensor(np.random.default_rng(0).standard_normal((64, 32, 128), dtype=np.float32), requires_grad=True)
+
+        def run() -> object:
+            layer.zero_grad()
+            x.grad = None
+            out, _ = layer(x)
+            out.sum().backward()
+            return out
+
+        return run
+
+    return make
+
+
+# name -> make(framework), which builds a module in hubkit or torch and returns its forward + backward step
+MODULE_CASES: dict[str, Callable[[str], Callable[[], object]]] = {
+    "TransformerEncoderLayer (d256, 8 heads, 16 x 64)": _transformer_encoder_layer,
+    "RNN (tanh, 128 -> 256, 64 steps x 32)": _recurrent("RNN"),
+    "LSTM (128 -> 256, 64 steps x 32)": _recurrent("LSTM"),
+    "GRU (128 -> 256, 64 steps x 32)": _recurrent("GRU"),
+}
+
+
 def _best(fns: list[Callable[[], object]], repeat: int) -> list[float]:
     for f in fns:
         f()
@@ -104,11 +160,12 @@ def main(argv: list[str] | None = None) -> None:
           + (f"; torch {torch.__version__}, {torch.get_num_threads()} threads" if have_torch else "; no torch"))
     arrays = _inputs()
     print("| op (forward + backward, float32) | hubkit | torch | ratio |\n|---|---:|---:|---:|")
-    for name, fn in CASES.items():
+    makers = {name: (lambda framework, fn=fn: _setup(framework, fn, arrays)) for name, fn in CASES.items()}
+    makers.update(MODULE_CASES)
+    for name, make in makers.items():
         if args.only not in name:
             continue
-        fns = [_setup("hubkit", fn, arrays)] + ([_setup("torch", fn, arrays)] if have_torch else [])
-        times = _best(fns, args.repeat)
+        times = _best([make("hubkit")] + ([make("torch")] if have_torch else []), args.repeat)
         if have_torch:
             print(f"| {name} | {times[0] * 1e3:.1f} ms | {times[1] * 1e3:.1f} ms | {times[0] / times[1]:.2f} |")
         else:

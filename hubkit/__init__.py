@@ -14,6 +14,22 @@ from typing import Any
 
 from hubkit._backend import Device
 from hubkit._backend import Device as device
+from hubkit._config import (
+    are_deterministic_algorithms_enabled,
+    compile,
+    get_deterministic_debug_mode,
+    get_float32_matmul_precision,
+    get_num_interop_threads,
+    is_deterministic_algorithms_warn_only_enabled,
+    is_storage,
+    is_warn_always_enabled,
+    set_deterministic_debug_mode,
+    set_float32_matmul_precision,
+    set_num_interop_threads,
+    set_printoptions,
+    set_warn_always,
+    use_deterministic_algorithms,
+)
 from hubkit.autograd import (
     enable_grad,
     inference_mode,
@@ -92,8 +108,8 @@ _LAZY: dict[str, str] = {
 }
 
 _LAZY_ATTRS: dict[str, str] = {
-    "save": "hubkit.hub.state",
-    "load_state": "hubkit.hub.state",
+    "save": "hubkit.hub.checkpoint.state",
+    "load_state": "hubkit.hub.checkpoint.state",
     "load": "hubkit.hub.api",
     "list_models": "hubkit.hub.api",
     "model_info": "hubkit.hub.api",
@@ -114,6 +130,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY_ATTRS[name]), name)
         globals()[name] = value
         return value
+    from hubkit.ops import unsupported
+
+    if name in unsupported.FUNCTIONS:  # documented by PyTorch, not provided: say so (UnsupportedError)
+        raise unsupported.unsupported_error(f"torch.{name}")
     raise AttributeError(f"module 'hubkit' has no attribute {name!r}")
 
 

@@ -137,9 +137,20 @@ def xp_for_device(device: Device | str | None) -> ModuleType:
 
 
 def scatter_add(target: Any, index: Any, values: Any) -> None:
-    """``target[index] += values`` in place, where repeated indices accumulate (numpy ``add.at`` semantics)."""
+    """``target[index] += values`` in place, where repeated indices accumulate (numpy ``add.at`` semantics).
+
+    numpy's ``add.at`` adds in index order, so it is deterministic; cupy's uses floating-point atomics,
+    whose order varies between runs, so under ``use_deterministic_algorithms(True)`` a CUDA float target
+    goes through :func:`deterministic_scatter_add` instead.
+    """
     if is_cupy_array(target):
         import cupy
+
+        from hubkit import _config
+
+        if _config._deterministic and target.dtype.kind in "fc":
+            deterministic_scatter_add(target, index, values)
+            return
 
         if hasattr(cupy.add, "at"):  # cupy >= 13; cupyx.scatter_add is deprecated there
             cupy.add.at(target, index, values)
@@ -149,3 +160,46 @@ def scatter_add(target: Any, index: Any, values: Any) -> None:
             cupyx.scatter_add(target, index, values)
     else:
         np.add.at(target, index, values)
+
+
+def _flat_positions(xp: ModuleType, shape: tuple[int, ...], index: Any) -> Any:
+    """The flat (C-order) position in an array of ``shape`` of every element ``array[index]`` addresses."""
+    ints = index if isinstance(index, tuple) else (index,)
+    if len(ints) == len(shape) and all(hasattr(i, "dtype") and i.dtype.kind in "iu" for i in ints):
+        # the usual case (gathered coordinates, one per dim): no position table needed
+        flat = 0
+        for i, n in zip(ints, shape):
+            flat = flat * n + xp.where(i < 0, i + n, i).astype(np.int64)
+        return flat
+    return xp.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)[index]
+
+
+def deterministic_scatter_add(target: Any, index: Any, values: Any) -> None:
+    """``target[index] += values`` with repeated positions summed in a fixed order, on numpy or cupy alike.
+
+    The contributions are sorted by target position (a stable sort), then each run of equal positions is
+    summed by a segmented inclusive scan (Hillis-Steele: step k adds the partial sum 2**k places back when
+    it lies in the same run), whose pairing depends only on the index pattern, never on thread timing.
+    The run totals land on distinct positions, so the final ``+=`` has no collisions.
+    """
+    xp = get_array_module(target)
+    positions = _flat_positions(xp, target.shape, index)
+    pos = positions.reshape(-1)
+    if pos.size == 0:
+        return
+    vals = xp.broadcast_to(xp.asarray(values, dtype=target.dtype), positions.shape).reshape(-1)
+    order = xp.argsort(pos, kind="stable") if xp is np else xp.argsort(pos)  # cupy's sort is always stable
+    pos, acc = pos[order], vals[order]
+    n = pos.size
+    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), pos[1:] != pos[:-1]]))
+    ends = xp.concatenate([starts[1:], xp.asarray([n], dtype=starts.dtype)]) - 1
+    longest = int((ends - starts).max()) + 1
+    shift = 1
+    while shift < longest:
+        same_run = pos[shift:] == pos[:-shift]
+        acc = xp.concatenate([acc[:shift], acc[shift:] + xp.where(same_run, acc[:-shift], 0)])
+        shift *= 2
+    flat = target.reshape(-1) if target.flags.c_contiguous else target.copy().reshape(-1)
+    flat[pos[ends]] += acc[ends]
+    if not target.flags.c_contiguous:
+        target[...] = flat.reshape(target.shape)

@@ -260,6 +260,9 @@ def _connect(fn: Function, inputs: tuple, outs: tuple, differentiable: Callable[
     """Record ``fn`` as the creator of ``outs`` (the floating-point ones) with ``inputs`` as its edges."""
     fn.inputs = inputs
     fn.parents = tuple(_node_of(x) for x in inputs)
+    # the inputs' shapes and dtypes at call time: an in-place reshaping op (t.squeeze_(), t.t_()) may give an
+    # input tensor another shape before backward reaches this node
+    fn._in_meta = tuple((x.array.shape, x.array.dtype) if isinstance(x, Tensor) else None for x in inputs)
     fn.outputs = tuple(weakref.ref(o) for o in outs)
     fn._meta = tuple((o.array.shape, o.array.dtype) for o in outs)
     for o in outs:
@@ -501,7 +504,11 @@ def _run_backward(roots: list[tuple[Tensor, Any]], retain_graph: bool,
     handed_out: dict[int, int] = {}
     xp = roots[0][0]._xp
     anomaly = is_anomaly_enabled()
-    for fn in _topological_order(root_fns) if root_fns else ():
+    order = _topological_order(root_fns) if root_fns else []
+    # Leaves with post-accumulate hooks are finished as soon as their last contribution arrives (torch runs
+    # a leaf's AccumulateGrad node then), so DistributedDataParallel can communicate during the rest of backward.
+    pending = _pending_contributions(order) if capture is None and _post_accumulate_hooks_used else {}
+    for fn in order:
         gys = [grads.pop((id(fn), i), None) for i in range(len(fn.outputs))]
         for i, (ref, g) in enumerate(zip(fn.outputs, gys)):
             out = ref()
@@ -514,6 +521,8 @@ def _run_backward(roots: list[tuple[Tensor, Any]], retain_graph: bool,
             if out._retain_grad:
                 out.grad = Tensor._make(g.copy())
         if all(g is None for g in gys):
+            if pending:
+                _finish_ready_leaves(fn, pending, leaf_grads, handed_out)
             continue
         fn._check_saved()
         gys = [xp.zeros(*fn._out_meta(i)) if g is None else g for i, g in enumerate(gys)]
@@ -524,13 +533,14 @@ def _run_backward(roots: list[tuple[Tensor, Any]], retain_graph: bool,
             raise GradError(f"{type(fn).__name__}.backward returned {len(gxs)} gradients for {len(fn.inputs)} inputs")
         if anomaly:
             _check_finite(fn, gxs)
-        for x, parent, gx, needed in zip(fn.inputs, fn.parents, gxs, fn.needs_input_grad):
+        for x, parent, gx, needed, meta in zip(fn.inputs, fn.parents, gxs, fn.needs_input_grad, fn._in_meta):
             if not needed or gx is None:
                 continue
-            if gx.shape != x.array.shape:
-                gx = _sum_to(gx, x.array.shape)
-            if gx.dtype != x.array.dtype:
-                gx = gx.astype(x.array.dtype)
+            shape, dtype = meta
+            if gx.shape != shape:
+                gx = _sum_to(gx, shape)
+            if gx.dtype != dtype:
+                gx = gx.astype(dtype)
             handed_out[id(gx)] = handed_out.get(id(gx), 0) + 1
             if parent is None:
                 prev = leaf_grads.get(id(x))
@@ -539,19 +549,64 @@ def _run_backward(roots: list[tuple[Tensor, Any]], retain_graph: bool,
                 key = (id(parent[0]), parent[1])
                 prev = grads.get(key)
                 grads[key] = gx if prev is None else prev + gx
+        if pending:
+            _finish_ready_leaves(fn, pending, leaf_grads, handed_out)
         if not retain_graph:
             fn.inputs = fn.parents = None
             fn._free()
     for x, g in leaf_grads.values():
-        if x._hooks:
-            g = _run_hooks(x, g)
         if capture is not None:
+            if x._hooks:
+                g = _run_hooks(x, g)
             if id(x) in capture:
                 captured[id(x)] = g
             continue
-        owned = g.base is None and handed_out.get(id(g), 0) <= 1
-        _accumulate_leaf(x, g, owned=owned)
+        _finish_leaf(x, g, handed_out)
     return captured
+
+
+# set by the first register_post_accumulate_grad_hook: until then backward skips the scan for hooked leaves
+_post_accumulate_hooks_used = False
+
+
+def _note_post_accumulate_hook() -> None:
+    global _post_accumulate_hooks_used
+    _post_accumulate_hooks_used = True
+
+
+def _pending_contributions(order: list[Function]) -> dict[int, int]:
+    """For each leaf with post-accumulate hooks, how many gradient contributions ``order`` will send it."""
+    pending: dict[int, int] = {}
+    for fn in order:
+        for x, parent, needed in zip(fn.inputs, fn.parents, fn.needs_input_grad):
+            if needed and parent is None and x._post_accumulate_hooks:
+                pending[id(x)] = pending.get(id(x), 0) + 1
+    return pending
+
+
+def _finish_ready_leaves(fn: Function, pending: dict[int, int], leaf_grads: dict[int, tuple[Tensor, Any]],
+                         handed_out: dict[int, int]) -> None:
+    """Count ``fn``'s contributions off; a hooked leaf whose last one this was is accumulated now."""
+    for x, parent, needed in zip(fn.inputs, fn.parents, fn.needs_input_grad):
+        if not needed or parent is not None or id(x) not in pending:
+            continue
+        pending[id(x)] -= 1
+        if pending[id(x)] == 0:
+            del pending[id(x)]
+            entry = leaf_grads.pop(id(x), None)
+            if entry is not None:
+                _finish_leaf(x, entry[1], handed_out)
+
+
+def _finish_leaf(x: Tensor, g: Any, handed_out: dict[int, int]) -> None:
+    """Run the leaf's hooks, accumulate its gradient into ``.grad``, then run its post-accumulate hooks."""
+    if x._hooks:
+        g = _run_hooks(x, g)
+    owned = g.base is None and handed_out.get(id(g), 0) <= 1
+    _accumulate_leaf(x, g, owned=owned)
+    if x._post_accumulate_hooks:
+        for hook in list(x._post_accumulate_hooks.values()):
+            hook(x)
 
 
 def _check_finite(fn: Function, gxs: tuple) -> None:

@@ -12,6 +12,10 @@
     hubkit embed NAME TEXT... [--device cpu] [--json]
     hubkit transcribe NAME WAV... [--device cpu] [--json]
     hubkit fetch-weights NAME... [--no-progress]
+    hubkit generate NAME PROMPT [--max-new-tokens 50] [--sample] [--temperature T] [--top-k K] [--top-p P]
+                [--repetition-penalty R] [--seed S] [--stop TEXT]... [--no-cache] [--device cpu]
+    hubkit serve [NAME=]ARCH[.TAG|:CHECKPOINT]... [--port 8080] [--config FILE] (see hubkit serve --help)
+    hubkit run --nproc N [--hosts H1:N1,H2:N2] [--launcher mpi|local] [-m] SCRIPT [ARGS...]
 
 Adding a subcommand: write ``_add_<name>(subparsers)`` that creates its parser with
 ``subparsers.add_parser(...)`` and sets ``func=`` to a handler ``(args) -> int`` (the exit code), then
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -36,7 +41,7 @@ from typing import TYPE_CHECKING
 from hubkit.errors import HubkitError
 
 if TYPE_CHECKING:
-    from hubkit.hub.download import Resource
+    from hubkit.hub.transport.download import Resource
 
 _URL_SCHEMES = ("http://", "https://", "file://")
 
@@ -110,7 +115,7 @@ def _add_cache(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_cache_ls(args: argparse.Namespace) -> int:
-    from hubkit.hub.cache import files_dir, iter_entries
+    from hubkit.hub.transport.cache import files_dir, iter_entries
 
     entries = list(iter_entries())
     if args.json:
@@ -128,7 +133,8 @@ def _cmd_cache_ls(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_verify(args: argparse.Namespace) -> int:
-    from hubkit.hub.cache import remove_entries, verify_entries
+    from hubkit.hub.transport.cache import remove_entries
+    from hubkit.hub.transport.verify import verify_entries
 
     bad = 0
     for v in verify_entries():
@@ -170,7 +176,7 @@ def _parse_days(text: str) -> float:
 
 
 def _cmd_cache_prune(args: argparse.Namespace) -> int:
-    from hubkit.hub.cache import evict, prune
+    from hubkit.hub.transport.cache import evict, prune
 
     removed = prune(dry_run=args.dry_run)
     verb = "would remove " if args.dry_run else "removed "
@@ -190,7 +196,7 @@ def _cmd_cache_prune(args: argparse.Namespace) -> int:
 
 def _cmd_cache_rm(args: argparse.Namespace) -> int:
     from hubkit.errors import CacheError
-    from hubkit.hub.cache import files_dir, remove_entries
+    from hubkit.hub.transport.cache import files_dir, remove_entries
 
     removed = remove_entries(args.patterns)
     if not removed:
@@ -254,8 +260,8 @@ def _add_mirror(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_mirror_sync(args: argparse.Namespace) -> int:
-    from hubkit.hub.cache import read_record, url_relpath
-    from hubkit.hub.download import copy_into, fetch
+    from hubkit.hub.transport.cache import read_record, url_relpath
+    from hubkit.hub.transport.download import copy_into, fetch
 
     root = Path(args.dir).expanduser()
     resources = [r for item in args.items for r in _resources_for_argument(item)]
@@ -397,7 +403,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
             print(f"    preprocess:   resize {pre['resize_size']} ({pre['interpolation']}), crop {pre['crop_size']}, "
                   f"mean {pre['mean']}, std {[round(x, 5) for x in pre['std']]}")
         for f in w["files"]:
-            print(f"    file:         {f['name']}: {f['url']} (sha256 {f['sha256'][:12]}...)")
+            digest = f"sha256 {f['sha256'][:12]}..." if f["sha256"] else "sha256 recorded on first download"
+            print(f"    file:         {f['name']}: {f['url']} ({digest})")
         print(f"    license:      {w['license']}")
         print(f"    source:       {w['source']}" + (f"; recipe {w['recipe']}" if w["recipe"] else ""))
         for alias in w["aliases"]:
@@ -419,9 +426,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from hubkit.hub import api
+    from hubkit import tasks
 
-    results = api.predict(args.name, args.images, topk=args.topk, device=args.device,
+    results = tasks.predict(args.name, args.images, topk=args.topk, device=args.device,
                           progress=False if args.no_progress else None)
     if args.json:
         print(json.dumps([{"image": str(img), "top": [{"class": c, "probability": p} for c, p in top]}
@@ -445,9 +452,9 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from hubkit.hub import api
+    from hubkit import tasks
 
-    emb = api.embed(args.name, args.texts, device=args.device, progress=False if args.no_progress else None)
+    emb = tasks.embed(args.name, args.texts, device=args.device, progress=False if args.no_progress else None)
     if args.json:
         print(json.dumps({"model": args.name, "texts": args.texts, "embeddings": emb.round(7).tolist()}))
         return 0
@@ -474,9 +481,9 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
-    from hubkit.hub import api
+    from hubkit import tasks
 
-    texts = api.transcribe(args.name, args.audio, device=args.device, progress=False if args.no_progress else None)
+    texts = tasks.transcribe(args.name, args.audio, device=args.device, progress=False if args.no_progress else None)
     if args.json:
         print(json.dumps([{"audio": a, "text": t} for a, t in zip(args.audio, texts)], indent=2))
         return 0
@@ -502,11 +509,83 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="continue a text prompt with a pretrained language model, streaming tokens")
+    p.add_argument("name", help="text generator (its DEFAULT weights) or model.tag, e.g. gpt2, distilgpt2")
+    p.add_argument("prompt", help="the text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=50, help="at most this many new tokens (default 50)")
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--top-k", type=int, default=50, help="sample among the k most likely tokens (0: all; default 50)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0: off)")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 discourages repeats (default 1.0)")
+    p.add_argument("--seed", type=int, default=None, help="makes sampling repeatable")
+    p.add_argument("--stop", action="append", default=None, metavar="TEXT", help="stop at this text (repeatable)")
+    p.add_argument("--no-cache", action="store_true", help="recompute the whole sequence for every token")
+    p.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
+    p.add_argument("--no-progress", action="store_true", help="no download progress bar")
+    p.set_defaults(func=_cmd_generate)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import hubkit
+    from hubkit.errors import ArgumentError
+
+    model = hubkit.load(args.name, pretrained=True, device=args.device, progress=False if args.no_progress else None)
+    if not callable(getattr(model, "stream", None)):
+        raise ArgumentError(f"{args.name} does not generate text; text generators: "
+                            f"{', '.join(hubkit.list_models(task='text-generation'))}")  # fmt: skip
+    print(args.prompt, end="", flush=True)
+    for piece in model.stream(args.prompt, args.max_new_tokens, do_sample=args.sample, temperature=args.temperature,
+                              top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
+                              seed=args.seed, stop=args.stop, use_cache=not args.no_cache):  # fmt: skip
+        print(piece, end="", flush=True)
+    print()
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
+
+def _add_baselines(sub: argparse._SubParsersAction) -> None:
+    from hubkit.baselines._cli import add_parser
+
+    add_parser(sub)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from hubkit.serve.cli import add_parser  # argparse only; starlette/uvicorn are imported when `serve` runs
+
+    add_parser(sub)
+
+
+# ---------------------------------------------------------------- hubkit run
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a training script as N processes (MPI, or one per GPU) to train in parallel",
+                       description="Start SCRIPT as N ranks of a distributed job (hubkit.distributed).")
+    p.add_argument("--nproc", type=int, required=True, help="number of processes (ranks) in all")
+    p.add_argument("--hosts", help="machines for the mpi launcher, e.g. node1:4,node2:4 (default: this one)")
+    p.add_argument("--launcher", choices=("mpi", "local"),
+                   help="mpi: mpiexec (default when installed); local: one process per rank on this machine with "
+                        "RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT set, as torchrun does")
+    p.add_argument("-m", dest="module", action="store_true", help="SCRIPT is a module name (python -m SCRIPT)")
+    p.add_argument("script", help="the Python script (or module, with -m) to run")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+    p.set_defaults(func=_run_distributed)
+
+
+def _run_distributed(args: argparse.Namespace) -> int:
+    from hubkit.distributed.launch import program_argv, run
+
+    return run(args.nproc, program_argv(args.script, args.args, module=args.module), hosts=args.hosts,
+               launcher=args.launcher)
+
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_fetch, _add_cache, _add_mirror, _add_datasets, _add_download,
     _add_models, _add_info, _add_predict, _add_embed, _add_transcribe, _add_fetch_weights,
+    _add_baselines, _add_serve, _add_run, _add_generate,
 ]
 
 
@@ -520,7 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 a hubkit error, 2 a usage error, 130 interrupted)."""
+    """Run the CLI; returns the exit code (0 ok, 1 a hubkit error, 2 a usage error, 130 interrupted, 141 the
+    reader of the output went away, as in ``hubkit models | head``)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -535,15 +615,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.addHandler(handler)
     log.setLevel(logging.WARNING - 10 * min(args.verbose, 2))
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be handled, not at interpreter exit
+        return code
     except HubkitError as e:
         print(f"hubkit: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("hubkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _discard_stdout()
+        return 141
     finally:
         log.removeHandler(handler)
+
+
+def _discard_stdout() -> None:
+    """After the reader of stdout went away: send what is still buffered to /dev/null, so that Python's
+    flush at exit does not fail again with a traceback (the recipe of Python's signal docs)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (captured in tests)
+        pass
 
 
 if __name__ == "__main__":

@@ -37,6 +37,14 @@ class GradError(HubkitError, RuntimeError):
     """Autograd was used in a way that cannot work (backward on a non-scalar without a gradient...)."""
 
 
+class LinAlgError(HubkitError, RuntimeError):
+    """A linear-algebra op got input it cannot work on (a singular matrix to invert...)."""
+
+
+class UnsupportedError(HubkitError, AttributeError):
+    """A PyTorch function, method or feature that hubkit does not provide; names it and says so."""
+
+
 class StateDictError(HubkitError, RuntimeError):
     """``load_state_dict`` found missing, unexpected or shape-mismatched keys.
 
@@ -92,6 +100,10 @@ class UnsafeCheckpointError(CheckpointError):
     """A pickle in a checkpoint references a global outside the allowlist; nothing was executed."""
 
 
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A checkpoint path (``hubkit.load("model.pt")``, ``load_checkpoint``) names no file."""
+
+
 # ---------------------------------------------------------------- hub and datasets
 
 
@@ -131,3 +143,13 @@ class DataLoaderError(HubkitError, RuntimeError):
 
 class MissingDependencyError(HubkitError, ImportError):
     """An optional package a feature needs (scipy, Pillow, ...) is not installed; says what to install."""
+
+
+class TrainerError(HubkitError, RuntimeError):
+    """The Trainer cannot go on: a model without ``training_step``, an empty loader, a metric a callback
+    monitors that was never logged, a non-finite loss; the message names the step and the fix."""
+
+
+class DistributedError(HubkitError, RuntimeError):
+    """A collective could not complete: a rank failed, was killed or timed out, or the ranks disagree (a model
+    whose shapes differ across ranks); the message names the operation, the ranks and what to check."""

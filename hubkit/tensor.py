@@ -93,7 +93,7 @@ class Tensor:
     """
 
     __slots__ = ("array", "_grad", "requires_grad", "_creator", "_retain_grad", "_version", "_hooks",
-                 "__weakref__")
+                 "_post_accumulate_hooks", "__weakref__")
     __array_ufunc__ = None  # make numpy defer to Tensor's reflected operators
 
     def __init__(self, data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> None:
@@ -105,6 +105,7 @@ class Tensor:
         self._retain_grad = False
         self._version = 0
         self._hooks = None
+        self._post_accumulate_hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -120,6 +121,7 @@ class Tensor:
         t._retain_grad = False
         t._version = 0
         t._hooks = None
+        t._post_accumulate_hooks = None
         return t
 
     @property
@@ -368,13 +370,35 @@ class Tensor:
         self._hooks[handle.id] = hook
         return handle
 
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+        """Call ``hook(tensor)`` on a leaf once backward has accumulated its final gradient into ``.grad``.
+
+        The hook runs as soon as that gradient is complete, while backward goes on with the rest of the
+        graph (DistributedDataParallel starts averaging a bucket of gradients there). Its return value is ignored.
+        """
+        if not self.requires_grad:
+            raise GradError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._creator is not None:
+            raise GradError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        handle = RemovableHandle(self._post_accumulate_hooks)
+        self._post_accumulate_hooks[handle.id] = hook
+        _note_post_accumulate_hook()
+        return handle
+
     # ------------------------------------------------------------ in place
-    def _inplace(self, op: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Tensor:
+    def _inplace(self, op: Callable[..., Tensor], *args: Any, _reshaping: builtins.bool = False,
+                 **kwargs: Any) -> Tensor:
         """Run ``op(self, *args)`` and make ``self`` hold the result (PyTorch's ``x.op_()``).
 
         Outside autograd the result is written into ``array`` (so views and ``.data`` aliases see it)
         and the version counter moves on. When the graph is being recorded, ``self`` is rebased on the
         op's node instead and its old array is left intact for the ops that saved it.
+
+        ``_reshaping`` ops (``squeeze_``, ``t_``, ``resize_``, ...) change the tensor's shape rather than
+        its values: the result (a view of the same memory, except where ``resize_`` grows) becomes
+        ``array``, as torch changes a tensor's sizes and strides in place over the same storage.
         """
         recording = is_grad_enabled() and (
             self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -386,21 +410,23 @@ class Tensor:
                     "do the update under `with hubkit.no_grad():`, or on a clone (x = x.clone())"
                 )
             out = op(self, *args, **kwargs)
-            self._check_inplace_result(out)
+            self._check_inplace_result(out, _reshaping)
             if out.dtype != self.dtype:
                 out = out.to(self.dtype)
             _rebase(self, out)
             return self
         with no_grad():
             out = op(self, *args, **kwargs)
-        self._check_inplace_result(out)
-        if out.array is not self.array:
+        self._check_inplace_result(out, _reshaping)
+        if _reshaping:
+            self.array = out.array
+        elif out.array is not self.array:
             self.array[...] = out.array
         self._version += 1
         return self
 
-    def _check_inplace_result(self, out: Tensor) -> None:
-        if out.shape != self.shape:
+    def _check_inplace_result(self, out: Tensor, reshaping: builtins.bool = False) -> None:
+        if out.shape != self.shape and not reshaping:
             raise ShapeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
                              f"{list(out.shape)} of an in-place operation")
         if out.dtype != self.dtype and not _can_cast(out.dtype, self.dtype):
@@ -704,7 +730,7 @@ def is_tensor(obj: Any) -> builtins.bool:
 
 
 # ---------------------------------------------------------------- ops that belong to the Tensor itself
-from hubkit.autograd import Function, RemovableHandle, is_grad_enabled, no_grad  # noqa: E402
+from hubkit.autograd import Function, RemovableHandle, _note_post_accumulate_hook, is_grad_enabled, no_grad  # noqa: E402
 from hubkit.autograd import backward as _backward  # noqa: E402
 
 
@@ -757,9 +783,9 @@ def _copy_from(dst: Tensor, src: Tensor) -> Tensor:
     return _CopyFrom()(dst, src)
 
 
-def _inplace_method(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
+def _inplace_method(op: Callable[..., Tensor], reshaping: builtins.bool = False) -> Callable[..., Tensor]:
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        return self._inplace(op, *args, **kwargs)
+        return self._inplace(op, *args, _reshaping=reshaping, **kwargs)
 
     return method
 
@@ -767,10 +793,12 @@ def _inplace_method(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
 # ---------------------------------------------------------------- Tensor's operators and methods
 # Every op bound onto Tensor (operators, methods, in-place variants) is listed in one table,
 # hubkit/ops/table.py; the lines below are the only place that binds them.
-from hubkit.ops.table import AUGMENTED, INPLACE, METHODS, OPERATORS  # noqa: E402
+from hubkit.ops.table import AUGMENTED, INPLACE, INPLACE_RESHAPING, METHODS, OPERATORS  # noqa: E402
 
 for _name, _op in {**OPERATORS, **METHODS}.items():
     setattr(Tensor, _name, _op)
 for _name, _op in {**INPLACE, **AUGMENTED}.items():
     setattr(Tensor, _name, _inplace_method(_op))
+for _name, _op in INPLACE_RESHAPING.items():
+    setattr(Tensor, _name, _inplace_method(_op, reshaping=True))
 del _name, _op

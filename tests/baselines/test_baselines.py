@@ -202,8 +202,7 @@ def _serve_weights(http_server, monkeypatch, tmp_path, name: str, state: dict) -
     import dataclasses
     import hashlib
 
-    from hubkit.hub import api, registry
-    from hubkit.hub.formats import save_checkpoint
+    from hubkit.hub import api, registry, save_checkpoint
 
     api._ensure_zoo()
     entry = registry.get_entry(name)

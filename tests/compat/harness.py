@@ -170,12 +170,29 @@ def shared_randomness(framework: str, seed: int = 0) -> Iterator[None]:
         keep = stream.array("rand", mask_shape) >= p
         return input * top.tensor(keep / (1 - p), dtype=input.dtype, device=input.device)
 
+    def sdpa(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0, is_causal: bool = False,
+             scale: float | None = None, **_: Any) -> Any:
+        """Attention written out, so its dropout draws from the shared stream (torch's fused kernel would not)."""
+        scores = (query @ key.transpose(-2, -1)) * (scale if scale is not None else query.shape[-1] ** -0.5)
+        if is_causal:
+            keep = top.ones(scores.shape[-2], scores.shape[-1], dtype=top.bool).tril()
+            scores = scores.masked_fill(~keep, float("-inf"))
+        if attn_mask is not None and attn_mask.dtype == top.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        elif attn_mask is not None:
+            scores = scores + attn_mask
+        weights = top.softmax(scores, dim=-1)
+        if dropout_p > 0:
+            weights = _masked(weights, dropout_p, True, tuple(weights.shape))
+        return weights @ value
+
     def sampler_iter(self: Any) -> Iterator[int]:
         yield from stream.rng.permutation(len(self.data_source)).tolist()
 
     replaced = [(top, "randn", randn), (top, "rand", rand), (top, "randn_like", randn_like),
                 (top, "rand_like", rand_like), (top, "randint", randint), (top, "randperm", randperm),
-                (F, "dropout", dropout), (F, "dropout2d", dropout2d), (sampler, "__iter__", sampler_iter)]
+                (F, "dropout", dropout), (F, "dropout2d", dropout2d), (F, "scaled_dot_product_attention", sdpa),
+                (sampler, "__iter__", sampler_iter)]
     saved = [(owner, name, owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name))
              for owner, name, _ in replaced]
     try:
@@ -192,7 +209,9 @@ class same_start:  # noqa: N801
 
     A module is top-level when it is called from outside any other module's forward; it is
     captured or loaded at its first such call, the n-th module to be first called getting the
-    n-th state. Wrapping ``Module.__call__`` is the one seam: the program itself is untouched.
+    n-th state. Modules without state (losses, and torchvision transforms, which are Modules in
+    torch but not in hubkit) are passed over. Wrapping ``Module.__call__`` is the one seam: the
+    program itself is untouched.
     """
 
     def __init__(self, framework: str, states: list[dict[str, np.ndarray]] | None = None) -> None:
@@ -200,6 +219,7 @@ class same_start:  # noqa: N801
         self.states: list[dict[str, np.ndarray]] = [] if states is None else states
         self._seen: set[int] = set()
         self._depth = 0
+        self._loaded = 0
 
     def __enter__(self) -> same_start:
         top, _, _ = _frameworks(self.framework)
@@ -224,10 +244,14 @@ class same_start:  # noqa: N801
         self._cls.__call__ = self._call
 
     def _first_call(self, module: Any) -> None:
-        if self.framework == "torch":
-            self.states.append({k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()})
+        state = module.state_dict()
+        if not state:
             return
-        index = len(self._seen) - 1
+        if self.framework == "torch":
+            self.states.append({k: v.detach().cpu().numpy().copy() for k, v in state.items()})
+            return
+        index = self._loaded
+        self._loaded += 1
         if index >= len(self.states):
             raise AssertionError(f"the hubkit run called more top-level modules ({index + 1}) than torch's")
         import hubkit

@@ -1,4 +1,4 @@
-"""pytorch/examples dcgan/main.py: a deep convolutional GAN (CIFAR-10 images, small widths)."""
+"""pytorch/examples dcgan/main.py: a deep convolutional GAN (its cifar10 and folder datasets, small widths)."""
 
 import argparse
 
@@ -82,6 +82,7 @@ class Discriminator(nn.Module):
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
+    parser.add_argument('--dataset', default='cifar10', help='cifar10 | folder')
     parser.add_argument('--dataroot', required=True)
     parser.add_argument('--batchSize', type=int, default=64)
     parser.add_argument('--imageSize', type=int, default=64)
@@ -97,12 +98,22 @@ def main(argv=None):
 
     torch.manual_seed(opt.manualSeed)
 
-    dataset = dset.CIFAR10(root=opt.dataroot, download=True,
-                           transform=transforms.Compose([
-                               transforms.Resize(opt.imageSize),
-                               transforms.ToTensor(),
-                               transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-                           ]))
+    if opt.dataset == 'folder':
+        # folder dataset
+        dataset = dset.ImageFolder(root=opt.dataroot,
+                                   transform=transforms.Compose([
+                                       transforms.Resize(opt.imageSize),
+                                       transforms.CenterCrop(opt.imageSize),
+                                       transforms.ToTensor(),
+                                       transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+                                   ]))
+    else:
+        dataset = dset.CIFAR10(root=opt.dataroot, download=True,
+                               transform=transforms.Compose([
+                                   transforms.Resize(opt.imageSize),
+                                   transforms.ToTensor(),
+                                   transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+                               ]))
     nc = 3
     dataloader = torch.utils.data.DataLoader(dataset, batch_size=opt.batchSize, shuffle=True)
     device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
