@@ -142,7 +142,7 @@ def train_in_torch(initial: dict[str, np.ndarray], train: tuple, test: tuple, ar
     model.load_state_dict({k: torch.from_numpy(v) for k, v in initial.items()})
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
-    xtr, ytr = torch.from_numpy(train[0]), torch.from_numpy(train[1])
+    xtr, ytr = torch.from_numpy(np.array(train[0])), torch.from_numpy(np.array(train[1]))
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xtr, ytr), batch_size=args.batch_size,
                                          shuffle=True)
     seconds = []
@@ -157,7 +157,7 @@ def train_in_torch(initial: dict[str, np.ndarray], train: tuple, test: tuple, ar
         seconds.append(time.perf_counter() - t0)
     model.eval()
     with torch.no_grad():
-        pred = model(torch.from_numpy(test[0])).argmax(1).numpy()
+        pred = model(torch.from_numpy(np.array(test[0]))).argmax(1).numpy()
     accuracy = float((pred == test[1]).mean())
     return {"test_error_pct": 100 * (1 - accuracy), "seconds_per_epoch": float(np.mean(seconds)),
             "per_epoch_seconds": seconds, "torch": torch.__version__}
