@@ -18,7 +18,8 @@ import zipfile
 
 import numpy as np
 
-from hubkit.datasets._base import resource_filename
+from hubkit.datasets._files import resource_filename
+from hubkit.hub.transport.verify import Expect
 
 # ---------------------------------------------------------------- formats
 
@@ -78,6 +79,38 @@ def wav_bytes(samples: np.ndarray, rate: int = 8000) -> bytes:
     return buf.getvalue()
 
 
+def riff_wav(samples: np.ndarray, rate: int, fmt_tag: int, *, extensible: bool = False) -> bytes:
+    """A WAV written field by field: ``samples`` (frames, channels) stored as their dtype (little-endian).
+
+    ``fmt_tag`` is 1 (integer PCM) or 3 (IEEE float). ``extensible`` wraps it as WAVE_FORMAT_EXTENSIBLE
+    (tag 0xFFFE, a 22-byte extension whose subformat GUID starts with ``fmt_tag``), as libsndfile and
+    most DAWs write files with more than 16 bits or more than two channels. A ``fact`` chunk precedes
+    ``data`` for non-PCM formats, as the spec asks.
+    """
+    frames, channels = samples.shape
+    width = samples.dtype.itemsize if samples.dtype != np.dtype("V3") else 3
+    block = channels * width
+    tag = 0xFFFE if extensible else fmt_tag
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, 8 * width)
+    if extensible:
+        guid_tail = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+        fmt += struct.pack("<HHI", 22, 8 * width, (1 << channels) - 1) + struct.pack("<H", fmt_tag) + guid_tail
+    elif fmt_tag != 1:
+        fmt += struct.pack("<H", 0)
+    data = samples.tobytes()
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    if fmt_tag != 1 or extensible:
+        chunks += b"fact" + struct.pack("<II", 4, frames)
+    chunks += b"data" + struct.pack("<I", len(data)) + data + (b"\x00" if len(data) % 2 else b"")
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
+def int24(samples: np.ndarray) -> np.ndarray:
+    """int32 values in the 24-bit range as packed 3-byte little-endian samples (dtype ``V3``)."""
+    raw = samples.astype("<i4").view(np.uint8).reshape(*samples.shape, 4)[..., :3]
+    return np.ascontiguousarray(raw).view("V3").reshape(samples.shape)
+
+
 def bz2_bytes(data: bytes) -> bytes:
     return bz2.compress(data)
 
@@ -105,8 +138,9 @@ def serve(server, monkeypatch, owner, payloads: dict[str, bytes], prefix: str = 
     """Serve ``payloads`` (by resource file name) and point ``owner.resources`` at the server.
 
     Each served resource gets the payload's md5 (and sha256/size where upstream records one), so the
-    download is verified exactly as a real one. Resources without a payload point at a 404 path.
-    Returns ``{file name: server path}`` for request counting.
+    download is verified exactly as a real one; where the owner records what a file holds once
+    decompressed (MNIST's ``decompressed``), the served payload's decompressed digest is recorded instead.
+    Resources without a payload point at a 404 path. Returns ``{file name: server path}`` for request counting.
     """
     paths, new = {}, []
     prefix = prefix or getattr(owner, "__name__", "ds").rsplit(".", 1)[-1]
@@ -124,6 +158,11 @@ def serve(server, monkeypatch, owner, payloads: dict[str, bytes], prefix: str = 
             new.append(dataclasses.replace(res, url=server.url(path), mirrors=(), filename=name))
         paths[name] = path
     monkeypatch.setattr(owner, "resources", tuple(new))
+    recorded = getattr(owner, "decompressed", None)
+    if recorded:
+        plain = {n: gzip.decompress(payloads[n]) for n in recorded if n in payloads}
+        digests = {n: Expect.of(sha256=sha256(d), size=len(d)) for n, d in plain.items()}
+        monkeypatch.setattr(owner, "decompressed", digests)
     return paths
 
 

@@ -70,3 +70,28 @@ def test_keeps_leading_dims_and_dtype_and_checks_arguments():
         resample(x, 16000, 22050.5)
     with pytest.raises(ShapeError):
         resample(np.float32(1.0), 2, 1)
+
+
+# ---------------------------------------------------------------- rates with a small gcd
+
+
+@pytest.mark.parametrize(("orig", "new"), [(44100, 16000), (16000, 8000), (8000, 16000), (22050, 16000), (7, 5)])
+def test_the_per_output_path_equals_the_table(orig, new):
+    from hubkit.audio import _resample_taps
+
+    x = np.random.default_rng(orig).standard_normal((2, 3001))
+    g = math.gcd(orig, new)
+    np.testing.assert_allclose(_resample_taps(x, orig // g, new // g, 6, 0.99), resample(x, orig, new), atol=1e-11)
+
+
+@pytest.mark.parametrize("orig", [16001, 2**32 - 1])
+def test_odd_rates_cost_what_the_audio_justifies(orig):
+    import tracemalloc
+
+    x = np.random.default_rng(0).standard_normal(20000).astype(np.float32)
+    tracemalloc.start()
+    y = resample(x, orig, 16000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert y.dtype == np.float32 and len(y) == -(-16000 * 20000 // orig)
+    assert peak < 200 * 2**20  # torchaudio's table for 16001 -> 16000 Hz alone is 16000 x 16013 float64 (2 GB)

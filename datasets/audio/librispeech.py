@@ -19,7 +19,11 @@ import numpy as np
 from hubkit.errors import DatasetError
 from hubkit.hub import Resource
 
-from .._base import CACHE_FOLDER, ArrayCache, RawFile, cached_arrays, check_choice, extracted_folder, resolve_root
+from .._array_cache import CACHE_FOLDER, ArrayCache, cached_arrays
+from .._dataset import check_choice
+from .._files import RawFile, extracted_folder
+from .._registry import register_dataset
+from .._roots import resolve_root
 from .._strings import pack_strings, unpack_string
 from .sndfile import read_soundfile, require_soundfile
 
@@ -107,6 +111,7 @@ def build_index(subset_dir: Path) -> tuple[dict[str, np.ndarray], list[Path]]:
     return arrays, [subset_dir, *speakers, *chapters, *sorted(transcripts)]
 
 
+@register_dataset
 class LIBRISPEECH:
     """LibriSpeech as torchaudio has it.
 
@@ -123,6 +128,8 @@ class LIBRISPEECH:
                  mirrors=tuple(f"{m}{name}.tar.gz" for m in _MIRRORS))
         for name, (sha256, md5, size) in _FILES.items()
     )
+    #: What ``hubkit.datasets.download("LIBRISPEECH")`` fetches: the default subset only.
+    download_files = (f"{URL}.tar.gz",)
     _ext_audio = ".flac"
 
     def __init__(
@@ -148,14 +155,11 @@ class LIBRISPEECH:
                                    "LibriSpeech subset. Delete it and pass download=True.")
             return arrays, {"subset": url}, sources
 
-        arrays, _ = cached_arrays(ArrayCache(self._archive / CACHE_FOLDER, url), build)
+        keys = ("ids", "stem_offsets", "stem_blob", "text_offsets", "text_blob")
+        arrays, _ = cached_arrays(ArrayCache(self._archive / CACHE_FOLDER, url, keys), build)
         self._ids = arrays["ids"]
         self._stems = (arrays["stem_offsets"], arrays["stem_blob"])
         self._texts = (arrays["text_offsets"], arrays["text_blob"])
-
-    @classmethod
-    def resource_folder(cls, root: Path) -> Path:
-        return Path(root)
 
     def _index(self, n: int) -> int:
         size = len(self)

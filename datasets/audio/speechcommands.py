@@ -14,7 +14,10 @@ import numpy as np
 from hubkit.errors import DatasetError
 from hubkit.hub import Resource
 
-from .._base import RawFile, check_choice, extracted_folder, resolve_root
+from .._dataset import check_choice
+from .._files import RawFile, extracted_folder
+from .._registry import register_dataset
+from .._roots import resolve_root
 from .wav import read_wav
 
 __all__ = ["SPEECHCOMMANDS"]
@@ -39,6 +42,7 @@ def _load_list(root: str, *filenames: str) -> list[str]:
     return out
 
 
+@register_dataset
 class SPEECHCOMMANDS:
     """Speech Commands as torchaudio has it.
 
@@ -57,6 +61,8 @@ class SPEECHCOMMANDS:
         Resource(url=_BASE + "speech_commands_v0.02.tar.gz",
                  sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"),
     )
+    #: What ``hubkit.datasets.download("SPEECHCOMMANDS")`` fetches: the default version only.
+    download_files = ("speech_commands_v0.02.tar.gz",)
 
     def __init__(
         self,
@@ -92,10 +98,6 @@ class SPEECHCOMMANDS:
         self.classes = sorted(
             e.name for e in os.scandir(self._path) if e.is_dir() and e.name != EXCEPT_FOLDER
         )
-
-    @classmethod
-    def resource_folder(cls, root: Path) -> Path:
-        return Path(root)
 
     @property
     def class_to_idx(self) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""Reading PCM WAV files for the audio datasets: ``hubkit.audio.read_wav`` with the datasets' error type."""
+"""Reading WAV files (PCM or IEEE float, plain or extensible) for the audio datasets: ``hubkit.audio.read_wav``
+with the datasets' error type."""
 
 from __future__ import annotations
 

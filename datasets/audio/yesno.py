@@ -7,13 +7,14 @@ Recordings are decoded on access with the standard library's ``wave`` module.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from hubkit.hub import Resource
 
-from .._base import RawFile, extracted_folder, resolve_root
+from .._files import RawFile, extracted_folder
+from .._registry import register_dataset
+from .._roots import resolve_root
 from .wav import read_wav
 
 __all__ = ["YESNO"]
@@ -21,6 +22,7 @@ __all__ = ["YESNO"]
 _URL = "http://www.openslr.org/resources/1/waves_yesno.tar.gz"
 
 
+@register_dataset
 class YESNO:
     """``YESNO(root=None, url=..., folder_in_archive="waves_yesno", download=False)``.
 
@@ -46,10 +48,6 @@ class YESNO:
         self._path = self.root / folder_in_archive
         extracted_folder("YESNO", RawFile(res, self.root), self.root, self._path, download)
         self._walker = sorted(p.stem for p in self._path.glob("*.wav"))
-
-    @classmethod
-    def resource_folder(cls, root: Path) -> Path:
-        return Path(root)
 
     @property
     def class_to_idx(self) -> dict[str, int]:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TextClassificationDataset", "pack_texts"]
+from .._array_cache import CACHE_FOLDER, ArrayCache, cached_arrays
+from .._dataset import check_choice
+from .._roots import resolve_root
+from .._strings import pack_strings, unpack_string
+
+__all__ = ["TEXT_KEYS", "TextClassificationDataset", "load_splits", "pack_texts"]
+
+TEXT_KEYS = ("labels", "offsets", "blob")
 
 
 def pack_texts(labels: Sequence[int], texts: Sequence[str]) -> dict[str, np.ndarray]:
     """``{"labels": (N,) int64, "offsets": (N + 1,) int64, "blob": (bytes,) uint8}`` for the cache."""
-    encoded = [t.encode("utf-8") for t in texts]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8) if encoded else np.zeros(0, np.uint8)
+    offsets, blob = pack_strings(texts)
     return {"labels": np.asarray(labels, dtype=np.int64), "offsets": offsets, "blob": blob}
 
 
@@ -36,8 +42,7 @@ class TextClassificationDataset:
         i = index + n if index < 0 else index
         if not 0 <= i < n:
             raise IndexError(f"index {index} is out of range for a dataset of {n} samples")
-        start, end = int(self._offsets[i]), int(self._offsets[i + 1])
-        return int(self.labels[i]), bytes(self._blob[start:end]).decode("utf-8")
+        return int(self.labels[i]), unpack_string(self._offsets, self._blob, i)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,3 +53,32 @@ class TextClassificationDataset:
 
     def __repr__(self) -> str:
         return f"{self.name}(split={self.split!r}, samples={len(self)})"
+
+
+def load_splits(
+    name: str,
+    root: str | os.PathLike[str] | None,
+    split: str | tuple[str, ...],
+    download: bool,
+    read: Callable[[Path, str, bool], tuple[list[int], list[str], list[Path]]],
+) -> TextClassificationDataset | tuple[TextClassificationDataset, ...]:
+    """torchtext's convention: one dataset for a string ``split``, a tuple of them for a tuple of names.
+
+    Each split is read from ``root/<name>`` by ``read(folder, split, download)`` -> ``(labels, texts, raw
+    files)`` once, then served from ``root/<name>/hubkit-cache/``.
+    """
+    folder = resolve_root(root) / name
+    names = (split,) if isinstance(split, str) else tuple(split)
+    for one in names:
+        check_choice(one, "split", ("train", "test"))
+
+    def load(one: str) -> TextClassificationDataset:
+        def build() -> tuple[dict[str, np.ndarray], dict, list[Path]]:
+            labels, texts, sources = read(folder, one, download)
+            return pack_texts(labels, texts), {}, sources
+
+        arrays, _ = cached_arrays(ArrayCache(folder / CACHE_FOLDER, one, TEXT_KEYS), build)
+        return TextClassificationDataset(name, one, arrays)
+
+    out = tuple(load(one) for one in names)
+    return out[0] if isinstance(split, str) else out

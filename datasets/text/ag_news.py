@@ -10,15 +10,13 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from hubkit.errors import DatasetError
 from hubkit.hub import Resource
 
-from .._base import CACHE_FOLDER, ArrayCache, RawFile, cached_arrays, check_choice, locate, resolve_root
-from ._textset import TextClassificationDataset, pack_texts
+from .._files import RawFile, locate
+from .._registry import register_dataset
+from ._textset import TextClassificationDataset, load_splits
 
 __all__ = ["AG_NEWS"]
 
@@ -57,19 +55,13 @@ def read_ag_news_csv(path: Path) -> tuple[list[int], list[str]]:
     return labels, texts
 
 
-def _split(root: Path, split: str, download: bool) -> TextClassificationDataset:
-    folder = root / DATASET_NAME
+def _read(folder: Path, split: str, download: bool) -> tuple[list[int], list[str], list[Path]]:
     res = next(r for r in resources if (r.filename or "").startswith(split))
-
-    def build() -> tuple[dict[str, np.ndarray], dict[str, Any], list[Path]]:
-        (path,) = locate(DATASET_NAME, [RawFile(res, folder)], download)
-        labels, texts = read_ag_news_csv(path)
-        return pack_texts(labels, texts), {}, [path]
-
-    arrays, _ = cached_arrays(ArrayCache(folder / CACHE_FOLDER, split), build)
-    return TextClassificationDataset(DATASET_NAME, split, arrays)
+    (path,) = locate(DATASET_NAME, [RawFile(res, folder)], download)
+    return (*read_ag_news_csv(path), [path])
 
 
+@register_dataset
 def AG_NEWS(  # noqa: N802 - torchtext's name
     root: str | os.PathLike[str] | None = None,
     split: str | tuple[str, ...] = ("train", "test"),
@@ -80,10 +72,5 @@ def AG_NEWS(  # noqa: N802 - torchtext's name
     A string ``split`` returns one dataset, a tuple returns one per name, as torchtext does. Like
     torchtext, it downloads what is missing unless ``download=False``.
     """
-    root = resolve_root(root)
-    names = (split,) if isinstance(split, str) else tuple(split)
-    for name in names:
-        check_choice(name, "split", ("train", "test"))
-    out = tuple(_split(root, name, download) for name in names)
-    return out[0] if isinstance(split, str) else out
+    return load_splits(DATASET_NAME, root, split, download, _read)
 

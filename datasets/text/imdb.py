@@ -9,15 +9,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from hubkit.errors import DatasetError
 from hubkit.hub import Resource
 
-from .._base import CACHE_FOLDER, ArrayCache, RawFile, cached_arrays, check_choice, extracted_folder, resolve_root
-from ._textset import TextClassificationDataset, pack_texts
+from .._files import RawFile, extracted_folder
+from .._registry import register_dataset
+from ._textset import TextClassificationDataset, load_splits
 
 __all__ = ["IMDB"]
 
@@ -56,18 +54,12 @@ def read_imdb_split(folder: Path) -> tuple[list[int], list[str]]:
     return labels, texts
 
 
-def _split(root: Path, split: str, download: bool) -> TextClassificationDataset:
-    folder = root / DATASET_NAME
-
-    def build() -> tuple[dict[str, np.ndarray], dict[str, Any], list[Path]]:
-        tree = extracted_folder(DATASET_NAME, RawFile(resources[0], folder), folder, folder / "aclImdb", download)
-        labels, texts = read_imdb_split(tree / split)
-        return pack_texts(labels, texts), {}, []
-
-    arrays, _ = cached_arrays(ArrayCache(folder / CACHE_FOLDER, split), build)
-    return TextClassificationDataset(DATASET_NAME, split, arrays)
+def _read(folder: Path, split: str, download: bool) -> tuple[list[int], list[str], list[Path]]:
+    tree = extracted_folder(DATASET_NAME, RawFile(resources[0], folder), folder, folder / "aclImdb", download)
+    return (*read_imdb_split(tree / split), [])
 
 
+@register_dataset
 def IMDB(  # noqa: N802 - torchtext's name
     root: str | os.PathLike[str] | None = None,
     split: str | tuple[str, ...] = ("train", "test"),
@@ -78,10 +70,5 @@ def IMDB(  # noqa: N802 - torchtext's name
     A string ``split`` returns one dataset, a tuple one per name, as torchtext does. Like torchtext, it
     downloads what is missing unless ``download=False``.
     """
-    root = resolve_root(root)
-    names = (split,) if isinstance(split, str) else tuple(split)
-    for name in names:
-        check_choice(name, "split", ("train", "test"))
-    out = tuple(_split(root, name, download) for name in names)
-    return out[0] if isinstance(split, str) else out
+    return load_splits(DATASET_NAME, root, split, download, _read)
 

@@ -32,7 +32,11 @@ from hubkit.errors import DatasetError
 from hubkit.hub import Resource
 from hubkit.hub.transport.cache import read_record
 
-from .._base import CACHE_FOLDER, ArrayCache, RawFile, cached_arrays, check_choice, locate, resolve_root
+from .._array_cache import CACHE_FOLDER, ArrayCache, cached_arrays
+from .._dataset import check_choice
+from .._files import RawFile, locate
+from .._registry import register_dataset
+from .._roots import resolve_root
 from .._strings import pack_strings, unpack_string
 
 __all__ = ["STSB"]
@@ -75,6 +79,7 @@ def read_stsb_tsv(path: Path, split: str) -> tuple[list[str], list[str], list[fl
     return s1, s2, scores
 
 
+@register_dataset
 class STSB:
     """``STSB(root=None, split="test", download=False)``: ``split`` is ``"train"``, ``"validation"`` (the file's
     ``dev`` rows; ``"dev"`` is accepted too) or ``"test"``.
@@ -106,7 +111,8 @@ class STSB:
                       "s2_offsets": o2, "s2_blob": b2}
             return arrays, {}, [path]
 
-        arrays, _ = cached_arrays(ArrayCache(folder / CACHE_FOLDER, _SPLIT_IN_FILE[split]), build)
+        keys = ("scores", "s1_offsets", "s1_blob", "s2_offsets", "s2_blob")
+        arrays, _ = cached_arrays(ArrayCache(folder / CACHE_FOLDER, _SPLIT_IN_FILE[split], keys), build)
         self._raw_scores = arrays["scores"]
         self._s1 = (arrays["s1_offsets"], arrays["s1_blob"])
         self._s2 = (arrays["s2_offsets"], arrays["s2_blob"])

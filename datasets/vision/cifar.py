@@ -20,7 +20,10 @@ import numpy as np
 from hubkit.errors import DatasetError
 from hubkit.hub import Resource
 
-from .._base import CACHE_FOLDER, ArrayCache, RawFile, VisionDataset, archive_members, cached_arrays
+from .._array_cache import CACHE_FOLDER, ArrayCache, cached_arrays
+from .._dataset import ArrayDataset
+from .._files import RawFile, archive_members
+from .._registry import register_dataset
 
 __all__ = ["CIFAR10", "CIFAR100"]
 
@@ -67,7 +70,8 @@ def load_pickle(path: Path) -> dict[str, Any]:
     return obj
 
 
-class CIFAR10(VisionDataset):
+@register_dataset
+class CIFAR10(ArrayDataset):
     """CIFAR-10: 50,000 train / 10,000 test 32x32 RGB images in 10 classes.
 
     ``CIFAR10(root=None, train=True, transform=None, target_transform=None, download=False)``;
@@ -101,17 +105,11 @@ class CIFAR10(VisionDataset):
     ) -> None:
         super().__init__(root, transform=transform, target_transform=target_transform)
         self.train = train
-        arrays, meta = cached_arrays(ArrayCache(self.cache_folder, "train" if train else "test"),
-                                     lambda: self._decode(download))
+        cache = ArrayCache(self.cache_folder, "train" if train else "test", ("data", "targets"), ("classes",))
+        arrays, meta = cached_arrays(cache, lambda: self._decode(download))
         self.data: np.ndarray = arrays["data"]
         self.targets: list[int] = arrays["targets"].tolist()
         self.classes: list[str] = list(meta["classes"])
-        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-
-    @classmethod
-    def resource_folder(cls, root: Path) -> Path:
-        """Where the archive goes (and is extracted): ``root`` itself, as in torchvision."""
-        return Path(root)
 
     @property
     def cache_folder(self) -> Path:
@@ -121,7 +119,7 @@ class CIFAR10(VisionDataset):
         folder = self.root / self.base_folder
         split = self.train_list if self.train else self.test_list
         members = [(folder / name, md5) for name, md5 in [*split, [self.meta["filename"], self.meta["md5"]]]]
-        archive = RawFile(self.resources[0], self.resource_folder(self.root))
+        archive = RawFile(self.resources[0], self.root)  # it goes (and is extracted) in root, as in torchvision
         paths = archive_members(type(self).__name__, archive, self.root, members, download)
         chunks, targets = [], []
         for path in paths[:-1]:
@@ -145,17 +143,8 @@ class CIFAR10(VisionDataset):
         arrays = {"data": images, "targets": np.asarray(targets, dtype=np.int64)}
         return arrays, {"classes": [str(c) for c in classes]}, paths
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        """``(image (32, 32, 3) uint8 ndarray, target int)``, after ``transform``/``target_transform``."""
-        return self._apply(np.array(self.data[index]), self.targets[index])
 
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def extra_repr(self) -> str:
-        return f"Split: {'Train' if self.train is True else 'Test'}"
-
-
+@register_dataset
 class CIFAR100(CIFAR10):
     """CIFAR-100: the CIFAR-10 format with 100 fine classes (``fine_labels``, ``fine_label_names``)."""
 

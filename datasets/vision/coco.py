@@ -19,7 +19,10 @@ from typing import Any
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError
 from hubkit.hub import Resource
 
-from .._base import RawFile, VisionDataset, default_root, extracted_folder
+from .._dataset import VisionDataset
+from .._files import RawFile, extracted_folder
+from .._registry import register_dataset
+from .._roots import default_root
 from .folder import pil_loader
 
 __all__ = ["COCO", "CocoCaptions", "CocoDetection"]
@@ -51,6 +54,9 @@ class COCO:
                     dataset = json.load(f)
             except FileNotFoundError as exc:
                 raise DatasetNotFoundError(f"COCO annotation file {path} does not exist") from exc
+            except OSError as exc:
+                raise DatasetError(f"Cannot read the COCO annotation file {path}: {exc.strerror or exc}. Pass annFile= "
+                                   "the instances_*.json or captions_*.json file itself.") from exc
             except ValueError as exc:
                 raise DatasetError(f"{path} is not valid JSON ({exc}); it is truncated or corrupted") from exc
             if not isinstance(dataset, dict):
@@ -72,9 +78,10 @@ class COCO:
                 for ann in self.dataset.get("annotations", []):
                     self.catToImgs[ann["category_id"]].append(ann["image_id"])
         except (KeyError, TypeError) as exc:
+            what = f"an entry lacks the key {exc}" if isinstance(exc, KeyError) else f"an entry is malformed ({exc})"
             raise DatasetError(
-                f"COCO annotations: an entry lacks the key {exc}; expected COCO's 'images' (id, file_name), "
-                "'annotations' (id, image_id, category_id) and 'categories' (id, name) lists"
+                f"COCO annotations: {what}; expected COCO's 'images' (id, file_name), 'annotations' (id, image_id, "
+                "category_id) and 'categories' (id, name) lists of objects"
             ) from exc
 
     def getAnnIds(
@@ -124,6 +131,25 @@ class COCO:
         return [self.imgs[i] for i in _as_list(ids)]
 
 
+def image_ids(coco: COCO, path: Path) -> list[Any]:
+    """The image ids of ``coco`` in sorted order (the dataset's sample order), each image with a ``file_name``.
+
+    Raises DatasetError naming ``path`` when ids mix types (they cannot be sorted: COCO's are integers) or an
+    image entry has no ``file_name``, so a bad annotation file fails at construction, not at some sample.
+    """
+    kinds = {type(i): i for i in coco.imgs}
+    if len(kinds) > 1:
+        examples = ", ".join(f"{t.__name__} (e.g. {i!r})" for t, i in kinds.items())
+        raise DatasetError(f"{path}: image ids mix types: {examples}. COCO image ids are integers; make every id "
+                           "(and every annotation's image_id) an integer.")
+    unnamed = [i for i, img in coco.imgs.items() if not isinstance(img.get("file_name"), str)]
+    if unnamed:
+        raise DatasetError(f"{path}: {len(unnamed)} image entries have no 'file_name' (image ids {unnamed[:5]!r}); "
+                           "every COCO image names its file relative to the image folder (root).")
+    return sorted(coco.imgs)
+
+
+@register_dataset
 class CocoDetection(VisionDataset):
     """COCO detection: ``ds[i]`` is ``(image (H, W, 3) uint8 ndarray, [annotation dict, ...])``.
 
@@ -170,7 +196,7 @@ class CocoDetection(VisionDataset):
             )
         self.annFile = str(ann_path)
         self.coco = COCO(ann_path)
-        self.ids = sorted(self.coco.imgs)
+        self.ids = image_ids(self.coco, ann_path)
 
     @classmethod
     def resource_folder(cls, root: Path) -> Path:
@@ -207,6 +233,7 @@ class CocoDetection(VisionDataset):
         return len(self.ids)
 
 
+@register_dataset
 class CocoCaptions(CocoDetection):
     """COCO captions: ``ds[i]`` is ``(image (H, W, 3) uint8 ndarray, [caption str, ...])``."""
 

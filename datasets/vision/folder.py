@@ -16,7 +16,8 @@ import numpy as np
 
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError
 
-from .._base import VisionDataset, require, resolve_root
+from .._dataset import VisionDataset, require
+from .._roots import resolve_root
 
 __all__ = [
     "IMG_EXTENSIONS",
@@ -104,12 +105,22 @@ def make_dataset(
 
 
 def pil_loader(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode an image file with Pillow into an ``(H, W, 3)`` uint8 RGB ndarray."""
+    """Decode an image file with Pillow into an ``(H, W, 3)`` uint8 RGB ndarray.
+
+    Pillow's decompression-bomb guard stays on: an image declaring more than twice
+    ``PIL.Image.MAX_IMAGE_PIXELS`` pixels is refused before it is decoded.
+    """
     image_mod = require("PIL.Image", "Decoding image files", "vision")
     try:
         with open(path, "rb") as f:
             img = image_mod.open(f)
             return np.asarray(img.convert("RGB"))
+    except image_mod.DecompressionBombError as exc:
+        raise DatasetError(
+            f"{path}: refusing to decode the image ({exc}). A file this small declaring that many pixels is "
+            "corrupted or a decompression bomb; if the image is genuine and trusted, raise the limit with "
+            "PIL.Image.MAX_IMAGE_PIXELS = <pixels> before reading it."
+        ) from exc
     except (OSError, SyntaxError) as exc:  # Pillow raises these for truncated / unknown files
         raise DatasetError(f"{path}: cannot decode the image ({exc}); the file is corrupted or not an image") from exc
 

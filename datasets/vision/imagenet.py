@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from hubkit.errors import DatasetError, DatasetNotFoundError
+from hubkit.hub.transport.cache import file_lock
+from hubkit.hub.transport.verify import Expect
 
-from .._base import check_choice, extract_once, folder_lock, require, resolve_root, verify_file
+from .._dataset import check_choice, require
+from .._files import check_file, unpack
+from .._roots import resolve_root
 from .folder import ImageFolder, default_loader
 
 ARCHIVES = {
@@ -39,9 +43,10 @@ def _archive(root: Path, kind: str) -> Path:
             f"ImageNet: {path} is missing. ImageNet is not downloaded automatically: get {name} from "
             f"https://image-net.org (after registering) and put it in {root}"
         )
-    ok, why = verify_file(path, md5=md5)
-    if not ok:
-        raise DatasetError(f"ImageNet: {why}; the archive is damaged or not the official {name}: download it again")
+    problem = check_file(path, Expect.of(md5=md5))
+    if problem is not None:
+        raise DatasetError(f"ImageNet: {problem}; the archive is damaged or not the official {name}: download it "
+                           "again")
     return path
 
 
@@ -50,7 +55,7 @@ def parse_devkit(root: Path) -> tuple[dict[str, tuple[str, ...]], list[str]]:
     sio = require("scipy.io", "Reading ImageNet's devkit (meta.mat)", "scipy")
     archive = _archive(root, "devkit")
     with tempfile.TemporaryDirectory(dir=root) as tmp:
-        extract_once(archive, Path(tmp))
+        unpack(archive, Path(tmp), "ImageNet")
         data = Path(tmp) / "ILSVRC2012_devkit_t12" / "data"
         synsets = sio.loadmat(str(data / "meta.mat"), squeeze_me=True)["synsets"]
         leaves = synsets[synsets["num_children"] == 0]  # the 1,000 classes; the rest are WordNet ancestors
@@ -65,7 +70,7 @@ def _sort_val(root: Path, val_wnids: list[str]) -> None:
     archive = _archive(root, "val")
     staging = Path(tempfile.mkdtemp(prefix=".val-", dir=root))
     try:
-        extract_once(archive, staging)
+        unpack(archive, staging, "ImageNet")
         images = sorted(p for p in staging.iterdir() if p.is_file() and not p.name.startswith("."))
         if len(images) != len(val_wnids):
             raise DatasetError(f"ImageNet: {archive.name} holds {len(images)} images but the devkit labels "
@@ -87,9 +92,9 @@ def _sort_train(root: Path) -> None:
     archive = _archive(root, "train")
     staging = Path(tempfile.mkdtemp(prefix=".train-", dir=root))
     try:
-        extract_once(archive, staging)
+        unpack(archive, staging, "ImageNet")
         for inner in sorted(staging.glob("*.tar")):
-            extract_once(inner, staging / inner.stem)
+            unpack(inner, staging / inner.stem, "ImageNet")
             inner.unlink()
         for leftover in staging.iterdir():
             if leftover.is_file():
@@ -127,7 +132,7 @@ class ImageNet(ImageFolder):
     def _prepare(root: Path, split: str) -> dict[str, tuple[str, ...]]:
         from hubkit import load, save
 
-        with folder_lock(root):
+        with file_lock(root):
             meta = root / META_FILE
             if meta.is_file():
                 wnid_to_classes, val_wnids = load(meta)

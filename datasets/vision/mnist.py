@@ -3,16 +3,21 @@
 On disk (torchvision's tree, read as it is): ``root/<ClassName>/raw/`` holds the downloaded ``.gz``
 files and/or their decompressed copies; hubkit adds ``root/<ClassName>/hubkit-cache/`` with the decoded
 arrays as ``.npy`` (memory-mapped on later constructions).
+
+A raw file is checked by what it holds, whatever form it takes. The downloaded ``.gz`` is checked by its
+md5 (torchvision's list). A decompressed copy, or a ``.gz`` whose bytes differ (the same contents
+compressed again), is checked against the sha256 of the decompressed contents where ``decompressed``
+records it, and otherwise by its IDX structure: a header of the expected element type and shape
+(``(N, 28, 28)`` images, ``(N,)`` labels) that agrees with the file's size. Content digests are recorded
+for MNIST's ``t10k`` images and labels, computed from the upstream files after checking their md5; the
+other files (MNIST's training set, and every file of FashionMNIST, KMNIST, EMNIST and QMNIST) are checked
+by structure until their digests are recorded the same way.
 """
 
 from __future__ import annotations
 
-import gzip
-import lzma
 import os
 import string
-import struct
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,93 +26,40 @@ import numpy as np
 
 from hubkit.errors import DatasetError
 from hubkit.hub import Resource
+from hubkit.hub.transport.verify import Expect
 
-from .._base import (
-    CACHE_FOLDER,
-    ArrayCache,
-    RawFile,
-    VisionDataset,
-    cached_arrays,
-    check_choice,
-    extract_once,
-    locate,
-    not_found,
-    resource_filename,
-)
+from .._array_cache import CACHE_FOLDER, ArrayCache, cached_arrays
+from .._dataset import ArrayDataset, check_choice
+from .._files import RawFile, locate, not_found, resource_filename, unpack
+from .._registry import register_dataset
+from ._idx import IDX_DTYPES, content_problem, read_idx
 
 __all__ = ["EMNIST", "KMNIST", "MNIST", "QMNIST", "FashionMNIST", "read_idx"]
 
-# IDX type codes (LeCun's format, "libidx/idx-io.lsh"); payloads are big-endian.
-_IDX_DTYPES = {8: np.dtype(np.uint8), 9: np.dtype(np.int8), 11: np.dtype(">i2"), 12: np.dtype(">i4"),
-               13: np.dtype(">f4"), 14: np.dtype(">f8")}
+_IMAGES = ((None, 28, 28), IDX_DTYPES[8])
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped or unxz-ed when it starts with the gzip or xz magic."""
-    data = path.read_bytes()
-    try:
-        if data[:2] == b"\x1f\x8b":
-            return gzip.decompress(data)  # one call: faster than streaming through GzipFile
-        if data[:6] == b"\xfd7zXZ\x00":
-            return lzma.decompress(data)
-    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-        raise DatasetError(
-            f"{path} is not a valid compressed file ({exc}); it is truncated or corrupted. "
-            "Delete it and construct the dataset again with download=True."
-        ) from exc
-    return data
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (plain, ``.gz`` or ``.xz``) into an array of native byte order.
-
-    Shape is the file's own: ``(N, H, W)`` for images, ``(N,)`` for labels, ``(N, K)`` for QMNIST labels.
-    Raises DatasetError when the header is not IDX or the payload is shorter/longer than its dimensions.
-    """
-    path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or not 1 <= raw[3] <= 4:
-        raise DatasetError(
-            f"{path} is not an IDX file: expected a header 00 00 <type 8..14> <ndim 1..4>, found "
-            f"{raw[:4].hex(' ') or 'an empty file'}. Delete it and download it again."
-        )
-    dtype, nd = _IDX_DTYPES[raw[2]], raw[3]
-    header = 4 + 4 * nd
-    if len(raw) < header:
-        raise DatasetError(f"{path} is truncated inside its IDX header ({len(raw)} bytes)")
-    dims = struct.unpack(f">{nd}I", raw[4:header])
-    count = int(np.prod(dims, dtype=np.int64))
-    expected = count * dtype.itemsize
-    found = len(raw) - header
-    if found != expected:
-        raise DatasetError(
-            f"{path}: IDX header announces shape {dims} ({expected} payload bytes) but the file holds "
-            f"{found}; it is truncated or corrupted. Delete it and download it again."
-        )
-    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="), copy=False) if dtype.itemsize > 1 else arr
+def _layout(name: str) -> tuple[tuple[int | None, ...], np.dtype]:
+    """The shape and element type an IDX file of this name holds: images, labels, or QMNIST's label rows."""
+    if "images" in name:
+        return _IMAGES
+    return ((None, 8), IDX_DTYPES[12]) if "idx2-int" in name else ((None,), IDX_DTYPES[8])
 
 
 def _read_images(path: Path) -> np.ndarray:
-    x = read_idx(path)
-    if x.dtype != np.uint8 or x.ndim != 3:
-        raise DatasetError(f"{path}: expected uint8 images of shape (N, H, W), found {x.dtype} {x.shape}")
-    return x
+    return read_idx(path, shape=_IMAGES[0], dtype=_IMAGES[1])
 
 
-def _read_labels(path: Path, ndim: int = 1) -> np.ndarray:
-    x = read_idx(path)
-    if x.ndim != ndim or (ndim == 1 and x.dtype != np.uint8):
-        want = "uint8 labels of shape (N,)" if ndim == 1 else f"integer labels with {ndim} dimensions"
-        raise DatasetError(f"{path}: expected {want}, found {x.dtype} {x.shape}")
-    return x.astype(np.int64)
+def _read_labels(path: Path) -> np.ndarray:
+    shape, dtype = _layout(path.name)
+    return read_idx(path, shape=shape, dtype=dtype).astype(np.int64)
 
 
 def _check_pair(name: str, images: np.ndarray, labels: np.ndarray) -> None:
     if len(images) != len(labels):
         raise DatasetError(
             f"{name}: {len(images)} images but {len(labels)} labels; one of the files belongs to another "
-            "split or is corrupted. Delete both and download them again."
+            "split or is corrupted. Replace both with the original files (download=True fetches them)."
         )
 
 
@@ -116,7 +68,8 @@ def _decompressed(path: Path) -> Path:
     return path.with_suffix("") if path.suffix in (".gz", ".xz") else path
 
 
-class MNIST(VisionDataset):
+@register_dataset
+class MNIST(ArrayDataset):
     """MNIST handwritten digits: 60,000 train / 10,000 test grayscale 28x28 images.
 
     ``MNIST(root=None, train=True, transform=None, target_transform=None, download=False)`` as in
@@ -139,6 +92,14 @@ class MNIST(VisionDataset):
             ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4542),
         )
     )
+    #: What a resource holds once decompressed (sha256 and size of the plain IDX file), by resource file name:
+    #: computed from upstream files whose md5 matched ``resources``. Files not listed are checked by structure.
+    decompressed: dict[str, Expect] = {
+        "t10k-images-idx3-ubyte.gz": Expect.of(
+            sha256="0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", size=7840016),
+        "t10k-labels-idx1-ubyte.gz": Expect.of(
+            sha256="ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", size=10008),
+    }
     classes = [
         "0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
         "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine",
@@ -175,13 +136,15 @@ class MNIST(VisionDataset):
     def cache_folder(self) -> Path:
         return self.root / type(self).__name__ / CACHE_FOLDER
 
-    @property
-    def class_to_idx(self) -> dict[str, int]:
-        return {c: i for i, c in enumerate(self.classes)}
-
     def _raw_file(self, res: Resource) -> RawFile:
-        path = self.raw_folder / resource_filename(res)
-        return RawFile(res, self.raw_folder, alternates=[_decompressed(path)])
+        name = resource_filename(res)
+        content = self.decompressed.get(name)
+        shape, dtype = _layout(name)
+
+        def check(path: Path) -> str | None:
+            return content_problem(path, content, shape, dtype)
+
+        return RawFile(res, self.raw_folder, alternates=[_decompressed(self.raw_folder / name)], check=check)
 
     def _by_name(self, prefix: str) -> list[Resource]:
         return [r for r in self.resources if resource_filename(r).startswith(prefix)]
@@ -202,20 +165,11 @@ class MNIST(VisionDataset):
             _check_pair(name, images, labels)
             return {"data": images, "targets": labels}, {}, [images_path, labels_path]
 
-        arrays, _ = cached_arrays(ArrayCache(self.cache_folder, prefix), build)
+        arrays, _ = cached_arrays(ArrayCache(self.cache_folder, prefix, ("data", "targets")), build)
         return arrays["data"], arrays["targets"]
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        """``(image (H, W) uint8 ndarray, target int)``, after ``transform``/``target_transform``."""
-        return self._apply(np.array(self.data[index]), int(self.targets[index]))
 
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def extra_repr(self) -> str:
-        return f"Split: {'Train' if self.train is True else 'Test'}"
-
-
+@register_dataset
 class FashionMNIST(MNIST):
     """Zalando's Fashion-MNIST: the MNIST format and sizes, 10 clothing classes."""
 
@@ -228,10 +182,12 @@ class FashionMNIST(MNIST):
             ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5148),
         )
     )
+    decompressed: dict[str, Expect] = {}
     classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot"]
 
 
+@register_dataset
 class KMNIST(MNIST):
     """Kuzushiji-MNIST: the MNIST format and sizes, 10 cursive hiragana classes."""
 
@@ -244,9 +200,11 @@ class KMNIST(MNIST):
             ("t10k-labels-idx1-ubyte.gz", "7320c461ea6c1c855c0b718fb2a4b134"),
         )
     )
+    decompressed: dict[str, Expect] = {}
     classes = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
 
 
+@register_dataset
 class EMNIST(MNIST):
     """EMNIST: ``EMNIST(root=None, split=..., train=True, transform=None, target_transform=None, download=False)``.
 
@@ -259,6 +217,7 @@ class EMNIST(MNIST):
     resources = (
         Resource(url="https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip", md5="58c8d27c78d21e728a6bc7b3cc06412e"),
     )
+    decompressed: dict[str, Expect] = {}
     splits = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
     # Merged classes: letters whose upper and lower case are written alike.
     _merged_classes = {"c", "i", "j", "k", "l", "m", "o", "p", "s", "u", "v", "w", "x", "y", "z"}
@@ -304,7 +263,7 @@ class EMNIST(MNIST):
                         hint=f"(or the decompressed files {', '.join(names)} in {raw})",
                     )
                 (zip_path,) = locate("EMNIST", [archive], download)
-                extract_once(zip_path, raw)
+                unpack(zip_path, raw, "EMNIST")
                 paths = present()
                 if paths is None:
                     raise DatasetError(
@@ -315,7 +274,7 @@ class EMNIST(MNIST):
             _check_pair("EMNIST", images, labels)
             return {"data": images, "targets": labels}, {}, paths
 
-        arrays, _ = cached_arrays(ArrayCache(self.cache_folder, self._file_prefix()), build)
+        arrays, _ = cached_arrays(ArrayCache(self.cache_folder, self._file_prefix(), ("data", "targets")), build)
         return arrays["data"], arrays["targets"]
 
     def extra_repr(self) -> str:
@@ -325,6 +284,7 @@ class EMNIST(MNIST):
 _QMNIST_BASE = "https://raw.githubusercontent.com/facebookresearch/qmnist/master/"
 
 
+@register_dataset
 class QMNIST(MNIST):
     """QMNIST: ``QMNIST(root=None, what=None, compat=True, train=True, **kwargs)`` as in torchvision.
 
@@ -346,6 +306,7 @@ class QMNIST(MNIST):
             ("xnist-labels-idx2-int.xz", "5ed0e788978e45d4a8bd4b7caec3d79d"),
         )
     )
+    decompressed: dict[str, Expect] = {}
     classes = MNIST.classes
 
     def __init__(
@@ -369,11 +330,11 @@ class QMNIST(MNIST):
 
         def build() -> tuple[dict[str, np.ndarray], dict[str, Any], list[Path]]:
             images_path, labels_path = locate("QMNIST", files, download)
-            images, labels = _read_images(images_path), _read_labels(labels_path, ndim=2)
+            images, labels = _read_images(images_path), _read_labels(labels_path)
             _check_pair("QMNIST", images, labels)
             return {"data": images, "targets": labels}, {}, [images_path, labels_path]
 
-        arrays, _ = cached_arrays(ArrayCache(self.cache_folder, group), build)
+        arrays, _ = cached_arrays(ArrayCache(self.cache_folder, group, ("data", "targets")), build)
         data, targets = arrays["data"], arrays["targets"]
         if self.what == "test10k":
             data, targets = data[:10000], targets[:10000]

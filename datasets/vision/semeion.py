@@ -16,7 +16,10 @@ import numpy as np
 from hubkit.errors import DatasetError
 from hubkit.hub import Resource
 
-from .._base import CACHE_FOLDER, ArrayCache, RawFile, VisionDataset, cached_arrays, locate
+from .._array_cache import CACHE_FOLDER, ArrayCache, cached_arrays
+from .._dataset import ArrayDataset
+from .._files import RawFile, locate
+from .._registry import register_dataset
 
 __all__ = ["SEMEION"]
 
@@ -40,7 +43,8 @@ def read_semeion(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data, np.argmax(onehot, axis=1).astype(np.int64)
 
 
-class SEMEION(VisionDataset):
+@register_dataset
+class SEMEION(ArrayDataset):
     """SEMEION: ``SEMEION(root=None, transform=None, target_transform=None, download=True)``.
 
     ``data`` is ``(1593, 16, 16)`` uint8, ``labels`` ``(1593,)`` int64; ``ds[i]`` is
@@ -52,6 +56,7 @@ class SEMEION(VisionDataset):
                  md5="cb545d371d2ce14ec121470795a77432"),
     )
     classes = [str(d) for d in range(10)]
+    _targets_attr = "labels"
 
     def __init__(
         self,
@@ -67,21 +72,6 @@ class SEMEION(VisionDataset):
             data, labels = read_semeion(path)
             return {"data": data, "labels": labels}, {}, [path]
 
-        arrays, _ = cached_arrays(ArrayCache(self.root / CACHE_FOLDER, "SEMEION"), decode)
+        arrays, _ = cached_arrays(ArrayCache(self.root / CACHE_FOLDER, "SEMEION", ("data", "labels")), decode)
         self.data: np.ndarray = arrays["data"]
         self.labels: np.ndarray = arrays["labels"]
-
-    @classmethod
-    def resource_folder(cls, root: Path) -> Path:
-        return Path(root)
-
-    @property
-    def class_to_idx(self) -> dict[str, int]:
-        return {c: i for i, c in enumerate(self.classes)}
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        """``(image (16, 16) uint8 ndarray, target int)``, after ``transform``/``target_transform``."""
-        return self._apply(np.array(self.data[index]), int(self.labels[index]))
-
-    def __len__(self) -> int:
-        return len(self.data)

@@ -17,7 +17,9 @@ import numpy as np
 from hubkit.errors import ArgumentError, DatasetError
 from hubkit.hub import Resource
 
-from .._base import RawFile, VisionDataset, archive_members, check_choice
+from .._dataset import VisionDataset, check_choice
+from .._files import RawFile, archive_members
+from .._registry import register_dataset
 
 __all__ = ["STL10"]
 
@@ -43,6 +45,7 @@ def _read_labels(path: Path, count: int) -> np.ndarray:
     return labels
 
 
+@register_dataset
 class STL10(VisionDataset):
     """STL-10: ``STL10(root=None, split="train", folds=None, transform=None, target_transform=None, download=False)``.
 
@@ -111,10 +114,6 @@ class STL10(VisionDataset):
         class_file = folder / self.class_names_file
         if class_file.is_file():
             self.classes = class_file.read_text().splitlines()
-
-    @classmethod
-    def resource_folder(cls, root: Path) -> Path:
-        return Path(root)
 
     @property
     def data(self) -> np.ndarray:

@@ -16,17 +16,10 @@ import numpy as np
 from hubkit.errors import DatasetError
 from hubkit.hub import Resource
 
-from .._base import (
-    CACHE_FOLDER,
-    ArrayCache,
-    RawFile,
-    VisionDataset,
-    cached_arrays,
-    check_choice,
-    locate,
-    require,
-    resource_filename,
-)
+from .._array_cache import CACHE_FOLDER, ArrayCache, cached_arrays
+from .._dataset import ArrayDataset, check_choice, require
+from .._files import RawFile, locate, resource_filename
+from .._registry import register_dataset
 
 __all__ = ["SVHN"]
 
@@ -53,7 +46,8 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(np.transpose(x, (3, 2, 0, 1)), dtype=np.uint8), labels
 
 
-class SVHN(VisionDataset):
+@register_dataset
+class SVHN(ArrayDataset):
     """SVHN: ``SVHN(root=None, split="train", transform=None, target_transform=None, download=False)``.
 
     ``split`` is ``train`` (73,257), ``test`` (26,032) or ``extra`` (531,131). ``data`` is
@@ -68,6 +62,7 @@ class SVHN(VisionDataset):
     )
     splits = ("train", "test", "extra")
     classes = [str(d) for d in range(10)]
+    _targets_attr = "labels"
 
     def __init__(
         self,
@@ -87,25 +82,13 @@ class SVHN(VisionDataset):
             data, labels = read_svhn_mat(path)
             return {"data": data, "labels": labels}, {}, [path]
 
-        arrays, _ = cached_arrays(ArrayCache(self.root / CACHE_FOLDER, f"SVHN-{split}"), decode)
+        arrays, _ = cached_arrays(ArrayCache(self.root / CACHE_FOLDER, f"SVHN-{split}", ("data", "labels")), decode)
         self.data: np.ndarray = arrays["data"]
         self.labels: np.ndarray = arrays["labels"]
 
-    @classmethod
-    def resource_folder(cls, root: Path) -> Path:
-        return Path(root)
-
-    @property
-    def class_to_idx(self) -> dict[str, int]:
-        return {c: i for i, c in enumerate(self.classes)}
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        """``(image (32, 32, 3) uint8 ndarray, target int)``, after ``transform``/``target_transform``."""
-        img = np.ascontiguousarray(np.transpose(self.data[index], (1, 2, 0)))
-        return self._apply(img, int(self.labels[index]))
-
-    def __len__(self) -> int:
-        return len(self.data)
+    def _image(self, index: int) -> np.ndarray:
+        """``(32, 32, 3)``: the stored ``(3, 32, 32)`` image as HWC, as torchvision's PIL image is."""
+        return np.ascontiguousarray(np.transpose(self.data[index], (1, 2, 0)))
 
     def extra_repr(self) -> str:
         return f"Split: {self.split}"

@@ -17,7 +17,10 @@ import numpy as np
 from hubkit.errors import DatasetError
 from hubkit.hub import Resource
 
-from .._base import CACHE_FOLDER, ArrayCache, RawFile, VisionDataset, cached_arrays, locate
+from .._array_cache import CACHE_FOLDER, ArrayCache, cached_arrays
+from .._dataset import ArrayDataset
+from .._files import RawFile, locate
+from .._registry import register_dataset
 
 __all__ = ["USPS", "read_libsvm"]
 
@@ -51,7 +54,8 @@ def read_libsvm(path: Path, num_features: int) -> tuple[np.ndarray, np.ndarray]:
     return features, labels
 
 
-class USPS(VisionDataset):
+@register_dataset
+class USPS(ArrayDataset):
     """USPS: ``USPS(root=None, train=True, transform=None, target_transform=None, download=False)``.
 
     7,291 train / 2,007 test images. ``data`` is ``(N, 16, 16)`` uint8 (pixels in [-1, 1] mapped to
@@ -84,21 +88,6 @@ class USPS(VisionDataset):
             return {"data": images, "targets": labels - 1}, {}, [path]
 
         split = "train" if train else "test"
-        arrays, _ = cached_arrays(ArrayCache(self.root / CACHE_FOLDER, f"USPS-{split}"), decode)
+        arrays, _ = cached_arrays(ArrayCache(self.root / CACHE_FOLDER, f"USPS-{split}", ("data", "targets")), decode)
         self.data: np.ndarray = arrays["data"]
         self.targets: list[int] = arrays["targets"].tolist()
-
-    @classmethod
-    def resource_folder(cls, root: Path) -> Path:
-        return Path(root)
-
-    @property
-    def class_to_idx(self) -> dict[str, int]:
-        return {c: i for i, c in enumerate(self.classes)}
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        """``(image (16, 16) uint8 ndarray, target int)``, after ``transform``/``target_transform``."""
-        return self._apply(np.array(self.data[index]), self.targets[index])
-
-    def __len__(self) -> int:
-        return len(self.data)

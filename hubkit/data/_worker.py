@@ -5,6 +5,13 @@ result queue with the other workers. It answers each task with ``(task_id, batch
 the worker itself so that a batch or an exception that cannot be pickled becomes an error the main
 process sees instead of a message silently lost in a queue's feeder thread. ``None`` on the index
 queue means "exit"; ``_ResumeIteration`` starts a new epoch for persistent workers.
+
+A worker never outlives the process that started it: a watchdog thread checks every ``POLL_INTERVAL``
+that its parent is still the one it started under and otherwise ends the process at once, whatever the
+main thread is doing (fetching a batch, or blocked handing a large one to a queue nobody reads). And
+SIGTERM is given back its default action at start, so a handler the training script installed (inherited
+through fork) cannot make the worker ignore the main process's ``terminate()``, as PyTorch's workers
+also replace it.
 """
 
 from __future__ import annotations
@@ -13,7 +20,10 @@ import os
 import pickle
 import queue
 import random
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +34,10 @@ import numpy as np
 
 from hubkit import random as hk_random
 
-# How often a waiting worker checks that its parent is still alive, in seconds.
+# How often a worker checks that its parent is still alive, in seconds.
 POLL_INTERVAL = 1.0
+# The exit status of a worker whose parent vanished (nobody reads it; it tells a debugger why).
+ORPHANED_EXIT_CODE = 70
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,20 @@ def _send(data_queue: Any, message: tuple, worker_id: int) -> None:
     data_queue.put(bytes(payload))
 
 
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """Watchdog thread: end this process as soon as its parent is no longer ``parent_pid``.
+
+    ``os._exit`` rather than a flag: the main thread may be blocked for good (a queue's feeder thread
+    writing a batch into a pipe whose reader was SIGKILLed is joined at exit and never returns), and
+    the batches it holds must be freed now. Polling ``getppid`` works for any start method and any
+    thread; Linux's ``PR_SET_PDEATHSIG`` would fire when the *thread* that started the worker ends,
+    which kills healthy workers of a loader iterated in a short-lived thread.
+    """
+    while os.getppid() == parent_pid:
+        time.sleep(POLL_INTERVAL)
+    os._exit(ORPHANED_EXIT_CODE)
+
+
 def worker_loop(
     is_iterable: bool,
     dataset: Any,
@@ -181,10 +207,14 @@ def worker_loop(
     init_fn: Callable[[int], None] | None,
     worker_id: int,
     num_workers: int,
-    parent_pid: int,
 ) -> None:
-    """The body of a worker process; returns when told to, or when the main process is gone."""
+    """The body of a worker process; returns when told to, and ends at once when the main process is gone."""
     global _worker_info
+    # The parent as this process found it: the main process for fork and spawn, the fork server for
+    # forkserver (which exits when the main process does).
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="hubkit-worker-watchdog",
+                     daemon=True).start()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         seed = seed_worker(base_seed, worker_id)
         _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=dataset)
@@ -199,7 +229,7 @@ def worker_loop(
             init_error = ExceptionWrapper(where=f"in DataLoader worker process {worker_id}")
 
         iteration_end = False
-        while os.getppid() == parent_pid:
+        while True:
             try:
                 task = index_queue.get(timeout=POLL_INTERVAL)
             except queue.Empty:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import os
 import queue
 import sys
 import time
@@ -44,6 +43,9 @@ from hubkit.random import Generator, default_generator
 
 # Seconds a worker gets to exit after being told to, before it is terminated.
 _JOIN_TIMEOUT = 5.0
+# Seconds a terminated worker gets to die before it is killed (SIGKILL), so a worker that handles or
+# ignores SIGTERM (worker_init_fn may install a handler) cannot hang the main process.
+_KILL_AFTER = 2.0
 
 
 class _InfiniteConstantSampler(Sampler[None]):
@@ -315,7 +317,6 @@ class _MultiProcessIter(_BaseIter):
                         loader.worker_init_fn,
                         worker_id,
                         self._num_workers,
-                        os.getpid(),
                     ),
                     daemon=True,
                 )
@@ -452,7 +453,8 @@ class _MultiProcessIter(_BaseIter):
     def _shutdown_workers(self, grace: float = _JOIN_TIMEOUT) -> None:
         """Stop every worker and reap it, so no process outlives the iterator (idempotent).
 
-        Workers get ``grace`` seconds in all to exit by themselves; the rest are terminated.
+        Workers get ``grace`` seconds in all to exit by themselves; the rest are terminated (SIGTERM),
+        and those still alive ``_KILL_AFTER`` seconds later are killed (SIGKILL). Every wait is bounded.
         """
         if self._shutdown:
             return
@@ -465,9 +467,14 @@ class _MultiProcessIter(_BaseIter):
             for process in self._workers:
                 process.join(timeout=max(0.0, deadline - time.monotonic()))
         finally:
-            for process in self._workers:
+            stuck = [p for p in self._workers if p.is_alive()]
+            for process in stuck:
+                process.terminate()
+            deadline = time.monotonic() + _KILL_AFTER
+            for process in stuck:
+                process.join(timeout=max(0.0, deadline - time.monotonic()))
                 if process.is_alive():
-                    process.terminate()
+                    process.kill()
                     process.join()
             for index_queue in self._index_queues:
                 index_queue.close()

@@ -98,7 +98,7 @@ def test_coco_download_detection_and_captions(server, monkeypatch, forbid, _isol
     assert ds.coco.getCatIds(catNms=["dog"]) == [18]
     assert sorted(ds.coco.getImgIds(catIds=[1])) == [1, 7]
     before = total_gets(server)
-    forbid("hubkit.hub.extract")
+    forbid("hubkit.datasets._files.extract")
     caps = CocoCaptions(download=True, transforms=lambda im, t: (im.shape, t))
     assert caps[0] == ((4, 6, 3), ["a dog", "a pet"]) and caps[1][1] == ["someone"]
     assert total_gets(server) == before

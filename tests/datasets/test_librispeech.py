@@ -90,7 +90,7 @@ def test_download_extract_index_and_decode(server, monkeypatch, forbid, tmp_path
         ds[3]
 
     # a second construction reads neither the archive nor the transcripts: the index is cached
-    forbid("hubkit.hub.extract", "hubkit.datasets.audio.librispeech.build_index")
+    forbid("hubkit.datasets._files.extract", "hubkit.datasets.audio.librispeech.build_index")
     again = LIBRISPEECH(tmp_path, url="test-clean", download=True)
     assert again.get_metadata(1)[2] == "STUFF IT INTO YOU HIS BELLY COUNSELLED HIM"
     np.testing.assert_array_equal(again[0][0][0], pcm["1089-134686-0000"] / np.float32(32768))
@@ -100,7 +100,7 @@ def test_download_extract_index_and_decode(server, monkeypatch, forbid, tmp_path
 def test_existing_torchaudio_tree_is_used_without_download(forbid, tmp_path):
     members, pcm = tree("dev-clean")
     write_tree(tmp_path, members)
-    forbid("hubkit.datasets._base.download_resource", "hubkit.hub.extract")
+    forbid("hubkit.datasets._files.fetch", "hubkit.datasets._files.extract")
     ds = LIBRISPEECH(str(tmp_path), url="dev-clean")
     assert [ds.get_metadata(i)[3:] for i in range(len(ds))] == [(1089, 134686, 0), (1089, 134686, 1), (121, 123852, 4)]
     np.testing.assert_array_equal(ds[1][0][0], pcm["1089-134686-0001"] / np.float32(32768))

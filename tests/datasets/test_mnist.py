@@ -13,7 +13,7 @@ from hubkit.datasets.vision.mnist import read_idx
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError
 
 PARSER = "hubkit.datasets.vision.mnist.read_idx"
-HASHER = "hubkit.datasets._base.hash_file"
+HASHER = "hubkit.hub.transport.verify.hash_file"
 
 
 def make_split(n: int, seed: int, hw: int = 28) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +240,7 @@ def test_emnist_every_split(split, server, monkeypatch, forbid, tmp_path):
     assert ds[2][1] == int(yte[2])
     assert ds.classes == EMNIST.classes_split_dict[split]
     assert server.count(paths["gzip.zip"]) == 1
-    forbid(PARSER, "hubkit.hub.extract")
+    forbid(PARSER, "hubkit.datasets._files.extract")
     assert EMNIST(tmp_path, split=split, train=False, download=True)[1][1] == int(yte[1])
     assert server.count(paths["gzip.zip"]) == 1
 

@@ -14,7 +14,8 @@ from dsfiles import gz, idx_bytes, serve, total_gets
 import hubkit.datasets as hd
 from hubkit.cli import main, resources_for_name
 from hubkit.datasets import MNIST
-from hubkit.datasets._base import resource_filename
+from hubkit.datasets._files import resource_filename
+from hubkit.datasets._registry import declaring
 from hubkit.errors import ArgumentError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def test_every_listed_dataset_declares_verifiable_resources():
         res = hd.resources(name)
         assert res, name
         # a file whose publisher gives no checksum is declared so (and pinned at its first download)
-        unverified = getattr(hd._declaring(name), "unverified_files", ())
+        unverified = getattr(declaring(name), "unverified_files", ())
         for r in res:
             assert r.url.startswith(("http://", "https://")), (name, r)
             assert bool(r.md5 or r.sha256) != (resource_filename(r) in unverified), (name, r)
@@ -100,3 +101,33 @@ def test_import_stays_light():
             "print([m for m in ('requests', 'tqdm', 'PIL', 'scipy', 'torch', 'filelock') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_datasets_are_hubkit_data_datasets_a_dataloader_batches(http_server, monkeypatch, tmp_path):
+    from hubkit.data import ConcatDataset, DataLoader, Dataset
+
+    payloads, x, y = mnist_payloads()
+    serve(http_server, monkeypatch, MNIST, payloads)
+    train, test = MNIST(tmp_path, download=True), MNIST(tmp_path, train=False)
+    assert isinstance(train, Dataset) and isinstance(train, hd.ArrayDataset)
+    both = train + test
+    assert isinstance(both, ConcatDataset) and len(both) == 5
+    images, labels = next(iter(DataLoader(train, batch_size=3)))
+    np.testing.assert_array_equal(images.numpy(), x["train"])
+    assert labels.numpy().tolist() == y["train"].tolist()
+
+
+def test_a_dataset_registers_where_it_is_defined(monkeypatch):
+    from hubkit.datasets import _registry
+    from hubkit.hub import Resource
+
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+
+    @hd.register_dataset
+    class Tiny(hd.VisionDataset):
+        resources = (Resource(url="https://example.org/tiny.bin", sha256="0" * 64),)
+
+    assert "Tiny" in hd.list_datasets() and hd.canonical_name("tiny") == "Tiny"
+    assert hd.resource_folder("Tiny", "/data") == Path("/data")  # no resource_folder: the root itself
+    with pytest.raises(ArgumentError, match="declares no resources"):
+        hd.register_dataset(type("Bare", (), {}))

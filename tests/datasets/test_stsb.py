@@ -9,7 +9,7 @@ import pytest
 from dsfiles import total_gets
 
 from hubkit.datasets import STSB
-from hubkit.datasets._base import resource_filename
+from hubkit.datasets._files import resource_filename
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError
 from hubkit.hub import Resource
 from hubkit.hub.transport.cache import read_record
@@ -63,7 +63,7 @@ def test_download_parse_splits_and_cache(server, monkeypatch, forbid, tmp_path):
     assert list(STSB(tmp_path, split="dev")) == list(validation)
     assert server.count(path) == 1
 
-    forbid("hubkit.datasets.text.stsb.read_stsb_tsv", "hubkit.datasets._base.hash_file")
+    forbid("hubkit.datasets.text.stsb.read_stsb_tsv", "hubkit.hub.transport.verify.hash_file")
     before = total_gets(server)
     assert STSB(tmp_path, split="train")[0][0] == "A plane is taking off."
     assert total_gets(server) == before
@@ -86,7 +86,7 @@ def test_a_file_put_in_place_by_hand_is_used_as_is(forbid, tmp_path):
     folder.mkdir()
     raw = folder / "stsbenchmark.tsv.gz"
     raw.write_bytes(tsv_gz())
-    forbid("hubkit.datasets._base.download_resource")
+    forbid("hubkit.datasets._files.fetch")
     assert len(STSB(tmp_path, split="train")) == 2
     assert read_record(raw) is None  # nothing downloaded, nothing pinned: replacing it by hand stays possible
     raw.write_bytes(tsv_gz(ROWS[:1]))

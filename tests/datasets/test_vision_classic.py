@@ -9,7 +9,7 @@ from dsfiles import bz2_bytes, cifar_batch, serve, tar_gz, total_gets
 from hubkit.datasets import CIFAR10, CIFAR100, SEMEION, STL10, SVHN, USPS
 from hubkit.errors import ArgumentError, DatasetError, DatasetNotFoundError
 
-HASHER = "hubkit.datasets._base.hash_file"
+HASHER = "hubkit.hub.transport.verify.hash_file"
 
 # ---------------------------------------------------------------- CIFAR
 
@@ -54,7 +54,7 @@ def test_cifar10_download_decode_cache(server, monkeypatch, forbid, tmp_path):
     np.testing.assert_array_equal(test[2][0], xs[5][2].reshape(3, 32, 32).transpose(1, 2, 0))
     assert server.count(paths["cifar-10-python.tar.gz"]) == 1
 
-    forbid("hubkit.datasets.vision.cifar.load_pickle", "hubkit.hub.extract", HASHER)
+    forbid("hubkit.datasets.vision.cifar.load_pickle", "hubkit.datasets._files.extract", HASHER)
     before = total_gets(server)
     again = CIFAR10(tmp_path, train=True, download=True)
     assert again.targets == ds.targets and again.classes == names
@@ -215,7 +215,7 @@ def test_stl10_splits_folds_and_memory_map(server, monkeypatch, forbid, tmp_path
     assert len(unl) == 2 and unl[0][1] == -1
     assert server.count(paths["stl10_binary.tar.gz"]) == 1
 
-    forbid("hubkit.hub.extract", HASHER)
+    forbid("hubkit.datasets._files.extract", HASHER)
     assert STL10(tmp_path, split="test", download=True)[2][1] == 8
     assert server.count(paths["stl10_binary.tar.gz"]) == 1
 

@@ -84,6 +84,7 @@ def extract(
     max_bytes: int | None = None,
     max_members: int | None = None,
     progress: bool | None = None,
+    force: bool = False,
 ) -> Path:
     """Extract ``archive`` into the directory ``dest`` safely and atomically.
 
@@ -96,6 +97,8 @@ def extract(
         max_members: refuse archives with more members; ``None`` = ``max(archive size // BYTES_PER_MEMBER,
             MIN_MEMBERS_CAP)``, at most ``MAX_MEMBERS``.
         progress: ``True``/``False`` force a bar over members on/off; ``None`` follows the terminal.
+        force: extract again even when ``dest`` holds a finished extraction of this archive (a member
+            was found missing or damaged since).
 
     Returns:
         ``dest`` for tar and zip archives; for single-file gz/bz2/xz, the decompressed file
@@ -123,7 +126,7 @@ def extract(
     stamp = _stamp(archive, st, fmt)
     marker = _marker(archive, dest)
     result = dest / _single_name(archive, fmt) if fmt in _SINGLE else dest
-    if _marker_matches(marker, stamp) and result.exists():
+    if not force and _marker_matches(marker, stamp) and result.exists():
         return result
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -58,15 +58,30 @@ _TRUE = {"1", "true", "yes", "on"}
 def home_dir() -> Path:
     """hubkit's one home: ``$HUBKIT_HOME`` if set, else ``platformdirs.user_cache_dir("hubkit")``.
 
-    Downloads live in ``files/``, locks in ``locks/``; datasets default to ``datasets/``. Nothing is
-    created here; writers create what they need.
+    Downloads live in ``files/``, locks in ``locks/``. Nothing is created here; writers create what they
+    need. Datasets read the same variable through :func:`data_home`.
     """
+    return _home("user_cache_dir")
+
+
+def data_home() -> Path:
+    """Where datasets live (``<data_home()>/datasets``): ``$HUBKIT_HOME`` if set, the same folder as
+    :func:`home_dir`; else ``platformdirs.user_data_dir("hubkit")``.
+
+    The defaults differ on purpose: a prepared dataset is data a user keeps, not a cache that cleaners may
+    wipe, and datasets have always lived there (moving the default would hide users' data from them).
+    """
+    return _home("user_data_dir")
+
+
+def _home(platform_default: str) -> Path:
+    """The one reader of ``$HUBKIT_HOME``; without it, ``platformdirs.<platform_default>("hubkit")``."""
     home = os.environ.get("HUBKIT_HOME")
     if home:
         return Path(home).expanduser()
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("hubkit"))
+    return Path(getattr(platformdirs, platform_default)("hubkit"))
 
 
 def cache_dir() -> Path:
