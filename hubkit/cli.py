@@ -14,6 +14,7 @@
     hubkit fetch-weights NAME... [--no-progress]
     hubkit generate NAME PROMPT [--max-new-tokens 50] [--sample] [--temperature T] [--top-k K] [--top-p P]
                 [--repetition-penalty R] [--seed S] [--stop TEXT]... [--no-cache] [--device cpu]
+    hubkit generate IMAGE_GENERATOR [--n 4] [--out grid.png] [--seed S] [--nrow 8] [--truncation T] [--device cpu]
     hubkit serve [NAME=]ARCH[.TAG|:CHECKPOINT]... [--port 8080] [--config FILE] (see hubkit serve --help)
     hubkit run --nproc N [--hosts H1:N1,H2:N2] [--launcher mpi|local] [-m] SCRIPT [ARGS...]
 
@@ -287,7 +288,7 @@ def _add_datasets(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from hubkit import datasets
-    from hubkit.datasets._base import resource_filename
+    from hubkit.datasets._files import resource_filename
 
     rows = []
     for name in datasets.list_datasets():
@@ -396,6 +397,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
             print(f"    metrics:      {dataset}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
         if pre["kind"] == "audio":
             print(f"    preprocess:   mono waveform at {pre['sample_rate']} Hz")
+        elif pre["kind"] == "image-generation":
+            side = f"{pre['image_size']}x{pre['image_size']}" if pre["image_size"] else "checkpoint-sized"
+            dim = pre["latent_dim"] or "checkpoint-sized"
+            print(f"    generates:    {side} RGB images in {pre['output_range']} from {dim}-d N(0, 1) latents "
+                  "(the checkpoint's config decides)")
         elif pre["kind"] == "text":
             print(f"    preprocess:   {pre['tokenizer']} tokenizer ({pre['vocab']}), "
                   f"lower-case {pre['do_lower_case']}, max {pre['max_length']} tokens")
@@ -510,16 +516,23 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="continue a text prompt with a pretrained language model, streaming tokens")
-    p.add_argument("name", help="text generator (its DEFAULT weights) or model.tag, e.g. gpt2, distilgpt2")
-    p.add_argument("prompt", help="the text to continue")
+    p = sub.add_parser("generate", help="continue a text prompt with a pretrained language model, streaming tokens, "
+                                        "or draw images with a pretrained image generator into a PNG grid")
+    p.add_argument("name", help="text generator (its DEFAULT weights) or model.tag, e.g. gpt2, distilgpt2; or an "
+                                "image generator, e.g. pgan-celebahq-512, dcgan-fashiongen")
+    p.add_argument("prompt", nargs="?", help="the text to continue (text generators only)")
+    p.add_argument("--n", type=int, default=4, help="image generators: how many images (default 4)")
+    p.add_argument("--out", default="grid.png", help="image generators: the grid image to write (default grid.png)")
+    p.add_argument("--nrow", type=int, default=8, help="image generators: images per grid row (default 8)")
+    p.add_argument("--truncation", type=float, default=None,
+                   help="image generators: redraw latent values beyond +-T (more typical images)")
     p.add_argument("--max-new-tokens", type=int, default=50, help="at most this many new tokens (default 50)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     p.add_argument("--top-k", type=int, default=50, help="sample among the k most likely tokens (0: all; default 50)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1.0: off)")
     p.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 discourages repeats (default 1.0)")
-    p.add_argument("--seed", type=int, default=None, help="makes sampling repeatable")
+    p.add_argument("--seed", type=int, default=None, help="makes sampling (and generated images) repeatable")
     p.add_argument("--stop", action="append", default=None, metavar="TEXT", help="stop at this text (repeatable)")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole sequence for every token")
     p.add_argument("--device", default=None, help="cpu (default), cuda or cuda:N")
@@ -530,7 +543,28 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 def _cmd_generate(args: argparse.Namespace) -> int:
     import hubkit
     from hubkit.errors import ArgumentError
+    from hubkit.hub import api
 
+    entry, _ = api.split_name(args.name)
+    if entry.task == "image-generation":
+        if args.prompt is not None:
+            raise ArgumentError(f"{entry.name} draws images from random latents and takes no prompt; drop "
+                                f"{args.prompt!r} (use --n, --seed, --out)")
+        from hubkit.tasks import generate_images
+
+        path = generate_images(args.name, args.n, seed=args.seed, out=args.out, nrow=args.nrow,
+                               truncation=args.truncation, device=args.device,
+                               progress=False if args.no_progress else None)  # fmt: skip
+        print(path)
+        return 0
+    if entry.task != "text-generation":
+        raise ArgumentError(
+            f"{entry.name} does not generate text or images (it is a {entry.modality} model, {entry.task}); text "
+            f"generators: {', '.join(api.list_models(task='text-generation'))}; image generators: "
+            f"{', '.join(api.list_models(task='image-generation'))}"
+        )
+    if args.prompt is None:
+        raise ArgumentError(f"hubkit generate {entry.name} needs a PROMPT, the text to continue")
     model = hubkit.load(args.name, pretrained=True, device=args.device, progress=False if args.no_progress else None)
     if not callable(getattr(model, "stream", None)):
         raise ArgumentError(f"{args.name} does not generate text; text generators: "

@@ -1,5 +1,6 @@
 """Task pipelines on pretrained models: ``predict`` (image classes), ``embed`` (sentence vectors),
-``transcribe`` (speech to text); what ``hubkit predict|embed|transcribe`` run.
+``transcribe`` (speech to text), ``generate_images`` (a PNG grid of generated images); what
+``hubkit predict|embed|transcribe|generate`` run.
 
     from hubkit.tasks import predict
     predict("resnet18", ["cat.jpg"], topk=3)      # [[("tabby", 0.52), ("tiger cat", 0.21), ...]]
@@ -18,7 +19,7 @@ from typing import Any
 from hubkit.errors import ArgumentError, ArgumentTypeError
 from hubkit.hub.api import fuse_for_inference, get_weights, list_models, load, split_name
 
-__all__ = ["embed", "predict", "transcribe"]
+__all__ = ["embed", "generate_images", "predict", "transcribe"]
 
 
 def predict(
@@ -113,6 +114,53 @@ def transcribe(
     waveforms = [preprocess(item) for item in audio]
     model = load(entry.name, weights=weights, device=device, progress=progress)
     return [model.transcribe(waveform)[0] for waveform in waveforms]
+
+
+def generate_images(
+    name: str,
+    n: int = 4,
+    seed: int | None = None,
+    out: str | os.PathLike = "grid.png",
+    *,
+    nrow: int = 8,
+    truncation: float | None = None,
+    device: Any = None,
+    progress: bool | None = None,
+) -> Path:
+    """Draw ``n`` images with a pretrained image generator and write them as one grid image; return its path.
+
+    The grid is what the PyTorch Hub page shows: ``model.sample`` images (clamped to [-1, 1]), each stretched to
+    [0, 1] by its own minimum and maximum (``make_grid(normalize=True, scale_each=True)``), ``nrow`` per row with
+    2-pixel padding, so ``n`` images of side S make a ``(ceil(n / nrow) * (S + 2) + 2)`` by
+    ``(min(n, nrow) * (S + 2) + 2)`` picture. ``seed`` makes the images repeatable; ``truncation`` redraws latent
+    values beyond +-truncation (more typical images). PNG is written without extra packages; other suffixes
+    (``.jpg``) need Pillow.
+    """
+    from hubkit.utils.image import save_image
+
+    entry, _ = split_name(name)
+    if entry.task != "image-generation":
+        raise ArgumentError(
+            f"generate_images needs an image generator, and {entry.name!r} is a {entry.modality} model "
+            f"({entry.task}); image generators: {', '.join(list_models(task='image-generation')) or 'none registered'}"
+        )
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ArgumentError(f"n (the number of images) must be a positive int, got {n!r}")
+    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
+        raise ArgumentError(f"nrow (images per row) must be a positive int, got {nrow!r}")
+    path = Path(out).expanduser()
+    if not path.parent.is_dir():
+        raise ArgumentError(f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist")
+    if path.suffix.lower() not in ("", ".png"):
+        try:
+            import PIL  # noqa: F401
+        except ImportError:
+            raise ArgumentError(f"writing {path.suffix} files needs Pillow (pip install 'hubkit[vision]'); a .png "
+                                "works without it") from None
+    model = load(entry.name, weights=get_weights(name), device=device, progress=progress)
+    images = model.sample(n, seed=seed, truncation=truncation)
+    save_image(images, path, nrow=nrow, normalize=True, scale_each=True)
+    return path
 
 
 def _read_image(img: Any) -> Any:

@@ -3,9 +3,10 @@
     from hubkit.hub import fetch, fetch_many, extract, cache_dir, Resource, load_checkpoint
 
 Layout: ``transport/`` moves bytes (downloads, verification, the cache, archives), ``checkpoint/`` reads
-and writes checkpoint files, ``registry`` is the table of models and weights, ``api`` is what users call
-(``hubkit.load``, ``list_models``, ``model_info``, ``get_weights``); the task pipelines (``predict``,
-``embed``, ``transcribe``) live in ``hubkit.tasks``.
+and writes checkpoint files, ``registry`` is the table of models and weights (filled by ``@register_model``),
+``api`` is what users call (``hubkit.load``, ``list_models``, ``model_info``, ``get_weights``) and
+``torchvision_api`` spells it as torchvision does (``get_model``, ``get_model_weights``, ``get_weight``); the
+task pipelines (``predict``, ``embed``, ``transcribe``) live in ``hubkit.tasks``.
 
 Names are resolved on first use (PEP 562), so ``import hubkit.hub`` does not import requests, tqdm,
 filelock or numpy. ``fetch`` is implemented in ``hubkit.hub.transport.download``.

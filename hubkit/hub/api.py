@@ -32,6 +32,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, BinaryIO
 
 from hubkit.errors import (
@@ -42,7 +43,13 @@ from hubkit.errors import (
     ModelNotFoundError,
 )
 from hubkit.hub import registry
-from hubkit.hub.registry import AudioPreprocessing, ModelEntry, TextPreprocessing, WeightAlias, WeightTag
+from hubkit.hub.registry import (
+    GenerationPreprocessing,
+    ModelEntry,
+    TextPreprocessing,
+    WeightAlias,
+    WeightTag,
+)
 
 __all__ = [
     "Weights", "fuse_for_inference", "get_weights", "is_model_name", "list_models", "load", "model_info",
@@ -52,7 +59,7 @@ __all__ = [
 logger = logging.getLogger("hubkit.hub.api")
 
 # Packages whose import registers model entries; imported on the first registry question.
-ZOO_PACKAGES: tuple[str, ...] = ("hubkit.zoo.vision", "hubkit.zoo.text", "hubkit.zoo.audio")
+ZOO_PACKAGES: tuple[str, ...] = ("hubkit.zoo.vision", "hubkit.zoo.text", "hubkit.zoo.audio", "hubkit.zoo.generative")
 
 _URL_SCHEMES = ("http://", "https://", "file://")
 
@@ -140,47 +147,33 @@ class Weights:
         }
 
     def transforms(self) -> Any:
-        """The preprocessing these weights were evaluated with: for images a callable image -> float32
-        Tensor ``(3, crop, crop)``; for text the tokenizer (:meth:`tokenizer`); for audio a callable WAV path or
-        array -> float32 mono waveform at the model's sample rate."""
-        from hubkit.zoo.vision.presets import ImageClassification
-
-        p = self.entry.preprocessing
-        if isinstance(p, TextPreprocessing):
-            return self.tokenizer()
-        if isinstance(p, AudioPreprocessing):
-            from hubkit.zoo.audio import WaveformPreprocess
-
-            return WaveformPreprocess(p.sample_rate)
-        return ImageClassification(crop_size=p.crop_size, resize_size=p.resize_size, mean=p.mean, std=p.std,
-                                   interpolation=p.interpolation, antialias=p.antialias)
+        """The preprocessing these weights were evaluated with, as the zoo builds it (``WeightTag.transforms``): for
+        images a callable image -> float32 Tensor ``(3, crop, crop)``; for text the tokenizer; for audio a callable
+        WAV path or array -> float32 mono waveform at the model's sample rate."""
+        if isinstance(self.entry.preprocessing, GenerationPreprocessing):
+            raise ArgumentError(f"{self.name} are image-generator weights: the model takes random latent vectors, "
+                                f"not images, so there is no preprocessing. Draw images with "
+                                f"hubkit.load({self.model!r}, pretrained=True).sample(n, seed=0).")
+        return self.entry.transforms()
 
     def fetch(self, *, progress: bool | None = None) -> Path:
         """Download (or find in the cache or a mirror) and verify the checkpoint file; return its path."""
         from hubkit.hub import fetch
 
-        w = self.entry
-        return fetch(w.url, sha256=w.sha256, sha256_prefix=None if w.sha256 else w.sha256_prefix, size=w.size,
-                     mirrors=w.mirrors, progress=progress)
+        return fetch(self.entry.resource, progress=progress)
 
     def fetch_file(self, name: str, *, progress: bool | None = None) -> Path:
         """Download (or find) and verify one of the tag's extra files (``"vocab.txt"``, ...); return its path."""
         from hubkit.hub import fetch
 
-        f = self.entry.file(name)
-        return fetch(f.url, sha256=f.sha256, size=f.size, progress=progress)
+        return fetch(self.entry.file(name).resource, progress=progress)
 
     def tokenizer(self, *, progress: bool | None = None) -> Any:
-        """The tokenizer these text weights were trained with, built from the tag's verified vocabulary:
+        """The tokenizer these text weights were trained with, built from the tag's verified tokenizer file:
         ``tok(["a sentence", ...], padding=True, return_tensors="np")`` -> ``input_ids``/``attention_mask``/..."""
-        p = self.entry.preprocessing
-        if not isinstance(p, TextPreprocessing):
+        if not isinstance(self.entry.preprocessing, TextPreprocessing):
             raise ArgumentError(f"{self.name} are image weights; they have no tokenizer (use .transforms())")
-        from hubkit.zoo.text.tokenizers import BertTokenizer
-
-        return BertTokenizer.from_file(self.fetch_file(p.vocab, progress=progress), do_lower_case=p.do_lower_case,
-                                       strip_accents=p.strip_accents, tokenize_chinese_chars=p.tokenize_chinese_chars,
-                                       model_max_length=p.max_length)  # fmt: skip
+        return self.entry.transforms(progress=progress)
 
     def get_state_dict(self, *, progress: bool | None = None) -> dict[str, Any]:
         """``{key: ndarray}`` of the checkpoint, fetched and verified, upstream key names unchanged."""
@@ -236,6 +229,8 @@ def load(
     progress: bool | None = None,
     strict: bool = True,
     key: str | Sequence[str] | None = None,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
     **model_kwargs: Any,
 ) -> Any:
     """Load a checkpoint file, as ``torch.load`` does, or build a registered model by name.
@@ -260,7 +255,8 @@ def load(
     reads torch pickles with a data-only machine and never runs code from a file.
 
     **Models.** ``hubkit.load(name, *, pretrained=False, weights=None, device=None, progress=None, strict=True,
-    key=None, **model_kwargs)`` builds the model and, when asked, loads weights into it:
+    key=None, features_only=False, out_indices=None, **model_kwargs)`` builds the model and, when asked, loads
+    weights into it:
 
     Args:
         f: a checkpoint file (see above), or an architecture (``"resnet50"``) or architecture.tag
@@ -280,13 +276,18 @@ def load(
             mismatches still fail).
         key: a weights file that wraps its state dict in a container (``{"epoch": 3, "model": {...}}``): the
             key to unwrap, or a sequence of keys for deeper nesting.
-        **model_kwargs: builder arguments (``num_classes=10``, ``dropout=0.3``). With a weight tag,
-            ``num_classes`` must match its categories.
+        features_only: timm's: return the trunk of a vision-zoo classifier (``FeatureListNet``), whose forward
+            gives the feature maps of its stages (``model.feature_info.channels()``, ``.reduction()``).
+        out_indices: with ``features_only``, the stages to return (default all; an int ``n``: the last ``n``).
+        **model_kwargs: builder arguments (``num_classes=10``, ``dropout=0.3``). With a weight tag, a vision-zoo
+            classifier given another ``num_classes`` gets the pretrained trunk and a freshly initialised head of
+            that size (timm's ``reset_classifier``); other models need the tag's ``num_classes``.
 
     Returns:
         For a file, the loaded object. For a model: with weights it is in ``eval()`` mode (loaded
         strictly unless ``strict=False``); without weights it is freshly initialised in training mode, as
-        PyTorch builders return it.
+        PyTorch builders return it. Vision-zoo classifiers carry timm's ``pretrained_cfg`` (of the tag loaded,
+        else the DEFAULT tag).
 
     Raises:
         CheckpointNotFoundError: ``f`` is read as a file path (rules 2 and 4) and names no file.
@@ -302,7 +303,8 @@ def load(
         model_args = [label for label, given in (("pretrained=", pretrained is not False),
                                                  ("weights=", weights is not None), ("device=", device is not None),
                                                  ("progress=", progress is not None), ("strict=", strict is not True),
-                                                 ("key=", key is not None)) if given]
+                                                 ("key=", key is not None), ("features_only=", features_only),
+                                                 ("out_indices=", out_indices is not None)) if given]
         model_args += [f"{name}=" for name in model_kwargs]
         if model_args:
             hint = " (use map_location= to choose the device)" if "device=" in model_args else ""
@@ -338,6 +340,14 @@ def load(
             f"checkpoint suffix ({', '.join(CHECKPOINT_SUFFIXES)}). Pass a file's path (or a pathlib.Path) to load "
             "a checkpoint; place a model with device=."
         )
+    return _load_model(name, pretrained=pretrained, weights=weights, device=device, progress=progress, strict=strict,
+                       key=key, features_only=features_only, out_indices=out_indices, model_kwargs=model_kwargs)
+
+
+def _load_model(name: str, *, pretrained: bool, weights: Any, device: Any, progress: bool | None, strict: bool,
+                key: str | Sequence[str] | None, features_only: bool, out_indices: int | Sequence[int] | None,
+                model_kwargs: dict[str, Any]) -> Any:
+    """:func:`load` for a model name (see there)."""
     entry, name_tag = split_name(name)
     if not isinstance(strict, bool):
         raise ArgumentTypeError(f"strict must be True or False, got {strict!r}")
@@ -348,11 +358,24 @@ def load(
     if key is not None and isinstance(source, Mapping):
         raise ArgumentError(f"hubkit.load({entry.name!r}): key= unwraps a checkpoint file; weights= is already a "
                             "dict, so pass the state dict inside it (weights=ckpt['model']) instead.")
+    if out_indices is not None and not features_only:
+        raise ArgumentError(f"hubkit.load({entry.name!r}): out_indices= chooses the stages of features_only=True; "
+                            "pass features_only=True too, or drop out_indices=.")
     tag = source if isinstance(source, WeightTag) else None
-    kwargs = _builder_kwargs(entry, tag, model_kwargs)
+    kwargs, num_classes = _builder_kwargs(entry, tag, model_kwargs)
     model = entry.builder(**kwargs)
+    if num_classes is not None and not hasattr(model, "reset_classifier"):
+        raise ArgumentError(
+            f"{entry.name}.{tag.tag} needs num_classes={tag.num_classes}, got num_classes={num_classes}: its head "
+            f"cannot be reset. Load the weights with the default num_classes and replace the layer afterwards "
+            f"(fine-tuning), or drop num_classes=."
+        )
+    if features_only and not hasattr(model, "forward_intermediates"):
+        raise ArgumentError(f"hubkit.load({entry.name!r}, features_only=True): feature maps are timm's interface "
+                            f"of the vision zoo's classifiers, and {entry.name!r} is a {entry.modality} model "
+                            f"({entry.task}); use its forward outputs instead.")
     if source is not None:
-        state = _state_dict(source, progress, key)
+        state = _state_dict(source, progress, key, whole=entry.checkpoint_object and key is None)
         if entry.key_map is not None:
             state = entry.key_map(dict(state))
         result = model.load_state_dict(state, strict=strict)
@@ -361,7 +384,15 @@ def load(
                            list(result.missing_keys), list(result.unexpected_keys))
         model.eval()
         if tag is not None and isinstance(tag.preprocessing, TextPreprocessing) and hasattr(model, "tokenizer"):
-            model.tokenizer = Weights(entry.name, tag).tokenizer(progress=progress)
+            model.tokenizer = tag.transforms(progress=progress)
+    if num_classes is not None:
+        model.reset_classifier(num_classes)
+    if hasattr(model, "set_pretrained_cfg"):
+        model.set_pretrained_cfg(entry.name, tag or (entry.weight(entry.default) if entry.default else None))
+    if features_only:
+        from hubkit.zoo.vision.backbone import FeatureListNet
+
+        model = FeatureListNet(model, out_indices)
     if device is not None:
         model = model.to(device)
     return model
@@ -451,55 +482,70 @@ def _weight_source(entry: ModelEntry, name_tag: str | None, pretrained: bool,
     return _tag(entry, weights)  # raises ModelNotFoundError with close matches
 
 
-def _builder_kwargs(entry: ModelEntry, tag: WeightTag | None, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+def _builder_kwargs(entry: ModelEntry, tag: WeightTag | None,
+                    model_kwargs: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """The builder's arguments for ``tag``, and the ``num_classes`` to reset the head to after loading (timm's
+    ``pretrained=True, num_classes=10``), or ``None``."""
     kwargs = dict(model_kwargs)
     if tag is None:
-        return kwargs
+        return kwargs, None
     required = dict(tag.model_kwargs)
     if tag.categories is not None:
         required["num_classes"] = tag.num_classes
+    reset = None
     for key, value in required.items():
-        if key in kwargs and kwargs[key] != value:
+        if key == "num_classes" and key in kwargs and kwargs[key] != value:
+            reset = kwargs[key]
+        elif key in kwargs and kwargs[key] != value:
             raise ArgumentError(
                 f"{entry.name}.{tag.tag} needs {key}={value!r}, got {key}={kwargs[key]!r}. Load the weights with "
                 f"the default {key} and replace the layer afterwards (fine-tuning), or drop {key}=."
             )
         kwargs[key] = value
-    return kwargs
+    return kwargs, reset
 
 
 def _state_dict(source: WeightTag | Path | str | Mapping, progress: bool | None,
-                key: str | Sequence[str] | None) -> Mapping[str, Any]:
+                key: str | Sequence[str] | None, *, whole: bool = False) -> Mapping[str, Any]:
     """The state dict behind a weight source. Files fetched into the cache are mapped (the cache replaces
     files only by renaming, so a mapping never sees them change); a user's file is read, since it may be
-    rewritten in place while the model lives (see ``load_checkpoint``'s ``mmap``)."""
+    rewritten in place while the model lives (see ``load_checkpoint``'s ``mmap``). ``whole``: the file's
+    whole object instead, tensors as arrays (``ModelEntry.checkpoint_object``)."""
     from hubkit.hub import fetch
-    from hubkit.hub.checkpoint.formats import load_checkpoint
+    from hubkit.hub.checkpoint.formats import load_checkpoint, load_object
+
+    def read(path: Path, mmap: bool = False) -> Mapping[str, Any]:
+        if whole:
+            return load_object(path, mmap=mmap, tensor=lambda data: data.array)
+        return load_checkpoint(path, key=key, mmap=mmap)
 
     if isinstance(source, Mapping):
         return source
     if isinstance(source, WeightTag):
-        return load_checkpoint(Weights("", source).fetch(progress=progress), key=key, mmap=True)
+        return read(fetch(source.resource, progress=progress), mmap=True)
     if isinstance(source, Path):
-        return load_checkpoint(source, key=key)
+        return read(source)
     known = registry.find_by_file(source)
     prefix = None
     if known is not None:
         _, tag, alias = known
         if alias is None and source == tag.url:
-            return load_checkpoint(Weights("", tag).fetch(progress=progress), key=key, mmap=True)
+            return read(fetch(tag.resource, progress=progress), mmap=True)
         prefix = alias.sha256_prefix if isinstance(alias, WeightAlias) and alias.url == source else None
     if prefix is None:
         logger.info("%s is not a registered file: it is cached with its sha256 recorded, but not verified", source)
-    return load_checkpoint(fetch(source, sha256_prefix=prefix, progress=progress), key=key, mmap=True)
+    return read(fetch(source, sha256_prefix=prefix, progress=progress), mmap=True)
 
 
 # ---------------------------------------------------------------- list_models and model_info
 
 
 def list_models(
-    pattern: str | Sequence[str] | None = None,
+    pattern: str | Sequence[str] | ModuleType | None = None,
     *,
+    module: str | ModuleType | None = None,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
     modality: str | None = None,
     task: str | None = None,
     pretrained: bool | None = None,
@@ -508,16 +554,31 @@ def list_models(
 
     Args:
         pattern: fnmatch pattern(s), case-insensitive (``"resnet*"``, ``["vgg*", "*net*"]``); a name
-            matching any of them is kept.
+            matching any of them is kept. ``include`` is torchvision's name for it (give one of the two); a
+            module given here is read as ``module=`` (torchvision's first argument).
+        module: the zoo module the builders live in, as timm names it (``"resnet"``, ``"vision"``) or as
+            torchvision passes it (the module object ``hubkit.zoo.vision``, or its dotted name).
+        exclude: fnmatch pattern(s) of names to leave out (torchvision's and timm's ``exclude``).
         modality: ``"vision"``, ``"text"``, ``"audio"``.
         task: e.g. ``"image-classification"``.
         pretrained: ``True`` keeps models with published weights, ``False`` those without.
     """
     _ensure_zoo()
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern or [])
+    if isinstance(pattern, ModuleType):
+        pattern, module = None, module if module is not None else pattern
+    if pattern is not None and include is not None:
+        raise ArgumentError("list_models: pattern and include= are the same filter (include= is torchvision's name "
+                            "for it); give one of them")
+    patterns = _patterns(pattern if include is None else include)
+    excluded = _patterns(exclude)
     out = []
     for entry in registry.entries():
-        if patterns and not any(fnmatch.fnmatchcase(entry.name.lower(), p.lower()) for p in patterns):
+        name = entry.name.lower()
+        if patterns and not any(fnmatch.fnmatchcase(name, p.lower()) for p in patterns):
+            continue
+        if any(fnmatch.fnmatchcase(name, p.lower()) for p in excluded):
+            continue
+        if module is not None and not _in_module(entry, module):
             continue
         if modality is not None and entry.modality != modality:
             continue
@@ -527,6 +588,22 @@ def list_models(
             continue
         out.append(entry.name)
     return sorted(out, key=_natural_key)
+
+
+def _patterns(given: str | Sequence[str] | None) -> list[str]:
+    return [given] if isinstance(given, str) else list(given or [])
+
+
+def _in_module(entry: ModelEntry, module: str | ModuleType) -> bool:
+    """Whether ``entry``'s builder lives in ``module``: a module object or dotted name (a prefix of the builder's
+    module path), or one component of that path (``"resnet"`` in ``hubkit.zoo.vision.resnet``)."""
+    where = entry.builder.__module__
+    name = module.__name__ if isinstance(module, ModuleType) else module
+    if not isinstance(name, str) or not name:
+        raise ArgumentTypeError(f"module must be a module or its name, got {module!r}")
+    if "." in name or isinstance(module, ModuleType):
+        return where == name or where.startswith(name + ".")
+    return name in where.split(".")
 
 
 def _tag_info(w: WeightTag) -> dict[str, Any]:
@@ -589,8 +666,6 @@ def weight_resources(name: str) -> list[Any]:
     """The ``hubkit.hub.Resource`` rows behind a model name: ``"resnet50"`` = its DEFAULT file,
     ``"resnet50.IMAGENET1K_V1"`` = that file, ``"resnet50.*"`` = every tag's file (for ``mirror sync``
     and ``fetch-weights``)."""
-    from hubkit.hub import Resource
-
     entry, tag = split_name(name)
     if tag == "*":
         tags = list(entry.weights)
@@ -600,12 +675,7 @@ def weight_resources(name: str) -> list[Any]:
         tags = [_tag(entry, entry.default)]
     else:
         raise ModelNotFoundError(f"{entry.name!r} has no published weights (architecture only); nothing to fetch.")
-    out = []
-    for w in tags:
-        out.append(Resource(url=w.url, sha256=w.sha256, sha256_prefix=None if w.sha256 else w.sha256_prefix,
-                            size=w.size, mirrors=w.mirrors))  # fmt: skip
-        out.extend(Resource(url=f.url, sha256=f.sha256, size=f.size) for f in w.files)
-    return out
+    return [r for w in tags for r in (w.resource, *(f.resource for f in w.files))]
 
 
 def is_model_name(name: str) -> bool:

@@ -1,12 +1,13 @@
 """The model registry: one entry per architecture, its weight tags declared as data.
 
-A zoo module describes each architecture once::
+A zoo module describes each architecture once, on its builder::
 
-    register(ModelEntry(
-        name="resnet18", builder=resnet18, modality="vision", task="image-classification",
-        weights=(WeightTag(tag="IMAGENET1K_V1", url=".../resnet18-f37072fd.pth", sha256_prefix="f37072fd", ...),),
-        default="IMAGENET1K_V1",
-    ))
+    @register_model(
+        modality="vision", task="image-classification", default="IMAGENET1K_V1",
+        weights=(WeightTag(tag="IMAGENET1K_V1", url=".../resnet18-f37072fd.pth", sha256_prefix="f37072fd",
+                           transforms_factory=image_classification, ...),),
+    )
+    def resnet18(**kwargs) -> ResNet: ...
 
 and ``hubkit.hub.api`` turns the table into ``load`` / ``list_models`` / ``model_info``. Nothing in
 this module downloads, builds or imports a model: it only holds the table and answers look-ups
@@ -22,13 +23,15 @@ import posixpath
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from hubkit.errors import ModelNotFoundError
+from hubkit.errors import ArgumentError, ModelNotFoundError
+from hubkit.hub.transport.download import Resource
 
 __all__ = [
     "AudioPreprocessing",
+    "GenerationPreprocessing",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ExtraFile",
@@ -39,7 +42,7 @@ __all__ = [
     "WeightTag",
     "entries",
     "get_entry",
-    "register",
+    "register_model",
     "resolve_tag",
 ]
 
@@ -113,6 +116,21 @@ class AudioPreprocessing:
 
 
 @dataclass(frozen=True)
+class GenerationPreprocessing:
+    """What an image generator's weight tag takes and gives: ``latent_dim`` standard-normal numbers per image
+    in, ``(3, image_size, image_size)`` images with values nominally in ``output_range`` out. ``None`` where only
+    the checkpoint's own configuration says (it decides the architecture when the weights are loaded)."""
+
+    latent_dim: int | None = None
+    image_size: int | None = None
+    output_range: tuple[float, float] = (-1.0, 1.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": "image-generation", "latent_dim": self.latent_dim, "image_size": self.image_size,
+                "output_range": list(self.output_range)}
+
+
+@dataclass(frozen=True)
 class ExtraFile:
     """A file a weight tag needs besides its checkpoint (a tokenizer's vocabulary, ...), verified like it."""
 
@@ -120,6 +138,11 @@ class ExtraFile:
     url: str
     sha256: str
     size: int | None = None
+
+    @property
+    def resource(self) -> Resource:
+        """What ``fetch`` needs to download and verify this file."""
+        return Resource(url=self.url, sha256=self.sha256, size=self.size)
 
 
 @dataclass(frozen=True)
@@ -141,13 +164,15 @@ class WeightTag:
     ``size`` is the exact byte size where known (checked on download); ``file_size_mb`` is the
     publisher's rounded figure, shown by ``model_info``. ``categories`` is a zero-argument callable so
     the 1000 class names are read only when asked for. ``model_kwargs`` are builder arguments these
-    weights need (ViT at 384 px, ...).
+    weights need (ViT at 384 px, ...). ``transforms_factory(tag, **kwargs)`` is set by the zoo (as
+    torchvision's Weights carry ``transforms``) and builds the preprocessing these weights were evaluated
+    with: :meth:`transforms` calls it, so the hub never needs to know what an image or a tokenizer is.
     """
 
     tag: str
     url: str
     num_params: int
-    preprocessing: Preprocessing | TextPreprocessing | AudioPreprocessing
+    preprocessing: Preprocessing | TextPreprocessing | AudioPreprocessing | GenerationPreprocessing
     sha256_prefix: str | None = None
     sha256: str | None = None
     size: int | None = None
@@ -165,6 +190,7 @@ class WeightTag:
     aliases: tuple[WeightAlias, ...] = ()
     mirrors: tuple[str, ...] = ()
     files: tuple[ExtraFile, ...] = ()
+    transforms_factory: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag", self.tag.upper())
@@ -174,6 +200,23 @@ class WeightTag:
     @property
     def filename(self) -> str:
         return posixpath.basename(urlsplit(self.url).path)
+
+    @property
+    def resource(self) -> Resource:
+        """What ``fetch`` needs to download and verify the checkpoint: ``fetch(tag.resource)``. A full sha256
+        makes the name's hash prefix redundant, so only one of them is checked."""
+        return Resource(url=self.url, sha256=self.sha256, sha256_prefix=None if self.sha256 else self.sha256_prefix,
+                        size=self.size, mirrors=self.mirrors)
+
+    def transforms(self, **kwargs: Any) -> Any:
+        """The preprocessing these weights were evaluated with (an image transform, a tokenizer, ...), built by
+        the factory the zoo set; ``kwargs`` go to it (a tokenizer's ``progress=``)."""
+        if self.transforms_factory is None:
+            raise ArgumentError(
+                f"weight tag {self.tag} declares no preprocessing ({self.preprocessing.as_dict()['kind']}); "
+                "prepare inputs as the model's documentation says"
+            )
+        return self.transforms_factory(self, **kwargs)
 
     def file(self, name: str) -> ExtraFile:
         """The extra file called ``name`` (a tokenizer vocabulary, ...)."""
@@ -199,7 +242,10 @@ class ModelEntry:
     ``builder(**kwargs)`` returns an untrained module with upstream state-dict keys. ``default`` is the
     tag ``pretrained=True`` / ``weights="DEFAULT"`` picks; ``legacy_default`` is the tag torchvision's
     deprecated ``pretrained=True`` picks (they differ for weights re-trained with newer recipes).
-    ``key_map`` rewrites historical checkpoint key names before a strict load.
+    ``key_map`` rewrites historical checkpoint key names before a strict load. ``checkpoint_object``: the
+    weight files hold more than a state dict (the GAN zoo saves ``{"config": ..., "netG": ..., "avgG": ...}``)
+    and the model's ``load_state_dict`` reads that whole object, as upstream's does; ``hubkit.load`` then reads
+    the file with ``load_object`` (the same data-only reader) instead of ``load_checkpoint``.
     """
 
     name: str
@@ -210,6 +256,7 @@ class ModelEntry:
     default: str | None = None
     legacy_default: str | None = None
     key_map: KeyMap | None = None
+    checkpoint_object: bool = False
     description: str = ""
     paper: str = ""
 
@@ -246,13 +293,35 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register(entry: ModelEntry) -> ModelEntry:
+def _register(entry: ModelEntry) -> ModelEntry:
     """Add ``entry`` to the registry; a second entry under the same name is a programming error."""
     key = entry.name.lower()
     if key in _REGISTRY and _REGISTRY[key] is not entry:
         raise ValueError(f"model {entry.name!r} is registered twice ({_REGISTRY[key].builder} and {entry.builder})")
     _REGISTRY[key] = entry
     return entry
+
+
+Builder = TypeVar("Builder", bound=Callable[..., Any])
+
+
+def register_model(name: str | None = None, **entry: Any) -> Callable[[Builder], Builder]:
+    """Register the decorated builder as a model (timm's ``@register_model``, with the entry's data given here).
+
+    ``name`` defaults to the builder's ``__name__``; ``entry`` holds the other :class:`ModelEntry` fields
+    (``modality``, ``task``, ``weights``, ``default``, ``legacy_default``, ``key_map``, ``description``,
+    ``paper``, ...), checked when the entry is built. The builder is returned unchanged, so it stays a plain
+    function users may call (``resnet18()`` is untrained)::
+
+        @register_model(modality="audio", task="keyword-spotting", description="M5 keyword spotter")
+        def m5(**kwargs) -> M5: ...
+    """
+
+    def decorate(builder: Builder) -> Builder:
+        _register(ModelEntry(name=name or builder.__name__, builder=builder, **entry))
+        return builder
+
+    return decorate
 
 
 def entries() -> Iterator[ModelEntry]:

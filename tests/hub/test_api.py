@@ -146,9 +146,10 @@ def test_conflicting_weight_sources_are_refused():
         hubkit.load("resnet18.imagenet1k_v1", weights="DEFAULT")
 
 
-def test_num_classes_must_match_the_tag_categories():
-    with pytest.raises(ArgumentError, match="num_classes=1000"):
-        hubkit.load("resnet18", pretrained=True, num_classes=10)
+def test_builder_arguments_the_weights_need_must_match_the_tag():
+    """num_classes resets a vision head (tests/zoo/test_timm_interface.py); other arguments still must match."""
+    with pytest.raises(ArgumentError, match="image_size=384"):
+        hubkit.load("vit_b_16.IMAGENET1K_SWAG_E2E_V1", image_size=224)
 
 
 def test_missing_weights_file_is_a_clear_error(tmp_path):

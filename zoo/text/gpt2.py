@@ -30,9 +30,10 @@ import hubkit.nn.functional as F
 from hubkit import nn
 from hubkit._backend import get_array_module
 from hubkit.errors import ArgumentError, CheckpointError, ShapeError
-from hubkit.hub.registry import ExtraFile, ModelEntry, TextPreprocessing, WeightTag, register
+from hubkit.hub.registry import ExtraFile, TextPreprocessing, WeightTag, register_model
 from hubkit.tensor import Tensor
 from hubkit.zoo.text.generation import CausalLMMixin
+from hubkit.zoo.text.presets import tokenizer_for_weights
 
 __all__ = ["GPT2Config", "GPT2LMHeadModel", "GPT2Model", "KVCache", "distilgpt2", "gpt2", "gpt2_medium"]
 
@@ -376,22 +377,6 @@ DISTILGPT2_CONFIG = GPT2Config(n_layer=6)
 GPT2_MEDIUM_CONFIG = GPT2Config(n_embd=1024, n_layer=24, n_head=16)
 
 
-def gpt2(**kwargs: Any) -> GPT2LMHeadModel:
-    """OpenAI's GPT-2 small: 12 layers, 768 wide, 12 heads, 1024 positions, 50,257 byte-level BPE tokens
-    (124M parameters)."""
-    return GPT2LMHeadModel(GPT2_CONFIG, **kwargs)
-
-
-def distilgpt2(**kwargs: Any) -> GPT2LMHeadModel:
-    """Hugging Face's DistilGPT2: GPT-2 small distilled into 6 layers (82M parameters)."""
-    return GPT2LMHeadModel(DISTILGPT2_CONFIG, **kwargs)
-
-
-def gpt2_medium(**kwargs: Any) -> GPT2LMHeadModel:
-    """OpenAI's GPT-2 medium: 24 layers, 1024 wide, 16 heads (355M parameters)."""
-    return GPT2LMHeadModel(GPT2_MEDIUM_CONFIG, **kwargs)
-
-
 def _hf(repo: str, revision: str, name: str) -> str:
     return f"https://huggingface.co/{repo}/resolve/{revision}/{name}"
 
@@ -412,42 +397,55 @@ def _weights(repo: str, revision: str, *, sha256: str | None, size: int | None, 
         num_classes=0, preprocessing=_GPT2_TEXT,
         files=(ExtraFile(name="tokenizer.json", url=_hf(repo, revision, "tokenizer.json"), sha256=tokenizer_sha256,
                          size=tokenizer_size),),
+        transforms_factory=tokenizer_for_weights,
     )  # fmt: skip
 
 
 # Revisions and hashes: shared/reference/anchors-wave2.md §5.5 (gpt2); distilgpt2's from its pinned manifests.
-_REGISTRATIONS = (
-    ModelEntry(
-        name="gpt2", builder=gpt2, modality="text", task="text-generation",
-        description="OpenAI GPT-2 small (124M): byte-level BPE language model, generate/stream/perplexity",
-        paper="https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf",
-        weights=(_weights("openai-community/gpt2", "607a30d783dfa663caf39e06633721c8d4cfcd7e",
-                          sha256="248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707", size=548105171,
-                          tokenizer_sha256=None, tokenizer_size=None, num_params=124439808, license=_MIT,
-                          recipe="OpenAI's WebText language model, converted by Hugging Face"),),
-        default="HF", key_map=hf_gpt2_state,
-    ),
-    ModelEntry(
-        name="distilgpt2", builder=distilgpt2, modality="text", task="text-generation",
-        description="DistilGPT2 (82M): GPT-2 small distilled to 6 layers, same tokenizer",
-        paper="https://arxiv.org/abs/1910.01108",
-        weights=(_weights("distilbert/distilgpt2", "2290a62682d06624634c1f46a6ad5be0f47f38aa",
-                          sha256="e1ff18884359fe8beb795a5f414feb85a6ce3d929ad019c0d958c039d2b94a1b", size=352824413,
-                          tokenizer_sha256="8414cab924d8b9b33013f0d221c5862f365ee9be39c5c2bfae8a5a9e970478a6",
-                          tokenizer_size=1355256, num_params=81912576, license="Apache-2.0",
-                          recipe="knowledge distillation from GPT-2 on OpenWebTextCorpus"),),
-        default="HF", key_map=hf_gpt2_state,
-    ),
-    ModelEntry(
-        name="gpt2-medium", builder=gpt2_medium, modality="text", task="text-generation",
-        description="OpenAI GPT-2 medium (355M): 24 layers, 1024 wide",
-        paper="https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf",
-        weights=(_weights("openai-community/gpt2-medium", "6dcaa7a952f72f9298047fd5137cd6e4f05f41da", sha256=None,
-                          size=None, tokenizer_sha256=None, tokenizer_size=None, num_params=354823168, license=_MIT,
-                          recipe="OpenAI's WebText language model, converted by Hugging Face"),),
-        default="HF", key_map=hf_gpt2_state,
-    ),
+@register_model(
+    "gpt2",
+    modality="text", task="text-generation",
+    description="OpenAI GPT-2 small (124M): byte-level BPE language model, generate/stream/perplexity",
+    paper="https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf",
+    weights=(_weights("openai-community/gpt2", "607a30d783dfa663caf39e06633721c8d4cfcd7e",
+                      sha256="248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707", size=548105171,
+                      tokenizer_sha256=None, tokenizer_size=None, num_params=124439808, license=_MIT,
+                      recipe="OpenAI's WebText language model, converted by Hugging Face"),),
+    default="HF", key_map=hf_gpt2_state,
 )  # fmt: skip
+def gpt2(**kwargs: Any) -> GPT2LMHeadModel:
+    """OpenAI's GPT-2 small: 12 layers, 768 wide, 12 heads, 1024 positions, 50,257 byte-level BPE tokens
+    (124M parameters)."""
+    return GPT2LMHeadModel(GPT2_CONFIG, **kwargs)
 
-for _entry in _REGISTRATIONS:
-    register(_entry)
+
+@register_model(
+    "distilgpt2",
+    modality="text", task="text-generation",
+    description="DistilGPT2 (82M): GPT-2 small distilled to 6 layers, same tokenizer",
+    paper="https://arxiv.org/abs/1910.01108",
+    weights=(_weights("distilbert/distilgpt2", "2290a62682d06624634c1f46a6ad5be0f47f38aa",
+                      sha256="e1ff18884359fe8beb795a5f414feb85a6ce3d929ad019c0d958c039d2b94a1b", size=352824413,
+                      tokenizer_sha256="8414cab924d8b9b33013f0d221c5862f365ee9be39c5c2bfae8a5a9e970478a6",
+                      tokenizer_size=1355256, num_params=81912576, license="Apache-2.0",
+                      recipe="knowledge distillation from GPT-2 on OpenWebTextCorpus"),),
+    default="HF", key_map=hf_gpt2_state,
+)  # fmt: skip
+def distilgpt2(**kwargs: Any) -> GPT2LMHeadModel:
+    """Hugging Face's DistilGPT2: GPT-2 small distilled into 6 layers (82M parameters)."""
+    return GPT2LMHeadModel(DISTILGPT2_CONFIG, **kwargs)
+
+
+@register_model(
+    "gpt2-medium",
+    modality="text", task="text-generation",
+    description="OpenAI GPT-2 medium (355M): 24 layers, 1024 wide",
+    paper="https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf",
+    weights=(_weights("openai-community/gpt2-medium", "6dcaa7a952f72f9298047fd5137cd6e4f05f41da", sha256=None,
+                      size=None, tokenizer_sha256=None, tokenizer_size=None, num_params=354823168, license=_MIT,
+                      recipe="OpenAI's WebText language model, converted by Hugging Face"),),
+    default="HF", key_map=hf_gpt2_state,
+)  # fmt: skip
+def gpt2_medium(**kwargs: Any) -> GPT2LMHeadModel:
+    """OpenAI's GPT-2 medium: 24 layers, 1024 wide, 16 heads (355M parameters)."""
+    return GPT2LMHeadModel(GPT2_MEDIUM_CONFIG, **kwargs)

@@ -20,10 +20,11 @@ import hubkit.nn.functional as F
 from hubkit import nn
 from hubkit._backend import get_array_module
 from hubkit.errors import ShapeError
-from hubkit.hub.registry import ExtraFile, ModelEntry, TextPreprocessing, WeightTag, register
+from hubkit.hub.registry import ExtraFile, TextPreprocessing, WeightTag, register_model
 from hubkit.tensor import Tensor
 from hubkit.zoo.text.bert import BertConfig, BertEncoder, BertOutput, BertPooler, _as_ids
 from hubkit.zoo.text.fill_mask import FillMaskMixin
+from hubkit.zoo.text.presets import tokenizer_for_weights
 
 __all__ = ["RobertaConfig", "RobertaForMaskedLM", "RobertaModel", "roberta_base"]
 
@@ -168,11 +169,6 @@ def hf_roberta_mlm_state(state: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- registry
 
 
-def roberta_base(**kwargs: Any) -> RobertaForMaskedLM:
-    """FacebookAI's RoBERTa-base (12 layers, 768 wide, 125M parameters) with its masked-LM head."""
-    return RobertaForMaskedLM(RobertaConfig(), **kwargs)
-
-
 _REPO, _REVISION = "FacebookAI/roberta-base", "e2da8e2f811d1448a5b465c236feacd80ffbac7b"
 
 
@@ -182,27 +178,27 @@ def _hf(name: str) -> str:
 
 # Revision and the sha256 of model.safetensors (498,818,054 bytes) and tokenizer.json from pinned manifests of this
 # revision (the weights' hash is the Hub's LFS metadata).
-_REGISTRATIONS = (
-    ModelEntry(
-        name="roberta-base", builder=roberta_base, modality="text", task="fill-mask",
-        description="RoBERTa-base (125M) with its masked-LM head; GPT-2's byte-level BPE tokenizer",
-        paper="https://arxiv.org/abs/1907.11692",
-        weights=(WeightTag(
-            tag="HF", url=_hf("model.safetensors"),
-            sha256="5bde1d28afb363d0103324efeb5afc8b2b397fe5e04beabb9b1ef355255ade81", size=498818054,
-            file_size_mb=498.8, format="safetensors", license="MIT",
-            source=f"https://huggingface.co/{_REPO}/tree/{_REVISION}",
-            recipe="masked-LM pre-training on 160GB of English text (BookCorpus, Wikipedia, CC-News, OpenWebText, "
-                   "Stories)",
-            num_params=124697433, num_classes=0,
-            preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=False, max_length=512,
-                                            tokenizer="byte-level-bpe"),
-            files=(ExtraFile(name="tokenizer.json", url=_hf("tokenizer.json"),
-                             sha256="847bbeab6174d66a88898f729d52fa8d355fafe1bea101cf960dd404581df70e", size=None),),
-        ),),
-        default="HF", key_map=hf_roberta_mlm_state,
-    ),
+@register_model(
+    "roberta-base",
+    modality="text", task="fill-mask",
+    description="RoBERTa-base (125M) with its masked-LM head; GPT-2's byte-level BPE tokenizer",
+    paper="https://arxiv.org/abs/1907.11692",
+    weights=(WeightTag(
+        tag="HF", url=_hf("model.safetensors"),
+        sha256="5bde1d28afb363d0103324efeb5afc8b2b397fe5e04beabb9b1ef355255ade81", size=498818054,
+        file_size_mb=498.8, format="safetensors", license="MIT",
+        source=f"https://huggingface.co/{_REPO}/tree/{_REVISION}",
+        recipe="masked-LM pre-training on 160GB of English text (BookCorpus, Wikipedia, CC-News, OpenWebText, "
+               "Stories)",
+        num_params=124697433, num_classes=0,
+        preprocessing=TextPreprocessing(vocab="tokenizer.json", do_lower_case=False, max_length=512,
+                                        tokenizer="byte-level-bpe"),
+        files=(ExtraFile(name="tokenizer.json", url=_hf("tokenizer.json"),
+                         sha256="847bbeab6174d66a88898f729d52fa8d355fafe1bea101cf960dd404581df70e", size=None),),
+        transforms_factory=tokenizer_for_weights,
+    ),),
+    default="HF", key_map=hf_roberta_mlm_state,
 )  # fmt: skip
-
-for _entry in _REGISTRATIONS:
-    register(_entry)
+def roberta_base(**kwargs: Any) -> RobertaForMaskedLM:
+    """FacebookAI's RoBERTa-base (12 layers, 768 wide, 125M parameters) with its masked-LM head."""
+    return RobertaForMaskedLM(RobertaConfig(), **kwargs)

@@ -1,10 +1,13 @@
 """hubkit.zoo.vision: torchvision's image classifiers with torchvision's state-dict keys and weight tags.
 
 Importing this package registers every architecture with ``hubkit.hub.registry``; use them through
-``hubkit.load("resnet50", pretrained=True)`` or call a builder directly (``resnet50()`` is untrained).
+``hubkit.load("resnet50", pretrained=True)`` or call a builder directly (``resnet50()`` is untrained). Every
+classifier has timm's interface (:mod:`hubkit.zoo.vision.backbone`): ``forward_features``, ``forward_head``,
+``reset_classifier``, ``feature_info``, and ``hubkit.load(name, features_only=True)``.
 """
 
 from hubkit.zoo.vision.alexnet import AlexNet, alexnet
+from hubkit.zoo.vision.backbone import Backbone, FeatureInfo, FeatureListNet
 from hubkit.zoo.vision.convnext import ConvNeXt, convnext_base, convnext_large, convnext_small, convnext_tiny
 from hubkit.zoo.vision.densenet import DenseNet, densenet121
 from hubkit.zoo.vision.efficientnet import (

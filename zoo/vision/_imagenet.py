@@ -8,6 +8,8 @@ from importlib import resources
 
 from hubkit.hub.registry import Preprocessing, WeightAlias, WeightTag
 
+from .presets import image_classification
+
 TORCHVISION_BASE = "https://download.pytorch.org/models/"
 TORCHVISION_SOURCE = "torchvision 0.29.1 (pytorch/vision), {enum}"
 TORCHVISION_LICENSE = "BSD-3-Clause (pytorch/vision); trained on ImageNet-1K, whose terms of access apply"
@@ -67,6 +69,7 @@ def torchvision_tag(
         min_size=min_size,
         aliases=aliases,
         model_kwargs=model_kwargs or {},
+        transforms_factory=image_classification,
     )
 
 

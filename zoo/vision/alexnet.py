@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from hubkit import nn
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
 
 from ._imagenet import old_file, torchvision_tag
+from .backbone import Backbone, sequential_stages
 
 __all__ = ["AlexNet", "alexnet"]
 
 
-class AlexNet(nn.Module):
-    """``(N, 3, H, W) -> (N, num_classes)``; H, W >= 63."""
+class AlexNet(Backbone, nn.Module):
+    """``(N, 3, H, W) -> (N, num_classes)``; H, W >= 63.
+
+    Stages: the ReLU before each max pool (``features.1``, ``.4``, ``.11``: 64, 192, 256 channels at 1/4, 1/8,
+    1/16); the last pool ends the trunk.
+    """
+
+    first_conv = "features.0"
+    classifier_name = "classifier.6"
+    head_modules = ("avgpool", "classifier")
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
@@ -42,19 +51,22 @@ class AlexNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
+        self.num_classes = num_classes
+        self.num_features, self.head_hidden_size = 256, 4096
+        # (first, last + 1 block of features, channels, reduction) of each stage
+        self._stage_ranges, self.feature_info = sequential_stages(
+            self.features, [(0, 2, 64, 4), (2, 5, 192, 8), (5, 12, 256, 16)])
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.avgpool(self.features(x))
-        return self.classifier(F.flatten(x, 1))
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, 256, h, w) -> (N, num_classes)``, or the ``(N, 4096)`` pre-logits."""
+        x = F.flatten(self.avgpool(x), 1)
+        for layer in list(self.classifier)[:-1]:
+            x = layer(x)
+        return x if pre_logits else self.classifier[-1](x)
 
 
-def alexnet(**kwargs) -> AlexNet:
-    """AlexNet, 61.1 M parameters at 1000 classes."""
-    return AlexNet(**kwargs)
-
-
-register(ModelEntry(
-    name="alexnet", builder=alexnet, modality="vision", task="image-classification",
+@register_model(
+    modality="vision", task="image-classification",
     description="AlexNet image classifier", paper="https://arxiv.org/abs/1404.5997",
     default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1",
     weights=(
@@ -63,4 +75,7 @@ register(ModelEntry(
                         recipe="https://github.com/pytorch/vision/tree/main/references/classification#alexnet-and-vgg",
                         aliases=(old_file("alexnet-owt-4df8aa71.pth"),)),
     ),
-))
+)
+def alexnet(**kwargs) -> AlexNet:
+    """AlexNet, 61.1 M parameters at 1000 classes."""
+    return AlexNet(**kwargs)

@@ -10,11 +10,12 @@ import re
 
 import hubkit
 from hubkit import nn
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
 
 from ._imagenet import torchvision_tag
+from .backbone import Backbone, Stage, sequential_stages
 
 __all__ = ["DenseNet", "densenet121", "remap_legacy_keys"]
 
@@ -83,8 +84,16 @@ class _Transition(nn.Sequential):
         self.add_module("pool", nn.AvgPool2d(kernel_size=2, stride=2))
 
 
-class DenseNet(nn.Module):
-    """``(N, 3, H, W) -> (N, num_classes)`` logits; H, W >= 29."""
+class DenseNet(Backbone, nn.Module):
+    """``(N, 3, H, W) -> (N, num_classes)`` logits; H, W >= 29.
+
+    Stages: the stem (``features.relu0``, 1/2 size), then each dense block at its full width (its transition
+    belongs to the next stage), the last one followed by ``norm5`` and the final ReLU (1/32).
+    """
+
+    first_conv = "features.conv0"
+    classifier_name = "classifier"
+    head_modules = ("classifier",)
 
     def __init__(self, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16),
                  num_init_features: int = 64, bn_size: int = 4, drop_rate: float = 0.0,
@@ -97,29 +106,36 @@ class DenseNet(nn.Module):
         self.features.add_module("relu0", nn.ReLU(inplace=True))
         self.features.add_module("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
         num_features = num_init_features
+        stages = [(0, 3, num_init_features, 2)]  # (first, last + 1 block of features, channels, reduction)
         for i, num_layers in enumerate(block_config):
             block = _DenseBlock(num_layers, num_features, bn_size, growth_rate, drop_rate)
             self.features.add_module(f"denseblock{i + 1}", block)
             num_features += num_layers * growth_rate
+            # a stage starts where the last one ended: with the max pool or the transition before its block
+            stages.append((stages[-1][1], len(self.features), num_features, 4 * 2**i))
             if i != len(block_config) - 1:
                 self.features.add_module(f"transition{i + 1}", _Transition(num_features, num_features // 2))
                 num_features //= 2
         self.features.add_module("norm5", nn.BatchNorm2d(num_features))
+        stages[-1] = (*stages[-1][:1], len(self.features), *stages[-1][2:])
+        self._stage_ranges, self.feature_info = sequential_stages(self.features, stages)
         self.classifier = nn.Linear(num_features, num_classes)
+        self.num_classes = num_classes
+        self.num_features = self.head_hidden_size = num_features
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.features(x))
+    def _stages(self) -> list[Stage]:
+        stages = super()._stages()
+        last = stages[-1]
+        return [*stages[:-1], lambda x: F.relu(last(x))]
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, num_features, h, w) -> (N, num_classes)``, or the pooled ``(N, num_features)`` with ``pre_logits``."""
         x = F.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1)
-        return self.classifier(x)
+        return x if pre_logits else self.classifier(x)
 
 
-def densenet121(**kwargs) -> DenseNet:
-    """DenseNet-121: growth 32, blocks (6, 12, 24, 16), 8.0 M parameters."""
-    return DenseNet(32, (6, 12, 24, 16), 64, **kwargs)
-
-
-register(ModelEntry(
-    name="densenet121", builder=densenet121, modality="vision", task="image-classification",
+@register_model(
+    modality="vision", task="image-classification",
     description="DenseNet-121 image classifier", paper="https://arxiv.org/abs/1608.06993",
     default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1", key_map=remap_legacy_keys,
     weights=(
@@ -127,4 +143,7 @@ register(ModelEntry(
                         acc5=91.972, num_params=7978856, gflops=2.834, file_size_mb=30.845, min_size=(29, 29),
                         recipe="https://github.com/pytorch/vision/pull/116"),
     ),
-))
+)
+def densenet121(**kwargs) -> DenseNet:
+    """DenseNet-121: growth 32, blocks (6, 12, 24, 16), 8.0 M parameters."""
+    return DenseNet(32, (6, 12, 24, 16), 64, **kwargs)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import hubkit
 from hubkit import nn
 from hubkit.errors import ArgumentError
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import WeightTag, register_model
 from hubkit.tensor import Tensor
 
 from ._imagenet import old_file, torchvision_tag
@@ -24,6 +24,7 @@ from ._layers import (
     adaptive_avg_pool_flatten,
     make_divisible,
 )
+from .backbone import Backbone, run_modules, sequential_stages, stages_by_stride
 
 __all__ = ["MBConv", "EfficientNet", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
            "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7"]
@@ -89,8 +90,16 @@ class MBConv(nn.Module):
         return out
 
 
-class EfficientNet(nn.Module):
-    """``(N, 3, H, W) -> (N, num_classes)`` logits."""
+class EfficientNet(Backbone, nn.Module):
+    """``(N, 3, H, W) -> (N, num_classes)`` logits.
+
+    Stages: the MBConv stages up to each stride-2 stage (B0: 16, 24, 40, 112, 320 channels at 1/2 .. 1/32); the
+    final 1x1 conv (4x the last stage's width) ends the trunk.
+    """
+
+    first_conv = "features.0.0"
+    classifier_name = "classifier.1"
+    head_modules = ("avgpool", "classifier")
 
     def __init__(self, settings: list[MBConfig], dropout: float, stochastic_depth_prob: float = 0.2,
                  num_classes: int = 1000, last_channel: int | None = None,
@@ -118,9 +127,16 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(last_out, num_classes))
+        self.num_classes = num_classes
+        self.num_features = self.head_hidden_size = last_out
+        strides = [2] + [cnf.stride for cnf in settings]
+        channels = [settings[0].input_channels] + [cnf.out_channels for cnf in settings]
+        self._stage_ranges, self.feature_info = sequential_stages(self.features, stages_by_stride(strides, channels))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(adaptive_avg_pool_flatten(self.features(x)))
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, num_features, h, w) -> (N, num_classes)``, or the pooled ``(N, num_features)`` (after dropout)."""
+        x = run_modules(list(self.classifier)[:-1])(adaptive_avg_pool_flatten(x))
+        return x if pre_logits else self.classifier[-1](x)
 
 
 def _b_settings(width_mult: float, depth_mult: float) -> list[MBConfig]:
@@ -133,26 +149,26 @@ def _b_settings(width_mult: float, depth_mult: float) -> list[MBConfig]:
     ]
 
 
-def efficientnet_b0(**kwargs) -> EfficientNet:
-    """EfficientNet-B0 (width 1.0, depth 1.0, dropout 0.2), 5.3 M parameters."""
-    kwargs.setdefault("dropout", 0.2)
-    return EfficientNet(_b_settings(1.0, 1.0), **kwargs)
+_PAPER = "https://arxiv.org/abs/1905.11946"
+_V1 = "https://github.com/pytorch/vision/tree/main/references/classification#efficientnet-v1"
 
 
-register(ModelEntry(
-    name="efficientnet_b0", builder=efficientnet_b0, modality="vision", task="image-classification",
-    description="EfficientNet-B0 image classifier", paper="https://arxiv.org/abs/1905.11946",
+@register_model(
+    modality="vision", task="image-classification", description="EfficientNet-B0 image classifier", paper=_PAPER,
     default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1",
     weights=(
         torchvision_tag("EfficientNet_B0_Weights", "IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth",
                         acc1=77.692, acc5=93.532, num_params=5288548, gflops=0.386, file_size_mb=20.451,
-                        interpolation="bicubic",
-                        recipe="https://github.com/pytorch/vision/tree/main/references/classification#efficientnet-v1",
+                        interpolation="bicubic", recipe=_V1,
                         aliases=(old_file("efficientnet_b0_rwightman-3dd342df.pth", hashed=False,
                                           note="renamed in torchvision 0.16: its name's hex is not its sha256 prefix "
                                                "(pytorch/vision#8036)"),)),
     ),
-))
+)
+def efficientnet_b0(**kwargs) -> EfficientNet:
+    """EfficientNet-B0 (width 1.0, depth 1.0, dropout 0.2), 5.3 M parameters."""
+    kwargs.setdefault("dropout", 0.2)
+    return EfficientNet(_b_settings(1.0, 1.0), **kwargs)
 
 
 # Width and depth multipliers, dropout, and whether the BatchNorms use TF's eps=1e-3 (B5-B7, ported from TF by
@@ -171,66 +187,90 @@ def _variant(index: int, **kwargs) -> EfficientNet:
     return EfficientNet(_b_settings(width, depth), **kwargs)
 
 
+# B1-B7's IMAGENET1K_V1 weights: file, acc@1, acc@5, params, GFLOPS, MB, resize, crop
+_B_WEIGHTS = {
+    1: ("efficientnet_b1_rwightman-bac287d4.pth", 78.642, 94.186, 7794184, 0.687, 30.134, 256, 240),
+    2: ("efficientnet_b2_rwightman-c35c1473.pth", 80.608, 95.31, 9109994, 1.088, 35.174, 288, 288),
+    3: ("efficientnet_b3_rwightman-b3899882.pth", 82.008, 96.054, 12233232, 1.827, 47.184, 320, 300),
+    4: ("efficientnet_b4_rwightman-23ab8bcd.pth", 83.384, 96.594, 19341616, 4.394, 74.489, 384, 380),
+    5: ("efficientnet_b5_lukemelas-1a07897c.pth", 83.444, 96.628, 30389784, 10.266, 116.864, 456, 456),
+    6: ("efficientnet_b6_lukemelas-24a108a5.pth", 84.008, 96.916, 43040704, 19.068, 165.362, 528, 528),
+    7: ("efficientnet_b7_lukemelas-c5b4e57e.pth", 84.122, 96.908, 66347960, 37.746, 254.675, 600, 600),
+}
+
+
+def _v1_tag(index: int) -> WeightTag:
+    file, acc1, acc5, params, gflops, mb, resize, crop = _B_WEIGHTS[index]
+    return torchvision_tag(f"EfficientNet_B{index}_Weights", "IMAGENET1K_V1", file, acc1=acc1, acc5=acc5,
+                           num_params=params, gflops=gflops, file_size_mb=mb, resize_size=resize, crop_size=crop,
+                           interpolation="bicubic", recipe=_V1)
+
+
+@register_model(
+    modality="vision", task="image-classification", description="EfficientNet-B1 image classifier", paper=_PAPER,
+    default="IMAGENET1K_V2", legacy_default="IMAGENET1K_V1",
+    weights=(
+        _v1_tag(1),
+        torchvision_tag("EfficientNet_B1_Weights", "IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", acc1=79.838,
+                        acc5=94.934, num_params=7794184, gflops=0.687, file_size_mb=30.136, resize_size=255,
+                        crop_size=240,
+                        recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-lr-wd-crop-tuning"),
+    ),
+)
 def efficientnet_b1(**kwargs) -> EfficientNet:
     """EfficientNet-B1 (width 1.0, depth 1.1), 7.8 M parameters, 240 px."""
     return _variant(1, **kwargs)
 
 
+@register_model(
+    modality="vision", task="image-classification", description="EfficientNet-B2 image classifier", paper=_PAPER,
+    default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1", weights=(_v1_tag(2),),
+)
 def efficientnet_b2(**kwargs) -> EfficientNet:
     """EfficientNet-B2 (width 1.1, depth 1.2), 9.1 M parameters, 288 px."""
     return _variant(2, **kwargs)
 
 
+@register_model(
+    modality="vision", task="image-classification", description="EfficientNet-B3 image classifier", paper=_PAPER,
+    default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1", weights=(_v1_tag(3),),
+)
 def efficientnet_b3(**kwargs) -> EfficientNet:
     """EfficientNet-B3 (width 1.2, depth 1.4), 12.2 M parameters, 300 px."""
     return _variant(3, **kwargs)
 
 
+@register_model(
+    modality="vision", task="image-classification", description="EfficientNet-B4 image classifier", paper=_PAPER,
+    default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1", weights=(_v1_tag(4),),
+)
 def efficientnet_b4(**kwargs) -> EfficientNet:
     """EfficientNet-B4 (width 1.4, depth 1.8), 19.3 M parameters, 380 px."""
     return _variant(4, **kwargs)
 
 
+@register_model(
+    modality="vision", task="image-classification", description="EfficientNet-B5 image classifier", paper=_PAPER,
+    default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1", weights=(_v1_tag(5),),
+)
 def efficientnet_b5(**kwargs) -> EfficientNet:
     """EfficientNet-B5 (width 1.6, depth 2.2, BatchNorm eps 1e-3), 30.4 M parameters, 456 px."""
     return _variant(5, **kwargs)
 
 
+@register_model(
+    modality="vision", task="image-classification", description="EfficientNet-B6 image classifier", paper=_PAPER,
+    default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1", weights=(_v1_tag(6),),
+)
 def efficientnet_b6(**kwargs) -> EfficientNet:
     """EfficientNet-B6 (width 1.8, depth 2.6, BatchNorm eps 1e-3), 43.0 M parameters, 528 px."""
     return _variant(6, **kwargs)
 
 
+@register_model(
+    modality="vision", task="image-classification", description="EfficientNet-B7 image classifier", paper=_PAPER,
+    default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1", weights=(_v1_tag(7),),
+)
 def efficientnet_b7(**kwargs) -> EfficientNet:
     """EfficientNet-B7 (width 2.0, depth 3.1, BatchNorm eps 1e-3), 66.3 M parameters, 600 px."""
     return _variant(7, **kwargs)
-
-
-_V1 = "https://github.com/pytorch/vision/tree/main/references/classification#efficientnet-v1"
-
-# (index, file, acc@1, acc@5, params, GFLOPS, MB, resize, crop)
-_B_WEIGHTS = [
-    (1, "efficientnet_b1_rwightman-bac287d4.pth", 78.642, 94.186, 7794184, 0.687, 30.134, 256, 240),
-    (2, "efficientnet_b2_rwightman-c35c1473.pth", 80.608, 95.31, 9109994, 1.088, 35.174, 288, 288),
-    (3, "efficientnet_b3_rwightman-b3899882.pth", 82.008, 96.054, 12233232, 1.827, 47.184, 320, 300),
-    (4, "efficientnet_b4_rwightman-23ab8bcd.pth", 83.384, 96.594, 19341616, 4.394, 74.489, 384, 380),
-    (5, "efficientnet_b5_lukemelas-1a07897c.pth", 83.444, 96.628, 30389784, 10.266, 116.864, 456, 456),
-    (6, "efficientnet_b6_lukemelas-24a108a5.pth", 84.008, 96.916, 43040704, 19.068, 165.362, 528, 528),
-    (7, "efficientnet_b7_lukemelas-c5b4e57e.pth", 84.122, 96.908, 66347960, 37.746, 254.675, 600, 600),
-]
-
-for _i, _file, _a1, _a5, _params, _gflops, _mb, _resize, _crop in _B_WEIGHTS:
-    _tags = [torchvision_tag(f"EfficientNet_B{_i}_Weights", "IMAGENET1K_V1", _file, acc1=_a1, acc5=_a5,
-                             num_params=_params, gflops=_gflops, file_size_mb=_mb, resize_size=_resize,
-                             crop_size=_crop, interpolation="bicubic", recipe=_V1)]  # fmt: skip
-    if _i == 1:
-        _tags.append(torchvision_tag(
-            "EfficientNet_B1_Weights", "IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", acc1=79.838, acc5=94.934,
-            num_params=7794184, gflops=0.687, file_size_mb=30.136, resize_size=255, crop_size=240,
-            recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-lr-wd-crop-tuning"))  # fmt: skip
-    register(ModelEntry(
-        name=f"efficientnet_b{_i}", builder=globals()[f"efficientnet_b{_i}"], modality="vision",
-        task="image-classification", description=f"EfficientNet-B{_i} image classifier",
-        paper="https://arxiv.org/abs/1905.11946", weights=tuple(_tags),
-        default="IMAGENET1K_V2" if _i == 1 else "IMAGENET1K_V1", legacy_default="IMAGENET1K_V1",
-    ))  # fmt: skip

@@ -16,15 +16,25 @@ from __future__ import annotations
 from typing import Any
 
 from hubkit import nn
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
+
+from .backbone import Backbone, run_modules, sequential_stages
 
 __all__ = ["FashionMNISTCNN", "fashion_mnist_cnn"]
 
 
-class FashionMNISTCNN(nn.Module):
-    """``(N, in_channels, 28, 28) -> (N, num_classes)`` logits."""
+class FashionMNISTCNN(Backbone, nn.Module):
+    """``(N, in_channels, 28, 28) -> (N, num_classes)`` logits.
+
+    Stages: each conv's ReLU (32 channels at full size, 64 at 1/2); the last max pool ends the trunk.
+    """
+
+    first_conv = "features.0"
+    classifier_name = "classifier.3"
+    head_modules = ("classifier",)
+    default_input_size = (1, 28, 28)
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.4) -> None:
         super().__init__()
@@ -42,19 +52,22 @@ class FashionMNISTCNN(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(1024, num_classes),
         )
+        self.num_classes = num_classes
+        self.num_features, self.head_hidden_size = 64, 1024
+        self._stage_ranges, self.feature_info = sequential_stages(self.features, [(0, 2, 32, 1), (2, 5, 64, 2)])
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(F.flatten(self.features(x), 1))
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, 64, 7, 7) -> (N, num_classes)``, or the ``(N, 1024)`` pre-logits (after dropout)."""
+        x = run_modules(list(self.classifier)[:-1])(F.flatten(x, 1))
+        return x if pre_logits else self.classifier[-1](x)
 
 
-def fashion_mnist_cnn(**kwargs: Any) -> FashionMNISTCNN:
-    """The Fashion-MNIST benchmark's two-conv CNN: 3,274,634 parameters at 10 classes."""
-    return FashionMNISTCNN(**kwargs)
-
-
-register(ModelEntry(
-    name="fashion_mnist_cnn", builder=fashion_mnist_cnn, modality="vision", task="image-classification",
+@register_model(
+    modality="vision", task="image-classification",
     description="Two-conv + max-pool CNN of the Fashion-MNIST benchmark table (architecture only; published "
                 "test accuracy 0.916)",
     paper="https://arxiv.org/abs/1708.07747",
-))  # fmt: skip
+)  # fmt: skip
+def fashion_mnist_cnn(**kwargs: Any) -> FashionMNISTCNN:
+    """The Fashion-MNIST benchmark's two-conv CNN: 3,274,634 parameters at 10 classes."""
+    return FashionMNISTCNN(**kwargs)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from hubkit import nn
 from hubkit.errors import ArgumentError
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.tensor import Tensor
 
 from ._imagenet import torchvision_tag
 from ._layers import Conv2dNormActivation, adaptive_avg_pool_flatten, make_divisible
+from .backbone import Backbone, run_modules, sequential_stages, stages_by_stride
 
 __all__ = ["InvertedResidual", "MobileNetV2", "mobilenet_v2"]
 
@@ -40,8 +41,16 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-class MobileNetV2(nn.Module):
-    """``(N, 3, H, W) -> (N, num_classes)`` logits."""
+class MobileNetV2(Backbone, nn.Module):
+    """``(N, 3, H, W) -> (N, num_classes)`` logits.
+
+    Stages: the blocks up to each stride-2 block (16, 24, 32, 96, 320 channels at 1/2 .. 1/32); the final 1x1
+    conv to 1280 channels ends the trunk.
+    """
+
+    first_conv = "features.0.0"
+    classifier_name = "classifier.1"
+    head_modules = ("classifier",)
 
     def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, round_nearest: int = 8,
                  dropout: float = 0.2) -> None:
@@ -56,27 +65,30 @@ class MobileNetV2(nn.Module):
         features: list[nn.Module] = [
             Conv2dNormActivation(3, input_channel, stride=2, activation_layer=nn.ReLU6)
         ]
+        strides, channels = [2], [input_channel]
         for t, c, n, s in settings:
             output_channel = make_divisible(c * width_mult, round_nearest)
             for i in range(n):
                 features.append(InvertedResidual(input_channel, output_channel, s if i == 0 else 1, expand_ratio=t))
+                strides.append(s if i == 0 else 1)
+                channels.append(output_channel)
                 input_channel = output_channel
         features.append(Conv2dNormActivation(input_channel, self.last_channel, kernel_size=1,
                                              activation_layer=nn.ReLU6))
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
+        self.num_classes = num_classes
+        self.num_features = self.head_hidden_size = self.last_channel
+        self._stage_ranges, self.feature_info = sequential_stages(self.features, stages_by_stride(strides, channels))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(adaptive_avg_pool_flatten(self.features(x)))
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, 1280, h, w) -> (N, num_classes)``, or the pooled ``(N, 1280)`` (after dropout) with ``pre_logits``."""
+        x = run_modules(list(self.classifier)[:-1])(adaptive_avg_pool_flatten(x))
+        return x if pre_logits else self.classifier[-1](x)
 
 
-def mobilenet_v2(**kwargs) -> MobileNetV2:
-    """MobileNetV2 at width 1.0, 3.5 M parameters."""
-    return MobileNetV2(**kwargs)
-
-
-register(ModelEntry(
-    name="mobilenet_v2", builder=mobilenet_v2, modality="vision", task="image-classification",
+@register_model(
+    modality="vision", task="image-classification",
     description="MobileNetV2 image classifier", paper="https://arxiv.org/abs/1801.04381",
     default="IMAGENET1K_V2", legacy_default="IMAGENET1K_V1",
     weights=(
@@ -87,4 +99,7 @@ register(ModelEntry(
                         acc5=90.822, num_params=3504872, gflops=0.301, file_size_mb=13.598, resize_size=232,
                         recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-reg-tuning"),
     ),
-))
+)
+def mobilenet_v2(**kwargs) -> MobileNetV2:
+    """MobileNetV2 at width 1.0, 3.5 M parameters."""
+    return MobileNetV2(**kwargs)

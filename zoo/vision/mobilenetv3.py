@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from hubkit import nn
 from hubkit.errors import ArgumentError
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.tensor import Tensor
 
 from ._imagenet import torchvision_tag
@@ -21,6 +21,7 @@ from ._layers import (
     adaptive_avg_pool_flatten,
     make_divisible,
 )
+from .backbone import Backbone, run_modules, sequential_stages, stages_by_stride
 
 __all__ = ["InvertedResidual", "MobileNetV3", "mobilenet_v3_large", "mobilenet_v3_small"]
 
@@ -66,8 +67,16 @@ class InvertedResidual(nn.Module):
         return out + x if self.use_res_connect else out
 
 
-class MobileNetV3(nn.Module):
-    """``(N, 3, H, W) -> (N, num_classes)`` logits."""
+class MobileNetV3(Backbone, nn.Module):
+    """``(N, 3, H, W) -> (N, num_classes)`` logits.
+
+    Stages: the blocks up to each stride-2 block (Large: 16, 24, 40, 112, 160 channels at 1/2 .. 1/32); the final
+    1x1 conv (960 or 576 channels) ends the trunk, and the head is Linear, Hardswish, Dropout, Linear.
+    """
+
+    first_conv = "features.0.0"
+    classifier_name = "classifier.3"
+    head_modules = ("avgpool", "classifier")
 
     def __init__(self, settings: list[BlockConfig], last_channel: int, num_classes: int = 1000,
                  dropout: float = 0.2) -> None:
@@ -91,9 +100,16 @@ class MobileNetV3(nn.Module):
             nn.Dropout(p=dropout, inplace=True),
             nn.Linear(last_channel, num_classes),
         )
+        self.num_classes = num_classes
+        self.num_features, self.head_hidden_size = last_out, last_channel
+        strides = [2] + [1 if cnf.dilation > 1 else cnf.stride for cnf in settings]
+        channels = [first] + [cnf.out_channels for cnf in settings]
+        self._stage_ranges, self.feature_info = sequential_stages(self.features, stages_by_stride(strides, channels))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(adaptive_avg_pool_flatten(self.features(x)))
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, num_features, h, w) -> (N, num_classes)``, or the ``(N, last_channel)`` pre-logits."""
+        x = run_modules(list(self.classifier)[:-1])(adaptive_avg_pool_flatten(x))
+        return x if pre_logits else self.classifier[-1](x)
 
 
 def _settings(rows: list[tuple], width_mult: float = 1.0) -> list[BlockConfig]:
@@ -136,21 +152,12 @@ _SMALL = [
 ]
 
 
-def mobilenet_v3_large(**kwargs) -> MobileNetV3:
-    """MobileNetV3-Large, 5.5 M parameters."""
-    return MobileNetV3(_settings(_LARGE), last_channel=1280, **kwargs)
-
-
-def mobilenet_v3_small(**kwargs) -> MobileNetV3:
-    """MobileNetV3-Small, 2.5 M parameters."""
-    return MobileNetV3(_settings(_SMALL), last_channel=1024, **kwargs)
-
-
 _RECIPE = "https://github.com/pytorch/vision/tree/main/references/classification#mobilenetv3-large--small"
 _PAPER = "https://arxiv.org/abs/1905.02244"
 
-register(ModelEntry(
-    name="mobilenet_v3_large", builder=mobilenet_v3_large, modality="vision", task="image-classification",
+
+@register_model(
+    modality="vision", task="image-classification",
     description="MobileNetV3-Large image classifier", paper=_PAPER,
     default="IMAGENET1K_V2", legacy_default="IMAGENET1K_V1",
     weights=(
@@ -162,9 +169,14 @@ register(ModelEntry(
                         resize_size=232,
                         recipe="https://github.com/pytorch/vision/issues/3995#new-recipe-with-reg-tuning"),
     ),
-))
-register(ModelEntry(
-    name="mobilenet_v3_small", builder=mobilenet_v3_small, modality="vision", task="image-classification",
+)
+def mobilenet_v3_large(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Large, 5.5 M parameters."""
+    return MobileNetV3(_settings(_LARGE), last_channel=1280, **kwargs)
+
+
+@register_model(
+    modality="vision", task="image-classification",
     description="MobileNetV3-Small image classifier", paper=_PAPER,
     default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1",
     weights=(
@@ -172,4 +184,7 @@ register(ModelEntry(
                         acc1=67.668, acc5=87.402, num_params=2542856, gflops=0.057, file_size_mb=9.829,
                         recipe=_RECIPE),
     ),
-))
+)
+def mobilenet_v3_small(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Small, 2.5 M parameters."""
+    return MobileNetV3(_settings(_SMALL), last_channel=1024, **kwargs)

@@ -1,7 +1,8 @@
 """The inference preprocessing of torchvision's classification weights (``ImageClassification``).
 
 ``get_weights("resnet50").transforms()`` returns one of these, configured from the weight tag's
-registry entry, so quoted accuracies stay reproducible.
+registry entry (``image_classification`` is the factory the vision zoo sets on its tags), so quoted
+accuracies stay reproducible.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from hubkit import transforms as T
 from hubkit.errors import ArgumentTypeError
+from hubkit.hub.registry import WeightTag
 from hubkit.tensor import Tensor, from_numpy
 
 
@@ -68,6 +70,14 @@ class ImageClassification:
             f"followed by a central crop of crop_size={self.crop_size}. The values are rescaled to [0.0, 1.0] "
             f"and normalized using mean={self.mean} and std={self.std}."
         )
+
+
+def image_classification(tag: WeightTag) -> ImageClassification:
+    """The transforms factory of image-classification weight tags (``tag.transforms()``): the tag's
+    ``Preprocessing`` as an :class:`ImageClassification`."""
+    p = tag.preprocessing
+    return ImageClassification(crop_size=p.crop_size, resize_size=p.resize_size, mean=p.mean, std=p.std,
+                               interpolation=p.interpolation, antialias=p.antialias)
 
 
 def _rgb(img: Any) -> Any:

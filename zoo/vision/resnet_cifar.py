@@ -19,9 +19,11 @@ from typing import Any
 
 from hubkit import nn
 from hubkit.errors import ArgumentError
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
+
+from .backbone import Backbone, FeatureInfo, Stage
 
 __all__ = ["CifarResNet", "ShortcutA", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
 
@@ -68,8 +70,17 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class CifarResNet(nn.Module):
-    """``(N, 3, H, W) -> (N, num_classes)`` logits; built for 32x32 CIFAR images (any H, W >= 1 runs)."""
+class CifarResNet(Backbone, nn.Module):
+    """``(N, 3, H, W) -> (N, num_classes)`` logits; built for 32x32 CIFAR images (any H, W >= 1 runs).
+
+    Stages: the stem conv's ReLU and ``layer1`` (16 channels at full size), ``layer2`` (32, 1/2), ``layer3``
+    (64, 1/4).
+    """
+
+    first_conv = "conv1"
+    classifier_name = "linear"
+    head_modules = ("linear",)
+    default_input_size = (3, 32, 32)
 
     def __init__(self, num_blocks: tuple[int, int, int] | list[int], num_classes: int = 10) -> None:
         super().__init__()
@@ -85,6 +96,10 @@ class CifarResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d | nn.Linear):
                 nn.init.kaiming_normal_(m.weight)
+        self.num_classes = num_classes
+        self.num_features = self.head_hidden_size = 64
+        self.feature_info = FeatureInfo([{"num_chs": c, "reduction": r, "module": m} for c, r, m in (
+            (16, 1, "bn1"), (16, 1, "layer1"), (32, 2, "layer2"), (64, 4, "layer3"))])
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         layers = []
@@ -93,32 +108,63 @@ class CifarResNet(nn.Module):
             self.in_planes = planes
         return nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = out.mean(dim=(2, 3))  # global average pooling: (N, 64)
-        return self.linear(out)
+    def _stages(self) -> list[Stage]:
+        return [lambda x: F.relu(self.bn1(self.conv1(x))), self.layer1, self.layer2, self.layer3]
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, 64, h, w) -> (N, num_classes)``, or the globally averaged ``(N, 64)`` with ``pre_logits``."""
+        x = x.mean(dim=(2, 3))
+        return x if pre_logits else self.linear(x)
 
 
-def _builder(n: int, doc: str) -> Any:
-    def build(**kwargs: Any) -> CifarResNet:
-        return CifarResNet([n, n, n], **kwargs)
-
-    build.__name__ = f"resnet{6 * n + 2}"
-    build.__doc__ = doc
-    return build
+_PAPER = "https://arxiv.org/abs/1512.03385"
 
 
-resnet20 = _builder(3, "ResNet-20 for CIFAR-10: 3 blocks per stage, 269,722 parameters at 10 classes.")
-resnet32 = _builder(5, "ResNet-32 for CIFAR-10: 5 blocks per stage, 464,154 parameters at 10 classes.")
-resnet44 = _builder(7, "ResNet-44 for CIFAR-10: 7 blocks per stage, 658,586 parameters at 10 classes.")
-resnet56 = _builder(9, "ResNet-56 for CIFAR-10: 9 blocks per stage, 853,018 parameters at 10 classes.")
-resnet110 = _builder(18, "ResNet-110 for CIFAR-10: 18 blocks per stage, 1,727,962 parameters at 10 classes.")
+@register_model(
+    modality="vision", task="image-classification", paper=_PAPER,
+    description="resnet20 for 32x32 CIFAR-10, option-A shortcuts (architecture only, no upstream weights; paper test "
+                "error 8.75 %)",
+)
+def resnet20(**kwargs: Any) -> CifarResNet:
+    """ResNet-20 for CIFAR-10: 3 blocks per stage, 269,722 parameters at 10 classes."""
+    return CifarResNet([3, 3, 3], **kwargs)
 
-for _fn, _error in ((resnet20, 8.75), (resnet32, 7.51), (resnet44, 7.17), (resnet56, 6.97), (resnet110, 6.43)):
-    register(ModelEntry(
-        name=_fn.__name__, builder=_fn, modality="vision", task="image-classification",
-        description=f"{_fn.__name__} for 32x32 CIFAR-10, option-A shortcuts (architecture only, no upstream "
-                    f"weights; paper test error {_error} %)",
-        paper="https://arxiv.org/abs/1512.03385",
-    ))  # fmt: skip
+
+@register_model(
+    modality="vision", task="image-classification", paper=_PAPER,
+    description="resnet32 for 32x32 CIFAR-10, option-A shortcuts (architecture only, no upstream weights; paper test "
+                "error 7.51 %)",
+)
+def resnet32(**kwargs: Any) -> CifarResNet:
+    """ResNet-32 for CIFAR-10: 5 blocks per stage, 464,154 parameters at 10 classes."""
+    return CifarResNet([5, 5, 5], **kwargs)
+
+
+@register_model(
+    modality="vision", task="image-classification", paper=_PAPER,
+    description="resnet44 for 32x32 CIFAR-10, option-A shortcuts (architecture only, no upstream weights; paper test "
+                "error 7.17 %)",
+)
+def resnet44(**kwargs: Any) -> CifarResNet:
+    """ResNet-44 for CIFAR-10: 7 blocks per stage, 658,586 parameters at 10 classes."""
+    return CifarResNet([7, 7, 7], **kwargs)
+
+
+@register_model(
+    modality="vision", task="image-classification", paper=_PAPER,
+    description="resnet56 for 32x32 CIFAR-10, option-A shortcuts (architecture only, no upstream weights; paper test "
+                "error 6.97 %)",
+)
+def resnet56(**kwargs: Any) -> CifarResNet:
+    """ResNet-56 for CIFAR-10: 9 blocks per stage, 853,018 parameters at 10 classes."""
+    return CifarResNet([9, 9, 9], **kwargs)
+
+
+@register_model(
+    modality="vision", task="image-classification", paper=_PAPER,
+    description="resnet110 for 32x32 CIFAR-10, option-A shortcuts (architecture only, no upstream weights; paper "
+                "test error 6.43 %)",
+)
+def resnet110(**kwargs: Any) -> CifarResNet:
+    """ResNet-110 for CIFAR-10: 18 blocks per stage, 1,727,962 parameters at 10 classes."""
+    return CifarResNet([18, 18, 18], **kwargs)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hubkit
 from hubkit import nn
 from hubkit.errors import ArgumentError
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.tensor import Tensor
 
 from ._imagenet import torchvision_tag
+from .backbone import Backbone, FeatureInfo, Stage
 
 __all__ = ["InvertedResidual", "ShuffleNetV2", "channel_shuffle", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0"]
 
@@ -68,8 +69,16 @@ class InvertedResidual(nn.Module):
         return channel_shuffle(out, 2)
 
 
-class ShuffleNetV2(nn.Module):
-    """``(N, 3, H, W) -> (N, num_classes)`` logits."""
+class ShuffleNetV2(Backbone, nn.Module):
+    """``(N, 3, H, W) -> (N, num_classes)`` logits.
+
+    Stages: ``conv1`` (1/2 size), the max pool with ``stage2`` (1/8), ``stage3`` (1/16), ``stage4`` (1/32);
+    ``conv5`` ends the trunk.
+    """
+
+    first_conv = "conv1.0"
+    classifier_name = "fc"
+    head_modules = ("fc",)
 
     def __init__(self, stages_repeats: list[int], stages_out_channels: list[int], num_classes: int = 1000) -> None:
         super().__init__()
@@ -100,28 +109,29 @@ class ShuffleNetV2(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.fc = nn.Linear(output_channels, num_classes)
+        self.num_classes = num_classes
+        self.num_features = self.head_hidden_size = output_channels
+        self.feature_info = FeatureInfo([{"num_chs": c, "reduction": r, "module": m} for c, r, m in zip(
+            stages_out_channels[:4], (2, 8, 16, 32), ("conv1", "stage2", "stage3", "stage4"))])
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(self.conv1(x))
-        x = self.conv5(self.stage4(self.stage3(self.stage2(x))))
-        return self.fc(x.mean([2, 3]))
+    def _stages(self) -> list[Stage]:
+        return [self.conv1, lambda x: self.stage2(self.maxpool(x)), self.stage3, self.stage4]
 
+    def _features_tail(self, x: Tensor) -> Tensor:
+        return self.conv5(x)
 
-def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
-    """ShuffleNetV2 0.5x, 1.4 M parameters."""
-    return ShuffleNetV2([4, 8, 4], [24, 48, 96, 192, 1024], **kwargs)
-
-
-def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
-    """ShuffleNetV2 1.0x, 2.3 M parameters."""
-    return ShuffleNetV2([4, 8, 4], [24, 116, 232, 464, 1024], **kwargs)
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, num_features, h, w) -> (N, num_classes)``, or the pooled ``(N, num_features)`` with ``pre_logits``."""
+        x = x.mean([2, 3])
+        return x if pre_logits else self.fc(x)
 
 
 _RECIPE = "https://github.com/ericsun99/Shufflenet-v2-Pytorch"
 _PAPER = "https://arxiv.org/abs/1807.11164"
 
-register(ModelEntry(
-    name="shufflenet_v2_x0_5", builder=shufflenet_v2_x0_5, modality="vision", task="image-classification",
+
+@register_model(
+    modality="vision", task="image-classification",
     description="ShuffleNetV2 0.5x image classifier", paper=_PAPER,
     default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1",
     weights=(
@@ -129,9 +139,14 @@ register(ModelEntry(
                         acc1=60.552, acc5=81.746, num_params=1366792, gflops=0.04, file_size_mb=5.282,
                         recipe=_RECIPE),
     ),
-))
-register(ModelEntry(
-    name="shufflenet_v2_x1_0", builder=shufflenet_v2_x1_0, modality="vision", task="image-classification",
+)
+def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
+    """ShuffleNetV2 0.5x, 1.4 M parameters."""
+    return ShuffleNetV2([4, 8, 4], [24, 48, 96, 192, 1024], **kwargs)
+
+
+@register_model(
+    modality="vision", task="image-classification",
     description="ShuffleNetV2 1.0x image classifier", paper=_PAPER,
     default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1",
     weights=(
@@ -139,4 +154,7 @@ register(ModelEntry(
                         acc1=69.362, acc5=88.316, num_params=2278604, gflops=0.145, file_size_mb=8.791,
                         recipe=_RECIPE),
     ),
-))
+)
+def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
+    """ShuffleNetV2 1.0x, 2.3 M parameters."""
+    return ShuffleNetV2([4, 8, 4], [24, 116, 232, 464, 1024], **kwargs)

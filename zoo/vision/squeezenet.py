@@ -5,11 +5,12 @@ from __future__ import annotations
 import hubkit
 from hubkit import nn
 from hubkit.errors import ArgumentError
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.nn import functional as F
 from hubkit.tensor import Tensor
 
 from ._imagenet import old_file, torchvision_tag
+from .backbone import Backbone, sequential_stages
 
 __all__ = ["Fire", "SqueezeNet", "squeezenet1_1"]
 
@@ -34,8 +35,16 @@ class Fire(nn.Module):
         )
 
 
-class SqueezeNet(nn.Module):
-    """``(N, 3, H, W) -> (N, num_classes)``; H, W >= 17. Version ``"1_1"`` only (the one with upstream weights)."""
+class SqueezeNet(Backbone, nn.Module):
+    """``(N, 3, H, W) -> (N, num_classes)``; H, W >= 17. Version ``"1_1"`` only (the one with upstream weights).
+
+    Stages: the first conv's ReLU (1/2 size), then the Fire modules before each max pool (1/4, 1/8) and after the
+    last (1/16). The classifier is a 1x1 conv applied before the global average pool.
+    """
+
+    first_conv = "features.0"
+    classifier_name = "classifier.1"
+    head_modules = ("classifier",)
 
     def __init__(self, version: str = "1_1", num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
@@ -61,18 +70,22 @@ class SqueezeNet(nn.Module):
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1))
         )
+        self.num_features = self.head_hidden_size = 512
+        self._stage_ranges, self.feature_info = sequential_stages(
+            self.features, [(0, 2, 64, 2), (2, 5, 128, 4), (5, 8, 256, 8), (8, 13, 512, 16)])
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.flatten(self.classifier(self.features(x)), 1)
+    def _new_classifier(self, num_classes: int) -> nn.Module:
+        return nn.Conv2d(self.head_hidden_size, num_classes, kernel_size=1)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, 512, h, w) -> (N, num_classes)``, or the average-pooled ``(N, 512)`` with ``pre_logits``."""
+        if pre_logits:
+            return F.flatten(self.classifier[3](self.classifier[0](x)), 1)
+        return F.flatten(self.classifier(x), 1)
 
 
-def squeezenet1_1(**kwargs) -> SqueezeNet:
-    """SqueezeNet 1.1: 2.4x fewer FLOPs than 1.0 at the same accuracy; 1.2 M parameters."""
-    return SqueezeNet("1_1", **kwargs)
-
-
-register(ModelEntry(
-    name="squeezenet1_1", builder=squeezenet1_1, modality="vision", task="image-classification",
+@register_model(
+    modality="vision", task="image-classification",
     description="SqueezeNet 1.1 image classifier", paper="https://arxiv.org/abs/1602.07360",
     default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1",
     weights=(
@@ -81,4 +94,7 @@ register(ModelEntry(
                         recipe="https://github.com/pytorch/vision/pull/49#issuecomment-277560717",
                         aliases=(old_file("squeezenet1_1-f364aa15.pth"),)),
     ),
-))
+)
+def squeezenet1_1(**kwargs) -> SqueezeNet:
+    """SqueezeNet 1.1: 2.4x fewer FLOPs than 1.0 at the same accuracy; 1.2 M parameters."""
+    return SqueezeNet("1_1", **kwargs)

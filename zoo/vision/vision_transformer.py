@@ -8,14 +8,16 @@ Keys: ``conv_proj``, ``class_token``, ``encoder.pos_embedding``,
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import hubkit
 from hubkit import nn
 from hubkit.errors import ArgumentError, ShapeError
-from hubkit.hub.registry import ModelEntry, register
+from hubkit.hub.registry import register_model
 from hubkit.tensor import Tensor
 
 from ._imagenet import torchvision_tag
+from .backbone import Backbone, FeatureInfo, feature_take_indices
 
 __all__ = ["Encoder", "EncoderBlock", "VisionTransformer", "vit_b_16"]
 
@@ -66,8 +68,18 @@ class Encoder(nn.Module):
         return self.ln(self.layers(self.dropout(x + self.pos_embedding)))
 
 
-class VisionTransformer(nn.Module):
-    """``(N, 3, image_size, image_size) -> (N, num_classes)``; the input size is fixed by the position embedding."""
+class VisionTransformer(Backbone, nn.Module):
+    """``(N, 3, image_size, image_size) -> (N, num_classes)``; the input size is fixed by the position embedding.
+
+    ``forward_features`` gives the normalised tokens ``(N, 1 + (image_size / patch_size)**2, hidden_dim)``, class
+    token first; the stages are the encoder blocks, whose feature maps are their patch tokens laid out on the
+    patch grid, ``(N, hidden_dim, image_size / patch_size, image_size / patch_size)``.
+    """
+
+    first_conv = "conv_proj"
+    classifier_name = "heads.head"
+    head_modules = ("heads",)
+    fixed_input_size = True
 
     def __init__(self, image_size: int, patch_size: int, num_layers: int, num_heads: int, hidden_dim: int,
                  mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0, num_classes: int = 1000) -> None:
@@ -84,6 +96,11 @@ class VisionTransformer(nn.Module):
         self.seq_length = seq_length
         self.heads = nn.Sequential()
         self.heads.add_module("head", nn.Linear(hidden_dim, num_classes))
+        self.num_classes = num_classes
+        self.num_features = self.head_hidden_size = hidden_dim
+        self.default_input_size = (3, image_size, image_size)
+        self.feature_info = FeatureInfo([{"num_chs": hidden_dim, "reduction": patch_size,
+                                          "module": f"encoder.layers.encoder_layer_{i}"} for i in range(num_layers)])
         fan_in = 3 * patch_size * patch_size
         nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / fan_in))
         nn.init.zeros_(self.conv_proj.bias)
@@ -99,23 +116,35 @@ class VisionTransformer(nn.Module):
         x = self.conv_proj(x)  # (N, hidden, H/p, W/p)
         return x.reshape(n, self.hidden_dim, -1).permute(0, 2, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _tokens(self, x: Tensor) -> Tensor:
         x = self._process_input(x)
-        cls = self.class_token.expand(x.shape[0], -1, -1)
-        x = self.encoder(hubkit.cat([cls, x], 1))
-        return self.heads(x[:, 0])
+        return hubkit.cat([self.class_token.expand(x.shape[0], -1, -1), x], 1)
 
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.encoder(self._tokens(x))
 
-def vit_b_16(*, image_size: int = 224, **kwargs) -> VisionTransformer:
-    """ViT-B/16: 12 layers, 12 heads, hidden 768, MLP 3072; 86.6 M parameters at 224 px."""
-    return VisionTransformer(image_size=image_size, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768,
-                             mlp_dim=3072, **kwargs)
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(N, S, hidden_dim) -> (N, num_classes)`` from the class token, or that token with ``pre_logits``."""
+        x = x[:, 0]
+        return x if pre_logits else self.heads(x)
+
+    def forward_intermediates(self, x: Tensor, indices: int | Iterable[int] | None = None) -> list[Tensor]:
+        take = feature_take_indices(len(self.feature_info), indices)
+        n, grid = x.shape[0], self.image_size // self.patch_size
+        x = self.encoder.dropout(self._tokens(x) + self.encoder.pos_embedding)
+        out = []
+        for i, block in enumerate(list(self.encoder.layers)[: take[-1] + 1]):
+            x = block(x)
+            if i in take:
+                out.append(x[:, 1:].reshape(n, grid, grid, self.hidden_dim).permute(0, 3, 1, 2))
+        return out
 
 
 _SWAG_LICENSE = "CC-BY-NC-4.0 (https://github.com/facebookresearch/SWAG/blob/main/LICENSE)"
 
-register(ModelEntry(
-    name="vit_b_16", builder=vit_b_16, modality="vision", task="image-classification",
+
+@register_model(
+    modality="vision", task="image-classification",
     description="Vision Transformer B/16 image classifier", paper="https://arxiv.org/abs/2010.11929",
     default="IMAGENET1K_V1", legacy_default="IMAGENET1K_V1",
     weights=(
@@ -132,4 +161,8 @@ register(ModelEntry(
                         resize_size=224, crop_size=224, interpolation="bicubic", min_size=(224, 224),
                         recipe="https://github.com/pytorch/vision/pull/5793", license=_SWAG_LICENSE),
     ),
-))
+)
+def vit_b_16(*, image_size: int = 224, **kwargs) -> VisionTransformer:
+    """ViT-B/16: 12 layers, 12 heads, hidden 768, MLP 3072; 86.6 M parameters at 224 px."""
+    return VisionTransformer(image_size=image_size, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768,
+                             mlp_dim=3072, **kwargs)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hubkit.errors import CheckpointError
-from hubkit.hub.checkpoint._torch_pickle import BFLOAT16, Global, StorageRef, TensorRef
+from hubkit.hub.checkpoint._torch_pickle import BFLOAT16, AttributeRecord, Global, StorageRef, TensorRef
 
 _MAX_DEPTH = 200  # containers nested deeper than this are no training checkpoint; stop before Python's limit
 
@@ -142,7 +142,8 @@ class TorchArchive:
         makes of it (called once per tensor object), in torch's own structure.
 
         Dicts, OrderedDicts, lists, tuples, sets and scalars come back as they were pickled (a
-        ``torch.Size`` as a tuple); one pickled object (memo) gives one output object, so a tensor
+        ``torch.Size`` as a tuple, an allowlisted attribute-bag instance as an ``AttributeRecord``); one
+        pickled object (memo) gives one output object, so a tensor
         stored twice under two keys is the same :class:`TensorData` twice. A torch dtype used as a
         value becomes the numpy dtype hubkit uses for it (bfloat16 as float32, as its tensors are).
         """
@@ -174,6 +175,11 @@ class TorchArchive:
                 out.extend(walk(v, f"{trail}[{i}]", depth + 1) for i, v in enumerate(obj))
             elif isinstance(obj, tuple):
                 out = tuple(walk(v, f"{trail}[{i}]", depth + 1) for i, v in enumerate(obj))
+            elif isinstance(obj, AttributeRecord):
+                out = AttributeRecord(obj.qualname)
+                done[key] = out
+                for k, v in obj.attributes.items():
+                    out.attributes[k] = walk(v, f"{trail}.{k}", depth + 1)
             elif isinstance(obj, set | frozenset):
                 out = obj  # the machine admits only scalar members
             elif isinstance(obj, Global) and obj.kind == "dtype":

@@ -4,9 +4,11 @@
 machine never imports or calls anything from the file: GLOBAL opcodes resolve against a fixed
 allowlist (``collections.OrderedDict``, torch's tensor-rebuild functions, storage classes and dtypes)
 to inert markers, and REDUCE on a marker runs hubkit's own re-implementation of that function, which
-only builds a :class:`TensorRef` (a description of a tensor, no data). Every other global raises
-:class:`UnsafeCheckpointError` naming it, and so does every opcode torch never writes that could
-call something (INST, OBJ, NEWOBJ on anything but OrderedDict, EXT*). Unknown opcodes are errors.
+only builds a :class:`TensorRef` (a description of a tensor, no data). A few published checkpoints also
+pickle an instance of a plain attribute-bag class (``_RECORD_CLASSES``); NEWOBJ + BUILD on such a class
+give an :class:`AttributeRecord` (its name and attributes, as data), never the class. Every other global
+raises :class:`UnsafeCheckpointError` naming it, and so does every opcode torch never writes that could
+call something (INST, OBJ, NEWOBJ on anything else, EXT*). Unknown opcodes are errors.
 
 Torch writes protocol 2; the data-only opcodes of protocols 3-5 are read too, for files saved with a
 higher ``pickle_protocol``. Dictionary keys are restricted to scalars and flat tuples of scalars so
@@ -136,7 +138,7 @@ class Global:
 
     module: str
     name: str
-    kind: str  # "dict" | "rebuild" | "storage" | "dtype" | "tensor_class" | "size"
+    kind: str  # "dict" | "rebuild" | "storage" | "dtype" | "tensor_class" | "size" | "record"
     dtype: TorchDType | None = None
     untyped: bool = False
 
@@ -147,6 +149,49 @@ class Global:
 
 _REBUILDS = ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
              "_rebuild_parameter_with_state")
+
+# Attribute-bag classes whose pickled instances are read as AttributeRecord. Each is a class with no methods
+# of its own beyond an empty __init__ (no __reduce__, __setstate__ or __slots__), so what pickle would do with
+# it is object.__new__ plus __dict__.update(state): reading the state as data loses nothing. Add a class only
+# after reading its source; a class with behaviour of its own must never be listed.
+_RECORD_CLASSES = {
+    # facebookresearch/pytorch_GAN_zoo models/utils/config.py: the `config` of every PGAN/DCGAN checkpoint that
+    # torch.hub serves (models/base_GAN.py saves {"config": BaseConfig, "netG", "netD", "avgG"})
+    ("models.utils.config", "BaseConfig"),
+}
+
+
+class AttributeRecord:
+    """An instance of an allowlisted attribute-bag class (``_RECORD_CLASSES``), as data.
+
+    ``qualname`` is the class's ``module.name`` as the file names it; ``attributes`` the ``__dict__`` pickle
+    would have restored. Attributes read as ``record.depthScale0`` or ``record.attributes["depthScale0"]``.
+    Nothing of the original class is imported or run.
+    """
+
+    __slots__ = ("attributes", "qualname")
+
+    def __init__(self, qualname: str, attributes: dict[str, Any] | None = None) -> None:
+        self.qualname = qualname
+        self.attributes = {} if attributes is None else attributes
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy/pickle probes (__deepcopy__, __getstate__, ...) are not attributes
+            raise AttributeError(name)
+        try:
+            return self.attributes[name]
+        except KeyError:
+            raise AttributeError(f"the pickled {self.qualname} has no attribute {name!r}; it has "
+                                 f"{sorted(self.attributes)}") from None
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, AttributeRecord) and self.qualname == other.qualname
+                and self.attributes == other.attributes)
+
+    __hash__ = None  # mutable, like the instance it stands for
+
+    def __repr__(self) -> str:
+        return f"AttributeRecord({self.qualname!r}, {self.attributes!r})"
 
 
 def _allowlist() -> dict[tuple[str, str], Global]:
@@ -168,6 +213,8 @@ def _allowlist() -> dict[tuple[str, str], Global]:
             table[module, name] = Global(module, name, "tensor_class", dt)
     for name, dt in {**TORCH_DTYPES, **_DTYPE_ALIASES}.items():
         table["torch", name] = Global("torch", name, "dtype", dt)
+    for module, name in _RECORD_CLASSES:
+        table[module, name] = Global(module, name, "record")
     return table
 
 
@@ -178,7 +225,8 @@ def refuse_global(where: str, qualname: str, how: str = "") -> UnsafeCheckpointE
     """The error for a global outside the allowlist; ``.global_name`` holds ``module.name``."""
     err = UnsafeCheckpointError(
         f"{where}: the pickle references {qualname}{how}, which is not on hubkit's allowlist of torch "
-        "tensor-rebuild functions, storage classes and dtypes; nothing was imported or executed. Only "
+        "tensor-rebuild functions, storage classes, dtypes and plain configuration classes of published "
+        "checkpoints; nothing was imported or executed. Only "
         "load files you trust; if you trust this one, open it with torch.load(weights_only=False) and "
         "re-save its state dict with torch.save or hubkit.save"
     )
@@ -294,6 +342,8 @@ def _describe(value: Any) -> str:
         return value.qualname
     if isinstance(value, TensorRef):
         return "a tensor"
+    if isinstance(value, AttributeRecord):
+        return f"a {value.qualname} instance"
     if isinstance(value, str):
         return repr(value[:60])
     if isinstance(value, int | float | bool) or value is None:
@@ -490,6 +540,9 @@ def _op_newobj(m: _Machine) -> None:
     if isinstance(cls, Global) and cls.kind == "dict" and args == ():
         m.stack.append(OrderedDict())
         return
+    if isinstance(cls, Global) and cls.kind == "record" and args == ():  # copyreg.__newobj__: __new__, no __init__
+        m.stack.append(AttributeRecord(cls.qualname))
+        return
     raise refuse_global(m.where, _describe(cls), " through NEWOBJ")
 
 
@@ -505,6 +558,11 @@ def _op_build(m: _Machine) -> None:
     # OrderedDict.__reduce__ sends its attributes (a state dict's _metadata) as BUILD state; torch
     # tensors with Python attributes do too. Attributes are not items, so the state is dropped.
     if isinstance(target, dict | TensorRef) and isinstance(state, dict | tuple | type(None)):
+        return
+    if isinstance(target, AttributeRecord):  # what object.__setstate__ does: __dict__.update(state)
+        if not (isinstance(state, dict) and all(isinstance(k, str) for k in state)):
+            raise m.fail(f"BUILD gives {target.qualname} {_describe(state)}, not a dict of attribute names")
+        target.attributes.update(state)
         return
     raise refuse_global(m.where, _describe(target), f" through BUILD with {_describe(state)}")
 

@@ -50,10 +50,11 @@ from hubkit.hub.checkpoint._npz import read_npz, write_npz
 from hubkit.hub.checkpoint._safetensors import WRITABLE, looks_like_safetensors, read_safetensors, write_safetensors
 from hubkit.hub.checkpoint._torch_archive import TensorData, TorchArchive
 from hubkit.hub.checkpoint._torch_legacy import is_legacy_stream, is_tar, read_legacy_stream, read_legacy_tar
-from hubkit.hub.checkpoint._torch_pickle import TensorRef
+from hubkit.hub.checkpoint._torch_pickle import AttributeRecord, TensorRef
 from hubkit.hub.checkpoint._torch_zip import archive_name, read_torch_zip, write_torch_zip
 
-__all__ = ["TensorData", "checkpoint_format", "load_checkpoint", "load_object", "save_checkpoint", "save_object"]
+__all__ = ["AttributeRecord", "TensorData", "checkpoint_format", "load_checkpoint", "load_object", "save_checkpoint",
+           "save_object"]
 
 logger = logging.getLogger("hubkit.hub.formats")
 
@@ -147,9 +148,10 @@ def load_object(
 
     Returns:
         For torch files, the pickled object with its structure (dict, OrderedDict, list, tuple, str,
-        int, float, bool, None; see :meth:`TorchArchive.materialize`) and a :class:`TensorData` where
-        each tensor was; tensors that shared a storage share memory, one tensor stored under two keys is
-        one object. For safetensors and npz files, a dict ``{name: TensorData}``. bfloat16 becomes float32.
+        int, float, bool, None, :class:`AttributeRecord`; see :meth:`TorchArchive.materialize`) and a
+        :class:`TensorData` where each tensor was; tensors that shared a storage share memory, one tensor
+        stored under two keys is one object. For safetensors and npz files, a dict ``{name: TensorData}``.
+        bfloat16 becomes float32.
 
     Raises:
         UnsafeCheckpointError: a torch pickle names a global outside the allowlist (never run).

@@ -125,7 +125,7 @@ class _SourceFailure(Exception):
 
 
 def fetch(
-    url: str,
+    url: str | Resource,
     *,
     sha256: str | None = None,
     md5: str | None = None,
@@ -140,7 +140,8 @@ def fetch(
     """Return a local path to the verified content of ``url``, downloading it only when needed.
 
     Args:
-        url: ``http(s)://`` or ``file://`` URL of the file.
+        url: ``http(s)://`` or ``file://`` URL of the file, or a :class:`Resource` (a registry row: its url,
+            checks, mirrors and filename are used, and the keyword arguments that repeat them are refused).
         sha256, md5, sha256_prefix, size: checks the bytes must pass before they are committed (any
             subset; with none, the file is committed as received and its sha256 recorded). ``size`` also
             bounds the transfer: a longer body is cut off and refused as soon as it is longer.
@@ -160,6 +161,15 @@ def fetch(
         OfflineError: offline and neither cached nor on a ``file://`` source.
         CacheError: the target is not writable, is a directory, or the disk is full.
     """
+    if isinstance(url, Resource):
+        given = [k for k, v in (("sha256", sha256), ("md5", md5), ("sha256_prefix", sha256_prefix), ("size", size),
+                                ("mirrors", mirrors), ("filename", filename)) if v]
+        if given:
+            raise DownloadError(f"fetch(Resource(...)) takes its checks from the resource; drop {', '.join(given)}= "
+                                "or put them in the Resource.")
+        r = url
+        url, sha256, md5, sha256_prefix, size, mirrors, filename = (r.url, r.sha256, r.md5, r.sha256_prefix, r.size,
+                                                                    r.mirrors, r.filename)
     if isinstance(mirrors, str):
         raise DownloadError(f"mirrors must be a sequence of URLs, got the string {mirrors!r}; wrap it: (url,).")
     expect = Expect.of(sha256, md5, sha256_prefix, size)
