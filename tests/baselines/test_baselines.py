@@ -233,3 +233,66 @@ def test_imagenet_eval_smoke_on_an_image_folder(http_server, monkeypatch, tmp_pa
     assert record["metrics"]["images"] == 3 and record["protocol"] == "3 of the 50000 validation images"
     assert record["metrics"]["published_acc@1"] == 58.178
     assert 0 <= record["metrics"]["acc@1"] <= record["metrics"]["acc@5"] <= 100
+
+
+# ---------------------------------------------------------------- the evaluation baselines on tiny models
+
+
+def _test_module(relative: str):
+    """Another test file's module, for its tiny-model fixtures (it is imported, not collected)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(f"_fixtures_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stsb_minilm_smoke(http_server, monkeypatch, tmp_path):
+    from hubkit.datasets import STSB
+    from hubkit.hub.transport.download import Resource
+
+    _test_module("zoo/test_text_models.py")._serve_tiny_minilm(http_server, tmp_path, monkeypatch)
+    stsb = _test_module("datasets/test_stsb.py")
+    rows = [("test", "g", "d", "2014", f"{i:04d}", f"{score:.3f}", a, b) for i, (score, a, b) in enumerate([
+        (5.0, "the cat sat on the mat.", "the cat sat on the mat."), (0.2, "a dog", "hello world"),
+        (3.1, "the cat sat", "a cat sat on the mat."), (1.0, "running dogs", "the mat."),
+    ])]
+    url = http_server.add("/stsb/stsbenchmark.tsv.gz", stsb.tsv_gz(rows))
+    monkeypatch.setattr(STSB, "resources", (Resource(url=url),))
+    record = _run("stsb_minilm", tmp_path, "--batch-size", "2")
+    _check_record(record, "stsb_minilm")
+    assert record["metrics"]["pairs"] == 4 and record["protocol"] == "4 pairs (the test split has 1379)"
+    assert -1 <= record["reproduced"] <= 1 and record["reproduced"] == record["metrics"]["spearman_cosine"]
+
+
+def test_spearman_handles_ties_like_the_textbook():
+    from hubkit.baselines.stsb_minilm import ranks, spearman
+
+    np.testing.assert_array_equal(ranks(np.array([10.0, 20.0, 20.0, 5.0])), [2.0, 3.5, 3.5, 1.0])
+    assert spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 20.0, 100.0])) == pytest.approx(1.0)
+    assert spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
+
+
+def test_librispeech_wav2vec2_smoke(http_server, monkeypatch, tmp_path):
+    from hubkit.datasets import LIBRISPEECH
+
+    _test_module("zoo/test_audio_models.py")._serve_tiny_recognizer(http_server, tmp_path, monkeypatch)
+    libri = _test_module("datasets/test_librispeech.py")
+    members, _ = libri.tree("test-clean")
+    serve(http_server, monkeypatch, LIBRISPEECH, {"test-clean.tar.gz": tar_gz(members)})
+    record = _run("librispeech_wav2vec2", tmp_path)
+    _check_record(record, "librispeech_wav2vec2")
+    assert record["metrics"]["utterances"] == 3 and record["metrics"]["reference_words"] == 19  # 8 + 8 + 3
+    assert record["reproduced"] >= 0 and len(record["examples"]) == 3
+    assert record["examples"][0]["reference"] == "HE HOPED THERE WOULD BE STEW FOR DINNER"
+
+
+def test_word_edits_counts_substitutions_insertions_and_deletions():
+    from hubkit.baselines.librispeech_wav2vec2 import word_edits
+
+    assert word_edits(["THE", "CAT", "SAT"], ["THE", "CAT", "SAT"]) == 0
+    assert word_edits(["THE", "CAT", "SAT"], ["A", "CAT", "SAT", "ON"]) == 2
+    assert word_edits(["THE", "CAT", "SAT"], []) == 3
