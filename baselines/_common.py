@@ -158,7 +158,8 @@ def append_row(baseline: Baseline, record: dict[str, Any], path: Path = RESULTS_
     label = "" if protocol == "full" else f" ({protocol}; not the published protocol)"
     row = (f"| {baseline.name} | {baseline.metric}{label} | "
            f"{'-' if baseline.published is None else baseline.published} | {record['reproduced']:.4g} | "
-           f"`{record['command']}` | {machine} | {record['wall_time_s'] / 60:.1f} min | {record['date'][:10]} |\n")
+           f"`{record['command']}` | {machine} | {record['wall_time_s'] / 60:.1f} min | {record['date'][:10]} | "
+           f"{record.get('note', '')} |\n")
     text = path.read_text() if path.exists() else ""
     if "| baseline | metric | published | reproduced |" not in text:
         raise ArgumentError(f"{path} has no measured-runs table (it must end with it); restore the file from git")

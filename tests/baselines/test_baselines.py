@@ -163,14 +163,16 @@ def test_results_md_lists_every_baseline_and_no_unmeasured_number():
 
 def test_append_row_labels_other_protocols_and_keeps_the_table(tmp_path):
     results = tmp_path / "RESULTS.md"
-    results.write_text("# x\n\n| baseline | metric | published | reproduced | command | hardware | time | date |\n"
-                       "|---|---|---|---|---|---|---|---|\n")
+    results.write_text("# x\n\n| baseline | metric | published | reproduced | command | hardware | time | date "
+                       "| notes |\n|---|---|---|---|---|---|---|---|---|\n")
     baseline = Baseline("demo", "a task", "error (%)", 1.0, "a paper")
     record = {"protocol": "t10k split", "hardware": {"cpu": "cpu", "cpu_count": 2}, "reproduced": 2.5,
-              "command": "python -m hubkit.baselines.demo", "wall_time_s": 60.0, "date": "2026-12-02T00:00:00"}
+              "command": "python -m hubkit.baselines.demo", "wall_time_s": 60.0, "date": "2026-12-02T00:00:00",
+              "note": "torch: 2.4"}
     append_row(baseline, record, results)
     row = results.read_text().splitlines()[-1]
     assert row.startswith("| demo | error (%) (t10k split; not the published protocol) | 1.0 | 2.5 |")
+    assert row.endswith("| torch: 2.4 |")
     broken = tmp_path / "broken.md"
     broken.write_text("no table\n")
     with pytest.raises(ArgumentError, match="measured-runs table"):
