@@ -105,6 +105,7 @@ _LAZY: dict[str, str] = {
     "cuda": "hubkit.cuda",
     "accelerator": "hubkit.accelerator",
     "backends": "hubkit.backends",
+    "linalg": "hubkit.linalg",
 }
 
 _LAZY_ATTRS: dict[str, str] = {

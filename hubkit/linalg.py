@@ -1,68 +1,72 @@
-"""``hubkit.linalg``: PyTorch's ``torch.linalg`` functions that training code reaches for (norms, det,
-inverse, solve, singular values, products), on the differentiable ops of ``hubkit.ops``.
+"""``hubkit.linalg``: PyTorch's ``torch.linalg``: norms, products and determinants, solves, and the
+factorizations (Cholesky, LU, QR, LDL, SVD, eigendecompositions) with the functions built on them, on the
+differentiable ops of ``hubkit.ops``.
 
-Names ``torch.linalg`` has and this module does not raise ``UnsupportedError`` saying so.
+``eig`` and ``eigvals`` return complex tensors and are not differentiable (hubkit's autograd is real-valued).
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from typing import Any
 
 import numpy as np
 
 from hubkit._backend import get_array_module
 from hubkit.autograd import Function
-from hubkit.errors import ArgumentError, LinAlgError, ShapeError
+from hubkit.errors import ArgumentError, LinAlgError, ShapeError  # noqa: F401  (torch.linalg.LinAlgError)
 from hubkit.ops import elementwise as ew
 from hubkit.ops import reduction
+from hubkit.ops.decompositions import check_matrices as _check_matrices
+from hubkit.ops.decompositions import cholesky as _cholesky
+from hubkit.ops.decompositions import (  # noqa: F401
+    cholesky_ex,
+    inv_ex,
+    linalg_lu,
+    lu_factor,
+    lu_factor_ex,
+    lu_solve,
+    solve_triangular,
+)
+from hubkit.ops.decompositions import lu_factor_raw as _lu_factor_raw
+from hubkit.ops.householder import householder_product, qr  # noqa: F401
+from hubkit.ops.ldl import ldl_factor, ldl_factor_ex, ldl_solve  # noqa: F401
+from hubkit.ops.least_squares import lstsq, matrix_rank, pinv  # noqa: F401
 from hubkit.ops.linalg import _square, det, inverse, matmul, matrix_power, multi_dot, slogdet  # noqa: F401
 from hubkit.ops.matrix import cross as _cross
 from hubkit.ops.matrix import diagonal as _diagonal
 from hubkit.ops.rearrange import movedim
-from hubkit.ops.unsupported import unsupported_error
+from hubkit.ops.spectral import (  # noqa: F401
+    eig,
+    eigh,
+    eigvals,
+    eigvalsh,
+    matrix_exp,
+    matrix_sqrth,
+    polar,
+    svd,
+    svdvals,
+)
 from hubkit.tensor import Tensor
 
+SolveExResult = namedtuple("linalg_solve_ex", ["result", "info"])
+
 inv = inverse
-
-# torch.linalg names this module does not provide (from dir(torch.linalg) of PyTorch 2.x)
-UNSUPPORTED = frozenset({
-    "cholesky", "cholesky_ex", "cond", "eig", "eigh", "eigvals", "eigvalsh", "householder_product", "inv_ex",
-    "ldl_factor", "ldl_factor_ex", "ldl_solve", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
-    "matrix_exp", "matrix_rank", "matrix_sqrth", "pinv", "polar", "qr", "solve_ex", "solve_triangular", "svd",
-    "tensorinv", "tensorsolve", "vander",
-})
+lu = linalg_lu
 
 
-def __getattr__(name: str) -> Any:
-    if name in UNSUPPORTED:
-        raise unsupported_error(f"torch.linalg.{name}")
-    raise AttributeError(f"module 'hubkit.linalg' has no attribute {name!r}")
+def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
+    """L with ``A = L L^T`` for symmetric positive-definite ``A: (*, n, n)`` (its lower triangle is read);
+    ``upper=True`` returns ``L^T``. Raises ``LinAlgError`` naming the first leading minor that is not
+    positive-definite."""
+    return _cholesky(A, upper)
 
 
 def vector_norm(x: Tensor, ord: float = 2, dim: Any = None, keepdim: bool = False, *,  # noqa: A002
                 dtype: Any = None) -> Tensor:
     """The vector ``ord``-norm over ``dim`` (all elements when None); ord may be inf, -inf or 0."""
     return reduction.vector_norm(x, ord, dim, keepdim, dtype=dtype)
-
-
-class SingularValues(Function):
-    """The singular values of each matrix, largest first; d s_i = u_i^T dA v_i (distinct values assumed)."""
-
-    def forward(self, a: Any) -> Any:
-        u, s, vt = get_array_module(a).linalg.svd(a, full_matrices=False)
-        self.u, self.vt = u, vt
-        return s
-
-    def backward(self, gs: Any) -> Any:
-        return (self.u * gs[..., None, :]) @ self.vt
-
-
-def svdvals(A: Tensor) -> Tensor:  # noqa: N803
-    """The singular values of the matrices ``A: (*, m, n)`` -> ``(*, min(m, n))``, in descending order."""
-    if A.ndim < 2:
-        raise ShapeError(f"svdvals: expects matrices (*, m, n), got shape {tuple(A.shape)}")
-    return SingularValues()(A)
 
 
 def matrix_norm(A: Tensor, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepdim: bool = False, *,  # noqa: A002,N803
@@ -141,18 +145,60 @@ class Solve(Function):
         return ga, gb if self.needs_input_grad[1] else None
 
 
+class SolveEx(Solve):
+    """``solve`` that reports singular matrices in ``self.info`` (the 1-based index of U's first zero pivot, as
+    LAPACK's getrf) instead of raising; their solution is nan."""
+
+    def __init__(self, check: bool) -> None:
+        self.check = check
+
+    def forward(self, a: Any, b: Any) -> Any:
+        xp = get_array_module(a)
+        try:
+            x = xp.linalg.solve(a, b)
+        except np.linalg.LinAlgError:
+            x = None
+        if x is not None and bool(xp.isfinite(x).all()):
+            self.info = xp.zeros(a.shape[:-2], dtype=np.int32)
+        else:
+            self.info = _lu_factor_raw(xp, a, True)[2]
+            if self.check and bool(self.info.any()):
+                index = int(self.info.reshape(-1).nonzero()[0][0])
+                note = f"(Batch element {index}): " if a.ndim > 2 else ""
+                raise LinAlgError(f"linalg.solve_ex: {note}The solver failed because the input matrix is singular. "
+                                  "Check its rank, or regularize it (A + eps * I)")
+            good = self.info == 0
+            x = xp.full(b.shape, xp.nan, dtype=b.dtype)
+            if bool(good.any()):
+                x[good] = xp.linalg.solve(a[good], b[good])
+        self.a, self.x = a, x
+        return x
+
+
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     """The solution X of ``A X = B`` (``X A = B`` with ``left=False``); ``B`` is a (batch of) vector(s) when it
     is 1-d or shaped like ``A`` without its last dim, as in PyTorch."""
+    return _solve(Solve(), A, B, left)
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False) -> Any:  # noqa: N803
+    """``(result, info)``: ``solve`` without the error check; info (int32, the batch shape) is 0 where A is
+    invertible and the index of the first zero pivot of its LU elsewhere (the result is then nan)."""
+    fn = SolveEx(check_errors)
+    x = _solve(fn, A, B, left)
+    return SolveExResult(x, Tensor._make(fn.info))
+
+
+def _solve(fn: Solve, A: Tensor, B: Tensor, left: bool) -> Tensor:  # noqa: N803
     _square("linalg.solve", A)
     if not left:
-        return solve(A.mT, B.mT).mT
+        return _solve(fn, A.mT, B.mT, True).mT
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
     b = B.unsqueeze(-1) if vector else B
     if b.shape[-2] != A.shape[-1]:
         raise ShapeError(f"linalg.solve: A {tuple(A.shape)} and B {tuple(B.shape)} do not fit (A X = B)")
     a, b = _broadcast_batch(A, b)
-    x = Solve()(a, b)
+    x = fn(a, b)
     return x.squeeze(-1) if vector else x
 
 
@@ -163,3 +209,68 @@ def _broadcast_batch(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     a = a if a.shape[:-2] == batch else expand(a, *batch, *a.shape[-2:])
     b = b if b.shape[:-2] == batch else expand(b, *batch, *b.shape[-2:])
     return a, b
+
+
+def cond(A: Tensor, p: Any = None) -> Tensor:  # noqa: N803
+    """The condition number ``||A||_p ||A^-1||_p`` of ``A: (*, m, n)`` -> ``(*)``. ``p`` None/2/-2 uses the singular
+    values (any shape: largest / smallest, or its reciprocal for -2); 'fro', 'nuc', 1, -1, inf and -inf need square
+    matrices, and a singular one gives inf."""
+    op = "linalg.cond"
+    _check_matrices(op, A)
+    if p is None or p in (2, -2):
+        s = svdvals(A)
+        ratio = (s[..., 0], s[..., -1])
+        return ratio[0] / ratio[1] if p != -2 else ratio[1] / ratio[0]
+    if p not in ("fro", "nuc", 1, -1, math.inf, -math.inf):
+        raise ArgumentError(f"{op}: p must be None, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf, got {p!r}")
+    _square(op, A)
+    inverse_a, info = inv_ex(A)
+    value = matrix_norm(A, p) * matrix_norm(inverse_a, p)
+    singular = info.array > 0
+    return ew.where(singular, math.inf, value) if bool(singular.any()) else value
+
+
+def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
+    """The inverse of ``tensordot(A, ., ind)``: shape ``A.shape[ind:] + A.shape[:ind]``, for A whose first ``ind``
+    dims hold as many elements as the rest."""
+    op = "linalg.tensorinv"
+    if not isinstance(ind, int) or ind <= 0:
+        raise ArgumentError(f"{op}: Expected a strictly positive integer for 'ind', but got {ind!r}")
+    outer, inner = tuple(A.shape[:ind]), tuple(A.shape[ind:])
+    rows, cols = math.prod(outer), math.prod(inner)
+    if rows != cols:
+        raise ShapeError(f"{op}: Expected A to satisfy prod(A.shape[ind:]) == prod(A.shape[:ind]), but got "
+                         f"{cols} != {rows} for shape {tuple(A.shape)} and ind={ind}")
+    return inverse(A.reshape(rows, cols)).reshape(*inner, *outer)
+
+
+def tensorsolve(A: Tensor, B: Tensor, dims: Any = None) -> Tensor:  # noqa: N803
+    """X with ``tensordot(A, X, X.ndim) == B``: shape ``A.shape[B.ndim:]``; ``dims`` are dims of A moved to the end
+    first."""
+    op = "linalg.tensorsolve"
+    if dims is not None:
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        A = movedim(A, dims, tuple(range(A.ndim - len(dims), A.ndim)))  # noqa: N806
+    result_shape = tuple(A.shape[B.ndim:])
+    rows, cols = math.prod(B.shape), math.prod(result_shape)
+    if tuple(A.shape[:B.ndim]) != tuple(B.shape) or rows != cols:
+        raise ShapeError(f"{op}: Expected A {tuple(A.shape)} to start with B's shape {tuple(B.shape)} and to hold as "
+                         f"many elements after it (prod(A.shape[B.ndim:]) == prod(B.shape)), got {cols} != {rows}")
+    return solve(A.reshape(rows, cols), B.reshape(rows)).reshape(*result_shape)
+
+
+def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
+    """The Vandermonde matrix with increasing powers: ``x: (*, n)`` -> ``(*, n, N)``, column j is ``x ** j``
+    (N defaults to n). Integer inputs give integer matrices."""
+    from hubkit.ops.shape import stack
+    from hubkit.tensor import ones_like
+
+    if x.ndim < 1:
+        raise ShapeError(f"linalg.vander: x must have at least 1 dimension, got shape {tuple(x.shape)}")
+    count = x.shape[-1] if N is None else N
+    if count <= 1:
+        raise ArgumentError(f"linalg.vander: N must be greater than 1, got {count}")
+    columns = [ones_like(x), x]
+    while len(columns) < count:  # repeated products, so x = 0 has a finite gradient
+        columns.append(columns[-1] * x)
+    return stack(columns, -1)

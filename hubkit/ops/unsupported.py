@@ -20,27 +20,24 @@ from hubkit.errors import UnsupportedError
 
 # torch.X: documented top-level names hubkit lacks
 FUNCTIONS: frozenset[str] = frozenset({
-    "Event", "Stream", "SymBool", "SymFloat", "SymInt", "as_strided", "cholesky", "cholesky_inverse",
-    "cholesky_solve", "compiled_with_cxx11_abi", "complex", "cond", "dequantize", "fake_quantize_per_channel_affine",
-    "fake_quantize_per_tensor_affine", "from_dlpack", "from_file", "geqrf", "get_device_module", "histogramdd",
-    "igamma", "igammac", "istft", "lobpcg", "lu", "lu_solve", "lu_unpack", "matrix_exp", "orgqr", "ormqr",
-    "pca_lowrank", "pinverse", "polar", "qr", "quantize_per_channel", "quantize_per_tensor", "quantized_batch_norm",
-    "quantized_max_pool1d", "quantized_max_pool2d", "set_default_tensor_type", "set_flush_denormal",
-    "sparse_bsc_tensor", "sparse_bsr_tensor", "sparse_coo_tensor", "sparse_csc_tensor", "sparse_csr_tensor", "stft",
-    "svd", "svd_lowrank", "sym_float", "sym_fresh_size", "sym_int", "sym_ite", "sym_max", "sym_min", "sym_not",
-    "sym_sum", "triangular_solve", "view_as_complex", "view_as_real", "vmap",
+    "Event", "Stream", "SymBool", "SymFloat", "SymInt", "as_strided", "compiled_with_cxx11_abi", "complex", "cond",
+    "dequantize", "fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine", "from_dlpack", "from_file",
+    "get_device_module", "histogramdd", "igamma", "igammac", "istft", "polar", "quantize_per_channel",
+    "quantize_per_tensor", "quantized_batch_norm", "quantized_max_pool1d", "quantized_max_pool2d",
+    "set_default_tensor_type", "set_flush_denormal", "sparse_bsc_tensor", "sparse_bsr_tensor", "sparse_coo_tensor",
+    "sparse_csc_tensor", "sparse_csr_tensor", "stft", "sym_float", "sym_fresh_size", "sym_int", "sym_ite", "sym_max",
+    "sym_min", "sym_not", "sym_sum", "view_as_complex", "view_as_real", "vmap",
 })
 
 # Tensor.X(): documented methods hubkit lacks
 TENSOR_METHODS: frozenset[str] = frozenset({
-    "as_strided", "as_subclass", "bfloat16", "cdouble", "cfloat", "chalf", "cholesky", "cholesky_inverse",
-    "cholesky_solve", "const_data_ptr", "dense_dim", "dequantize", "dim_order", "geqrf", "igamma", "igamma_",
-    "igammac", "igammac_", "indices", "int_repr", "is_inference", "is_set_to", "is_shared", "istft", "lu",
-    "lu_solve", "matrix_exp", "module_load", "nonzero_static", "orgqr", "ormqr", "pinverse", "q_per_channel_axis",
-    "q_per_channel_scales", "q_per_channel_zero_points", "q_scale", "q_zero_point", "qr", "qscheme", "record_stream",
-    "set_", "share_memory_", "smm", "sparse_dim", "sparse_mask", "sspaddmm", "stft", "storage", "storage_type",
-    "svd", "to_dense", "to_mkldnn", "to_sparse", "to_sparse_bsc", "to_sparse_bsr", "to_sparse_csc", "to_sparse_csr",
-    "triangular_solve", "untyped_storage", "values", "xpu",
+    "as_strided", "as_subclass", "bfloat16", "cdouble", "cfloat", "chalf", "const_data_ptr", "dense_dim",
+    "dequantize", "dim_order", "igamma", "igamma_", "igammac", "igammac_", "indices", "int_repr", "is_inference",
+    "is_set_to", "is_shared", "istft", "module_load", "nonzero_static", "q_per_channel_axis", "q_per_channel_scales",
+    "q_per_channel_zero_points", "q_scale", "q_zero_point", "qscheme", "record_stream", "set_", "share_memory_",
+    "smm", "sparse_dim", "sparse_mask", "sspaddmm", "stft", "storage", "storage_type", "to_dense", "to_mkldnn",
+    "to_sparse", "to_sparse_bsc", "to_sparse_bsr", "to_sparse_csc", "to_sparse_csr", "untyped_storage", "values",
+    "xpu",
 })
 
 # torch.nn.X and torch.nn.functional.X that hubkit lacks (kept by hand; the coverage script lists them too)
