@@ -81,6 +81,14 @@ def functional() -> tuple[list[str], list[str]]:
     return have, [n for n in names if n not in have]
 
 
+def linalg() -> tuple[list[str], list[str]]:
+    import hubkit.linalg
+
+    names = [n for n in torch.linalg.__all__ if callable(getattr(torch.linalg, n, None))]
+    have = [n for n in names if _has(hubkit.linalg, n)]
+    return have, [n for n in names if n not in have]
+
+
 def optim() -> tuple[list[str], list[str]]:
     import hubkit.optim.lr_scheduler
 
@@ -116,7 +124,8 @@ def table() -> str:
     missing = methods + attrs
     lines.append(f"| `torch.Tensor` methods and attributes | {len(have)} / {len(have) + len(missing)} | "
                  f"{_cell(missing)} |")
-    for label, (have, missing) in (("`torch.nn` modules", nn_modules()), ("`torch.nn.functional`", functional()),
+    for label, (have, missing) in (("`torch.linalg`", linalg()), ("`torch.nn` modules", nn_modules()),
+                                   ("`torch.nn.functional`", functional()),
                                    ("`torch.optim` (optimizers, schedulers, swa_utils)", optim())):
         lines.append(f"| {label} | {len(have)} / {len(have) + len(missing)} | {_cell(missing)} |")
     return "\n".join(lines)
