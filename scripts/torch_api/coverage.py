@@ -84,7 +84,8 @@ def functional() -> tuple[list[str], list[str]]:
 def linalg() -> tuple[list[str], list[str]]:
     import hubkit.linalg
 
-    names = [n for n in torch.linalg.__all__ if callable(getattr(torch.linalg, n, None))]
+    names = sorted(n for n in dir(torch.linalg) if not n.startswith("_") and callable(getattr(torch.linalg, n))
+                   and not inspect.ismodule(getattr(torch.linalg, n)) and n not in ("Tensor",))
     have = [n for n in names if _has(hubkit.linalg, n)]
     return have, [n for n in names if n not in have]
 
