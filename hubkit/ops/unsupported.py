@@ -41,7 +41,7 @@ TENSOR_METHODS: frozenset[str] = frozenset({
 })
 
 # torch.nn.X and torch.nn.functional.X that hubkit lacks (kept by hand; the coverage script lists them too)
-NN_MODULES: frozenset[str] = frozenset({"SyncBatchNorm"})
+NN_MODULES: frozenset[str] = frozenset()
 NN_FUNCTIONAL: frozenset[str] = frozenset({"grouped_mm", "scaled_grouped_mm", "scaled_mm"})
 
 # Tensor.X: documented attributes (properties) hubkit lacks
@@ -69,8 +69,6 @@ _REASONS: tuple[tuple[str, str], ...] = (
     ("Sym", "hubkit does not trace programs (no symbolic shapes)"),
     ("cxx11", "hubkit is pure Python: there is no C++ ABI to ask about"),
     ("vmap", "hubkit has no function transforms; write the batch dimension explicitly"),
-    ("SyncBatchNorm", "it normalizes with statistics gathered across processes; use BatchNorm, which normalizes "
-                      "each process's own batch"),
     ("_mm", "hubkit has no float8/bfloat16 dtypes or grouped GEMM kernels; use matmul/bmm in float32"),
 )
 

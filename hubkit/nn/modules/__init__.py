@@ -136,6 +136,7 @@ from hubkit.nn.modules.pooling import (
 )
 from hubkit.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from hubkit.nn.modules.sparse import Embedding, EmbeddingBag
+from hubkit.nn.modules.syncbatchnorm import SyncBatchNorm
 from hubkit.nn.modules.transformer import (
     Transformer,
     TransformerDecoder,
@@ -172,5 +173,5 @@ __all__ = [
     "LazyConvTranspose2d", "LazyConvTranspose3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
     "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
     "Container", "ParameterList", "ParameterDict", "CrossMapLRN2d", "NLLLoss2d", "AdaptiveLogSoftmaxWithLoss",
-    "RMSNorm", "LinearCrossEntropyLoss", "LinearCrossEntropyOptions",
+    "RMSNorm", "LinearCrossEntropyLoss", "LinearCrossEntropyOptions", "SyncBatchNorm",
 ]
