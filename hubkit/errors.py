@@ -81,6 +81,23 @@ class OfflineError(DownloadError):
     """Offline mode is on and a file is neither cached nor on a ``file://`` mirror."""
 
 
+class GatedRepoError(DownloadError, PermissionError):
+    """The Hugging Face Hub refused a repo (HTTP 401/403): it is private or gated and no token was sent, the token
+    is invalid, or its terms were not accepted; says to set ``HF_TOKEN`` or accept the terms on the website."""
+
+
+class RepositoryNotFoundError(DownloadError, FileNotFoundError):
+    """The Hugging Face Hub has no repo of that id (or it is private and the token may not see it)."""
+
+
+class RevisionNotFoundError(DownloadError, FileNotFoundError):
+    """A Hugging Face repo has no branch, tag or commit of that name."""
+
+
+class EntryNotFoundError(DownloadError, FileNotFoundError):
+    """A Hugging Face repo has no file of that name at that revision."""
+
+
 class CacheError(HubkitError, OSError):
     """The cache directory cannot be used (not writable, corrupted metadata, no space)."""
 

@@ -48,6 +48,12 @@ def _isolated_hubkit_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HUBKIT_NO_PROGRESS", "1")
     monkeypatch.delenv("HUBKIT_OFFLINE", raising=False)
     monkeypatch.delenv("HUBKIT_MIRROR", raising=False)
+    # Other tools' caches, which fetch reuses: empty ones of the test's own, never the user's ~/.cache.
+    monkeypatch.setenv("HF_HOME", str(home / "_hf_home"))
+    monkeypatch.setenv("TORCH_HOME", str(home / "_torch_home"))
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT",
+                 "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HUBKIT_NO_EXTERNAL_CACHES"):
+        monkeypatch.delenv(name, raising=False)
     return home
 
 

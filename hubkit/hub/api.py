@@ -7,7 +7,7 @@
     ckpt = hubkit.load("checkpoint.pt", map_location="cpu")      # a file: torch.load's meaning
 
 ``hubkit.load`` takes a file (a file object, a ``Path``, an existing file, or a str that looks like a
-path) or a model name; :func:`load` spells out the rule.
+path), a Hugging Face model folder or repo (``"hf:ORG/NAME"``), or a model name; :func:`load` spells out the rule.
 
 Names are architectures (``"resnet50"``) or architecture.tag (``"resnet50.imagenet1k_v1"``); tags are
 case-insensitive, ``"DEFAULT"`` names the recommended tag, and torchvision's enum spelling
@@ -38,7 +38,6 @@ from typing import Any, BinaryIO
 from hubkit.errors import (
     ArgumentError,
     ArgumentTypeError,
-    CheckpointError,
     CheckpointNotFoundError,
     ModelNotFoundError,
 )
@@ -231,18 +230,34 @@ def load(
     key: str | Sequence[str] | None = None,
     features_only: bool = False,
     out_indices: int | Sequence[int] | None = None,
+    revision: str | None = None,
+    token: str | bool | None = None,
     **model_kwargs: Any,
 ) -> Any:
-    """Load a checkpoint file, as ``torch.load`` does, or build a registered model by name.
+    """Load a checkpoint file, as ``torch.load`` does, build a registered model by name, or build the model of a
+    Hugging Face folder or repo.
 
     Which one ``f`` means (decided before anything is read, in this order):
 
     1. a binary file object (it has ``.read``) is a checkpoint file;
-    2. an ``os.PathLike`` (``pathlib.Path``) is a checkpoint file, existing or not;
-    3. a str that names an existing file is a checkpoint file (even when it is also a model name);
-    4. a str with a path separator (``/``) or a checkpoint suffix (.pt, .pth, .bin, .ckpt, .safetensors,
-       .npz, .tar) that names no file raises :class:`CheckpointNotFoundError`, never "no model named";
-    5. any other str is a model name (``"resnet50"``, ``"resnet50.imagenet1k_v1"``).
+    2. a str starting with ``hf:`` (``"hf:ORG/NAME"``) is a Hugging Face repo: its files are downloaded (or found
+       in hubkit's or the Hugging Face cache), verified, and loaded as a folder (rule 3);
+    3. a str or ``os.PathLike`` naming an existing directory is a model folder in the transformers or
+       sentence-transformers layout (``config.json`` and its weights, tokenizer files, ``modules.json``);
+    4. any other ``os.PathLike`` (``pathlib.Path``) is a checkpoint file, existing or not;
+    5. a str that names an existing file is a checkpoint file (even when it is also a model name);
+    6. a str with a path separator (``/``) or a checkpoint suffix (.pt, .pth, .bin, .ckpt, .safetensors,
+       .npz, .tar) that names nothing raises :class:`CheckpointNotFoundError`, never "no model named";
+    7. any other str is a model name (``"resnet50"``, ``"resnet50.imagenet1k_v1"``).
+
+    **Folders and repos.** ``hubkit.load("hf:ORG/NAME", *, revision=None, token=None, device=None,
+    progress=None)`` and ``hubkit.load(folder, *, device=None)`` build the hubkit model of ``config.json``'s
+    ``model_type`` (bert — a sentence-transformers pipeline gives a ``SentenceEncoder`` —, distilbert, roberta,
+    gpt2, wav2vec2; see :mod:`hubkit.zoo.hf`; any other family is an error listing these), load its weights
+    strictly, attach its tokenizer (text models then have ``model.tokenize(texts)``) and return it in ``eval()``
+    mode. ``revision`` (a branch, tag or commit; default ``"main"``) is resolved to a commit once and recorded, so
+    later loads get the same files, offline too; ``token`` (default ``HF_TOKEN``) is for gated and private repos.
+    See :mod:`hubkit.hub.hf` for caching, verification and ``HF_ENDPOINT``.
 
     **Files.** ``hubkit.load(f, map_location=None, *, weights_only=True, mmap=None)`` returns what
     ``torch.load(f, map_location, weights_only=True, mmap=mmap)`` returns, with hubkit Tensors: the
@@ -290,16 +305,42 @@ def load(
         else the DEFAULT tag).
 
     Raises:
-        CheckpointNotFoundError: ``f`` is read as a file path (rules 2 and 4) and names no file.
+        CheckpointNotFoundError: ``f`` is read as a file path (rules 4 and 6) and names no file.
         UnsafeCheckpointError: the file's pickle names a global outside the allowlist (nothing is run).
         ModelNotFoundError: unknown model or tag (close matches suggested), or pretrained weights asked of
             an architecture that has none.
         ArgumentError: file arguments given with a model name or model arguments with a file,
-            ``weights_only=False``, or conflicting weight sources (two of them, num_classes vs categories).
+            ``weights_only=False``, conflicting weight sources (two of them, num_classes vs categories), or a folder
+            or repo of a family hubkit does not implement.
+        GatedRepoError: a Hugging Face repo refused access (set ``HF_TOKEN``, accept its terms).
         DownloadError / IntegrityError / OfflineError: the weights could not be fetched and verified.
         CheckpointError / StateDictError: the file is unreadable or does not fit the architecture.
     """
-    if _is_checkpoint_file(f):
+    kind = _source_kind(f)
+    if kind in ("hf", "folder"):
+        given = [label for label, on in (("map_location=", map_location is not None),
+                                         ("weights_only=", weights_only is not None), ("mmap=", mmap is not None),
+                                         ("pretrained=", pretrained is not False), ("weights=", weights is not None),
+                                         ("strict=", strict is not True), ("key=", key is not None),
+                                         ("features_only=", features_only), ("out_indices=", out_indices is not None),
+                                         ("revision=", kind == "folder" and revision is not None),
+                                         ("token=", kind == "folder" and token is not None)) if on]
+        given += [f"{name}=" for name in model_kwargs]
+        if given:
+            what = "a Hugging Face repo" if kind == "hf" else "a model folder"
+            shadow = (f" The folder {os.path.abspath(f)} shadows the model {f!r}: rename or move it to build the "
+                      "registered model." if kind == "folder" and isinstance(f, str) and is_model_name(f) else "")
+            raise ArgumentError(
+                f"hubkit.load({_describe_file(f)}) loads {what}, which takes "
+                f"{'revision=, token=, device= and progress=' if kind == 'hf' else 'device='}; "
+                f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply (the folder's config.json "
+                f"decides the architecture and its weights are loaded strictly).{shadow}"
+            )
+        return _load_hf(f, kind, revision=revision, token=token, device=device, progress=progress)
+    if revision is not None or token is not None:
+        raise ArgumentError(f"hubkit.load({_describe_file(f)}): revision= and token= are for Hugging Face repos "
+                            "(hubkit.load('hf:ORG/NAME', revision=...)); registered models pin their files already.")
+    if kind == "file":
         model_args = [label for label, given in (("pretrained=", pretrained is not False),
                                                  ("weights=", weights is not None), ("device=", device is not None),
                                                  ("progress=", progress is not None), ("strict=", strict is not True),
@@ -401,8 +442,37 @@ def _load_model(name: str, *, pretrained: bool, weights: Any, device: Any, progr
 _PICKLE_ARGS = {"pickle_module", "encoding", "fix_imports", "errors", "buffers"}
 
 
+def _load_hf(f: str | os.PathLike, kind: str, *, revision: str | None, token: str | bool | None, device: Any,
+             progress: bool | None) -> Any:
+    """:func:`load` for a Hugging Face repo (``kind="hf"``) or a model folder (``kind="folder"``)."""
+    from hubkit.zoo.hf import FolderFiles, load_pretrained
+
+    if kind == "hf":
+        from hubkit.hub.hf import HubRepo, RepoFiles, split_hf_name
+
+        files: Any = RepoFiles(HubRepo(split_hf_name(f), revision, token=token, progress=progress))
+    else:
+        files = FolderFiles(Path(f))
+    model = load_pretrained(files)
+    if device is not None:
+        model = model.to(device)
+    return model
+
+
+def _source_kind(f: Any) -> str:
+    """The rule of :func:`load`: ``"file"``, ``"hf"`` (a Hugging Face repo), ``"folder"`` or ``"name"``; raises
+    for a path that names nothing."""
+    if callable(getattr(f, "read", None)):
+        return "file"
+    if isinstance(f, str) and f.startswith("hf:"):
+        return "hf"
+    if isinstance(f, (str, os.PathLike)) and os.fspath(f) and Path(os.fspath(f)).expanduser().is_dir():
+        return "folder"
+    return "file" if _is_checkpoint_file(f) else "name"
+
+
 def _is_checkpoint_file(f: Any) -> bool:
-    """The rule of :func:`load`: True for a file, False for a model name; raises for a missing file path."""
+    """Rules 4-7 of :func:`load`: True for a file, False for a model name; raises for a missing file path."""
     if callable(getattr(f, "read", None)) or isinstance(f, os.PathLike):
         return True
     if not isinstance(f, str):
@@ -413,9 +483,6 @@ def _is_checkpoint_file(f: Any) -> bool:
         return True
     separators = {"/", os.sep, os.altsep} - {None}
     if any(sep in f for sep in separators) or path.suffix.lower() in CHECKPOINT_SUFFIXES:
-        if path.is_dir():
-            raise CheckpointError(f"hubkit.load({f!r}): that is a directory, not a checkpoint file; pass the path of "
-                                  "the file inside it")
         raise CheckpointNotFoundError(
             f"hubkit.load({f!r}): no such file (looked for {path.absolute()}). A str with a path separator or a "
             f"checkpoint suffix ({', '.join(CHECKPOINT_SUFFIXES)}) is read as a file path, never as a model name; "

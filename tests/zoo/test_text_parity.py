@@ -46,7 +46,8 @@ def model_dir() -> Path:
 def mirrored(model_dir, tmp_path, monkeypatch):
     """A file:// mirror holding the upstream files at huggingface.co's paths (symlinks, no copy)."""
     base = tmp_path / "mirror"
-    target = base / "huggingface.co" / "sentence-transformers" / "all-MiniLM-L6-v2" / "resolve" / "main"
+    url = hubkit.get_weights("all-MiniLM-L6-v2").url  # https://huggingface.co/<repo>/resolve/<commit>/model.safetensors
+    target = base.joinpath(*url.split("://", 1)[1].split("/")[:-1])
     target.mkdir(parents=True)
     for name in ("model.safetensors", "vocab.txt", "tokenizer.json"):
         os.symlink(model_dir / name, target / name)

@@ -9,7 +9,7 @@ Exact (erf) GELU everywhere; post-LN transformer layers (the "base" layout).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,8 @@ from hubkit.hub.registry import AudioPreprocessing, WeightTag, register_model
 from hubkit.tensor import Tensor
 
 __all__ = [
-    "LIBRISPEECH_LABELS", "Wav2Vec2Config", "Wav2Vec2Model", "WaveformPreprocess", "ctc_greedy_decode", "load_wav",
+    "LIBRISPEECH_LABELS", "Wav2Vec2Config", "Wav2Vec2Model", "WaveformPreprocess", "ctc_greedy_decode",
+    "hf_wav2vec2_state", "load_wav",
     "wav2vec2_asr_base_960h", "wav2vec2_base", "waveform_preprocess",
 ]
 
@@ -59,6 +60,43 @@ class Wav2Vec2Config:
                                 f"{self.pos_conv_groups}")  # fmt: skip
         if not self.conv_layers:
             raise ArgumentError("Wav2Vec2Config: conv_layers needs at least one (channels, kernel, stride) triple")
+
+    @classmethod
+    def from_hf_config(cls, config: Mapping[str, Any], *, ctc: bool) -> Wav2Vec2Config:
+        """From a transformers ``Wav2Vec2Config`` (``config.json``) of the base layout: a group-norm feature extractor
+        without conv biases, post-LN transformer layers, GELU. ``ctc``: with the ``vocab_size`` CTC head."""
+        unsupported = []
+        if config.get("feat_extract_norm", "group") != "group":
+            unsupported.append(f"feat_extract_norm={config.get('feat_extract_norm')!r} (only 'group')")
+        if config.get("do_stable_layer_norm", False):
+            unsupported.append("do_stable_layer_norm=True (pre-LN layers of the large models)")
+        if config.get("conv_bias", False):
+            unsupported.append("conv_bias=True")
+        for key in ("hidden_act", "feat_extract_activation"):
+            if config.get(key, "gelu") != "gelu":
+                unsupported.append(f"{key}={config.get(key)!r} (only 'gelu')")
+        if config.get("add_adapter", False):
+            unsupported.append("add_adapter=True")
+        if unsupported:
+            raise ArgumentError("this wav2vec2 checkpoint uses what hubkit's wav2vec2 (torchaudio's base layout) does "
+                                f"not implement: {', '.join(unsupported)}")  # fmt: skip
+        dims, kernels, strides = (config.get(k) for k in ("conv_dim", "conv_kernel", "conv_stride"))
+        layers = cls.conv_layers
+        if dims is not None:
+            if not (len(dims) == len(kernels or ()) == len(strides or ())):
+                raise ArgumentError(f"wav2vec2 config: conv_dim, conv_kernel and conv_stride differ in length: {dims}, "
+                                    f"{kernels}, {strides}")  # fmt: skip
+            layers = tuple((int(d), int(k), int(st)) for d, k, st in zip(dims, kernels, strides))
+        return cls(
+            conv_layers=layers, embed_dim=int(config.get("hidden_size", 768)),
+            pos_conv_kernel=int(config.get("num_conv_pos_embeddings", 128)),
+            pos_conv_groups=int(config.get("num_conv_pos_embedding_groups", 16)),
+            num_layers=int(config.get("num_hidden_layers", 12)), num_heads=int(config.get("num_attention_heads", 12)),
+            ffn_dim=int(config.get("intermediate_size", 3072)),
+            layer_norm_eps=float(config.get("layer_norm_eps", 1e-5)), dropout=float(config.get("hidden_dropout", 0.1)),
+            attention_dropout=float(config.get("attention_dropout", 0.1)),
+            aux_num_out=int(config["vocab_size"]) if ctc else None,
+        )  # fmt: skip
 
     def num_frames(self, samples: int) -> int:
         """Frames the feature extractor makes of ``samples`` audio samples (0 when the audio is too short)."""
@@ -228,10 +266,13 @@ class Wav2Vec2Model(nn.Module):
     """wav2vec 2.0: waveform (N, samples) at 16 kHz -> (N, frames, aux_num_out) CTC emissions, or the encoder's
     (N, frames, embed_dim) features without an ``aux`` head. One frame per 20 ms (320 samples).
 
-    ``labels`` (the CTC alphabet) is set by the registry for recognizers; ``transcribe`` then decodes.
+    ``labels`` (the CTC alphabet) is set by the registry for recognizers; ``transcribe`` then decodes, with ``blank``
+    the CTC blank's index. ``normalize_waveform`` (transformers' ``do_normalize``): ``transcribe`` scales each
+    waveform to zero mean and unit variance first, as the model's feature extractor did in training.
     """
 
-    def __init__(self, config: Wav2Vec2Config | None = None, labels: Sequence[str] | None = None) -> None:
+    def __init__(self, config: Wav2Vec2Config | None = None, labels: Sequence[str] | None = None,
+                 blank: int = 0, normalize_waveform: bool = False) -> None:
         super().__init__()
         self.config = config or Wav2Vec2Config()
         self.feature_extractor = FeatureExtractor(self.config)
@@ -240,6 +281,8 @@ class Wav2Vec2Model(nn.Module):
         if labels is not None and self.aux is not None and len(labels) != self.config.aux_num_out:
             raise ArgumentError(f"Wav2Vec2Model: {len(labels)} labels for {self.config.aux_num_out} outputs")
         self.labels = tuple(labels) if labels is not None else None
+        self.blank = blank
+        self.normalize_waveform = normalize_waveform
 
     def forward(self, waveforms: Any) -> Tensor:
         x = waveforms if isinstance(waveforms, Tensor) else hubkit.tensor(np.asarray(waveforms, dtype=np.float32))
@@ -262,6 +305,12 @@ class Wav2Vec2Model(nn.Module):
         if self.labels is None or self.aux is None:
             raise ArgumentError("transcribe needs a CTC head and its labels: load a recognizer such as "
                                 "hubkit.load('wav2vec2_asr_base_960h', pretrained=True)")  # fmt: skip
+        if self.normalize_waveform:
+            x = waveforms.cpu().numpy() if isinstance(waveforms, Tensor) else np.asarray(waveforms, dtype=np.float32)
+            x = x.astype(np.float32, copy=False)
+            mean = x.mean(axis=-1, keepdims=True)
+            var = x.var(axis=-1, keepdims=True)
+            waveforms = ((x - mean) / np.sqrt(var + 1e-7)).astype(np.float32)
         was_training = self.training
         self.eval()
         try:
@@ -269,7 +318,7 @@ class Wav2Vec2Model(nn.Module):
                 emissions = self(waveforms).cpu().numpy()
         finally:
             self.train(was_training)
-        return [ctc_greedy_decode(e, self.labels) for e in emissions]
+        return [ctc_greedy_decode(e, self.labels, self.blank) for e in emissions]
 
 
 def _min_samples(config: Wav2Vec2Config) -> int:
@@ -327,15 +376,47 @@ def waveform_preprocess(tag: WeightTag) -> WaveformPreprocess:
     return WaveformPreprocess(tag.preprocessing.sample_rate)
 
 
+_HF_PREFIXES = (
+    ("feature_extractor.", "feature_extractor."),
+    ("feature_projection.", "encoder.feature_projection."),
+    ("encoder.pos_conv_embed.", "encoder.transformer.pos_conv_embed."),
+    ("encoder.layer_norm.", "encoder.transformer.layer_norm."),
+    ("encoder.layers.", "encoder.transformer.layers."),
+)
+
+
+def hf_wav2vec2_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A transformers ``Wav2Vec2ForCTC`` / ``Wav2Vec2Model`` checkpoint under this module's (torchaudio's) keys:
+    ``wav2vec2.feature_projection.*`` -> ``encoder.feature_projection.*``, ``wav2vec2.encoder.*`` ->
+    ``encoder.transformer.*``, ``lm_head.*`` -> ``aux.*``; the pre-training mask embedding (``masked_spec_embed``) is
+    dropped and torch's new weight-norm names (``parametrizations.weight.original0/1``) are read. The CTC head is
+    kept whole: its rows are the model's ``vocab.json``."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        name = key[len("wav2vec2."):] if key.startswith("wav2vec2.") else key
+        if name == "masked_spec_embed":
+            continue
+        if name.startswith("lm_head."):
+            out["aux." + name[len("lm_head."):]] = value
+            continue
+        for old, new in _HF_PREFIXES:
+            if name.startswith(old):
+                name = new + name[len(old):]
+                break
+        out[_weight_norm_names(name)] = value
+    return out
+
+
+def _weight_norm_names(key: str) -> str:
+    key = key.replace("parametrizations.weight.original0", "weight_g")
+    return key.replace("parametrizations.weight.original1", "weight_v")
+
+
 def _fix_keys(state: dict[str, Any]) -> dict[str, Any]:
     """torchaudio's loading fix-ups: drop rows 1-3 of the fairseq ``aux`` head (``<pad>``, ``</s>``, ``<unk>``)
     when present, and accept ``parametrizations.weight.original0/1`` (torch's new weight norm) for
     ``weight_g``/``weight_v``."""
-    out = {}
-    for key, value in state.items():
-        key = key.replace("parametrizations.weight.original0", "weight_g")
-        key = key.replace("parametrizations.weight.original1", "weight_v")
-        out[key] = value
+    out = {_weight_norm_names(key): value for key, value in state.items()}
     for name in ("aux.weight", "aux.bias"):
         if name in out and out[name].shape[0] == len(LIBRISPEECH_LABELS) + 3:
             value = np.asarray(out[name])

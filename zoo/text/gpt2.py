@@ -33,7 +33,7 @@ from hubkit.errors import ArgumentError, CheckpointError, ShapeError
 from hubkit.hub.registry import ExtraFile, TextPreprocessing, WeightTag, register_model
 from hubkit.tensor import Tensor
 from hubkit.zoo.text.generation import CausalLMMixin
-from hubkit.zoo.text.presets import tokenizer_for_weights
+from hubkit.zoo.text.presets import TokenizeMixin, tokenizer_for_weights
 
 __all__ = ["GPT2Config", "GPT2LMHeadModel", "GPT2Model", "KVCache", "distilgpt2", "gpt2", "gpt2_medium"]
 
@@ -280,7 +280,7 @@ class GPT2Model(nn.Module):
         return self.ln_f(x)
 
 
-class GPT2LMHeadModel(nn.Module, CausalLMMixin):
+class GPT2LMHeadModel(nn.Module, CausalLMMixin, TokenizeMixin):
     """GPT-2 with its language-model head: ids (N, T) -> :class:`CausalLMOutput` (logits (N, T, vocab)).
 
     ``lm_head.weight`` is ``transformer.wte.weight`` (one parameter under two keys, as in torch). Weights load

@@ -24,7 +24,7 @@ from hubkit.hub.registry import ExtraFile, TextPreprocessing, WeightTag, registe
 from hubkit.tensor import Tensor
 from hubkit.zoo.text.bert import BertConfig, BertEncoder, BertOutput, BertPooler, _as_ids
 from hubkit.zoo.text.fill_mask import FillMaskMixin
-from hubkit.zoo.text.presets import tokenizer_for_weights
+from hubkit.zoo.text.presets import TokenizeMixin, tokenizer_for_weights
 
 __all__ = ["RobertaConfig", "RobertaForMaskedLM", "RobertaModel", "roberta_base"]
 
@@ -64,7 +64,7 @@ class RobertaEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(x))
 
 
-class RobertaModel(nn.Module):
+class RobertaModel(nn.Module, TokenizeMixin):
     """A RoBERTa encoder: ids (N, L) -> :class:`~hubkit.zoo.text.bert.BertOutput` (hidden states (N, L, H),
     pooled (N, H) or None). ``attention_mask`` (N, L) is 1 for tokens and 0 for padding."""
 
@@ -129,7 +129,7 @@ class RobertaLMHead(nn.Module):
         return self.decoder(self.layer_norm(F.gelu(self.dense(h))))
 
 
-class RobertaForMaskedLM(nn.Module, FillMaskMixin):
+class RobertaForMaskedLM(nn.Module, FillMaskMixin, TokenizeMixin):
     """RoBERTa with its masked-LM head (keys ``roberta.*`` without a pooler, ``lm_head.*``): ids (N, L) -> logits
     (N, L, vocab); ``fill_mask("The capital of France is <mask>.")`` as transformers' pipeline."""
 

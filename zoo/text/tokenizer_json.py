@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,8 @@ from hubkit.zoo.text._components import (
     build_pre_tokenizer,
 )
 
-__all__ = ["Encoding", "Tokenizer", "TokenizerFast", "TokenizerFormatError", "load_tokenizer", "tokenizers_available",
-           "wordpiece_tokenizer"]
+__all__ = ["Encoding", "Tokenizer", "TokenizerFast", "TokenizerFormatError", "load_tokenizer", "load_tokenizer_from",
+           "tokenizers_available", "wordpiece_tokenizer"]
 
 
 def tokenizers_available() -> bool:
@@ -670,12 +670,15 @@ class TokenizerFast:
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, backend: str = "auto", do_lower_case: bool | None = None,
                   strip_accents: bool | None = None, tokenize_chinese_chars: bool | None = None,
-                  **kwargs: Any) -> TokenizerFast:  # fmt: skip
-        """From a ``tokenizer.json`` path (``kwargs``: the constructor's)."""
+                  add_prefix_space: bool | None = None, **kwargs: Any) -> TokenizerFast:  # fmt: skip
+        """From a ``tokenizer.json`` path (``kwargs``: the constructor's). ``add_prefix_space``, when given, is set on
+        a ByteLevel pre-tokenizer, as transformers' GPT-2 and RoBERTa tokenizers set it from their config."""
         spec = _read_json(path, "tokenizer.json")
         if not isinstance(spec, Mapping) or "model" not in spec:
             raise TokenizerFormatError(f"{os.fspath(path)} is not a Hugging Face tokenizer.json (no 'model' entry)")
         spec = _with_bert_settings(spec, do_lower_case, strip_accents, tokenize_chinese_chars)
+        if add_prefix_space is not None:
+            spec = _with_prefix_space(spec, bool(add_prefix_space))
         return cls(Tokenizer(spec, backend), **kwargs)
 
     @classmethod
@@ -958,12 +961,32 @@ def _with_bert_settings(spec: Mapping[str, Any], do_lower_case: bool | None, str
     return spec
 
 
-def _folder_config(folder: Path) -> dict[str, Any]:
-    """TokenizerFast keyword arguments from a folder's tokenizer_config.json and special_tokens_map.json."""
+def _with_prefix_space(spec: Mapping[str, Any], add_prefix_space: bool) -> dict[str, Any]:
+    """``spec`` with ``add_prefix_space`` set on its ByteLevel pre-tokenizer (alone or in a Sequence)."""
+    spec = dict(spec)
+    pre = spec.get("pre_tokenizer")
+    if isinstance(pre, Mapping) and pre.get("type") == "ByteLevel":
+        spec["pre_tokenizer"] = {**pre, "add_prefix_space": add_prefix_space}
+    elif isinstance(pre, Mapping) and pre.get("type") == "Sequence":
+        steps = [{**p, "add_prefix_space": add_prefix_space} if isinstance(p, Mapping) and p.get("type") == "ByteLevel"
+                 else p for p in pre.get("pretokenizers", [])]  # fmt: skip
+        spec["pre_tokenizer"] = {**pre, "pretokenizers": steps}
+    return spec
+
+
+def _in_folder(folder: Path) -> Callable[[str], Path | None]:
+    """``get(name)`` for a folder: the path of its file ``name``, or ``None``."""
+    return lambda name: folder / name if (folder / name).is_file() else None
+
+
+def _folder_config(folder: Path | Callable[[str], Path | None]) -> dict[str, Any]:
+    """TokenizerFast keyword arguments from a folder's tokenizer_config.json and special_tokens_map.json (``folder``:
+    a directory, or ``get(name) -> path or None``)."""
+    get = _in_folder(folder) if isinstance(folder, Path) else folder
     out: dict[str, Any] = {}
     for name in ("special_tokens_map.json", "tokenizer_config.json"):
-        path = folder / name
-        if not path.is_file():
+        path = get(name)
+        if path is None:
             continue
         config = _read_json(path, name)
         if not isinstance(config, Mapping):
@@ -975,9 +998,12 @@ def _folder_config(folder: Path) -> dict[str, Any]:
             if isinstance(value, str):
                 out[role] = value
         for key in ("model_max_length", "do_lower_case", "strip_accents", "tokenize_chinese_chars",
-                    "clean_up_tokenization_spaces", "padding_side", "truncation_side"):  # fmt: skip
+                    "clean_up_tokenization_spaces", "padding_side", "truncation_side", "add_prefix_space"):  # fmt: skip
             if key in config and config[key] is not None:
                 out[key] = config[key]
+        names = config.get("model_input_names")
+        if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+            out["model_input_names"] = names
     if isinstance(out.get("model_max_length"), (int, float)) and out["model_max_length"] >= 1e20:
         out.pop("model_max_length")
     return out
@@ -1041,15 +1067,29 @@ def load_tokenizer(directory: str | os.PathLike, **kwargs: Any) -> Any:
     builds from the slow files, ``vocab.txt`` (BERT WordPiece, :func:`wordpiece_tokenizer`) or ``vocab.json`` +
     ``merges.txt`` (byte-level BPE); ``tokenizer_config.json`` and ``special_tokens_map.json`` are read too."""
     folder = Path(directory)
-    if (folder / "tokenizer.json").is_file():
-        return TokenizerFast.from_pretrained_dir(folder, **kwargs)
-    if (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+    return load_tokenizer_from(_in_folder(folder), str(folder), **kwargs)
+
+
+def load_tokenizer_from(get: Callable[[str], Path | None], where: str, **kwargs: Any) -> Any:
+    """:func:`load_tokenizer` for files found by ``get(name) -> path or None`` (a folder, a Hugging Face repo);
+    ``where`` names them in errors."""
+    tokenizer_json = get("tokenizer.json")
+    if tokenizer_json is not None:
+        config = _folder_config(get)
+        settings = {k: config.pop(k) for k in ("do_lower_case", "strip_accents", "tokenize_chinese_chars",
+                                               "add_prefix_space") if k in config}  # fmt: skip
+        return TokenizerFast.from_file(tokenizer_json, **{**settings, **config, **kwargs})
+    vocab_json = get("vocab.json")
+    merges = get("merges.txt") if vocab_json is not None else None
+    if vocab_json is not None and merges is not None:
         from hubkit.zoo.text.bpe import byte_level_bpe
 
-        config = _folder_config(folder)
+        config = _folder_config(get)
         bert_only = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
         config = {k: v for k, v in config.items() if k not in bert_only}
-        return byte_level_bpe(folder / "vocab.json", folder / "merges.txt", **{**config, **kwargs})
-    if (folder / "vocab.txt").is_file():
-        return wordpiece_tokenizer(folder / "vocab.txt", **{**_folder_config(folder), **kwargs})
-    raise CheckpointError(f"{folder} has no tokenizer: expected tokenizer.json, vocab.json + merges.txt, or vocab.txt")
+        return byte_level_bpe(vocab_json, merges, **{**config, **kwargs})
+    vocab_txt = get("vocab.txt")
+    if vocab_txt is not None:
+        config = {k: v for k, v in _folder_config(get).items() if k != "add_prefix_space"}
+        return wordpiece_tokenizer(vocab_txt, **{**config, **kwargs})
+    raise CheckpointError(f"{where} has no tokenizer: expected tokenizer.json, vocab.json + merges.txt, or vocab.txt")

@@ -175,6 +175,14 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return p.scheme, (p.hostname or "").lower(), port
 
 
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs share scheme, host and port (credentials for one may be sent to the other)."""
+    try:
+        return _origin(a) == _origin(b)
+    except ValueError:
+        return False
+
+
 def _causes(e: BaseException) -> list[BaseException]:
     """``e``, what caused it, and urllib3's ``reason``s, outermost first (bounded, cycle-safe)."""
     out: list[BaseException] = []

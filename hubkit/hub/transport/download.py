@@ -25,6 +25,8 @@ What ``fetch`` promises:
   so a lock that silently does nothing (some network filesystems) only costs bandwidth.
 - **Offline.** ``HUBKIT_OFFLINE=1`` or ``offline=True`` uses the cache and ``file://`` sources only and
   never opens a socket (requests is not even imported); a miss raises ``OfflineError``.
+- **Other tools' caches.** A file the Hugging Face cache or torch.hub's checkpoints already hold is used where it
+  is, read-only, once its content is verified (``external``), instead of being downloaded again.
 - **Safety.** URLs are validated before use (a host is a directory of the cache and of mirrors, so it can
   never be ``..``); https is never downgraded by a redirect; credentials are not sent to another origin;
   free space is checked before the first byte; a full disk leaves no partial behind; only regular files
@@ -33,8 +35,9 @@ What ``fetch`` promises:
 Sources are tried in this order, each until it succeeds or fails for good:
 1. every ``HUBKIT_MIRROR`` base (comma-separated ``http(s)://`` or ``file://`` URLs), as
    ``<base>/<host>/<path>`` — the local, trusted mirrors first;
-2. the primary ``url``;
-3. ``mirrors``, in the order given (registries list upstream mirrors from most to least healthy).
+2. for a ``https://huggingface.co/...`` URL, the same path on ``HF_ENDPOINT`` when that names another server;
+3. the primary ``url``;
+4. ``mirrors``, in the order given (registries list upstream mirrors from most to least healthy).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -51,7 +54,7 @@ from urllib.parse import quote, unquote, urlsplit
 from urllib.request import url2pathname
 
 from hubkit.errors import CacheError, DownloadError, HubkitError, IntegrityError, OfflineError
-from hubkit.hub.transport import _http, _progress
+from hubkit.hub.transport import _http, _progress, external
 from hubkit.hub.transport._resume import claim_partial, if_range, judge
 from hubkit.hub.transport._writer import Writer, check_space, fsync_dir
 from hubkit.hub.transport.cache import (
@@ -136,6 +139,8 @@ def fetch(
     filename: str | None = None,
     progress: bool | None = None,
     offline: bool | None = None,
+    headers: Mapping[str, str] | None = None,
+    check: Callable[[Path], str | None] | None = None,
 ) -> Path:
     """Return a local path to the verified content of ``url``, downloading it only when needed.
 
@@ -151,9 +156,15 @@ def fetch(
         filename: file name to use instead of the URL's last path segment.
         progress: ``True``/``False`` force the bar on/off; ``None`` shows it when stderr is a terminal.
         offline: ``None`` reads ``HUBKIT_OFFLINE``; ``True`` serves from the cache and ``file://`` sources only.
+        headers: extra request headers (``Authorization``) for the primary URL's own server: never sent to
+            mirrors, nor to another host a redirect leads to.
+        check: ``check(path) -> problem or None``, run on the complete bytes of a download before they are
+            committed (``hubkit.hub.hf`` checks git blob ids with it); a problem fails that source like a hash
+            mismatch. Not run on a cached hit.
 
     Returns:
-        The path of the verified file.
+        The path of the verified file: in the cache (or ``dest``), or, without ``dest``, where the Hugging Face
+        cache or torch.hub's checkpoints already hold the same verified content (see ``external``).
 
     Raises:
         IntegrityError: every source failed and at least one delivered bytes that failed a check.
@@ -176,7 +187,8 @@ def fetch(
     final = _target_path(url, dest, filename)
     reporter = _progress.file_progress(final.name, progress)
     try:
-        return _fetch(url, expect, tuple(mirrors), final, filename, _resolve_offline(offline), reporter)
+        return _fetch(url, expect, tuple(mirrors), final, filename, _resolve_offline(offline), reporter,
+                      headers=headers, check=check, external_ok=dest is None)
     finally:
         reporter.close()
 
@@ -206,7 +218,7 @@ def fetch_many(
         child = bar.child(r.size)
         expect = Expect.of(r.sha256, r.md5, r.sha256_prefix, r.size)
         final = _target_path(r.url, dest, r.filename)
-        path = _fetch(r.url, expect, r.mirrors, final, r.filename, offline, child)
+        path = _fetch(r.url, expect, r.mirrors, final, r.filename, offline, child, external_ok=dest is None)
         child.skip()
         return path
 
@@ -297,11 +309,24 @@ def _mirror_bases() -> list[str]:
     return bases
 
 
+def _hf_endpoint_source(url: str) -> str | None:
+    """``url`` on ``HF_ENDPOINT`` when it is a huggingface.co URL and the endpoint is another server."""
+    endpoint = external.hf_endpoint()
+    prefix = external.DEFAULT_ENDPOINT + "/"
+    if endpoint == external.DEFAULT_ENDPOINT or not url.startswith(prefix):
+        return None
+    return endpoint + "/" + url[len(prefix):]
+
+
 def _sources(url: str, mirrors: Sequence[str], filename: str | None) -> list[str]:
     out: list[str] = []
     if not _is_file_url(url):
         rel = quote(url_relpath(url, filename))
         out.extend(f"{base}/{rel}" for base in _mirror_bases())
+        endpoint = _hf_endpoint_source(url)
+        if endpoint is not None:
+            parse_url(endpoint, what="HF_ENDPOINT URL")
+            out.append(endpoint)
     out.append(url)
     for mirror in mirrors:
         parse_url(mirror, what="mirror URL")
@@ -320,6 +345,10 @@ def _fetch(
     filename: str | None,
     offline: bool,
     reporter: _progress.Progress,
+    *,
+    headers: Mapping[str, str] | None = None,
+    check: Callable[[Path], str | None] | None = None,
+    external_ok: bool = False,
 ) -> Path:
     if final.is_dir():
         raise CacheError(f"Cannot store {url} at {final}: that path is a directory (files of another URL live "
@@ -328,6 +357,10 @@ def _fetch(
     # A hit is answered before anything is written or locked: read-only caches work.
     if _cached(final, expect):
         return final
+    if external_ok and not os.path.lexists(final):
+        found = external.find(url, expect)
+        if found is not None:
+            return found
     sources = _sources(url, mirrors, filename)
     if offline:
         local = [s for s in sources if _is_file_url(s)]
@@ -348,9 +381,10 @@ def _fetch(
         for src in sources:
             try:
                 if _is_file_url(src):
-                    _copy_file_source(src, final, expect, reporter)
+                    _copy_file_source(src, final, expect, reporter, check)
                 else:
-                    _download(src, final, expect, reporter, deadline)
+                    own = headers if headers and _http.same_origin(src, url) else None
+                    _download(src, final, expect, reporter, deadline, own, check)
                 return final
             except _SourceFailure as f:
                 logger.info("could not fetch %s: %s", f.url, f.reason)
@@ -416,8 +450,11 @@ def _commit(writer: Writer, final: Path, src: str, etag: str | None, last_modifi
             remove_partial(p.path)
 
 
-def _check_content(writer: Writer, expect: Expect, src: str, content_type: str = "", encoding: str = "") -> None:
+def _check_content(writer: Writer, expect: Expect, src: str, content_type: str = "", encoding: str = "",
+                   check: Callable[[Path], str | None] | None = None) -> None:
     problem = expect.problem(writer.size, writer.digests())
+    if problem is None and check is not None:  # every byte is in the file: put() writes before it hashes
+        problem = check(writer.path)
     if problem is None:
         return
     head = writer.head.lstrip().lower()
@@ -433,7 +470,8 @@ def _check_content(writer: Writer, expect: Expect, src: str, content_type: str =
     raise _SourceFailure(src, problem, integrity=True)
 
 
-def _copy_file_source(src: str, final: Path, expect: Expect, reporter: _progress.Progress) -> None:
+def _copy_file_source(src: str, final: Path, expect: Expect, reporter: _progress.Progress,
+                      check: Callable[[Path], str | None] | None = None) -> None:
     path = _file_url_path(src)
     token = new_owner_token()
     writer = Writer(partial_path(final, token), expect.algorithms)
@@ -453,7 +491,7 @@ def _copy_file_source(src: str, final: Path, expect: Expect, reporter: _progress
                     break
                 writer.put(buf, n)
                 reporter.update(n)
-        _check_content(writer, expect, src)
+        _check_content(writer, expect, src, check=check)
         _commit(writer, final, src, None, None)
     except OSError as e:
         if isinstance(e, HubkitError):
@@ -468,7 +506,8 @@ def _copy_file_source(src: str, final: Path, expect: Expect, reporter: _progress
 # ---------------------------------------------------------------- HTTP downloads
 
 
-def _download(src: str, final: Path, expect: Expect, reporter: _progress.Progress, deadline: float | None) -> None:
+def _download(src: str, final: Path, expect: Expect, reporter: _progress.Progress, deadline: float | None,
+              headers: Mapping[str, str] | None = None, check: Callable[[Path], str | None] | None = None) -> None:
     """Download ``src`` into ``final`` with retries and resume; raises ``_SourceFailure`` when it gives up.
 
     A partial that holds bytes and validators is kept when the source fails for a transport reason (or
@@ -477,7 +516,7 @@ def _download(src: str, final: Path, expect: Expect, reporter: _progress.Progres
     token = new_owner_token()
     path, validators = claim_partial(final, src, token)
     writer = Writer(path, expect.algorithms)
-    state = {"validators": validators, "content_type": "", "encoding": ""}
+    state = {"validators": validators, "content_type": "", "encoding": "", "headers": dict(headers or {})}
     try:
         if path.exists():
             writer.open()
@@ -485,7 +524,7 @@ def _download(src: str, final: Path, expect: Expect, reporter: _progress.Progres
         total = state["validators"].get("total")
         if total is not None and writer.size != total:
             raise _SourceFailure(src, f"got {writer.size} bytes, the server announced {total}")
-        _check_content(writer, expect, src, state["content_type"], state["encoding"])
+        _check_content(writer, expect, src, state["content_type"], state["encoding"], check)
         _commit(writer, final, src, state["validators"].get("etag"), state["validators"].get("last_modified"))
     except _SourceFailure as f:
         if f.integrity:
@@ -538,7 +577,7 @@ def _attempt(src: str, final: Path, writer: Writer, state: dict, expect: Expect,
     """
     validators = state["validators"]
     offset = writer.size
-    headers = {"Accept-Encoding": "identity"}
+    headers = {**state["headers"], "Accept-Encoding": "identity"}
     sent = None
     if offset:
         sent = if_range(validators)
