@@ -4,7 +4,8 @@
     python bench/audio.py --repeat 5
 
 Same random weights on both sides (transformers' initialisation, copied into hubkit's torchaudio-keyed tree
-as tests/zoo/test_audio_parity.py does), CPU, inference without gradients; outputs are checked to agree.
+as tests/zoo/test_audio_parity.py does), CPU, inference without gradients, the two taking turns every round;
+outputs are checked to agree.
 The ratio is hubkit time / transformers time (lower is better, 1.0 = parity).
 """
 
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _timing import best_of
+from _timing import best_of_interleaved
 
 import hubkit
 
@@ -57,8 +58,7 @@ def main(argv: list[str] | None = None) -> None:
             with torch.no_grad():
                 return theirs(x).logits.numpy()
 
-        hub_s, got = best_of(run_ours, args.repeat)
-        hf_s, want = best_of(run_theirs, args.repeat)
+        (hub_s, got), (hf_s, want) = best_of_interleaved([run_ours, run_theirs], args.repeat)
         diff = float(np.abs(got - want).max())
         if diff > 1e-3:
             raise SystemExit(f"hubkit and transformers disagree (max abs difference {diff:.3g})")

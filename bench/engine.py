@@ -6,6 +6,12 @@
     python bench/engine.py --threads 1     # one BLAS thread and torch.set_num_threads(1)
     OPENBLAS_NUM_THREADS=1 python bench/engine.py   # hubkit's own kernel threads instead of BLAS's
     python bench/engine.py --device cuda   # cupy vs PyTorch CUDA (runs bench/gpu.py)
+    BENCH_MNIST_IMAGES=6400 python bench/engine.py --only MNIST   # a tenth of the MNIST epoch
+
+Issue 14's CPU rows: ``--only "train LeNet"``, ``--only MNIST`` (one epoch, 60,000 images, at most 2 timed
+rounds), ``--only "train resnet18"``, ``--only "train mobilenet"``, ``--only "peak RSS"`` (ResNet-18 training
+memory, each side in a fresh process); inference rows are in bench/models.py, text and audio in
+bench/text.py and bench/audio.py.
 
 Each case is a name plus two setup functions (hubkit, torch) that build inputs and return a
 zero-argument callable to time. Timings are the best of ``--repeat`` runs after one warm-up; the ratio
@@ -38,6 +44,7 @@ class Case:
     name: str
     hubkit: Setup
     torch: Setup | None
+    repeat: int | None = None  # at most this many timed rounds (the MNIST epoch is long)
 
 
 CASES: list[Case] = []
@@ -119,9 +126,25 @@ for _layer in CONV_LAYERS:
 
 # ---------------------------------------------------------------- training steps and fused inference
 
-from engine_training import training_cases  # noqa: E402  (bench/engine_training.py: LeNet-5, MLP, fuse)
+from engine_training import training_cases  # noqa: E402  (bench/engine_training.py: training steps, fuse)
 
-CASES.extend(training_cases(Case))
+CASES.extend(training_cases(Case, int(os.environ.get("BENCH_MNIST_IMAGES", "60000"))))
+
+
+def _peak_memory_row(label: str) -> None:
+    """Peak RSS of ResNet-18 training at batch 16, each side in a fresh process (bench/engine_training.py)."""
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine_training.py")
+    mib, total = {}, {}
+    for side in ("hubkit", "torch"):
+        out = subprocess.run([sys.executable, script, side], capture_output=True, text=True, check=True)
+        mib[side], total[side] = (float(v) for v in out.stdout.split()[-2:])
+    print(f"{label:<46} {mib['hubkit']:>8.0f}MiB {mib['torch']:>8.0f}MiB {mib['hubkit'] / mib['torch']:>6.2f}x",
+          flush=True)  # fmt: skip
+    print(f"{'  whole process peak RSS (MiB)':<46} {total['hubkit']:>8.0f}MiB {total['torch']:>8.0f}MiB "
+          f"{total['hubkit'] / total['torch']:>6.2f}x", flush=True)  # fmt: skip
 
 
 # ---------------------------------------------------------------- runner
@@ -193,15 +216,19 @@ def main(argv: list[str] | None = None) -> None:
     for case in CASES:
         if args.only not in case.name:
             continue
+        repeat = min(args.repeat, case.repeat or args.repeat)
         if torch is not None and case.torch is not None:
-            (hub_s, torch_s), (hub_cpu, torch_cpu) = _interleaved_best([case.hubkit(), case.torch()], args.repeat)
+            (hub_s, torch_s), (hub_cpu, torch_cpu) = _interleaved_best([case.hubkit(), case.torch()], repeat)
             hub_ms, torch_ms = hub_s * 1e3, torch_s * 1e3
             cpu_ratio = hub_cpu / torch_cpu if torch_cpu > 0 else float("nan")
             print(f"{case.name:<46} {hub_ms:>10.2f} {torch_ms:>10.2f} {hub_ms / torch_ms:>6.2f}x {cpu_ratio:>9.2f}x",
                   flush=True)  # fmt: skip
         else:
-            hub_ms = _interleaved_best([case.hubkit()], args.repeat)[0][0] * 1e3
+            hub_ms = _interleaved_best([case.hubkit()], repeat)[0][0] * 1e3
             print(f"{case.name:<46} {hub_ms:>10.2f} {'-':>10} {'-':>7}", flush=True)
+    label = "peak RSS resnet18 train N=16 (MiB)"
+    if torch is not None and args.only in label:
+        _peak_memory_row(label)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ def test_lenet5_learns_stripes_to_high_accuracy():
     x_train, y_train = make_stripes(3072, seed=1)
     x_test, y_test = make_stripes(1000, seed=2)
     model = lenet5()
-    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    # lr 0.02: at 0.05 the run is chaotic and the final accuracy (0.68-0.99 over seeds) hung on float rounding,
+    # e.g. on how many threads the BLAS used; at 0.02 it is 0.97-1.0 for every seed and thread count tried
+    opt = optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=3)
     before = accuracy(model, x_test, y_test)
     order_rng = np.random.default_rng(3)

@@ -19,6 +19,19 @@ def kernels_for(array: Any) -> ModuleType:
     return importlib.import_module("hubkit.kernels.cpu")
 
 
+def matmul(a, b, bias=None):
+    """``a @ b`` (``+ bias`` on every row when given); on the CPU, large products are split over hubkit's kernel
+    threads (``_threads.matmul``)."""
+    if type(a).__module__.startswith("cupy"):
+        y = a @ b
+        if bias is not None:
+            y += bias
+        return y
+    from hubkit.kernels._threads import matmul as threaded
+
+    return threaded(a, b, bias=bias)
+
+
 def im2col(x, kernel, stride, pads, dilation, pad_value=0.0):
     return kernels_for(x).im2col(x, kernel, stride, pads, dilation, pad_value)
 
@@ -33,6 +46,18 @@ def conv2d(x, w, b, stride, pads, dilation, groups, keep_columns=False):
 
 def conv2d_grad_input(gy, w, in_hw, stride, pads, dilation, groups):
     return kernels_for(gy).conv2d_grad_input(gy, w, in_hw, stride, pads, dilation, groups)
+
+
+def conv2d_backward(x, gy, w, w_shape, in_hw, stride, pads, dilation, groups, columns, need_x, need_w):
+    """``(gx or None, gw or None)`` of ``conv2d`` (``w`` may be None without ``need_x``); one kernel call where
+    the device has one (the CPU shares work between the two), else the two gradient kernels."""
+    mod = kernels_for(gy)
+    if hasattr(mod, "conv2d_backward"):
+        return mod.conv2d_backward(x, gy, w, w_shape, in_hw, stride, pads, dilation, groups, columns, need_x, need_w)
+    args = (stride, pads, dilation, groups)
+    gx = mod.conv2d_grad_input(gy, w, in_hw, *args) if need_x else None
+    gw = mod.conv2d_grad_weight(x, gy, tuple(w_shape[2:]), *args, columns) if need_w else None
+    return gx, gw
 
 
 def conv2d_grad_weight(x, gy, kernel, stride, pads, dilation, groups, columns=None):

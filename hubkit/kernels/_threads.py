@@ -1,7 +1,7 @@
 """The CPU kernels' thread pool: ``hubkit.set_num_threads`` / ``hubkit.get_num_threads``.
 
 Some CPU kernels split their batch into contiguous chunks and run the chunks on a small pool of threads
-(numpy's ufuncs and copies and OpenBLAS release the GIL on large arrays). Each chunk writes a disjoint
+(numpy's ufuncs and copies, OpenBLAS and the compiled kernels release the GIL). Each chunk writes a disjoint
 slice of an output allocated before the split, and reductions across chunks happen after the split in a
 fixed order, so results do not depend on the thread count or on timing.
 
@@ -9,18 +9,25 @@ The pool is created on first use, never at import time, and again in a child pro
 (a forked child has none of its parent's threads; DataLoader workers are forked). A kernel called from a
 pool thread runs its chunks serially, so the pool never waits on itself.
 
-The pool pays off only when numpy's BLAS does not run threads of its own: OpenBLAS's idle workers spin
-for a while after each multi-threaded call and take the cores the pool needs (see ``get_num_threads``
-for the default this leads to, and bench/RESULTS.md for the numbers).
+Who owns the cores is decided once, on first use (see ``get_num_threads``). By default hubkit owns them:
+numpy's BLAS is set to one thread at run time (threadpoolctl) and large matrix products are split over the
+pool instead (:func:`matmul`). OpenBLAS's own workers spin after every threaded call and take the core the
+pool needs, and on a machine shared with other jobs the spinning turns a 5 ms step into 20-30 ms for
+everyone (bench/RESULTS.md); pool threads block instead of spinning, so a busy machine slows them down
+gracefully. Setting ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` before numpy loads
+opts out: hubkit then leaves the BLAS alone and runs its pool only when the BLAS has one thread.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import numpy as np
 
 from hubkit.errors import ArgumentError
 
@@ -31,8 +38,16 @@ T = TypeVar("T")
 _DEFAULT_MAX_THREADS = 8
 _ENV_VAR = "HUBKIT_NUM_THREADS"
 
+# Products with fewer multiply-adds than this run as one BLAS call: below it the hand-off to a pool thread
+# (tens of microseconds with the GIL) costs more than the second core gains. Chosen by measurement.
+_MATMUL_SPLIT_MIN_MACS = 1 << 26
+# Where the work allows it, each thread's share is cut into this many chunks, claimed by whichever thread is
+# free: on a machine shared with other jobs a descheduled pool thread then holds up less of the step.
+_CHUNKS_PER_THREAD = 2
+
 _lock = threading.Lock()
 _num_threads: int | None = None  # None until first asked: then HUBKIT_NUM_THREADS or the usable cores
+_blas_owned = False  # whether hubkit set numpy's BLAS to one thread (and splits large products itself)
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_pid = 0
@@ -46,21 +61,49 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _blas_is_single_threaded() -> bool:
-    """Whether numpy's BLAS was told (before it loaded) to use one thread."""
+def _blas_env_threads() -> str | None:
+    """What the user told numpy's BLAS (before it loaded) about threads, or None when nothing was set."""
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         value = os.environ.get(name, "").strip()
         if value:
-            return value == "1"
-    return False
+            return value
+    return None
+
+
+def _numpy_blas_controllers() -> list:
+    """threadpoolctl's controllers for numpy's BLAS (the libraries under numpy's install, else every BLAS
+    loaded), or [] without threadpoolctl. Other libraries' BLAS (torch's) are left alone when numpy's is
+    found."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return []
+    libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    home = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
+    own = [lib for lib in libs if os.path.abspath(lib.filepath).startswith(os.path.join(home, "numpy"))]
+    return own or libs
+
+
+def _take_blas_threads() -> bool:
+    """Set numpy's BLAS to one thread so the pool owns the cores; False when that cannot be done."""
+    global _blas_owned
+    controllers = _numpy_blas_controllers()
+    for lib in controllers:
+        lib.set_num_threads(1)
+    _blas_owned = bool(controllers)
+    return _blas_owned
 
 
 def _threads_from_env() -> int:
+    global _blas_owned
+    _blas_owned = False
     value = os.environ.get(_ENV_VAR, "").strip()
+    cores = max(1, min(_usable_cores(), _DEFAULT_MAX_THREADS))
+    blas = _blas_env_threads()
     if not value:
-        if not _blas_is_single_threaded():
-            return 1
-        return max(1, min(_usable_cores(), _DEFAULT_MAX_THREADS))
+        if blas is not None:
+            return cores if blas == "1" else 1
+        return cores if _take_blas_threads() else 1
     try:
         n = int(value)
     except ValueError:
@@ -70,23 +113,29 @@ def _threads_from_env() -> int:
             f"{_ENV_VAR} must be a positive whole number of threads, found {value!r}; "
             f"set it to e.g. 1 or 2, or unset it to use the usable cores (at most {_DEFAULT_MAX_THREADS})"
         )
+    if blas is None:
+        _take_blas_threads()
     return n
 
 
 def get_num_threads() -> int:
     """The number of threads hubkit's CPU kernels use (this thread included); 1 means no pool.
 
-    Defaults to ``HUBKIT_NUM_THREADS`` when set. Otherwise it is 1 unless numpy's BLAS was started with
-    one thread (``OPENBLAS_NUM_THREADS=1``, or ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``), and then the
-    cores this process may run on, at most 8: a multi-threaded OpenBLAS keeps its idle workers spinning
-    for a while after each threaded call, and they take the cores the pool would use (measured in
-    bench/RESULTS.md: the pool made LeNet-5's step slower with a 2-thread OpenBLAS, 1.27x faster with
-    a 1-thread one).
+    Decided on first use: ``HUBKIT_NUM_THREADS`` when set, else the cores this process may run on (at
+    most 8). Unless the user fixed numpy's BLAS threads through ``OPENBLAS_NUM_THREADS`` (or
+    ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``), hubkit then sets that BLAS to one thread at run time
+    (threadpoolctl) and splits large products over its own pool: a multi-threaded OpenBLAS keeps its idle
+    workers spinning after each threaded call, and they take the cores the pool would use (measured in
+    bench/RESULTS.md). When the user did fix the BLAS threads, the pool runs only if that is one thread;
+    without threadpoolctl the pool stays off.
     """
     global _num_threads
     if _num_threads is None:
         with _lock:
             if _num_threads is None:
+                from hubkit.kernels import _malloc
+
+                _malloc.tune()  # the other process-wide setting made on first kernel use
                 _num_threads = _threads_from_env()
     return _num_threads
 
@@ -94,12 +143,14 @@ def get_num_threads() -> int:
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads (this thread included) in hubkit's CPU kernels; ``1`` turns the pool off.
 
-    Like ``torch.set_num_threads``, it does not change the threads of numpy's BLAS library, which only
-    reads ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` when numpy is imported.
+    Numpy's BLAS stays at one thread when hubkit owns it (the default, see :func:`get_num_threads`): large
+    products are split over the ``n`` threads instead. When ``OPENBLAS_NUM_THREADS`` (or ``OMP``/``MKL``)
+    was set, the BLAS keeps what that variable said.
     """
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ArgumentError(f"set_num_threads expects a positive int, found {n!r}; pass e.g. 1 or os.cpu_count()")
+    get_num_threads()  # decide once who owns the BLAS threads
     with _lock:
         _num_threads = n  # the pool is resized when next used with more than one thread
 
@@ -133,38 +184,112 @@ if hasattr(os, "register_at_fork"):
 def chunk_bounds(n: int, min_items: int) -> list[tuple[int, int]]:
     """Split ``range(n)`` into up to ``get_num_threads()`` contiguous ``(start, stop)`` chunks of at least
     ``min_items`` items each (one chunk when that is not possible or when called from a pool thread)."""
-    chunks = min(get_num_threads(), n // max(min_items, 1))
+    threads = get_num_threads()
+    chunks = min(threads, n // max(min_items, 1))
     if chunks <= 1 or getattr(_in_pool, "active", False):
         return [(0, n)]
-    base, extra = divmod(n, chunks)
+    if n // max(min_items, 1) >= _CHUNKS_PER_THREAD * threads:
+        chunks = _CHUNKS_PER_THREAD * threads  # spare chunks for whichever thread is free (see parallel_for)
+    return _split_ranges(n, chunks)
+
+
+def parallel_for(n: int, body: Callable[[int, int], T], min_items: int = 1) -> list[T]:
+    """Run ``body(start, stop)`` over the chunks of :func:`chunk_bounds` and return the results in chunk
+    order; every chunk has finished when this returns, also when one raised (the first error in chunk
+    order is re-raised).
+
+    The calling thread and the pool threads claim chunks in turn until none is left, so a pool thread that
+    a busy machine does not schedule in time leaves its chunk to the caller instead of making it wait: the
+    step then runs at one thread's speed, not slower (the chunk boundaries, and so the results, stay the
+    same whoever runs them)."""
+    bounds = chunk_bounds(n, min_items)
+    if len(bounds) == 1:
+        return [body(0, n)]
+    results: list = [None] * len(bounds)
+    errors: list[BaseException | None] = [None] * len(bounds)
+    claim = itertools.count()  # next() is atomic under the GIL
+
+    def run_chunks() -> None:
+        while (i := next(claim)) < len(bounds):
+            try:
+                results[i] = body(*bounds[i])
+            except BaseException as exc:  # noqa: BLE001  (re-raised below, after every chunk finished)
+                errors[i] = exc
+
+    pool = _executor(get_num_threads() - 1)
+    futures: list[Future[None]] = [pool.submit(run_chunks) for _ in bounds[1:]]
+    # while it runs chunks, the calling thread counts as a pool thread: work nested in a chunk (a product in
+    # a conv kernel) runs serially instead of queueing behind the other chunks
+    _in_pool.active = True
+    try:
+        run_chunks()
+    finally:
+        _in_pool.active = False
+    for future in futures:
+        if not future.cancel():  # a task that never started has nothing left to claim: it is dropped
+            future.result()
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
+
+
+def _split_ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    base, extra = divmod(n, parts)
     bounds, start = [], 0
-    for i in range(chunks):
+    for i in range(parts):
         stop = start + base + (1 if i < extra else 0)
         bounds.append((start, stop))
         start = stop
     return bounds
 
 
-def parallel_for(n: int, body: Callable[[int, int], T], min_items: int = 1) -> list[T]:
-    """Run ``body(start, stop)`` over the chunks of :func:`chunk_bounds` and return the results in chunk
-    order. The first chunk runs on the calling thread, the others on the pool; every chunk has finished
-    when this returns, also when one raised (the first error in chunk order is re-raised)."""
-    bounds = chunk_bounds(n, min_items)
-    if len(bounds) == 1:
-        return [body(0, n)]
-    pool = _executor(get_num_threads() - 1)
-    futures: list[Future[T]] = [pool.submit(body, start, stop) for start, stop in bounds[1:]]
-    results: list[T] = []
-    error: BaseException | None = None
-    try:
-        results.append(body(*bounds[0]))
-    except BaseException as exc:  # noqa: BLE001  (re-raised below, after the pool chunks finished)
-        error = exc
-    for future in futures:
-        try:
-            results.append(future.result())
-        except BaseException as exc:  # noqa: BLE001
-            error = error or exc
-    if error is not None:
-        raise error
-    return results
+def _serial_matmul(a: Any, b: Any, out: Any, bias: Any) -> Any:
+    out = np.matmul(a, b, out=out)
+    if bias is not None:
+        out += bias
+    return out
+
+
+def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
+    """``a @ b`` for numpy arrays (2-d, or batched ``(..., M, K) @ (..., K, N)`` of equal batch shapes), with
+    large products split over the pool when hubkit owns the BLAS threads (see :func:`get_num_threads`).
+
+    The split is over the batch when it has at least as many entries as there are threads, else over the
+    rows of ``a`` (or the columns of ``b`` when ``a`` has few rows); every thread writes its own slice of
+    one output array with a single-threaded BLAS call. Broadcast batch shapes, 1-d operands and a
+    non-contiguous ``out`` take numpy's own path. ``bias`` (N,), when given, is added to every row of the
+    result (by each thread to its own slice, while it is still in cache: Linear's ``x @ W.T + b``)."""
+    threads = get_num_threads() if _blas_owned else 1
+    if (
+        threads <= 1
+        or a.ndim < 2
+        or b.ndim < 2
+        or a.shape[:-2] != b.shape[:-2]
+        or (out is not None and not out.flags.c_contiguous)
+        or getattr(_in_pool, "active", False)
+    ):
+        return _serial_matmul(a, b, out, bias)
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    count = a.size // max(m * k, 1)
+    if count * m * k * n < _MATMUL_SPLIT_MIN_MACS:
+        return _serial_matmul(a, b, out, bias)
+    if out is None:
+        out = np.empty(a.shape[:-1] + (n,), dtype=np.result_type(a, b))
+    a3, b3, o3 = a.reshape(count, m, k), b.reshape(count, k, n), out.reshape(count, m, n)
+    everything = slice(None)
+    if count >= threads:
+        parts = [(slice(i, j), everything, everything) for i, j in _split_ranges(count, threads)]
+    elif m >= 8 * threads or m >= n:
+        parts = [(everything, slice(i, j), everything) for i, j in _split_ranges(m, threads)]
+    else:
+        parts = [(everything, everything, slice(i, j)) for i, j in _split_ranges(n, threads)]
+
+    def product(p0: int, p1: int) -> None:
+        for bi, ri, ci in parts[p0:p1]:
+            np.matmul(a3[bi, ri], b3[bi, :, ci], out=o3[bi, ri, ci])
+            if bias is not None:
+                o3[bi, ri, ci] += bias[ci]
+
+    parallel_for(len(parts), product)
+    return out

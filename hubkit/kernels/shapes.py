@@ -91,9 +91,13 @@ def linear_indices(
     """Neighbours and weights for linear interpolation along one axis.
 
     Returns ``(i0, i1, w1)``: int64 source indices and the float64 weight of ``i1`` (``i0`` gets
-    ``1 - w1``), PyTorch's ``area_pixel_compute_source_index``.
+    ``1 - w1``), PyTorch's ``area_pixel_compute_source_index``. An unchanged size is a copy, as in
+    PyTorch, even when a ``scale_factor`` such as 1.2 rounded back to the input size.
     """
     dst = np.arange(out_size, dtype=np.float64)
+    if in_size == out_size:
+        i0 = np.arange(out_size, dtype=np.int64)
+        return i0, i0, np.zeros(out_size)
     if align_corners:
         src = dst * ((in_size - 1) / (out_size - 1)) if out_size > 1 else np.zeros(out_size)
     else:

@@ -12,6 +12,8 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
+
 from hubkit._backend import get_array_module
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError, DTypeError, ShapeError
@@ -32,13 +34,32 @@ def _sigmoid_array(x: Any) -> Any:
 # ---------------------------------------------------------------- rectifiers
 
 
+def _cpu_elementwise(x: Any) -> Any:
+    """``hubkit.kernels.cpu_elementwise`` for a numpy array (one compiled, threaded pass per activation),
+    else None (cupy arrays keep their ufuncs)."""
+    if isinstance(x, np.ndarray):
+        from hubkit.kernels import cpu_elementwise
+
+        return cpu_elementwise
+    return None
+
+
 class ReLU(Function):
+    # keeps its output (which the next layer usually keeps anyway) instead of a mask: torch's choice too,
+    # and one pass less in forward
     def forward(self, x: Any) -> Any:
-        self.mask = x > 0
-        return get_array_module(x).maximum(x, x.dtype.type(0))
+        cpu = _cpu_elementwise(x)
+        if cpu is not None:
+            self.y = cpu.clamp(x, 0.0, math.inf)
+            return self.y
+        self.y = get_array_module(x).maximum(x, x.dtype.type(0))
+        return self.y
 
     def backward(self, gy: Any) -> Any:
-        return gy * self.mask
+        cpu = _cpu_elementwise(gy)
+        if cpu is not None:
+            return cpu.clamp_backward(gy, self.y, 0.0, math.inf)
+        return gy * (self.y > 0)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -94,10 +115,17 @@ class Hardtanh(Function):
         self.lo, self.hi = lo, hi
 
     def forward(self, x: Any) -> Any:
+        cpu = _cpu_elementwise(x)
+        if cpu is not None:
+            # keeps the output: strictly inside (lo, hi) exactly where x is
+            self.y = cpu.clamp(x, self.lo, self.hi)
+            return self.y
         self.inside = (x > self.lo) & (x < self.hi)
         return get_array_module(x).clip(x, x.dtype.type(self.lo), x.dtype.type(self.hi))
 
     def backward(self, gy: Any) -> Any:
+        if hasattr(self, "y"):
+            return _cpu_elementwise(gy).clamp_backward(gy, self.y, self.lo, self.hi)
         return gy * self.inside
 
 
@@ -186,11 +214,20 @@ class GELU(Function):
 
     def forward(self, x: Any) -> Any:
         xp = get_array_module(x)
-        self.x = x
         t = x.dtype.type
         if self.approximate == "tanh":
+            self.x = x
             self.th = xp.tanh(t(_SQRT_2_OVER_PI) * (x + t(0.044715) * x * x * x))
             return t(0.5) * x * (1 + self.th)
+        cpu = _cpu_elementwise(x)
+        if cpu is not None:
+            # one compiled pass (float32), and Phi only kept when backward will need it
+            want = self.needs_input_grad[0]
+            y, cdf = cpu.gelu(x, erf_array, want_cdf=want)
+            if want:
+                self.x, self.cdf = x, cdf
+            return y
+        self.x = x
         self.cdf = t(0.5) * (1 + erf_array(x * t(_INV_SQRT_2)))
         return x * self.cdf
 
@@ -201,6 +238,9 @@ class GELU(Function):
             th = self.th
             inner = t(_SQRT_2_OVER_PI) * (1 + t(3 * 0.044715) * x * x)
             return gy * (t(0.5) * (1 + th) + t(0.5) * x * (1 - th * th) * inner)
+        cpu = _cpu_elementwise(gy)
+        if cpu is not None:
+            return cpu.gelu_backward(gy, x, self.cdf)
         pdf = xp.exp(t(-0.5) * x * x) * t(_INV_SQRT_2PI)
         return gy * (self.cdf + x * pdf)
 

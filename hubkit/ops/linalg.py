@@ -16,14 +16,17 @@ from hubkit.errors import DTypeError, LinAlgError, ShapeError
 from hubkit.tensor import Tensor
 
 
-def _product(a: Any, b: Any) -> Any:
-    """``a @ b``; numpy products go through hubkit's kernel threads (``kernels.matmul``), which own the cores
-    by default instead of numpy's BLAS."""
+def _product(a: Any, b: Any, bias: Any = None) -> Any:
+    """``a @ b`` (``+ bias`` on every row when given); numpy products go through hubkit's kernel threads
+    (``kernels.matmul``), which own the cores by default instead of numpy's BLAS."""
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         from hubkit.kernels import matmul
 
-        return matmul(a, b)
-    return a @ b
+        return matmul(a, b, bias)
+    y = a @ b
+    if bias is not None:
+        y += bias
+    return y
 
 
 class MatMul(Function):
@@ -108,9 +111,7 @@ class Linear(Function):
         self.x = x if self.needs_input_grad[1] else None
         self.w = w if self.needs_input_grad[0] else None
         # (*, in) as one 2-d GEMM: numpy would loop a GEMM per leading index, cupy would copy w.T per call
-        y = _product(x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
-        if b is not None:
-            y += b
+        y = _product(x.reshape(-1, x.shape[-1]), w.T, b).reshape(*x.shape[:-1], w.shape[0])
         return y
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:

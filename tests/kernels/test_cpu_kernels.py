@@ -6,7 +6,7 @@ import kernel_reference as ref
 import numpy as np
 import pytest
 
-from hubkit.kernels import cpu
+from hubkit.kernels import _jit, cpu, cpu_conv, cpu_depthwise, cpu_pool
 
 RNG = np.random.default_rng(0)
 
@@ -40,11 +40,25 @@ CONV_CASES = [
 ]
 
 
+@pytest.fixture(autouse=True, params=["numpy", "compiled"])
+def kernel_impl(request, monkeypatch):
+    """Every test runs on the numpy kernels (the reference) and on the compiled ones (numba, when installed)."""
+    if request.param == "compiled":
+        if not _jit.available():
+            pytest.skip("numba is not installed: the compiled kernels are not used")
+        monkeypatch.setattr(_jit, "_enabled", True)
+        monkeypatch.setattr(_jit, "MIN_WORK", 0)  # these shapes are small
+        assert _jit.compiled() is not None
+    else:
+        monkeypatch.setattr(_jit, "_enabled", False)
+    return request.param
+
+
 @pytest.fixture(params=["wide", "chunked"])
 def conv_path(request, monkeypatch):
     """Run a test with wide columns (the default for these small shapes) or with them turned off."""
     if request.param == "chunked":
-        monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+        monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
     return request.param
 
 
@@ -75,14 +89,16 @@ def test_conv2d_gradients_are_adjoints_of_forward(xs, ws, stride, pads, dil, gro
     np.testing.assert_allclose(gx.flat[7], np.vdot(cpu.conv2d(e, w, None, stride, pads, dil, groups), gy))
 
 
-def test_depthwise_tap_path_is_taken_where_it_should_be(monkeypatch):
+def test_depthwise_tap_path_is_taken_where_it_should_be(monkeypatch, kernel_impl):
+    if kernel_impl == "compiled":
+        pytest.skip("the compiled depthwise kernel takes every stride; this checks the numpy path's choices")
     x = _rand(3, 6, 10, 9, dtype=np.float32)
     w = _rand(6, 1, 5, 5, dtype=np.float32)
     b = _rand(6, dtype=np.float32)
     args = ((1, 1), ((2, 2), (2, 2)), (1, 1), 6)
     calls = []
-    real = cpu._depthwise_stride1
-    monkeypatch.setattr(cpu, "_depthwise_stride1", lambda *a: calls.append(1) or real(*a))
+    real = cpu_depthwise.stride1
+    monkeypatch.setattr(cpu_depthwise, "stride1", lambda *a: calls.append(1) or real(*a))
     y = cpu.conv2d(x, w, b, *args)  # inference: the tap path
     assert calls == [1] and y.dtype == np.float32
     want = ref.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args)
@@ -91,7 +107,7 @@ def test_depthwise_tap_path_is_taken_where_it_should_be(monkeypatch):
     _, columns = cpu.conv2d(x, w, b, *args, keep_columns=True)
     assert calls == [1] and columns is not None
     # training where no columns would be kept: the tap path, and the weight gradient rebuilds from x
-    monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+    monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
     y2, columns = cpu.conv2d(x, w, b, *args, keep_columns=True)
     assert calls == [1, 1] and columns is None
     gy = _rand(*y2.shape, dtype=np.float32)
@@ -110,10 +126,10 @@ def test_conv2d_chunking_gives_same_result_as_one_chunk(monkeypatch):
     gy = _rand(*whole.shape, dtype=np.float32)
     whole_gx = cpu.conv2d_grad_input(gy, w, (9, 9), *args)
     whole_gw = cpu.conv2d_grad_weight(x, gy, (3, 3), *args)
-    monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
-    monkeypatch.setattr(cpu, "_COL_CHUNK_BYTES", 2 * 27 * 81 * 4)  # two images per chunk, a ragged last
-    monkeypatch.setattr(cpu, "_GEMM_MIN_COLUMNS", 1)
-    np.testing.assert_allclose(cpu.conv2d(x, w, None, *args), whole, rtol=1e-6)
+    monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
+    monkeypatch.setattr(cpu_conv, "_COL_CHUNK_BYTES", 2 * 27 * 81 * 4)  # two images per chunk, a ragged last
+    monkeypatch.setattr(cpu_conv, "_GEMM_MIN_COLUMNS", 1)
+    np.testing.assert_allclose(cpu.conv2d(x, w, None, *args), whole, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(cpu.conv2d_grad_input(gy, w, (9, 9), *args), whole_gx, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(cpu.conv2d_grad_weight(x, gy, (3, 3), *args), whole_gw, rtol=1e-5, atol=1e-5)
 
@@ -134,8 +150,8 @@ def test_wide_columns_match_reference_and_kept_columns_give_the_weight_gradient(
     b = _rand(ws[0])
     oh = (xs[2] + sum(pads[0]) - dil[0] * (ws[1] - 1) - 1) // stride[0] + 1
     ow = (xs[3] + sum(pads[1]) - dil[1] * (ws[2] - 1) - 1) // stride[1] + 1
-    (_, pw), _ = cpu._wide_geometry(xs[2:], ws[1:], stride, pads, dil, (oh, ow))
-    assert cpu._use_wide(xs[0], xs[1] * ws[1] * ws[2], ws[1:], pads, (oh, ow), pw, x.itemsize)
+    (_, pw), _ = cpu_conv._wide_geometry(xs[2:], ws[1:], stride, pads, dil, (oh, ow))
+    assert cpu_conv._use_wide(xs[0], xs[1] * ws[1] * ws[2], ws[1:], pads, (oh, ow), pw, x.itemsize)
     y, columns = cpu.conv2d(x, w, b, stride, pads, dil, groups, keep_columns=True)
     assert columns is not None and columns.shape == (xs[0], xs[1] * ws[1] * ws[2], oh * pw)
     np.testing.assert_allclose(y, ref.conv2d(x, w, b, stride, pads, dil, groups), rtol=1e-10, atol=1e-10)
@@ -156,7 +172,7 @@ def test_wide_and_chunked_paths_agree_in_float32(monkeypatch):
     gy = _rand(*y.shape, dtype=np.float32)
     results = [y, cpu.conv2d_grad_input(gy, w, (14, 14), *args), cpu.conv2d_grad_weight(x, gy, (5, 5), *args)]
     assert columns is not None and all(r.dtype == np.float32 for r in results)
-    monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+    monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
     y2, no_columns = cpu.conv2d(x, w, None, *args, keep_columns=True)
     assert no_columns is None
     chunked = [y2, cpu.conv2d_grad_input(gy, w, (14, 14), *args), cpu.conv2d_grad_weight(x, gy, (5, 5), *args)]
@@ -168,7 +184,7 @@ def test_wide_and_chunked_paths_agree_in_float32(monkeypatch):
 def test_conv_results_survive_later_calls_and_threads(path, monkeypatch):
     # temporaries live in per-thread scratch buffers: what a kernel returns must not be one of them
     if path == "chunked":
-        monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
+        monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
     import threading
 
     args = ((1, 1), ((2, 2), (2, 2)), (1, 1), 1)
@@ -261,7 +277,7 @@ def test_pairwise_2x2_max_pool_matches_general_loop_with_ties(shape, monkeypatch
     y, arg = cpu.max_pool2d(x, *args, with_argmax=True)
     gy = _rand(*y.shape, dtype=np.float32)
     gx = cpu.max_pool2d_backward(gy, arg, shape[2:], *args)
-    monkeypatch.setattr(cpu, "_is_pairwise_pool", lambda *a: False)
+    monkeypatch.setattr(cpu_pool, "_is_pairwise_pool", lambda *a: False)
     y_loop, arg_loop = cpu.max_pool2d(x, *args, with_argmax=True)
     np.testing.assert_array_equal(y, y_loop)
     np.testing.assert_array_equal(arg, arg_loop)

@@ -11,7 +11,7 @@ import pytest
 
 import hubkit
 from hubkit.errors import ArgumentError, HubkitError
-from hubkit.kernels import _threads, cpu
+from hubkit.kernels import _cpu_util, _threads, cpu, cpu_conv
 
 RNG = np.random.default_rng(0)
 
@@ -27,7 +27,7 @@ THREAD_CONV_CASES = [
 @pytest.fixture
 def threads(monkeypatch):
     """Set hubkit's thread count for one test (every batch split: no minimum work per thread)."""
-    monkeypatch.setattr(cpu, "_PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_cpu_util, "_PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(_threads, "_num_threads", None)
     monkeypatch.delenv("HUBKIT_NUM_THREADS", raising=False)
     return hubkit.set_num_threads
@@ -49,9 +49,9 @@ def _conv_results(x, w, b, stride, pads, groups):
 @pytest.mark.parametrize("xs, ws, stride, pads, groups", THREAD_CONV_CASES)
 def test_threaded_conv_equals_single_thread_bit_for_bit(xs, ws, stride, pads, groups, path, threads, monkeypatch):
     if path == "chunked":
-        monkeypatch.setattr(cpu, "_WIDE_MAX_ROWS", 0)
-        monkeypatch.setattr(cpu, "_COL_CHUNK_BYTES", 1)  # one image per im2col chunk: several chunks per thread
-        monkeypatch.setattr(cpu, "_GEMM_MIN_COLUMNS", 1)
+        monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
+        monkeypatch.setattr(cpu_conv, "_COL_CHUNK_BYTES", 1)  # one image per im2col chunk: several chunks per thread
+        monkeypatch.setattr(cpu_conv, "_GEMM_MIN_COLUMNS", 1)
     x = RNG.standard_normal(xs).astype(np.float32)
     w = RNG.standard_normal((ws[0], xs[1] // groups, ws[1], ws[2])).astype(np.float32)
     b = RNG.standard_normal(ws[0]).astype(np.float32)
@@ -87,17 +87,51 @@ def test_one_thread_runs_every_chunk_on_the_calling_thread(threads):
     assert seen == [(0, 8, threading.get_ident())]
     threads(4)
     seen.clear()
-    assert _threads.parallel_for(8, lambda a, b: seen.append((a, b, threading.get_ident())) or a) == [0, 2, 4, 6]
-    assert sorted(s[:2] for s in seen) == [(0, 2), (2, 4), (4, 6), (6, 8)]
-    assert len({s[2] for s in seen}) > 1
+    assert _threads.parallel_for(8, lambda a, b: seen.append((a, b, threading.get_ident())) or a, 2) == [0, 2, 4, 6]
+    assert sorted(s[:2] for s in seen) == [(0, 2), (2, 4), (4, 6), (6, 8)]  # each chunk once, results in order
 
 
-def test_chunks_respect_minimum_size_and_pool_threads_do_not_split_again(threads):
+def test_work_that_allows_it_gets_spare_chunks_for_whichever_thread_is_free(threads):
+    threads(2)
+    assert _threads.chunk_bounds(8, 1) == [(0, 2), (2, 4), (4, 6), (6, 8)]  # 2 per thread
+    assert _threads.chunk_bounds(8, 3) == [(0, 4), (4, 8)]  # too little work for spares
+    assert _threads.parallel_for(9, lambda a, b: (a, b)) == [(0, 3), (3, 5), (5, 7), (7, 9)]
+
+
+def test_chunks_run_on_several_threads_at_once(threads):
+    threads(2)
+    started = [threading.Event(), threading.Event()]
+
+    def body(a, b):
+        # each chunk waits until the other one has started: only possible on two threads at once
+        started[a].set()
+        assert started[1 - a].wait(timeout=30), "the other chunk never ran concurrently"
+        return threading.get_ident()
+
+    idents = _threads.parallel_for(2, body)
+    assert len(set(idents)) == 2
+
+
+def test_the_caller_takes_over_chunks_a_busy_pool_has_not_started(threads):
+    threads(2)
+    release = threading.Event()
+    blocker = _threads._executor(1).submit(release.wait, 30)  # the one pool thread is busy elsewhere
+    try:
+        idents = _threads.parallel_for(4, lambda a, b: threading.get_ident())
+        assert idents == [threading.get_ident()] * 4  # every chunk ran here, nothing waited for the pool
+    finally:
+        release.set()
+        blocker.result()
+
+
+def test_chunks_respect_minimum_size_and_work_nested_in_a_chunk_does_not_split_again(threads):
     threads(4)
     assert _threads.chunk_bounds(10, min_items=4) == [(0, 5), (5, 10)]
     assert _threads.chunk_bounds(3, min_items=4) == [(0, 3)]
-    inner = _threads.parallel_for(2, lambda a, b: _threads.chunk_bounds(8, 1))
-    assert inner == [[(0, 2), (2, 4), (4, 6), (6, 8)], [(0, 8)]]  # the second chunk ran on a pool thread
+    # chunks run on the calling thread and on pool threads: none of them splits again
+    inner = _threads.parallel_for(2, lambda a, b: _threads.chunk_bounds(8, 2))
+    assert inner == [[(0, 8)], [(0, 8)]]
+    assert _threads.chunk_bounds(8, 2) == [(0, 2), (2, 4), (4, 6), (6, 8)]  # and the caller is free again
 
 
 def test_errors_in_a_pool_chunk_reach_the_caller_after_all_chunks_finished(threads):
@@ -129,15 +163,75 @@ def test_set_num_threads_validates_and_get_num_threads_reads_env(threads, monkey
         hubkit.get_num_threads()
 
 
-def test_default_is_one_thread_unless_blas_runs_single_threaded(monkeypatch):
+def _numpy_blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]]
+
+
+@pytest.fixture
+def fresh_default(monkeypatch):
+    """Forget the thread decision (restored after the test) and clear the variables it reads."""
     monkeypatch.delenv("HUBKIT_NUM_THREADS", raising=False)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(_threads, "_num_threads", None)
-    assert hubkit.get_num_threads() == 1
-    monkeypatch.setattr(_threads, "_num_threads", None)
-    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setattr(_threads, "_blas_owned", _threads._blas_owned)
+    return monkeypatch
+
+
+def test_by_default_hubkit_owns_the_cores_and_sets_numpy_blas_to_one_thread(fresh_default):
+    pytest.importorskip("threadpoolctl")
     assert hubkit.get_num_threads() == max(1, min(_threads._usable_cores(), 8))
+    assert _threads._blas_owned
+    assert _numpy_blas_threads() and set(_numpy_blas_threads()) == {1}
+
+
+def test_a_blas_thread_variable_set_by_the_user_is_respected(fresh_default):
+    fresh_default.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert hubkit.get_num_threads() == max(1, min(_threads._usable_cores(), 8))
+    assert not _threads._blas_owned
+    fresh_default.setattr(_threads, "_num_threads", None)
+    fresh_default.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert hubkit.get_num_threads() == 1  # the BLAS has the cores: the pool stays off
+    assert not _threads._blas_owned
+
+
+def test_without_threadpoolctl_the_pool_stays_off(fresh_default):
+    fresh_default.setattr(_threads, "_numpy_blas_controllers", lambda: [])
+    fresh_default.setattr(_threads, "_blas_owned", False)
+    assert hubkit.get_num_threads() == 1
+
+
+@pytest.mark.parametrize(
+    "a_shape, b_shape",
+    [((300, 70), (70, 90)), ((5, 40, 33), (5, 33, 60)), ((1, 3, 200, 64), (1, 3, 64, 2)), ((3, 8), (8, 500))],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_matmul_matches_numpy(a_shape, b_shape, dtype, threads, monkeypatch):
+    monkeypatch.setattr(_threads, "_MATMUL_SPLIT_MIN_MACS", 1)
+    monkeypatch.setattr(_threads, "_blas_owned", True)
+    a = RNG.standard_normal(a_shape).astype(dtype)
+    b = RNG.standard_normal(b_shape).astype(dtype)
+    want = np.matmul(a, b)
+    for n in (1, 2, 3):
+        threads(n)
+        got = _threads.matmul(a, b)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+        # a transposed operand and an explicit contiguous out
+        out = np.empty_like(want.swapaxes(-1, -2))
+        np.testing.assert_allclose(_threads.matmul(b.swapaxes(-1, -2), a.swapaxes(-1, -2), out=out),
+                                   want.swapaxes(-1, -2), rtol=1e-5, atol=1e-5)  # fmt: skip
+
+
+def test_threaded_matmul_leaves_broadcasting_and_vectors_to_numpy(threads, monkeypatch):
+    monkeypatch.setattr(_threads, "_MATMUL_SPLIT_MIN_MACS", 1)
+    monkeypatch.setattr(_threads, "_blas_owned", True)
+    threads(2)
+    a, b, v = RNG.standard_normal((4, 5, 6)), RNG.standard_normal((6, 7)), RNG.standard_normal(6)
+    np.testing.assert_allclose(_threads.matmul(a, b), a @ b)
+    np.testing.assert_allclose(_threads.matmul(a, v), a @ v)
 
 
 def _conv_in_child(queue):

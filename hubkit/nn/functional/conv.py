@@ -128,7 +128,7 @@ class Conv2d(Function):
         need_w = self.needs_input_grad[1]
         self.w = w if self.needs_input_grad[0] else None
         self.in_hw = x.shape[2:]
-        self.kernel = w.shape[2:]
+        self.w_shape = w.shape
         args = (self.stride, self.pads, self.dilation, self.groups)
         if not need_w:
             self.x = self.columns = None
@@ -140,9 +140,8 @@ class Conv2d(Function):
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
         need_x, need_w, need_b = self.needs_input_grad
-        args = (self.stride, self.pads, self.dilation, self.groups)
-        gx = kernels.conv2d_grad_input(gy, self.w, self.in_hw, *args) if need_x else None
-        gw = kernels.conv2d_grad_weight(self.x, gy, self.kernel, *args, columns=self.columns) if need_w else None
+        gx, gw = kernels.conv2d_backward(self.x, gy, self.w, self.w_shape, self.in_hw, self.stride, self.pads,
+                                         self.dilation, self.groups, self.columns, need_x, need_w)  # fmt: skip
         gb = gy.sum(axis=(0, 2, 3)) if need_b else None
         return gx, gw, gb
 

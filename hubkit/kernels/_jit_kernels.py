@@ -1,0 +1,537 @@
+"""Compiled CPU loops (numba) behind the numpy kernels; imported only through ``_jit.compiled()``.
+
+Every function works on a slice of the batch (images ``n0:n1`` or channels ``c0:c1``) and writes only
+that slice of a preallocated output, so hubkit's thread pool can run slices side by side (``nogil``) and
+the result does not depend on the thread count. Reductions accumulate in float64. The numpy kernels in
+``cpu_*.py`` are the reference: tests/kernels/test_compiled.py holds these to them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Reductions may be reassociated (vectorised float64 accumulators): the order is fixed by the compiled
+# code, so results are still reproducible run to run. No other fast-math flag: NaN and inf must propagate.
+_REDUCE = {"reassoc", "contract"}
+
+
+# ---------------------------------------------------------------- max pooling
+
+
+@njit(nogil=True, cache=True)
+def max_pool(x, y, arg, n0, n1, kh, kw, sy, sx, pt, pl, dy, dx, want_arg):  # pragma: no cover (compiled)
+    """Max pooling of images ``n0:n1``: ``x`` (N, C, H, W) -> ``y`` (N, C, OH, OW) and, when ``want_arg``,
+    ``arg`` (N, C, OH, OW) = the first winning kernel position ``ky*KW + kx``; a NaN wins (and stays).
+
+    Each input row is first split by column phase (``q % SX`` of the padded column ``q``, padding = -inf),
+    so that every kernel position reads one contiguous run per output row: the loop over output columns
+    then vectorises (strided reads did not: 2-4x slower)."""
+    c, h, w = x.shape[1], x.shape[2], x.shape[3]
+    oh, ow = y.shape[2], y.shape[3]
+    lowest = -np.inf
+    pw = ow + ((kw - 1) * dx) // sx + 1  # phase-row length: enough for every kernel position's run
+    phases = np.empty((h, sx, pw), dtype=x.dtype)
+    best = np.empty(ow, dtype=x.dtype)
+    won = np.empty(ow, dtype=np.int32)
+    unset = kh * kw  # no winner yet: only when every in-bounds value of a window is -inf
+    for n in range(n0, n1):
+        for ch in range(c):
+            phases[:] = lowest
+            for r in range(h):
+                for q in range(w):
+                    padded = q + pl
+                    t = padded // sx
+                    if t < pw:
+                        phases[r, padded % sx, t] = x[n, ch, r, q]
+            for i in range(oh):
+                best[:] = lowest
+                won[:] = unset
+                r0 = i * sy - pt
+                for ky in range(kh):
+                    r = r0 + ky * dy
+                    if r < 0 or r >= h:
+                        continue
+                    for kx in range(kw):
+                        prow = phases[r, (kx * dx) % sx]
+                        o = (kx * dx) // sx
+                        k = np.int32(ky * kw + kx)
+                        for j in range(ow):
+                            v = prow[j + o]
+                            b = best[j]
+                            better = v > b or (v != v and b == b)
+                            best[j] = v if better else b
+                            won[j] = k if better else won[j]
+                for j in range(ow):
+                    y[n, ch, i, j] = best[j]
+                if want_arg:
+                    for j in range(ow):
+                        k = won[j]
+                        if k == unset:  # all -inf: the first in-bounds position wins, as in torch
+                            for kk in range(kh * kw):
+                                ky, kx = divmod(kk, kw)
+                                rr, qq = r0 + ky * dy, j * sx - pl + kx * dx
+                                if 0 <= rr < h and 0 <= qq < w:
+                                    k = kk
+                                    break
+                        arg[n, ch, i, j] = k
+
+
+@njit(nogil=True, cache=True)
+def max_pool_2x2(x, y, arg, n0, n1, want_arg):  # pragma: no cover (compiled)
+    """:func:`max_pool` for 2x2 windows, stride 2, no padding: four loads and three branch-free selects
+    per output (10x faster than the general loop on LeNet's layers)."""
+    c = x.shape[1]
+    oh, ow = y.shape[2], y.shape[3]
+    for n in range(n0, n1):
+        for ch in range(c):
+            for i in range(oh):
+                top = x[n, ch, 2 * i]
+                bottom = x[n, ch, 2 * i + 1]
+                for j in range(ow):
+                    m = top[2 * j]
+                    k = 0
+                    v = top[2 * j + 1]
+                    if v > m or (v != v and m == m):
+                        m = v
+                        k = 1
+                    v = bottom[2 * j]
+                    if v > m or (v != v and m == m):
+                        m = v
+                        k = 2
+                    v = bottom[2 * j + 1]
+                    if v > m or (v != v and m == m):
+                        m = v
+                        k = 3
+                    y[n, ch, i, j] = m
+                    if want_arg:
+                        arg[n, ch, i, j] = k
+
+
+@njit(nogil=True, cache=True)
+def max_pool_2x2_backward(gy, arg, gx, n0, n1):  # pragma: no cover (compiled)
+    """Gradient of :func:`max_pool_2x2` for images ``n0:n1``: every pixel of ``gx`` (N, C, H, W) written once
+    (``gy`` where it won, else 0; an odd last row/column gets 0), so ``gx`` needs no zeroing."""
+    c, h, w = gx.shape[1], gx.shape[2], gx.shape[3]
+    oh, ow = gy.shape[2], gy.shape[3]
+    for n in range(n0, n1):
+        for ch in range(c):
+            for i in range(oh):
+                top = gx[n, ch, 2 * i]
+                bottom = gx[n, ch, 2 * i + 1]
+                grow = gy[n, ch, i]
+                arow = arg[n, ch, i]
+                for j in range(ow):
+                    # multiplying by the comparison (not selecting) vectorises: 4x faster; as the numpy path
+                    g = grow[j]
+                    k = np.int32(arow[j])
+                    top[2 * j] = g * (k == 0)
+                    top[2 * j + 1] = g * (k == 1)
+                    bottom[2 * j] = g * (k == 2)
+                    bottom[2 * j + 1] = g * (k == 3)
+                if w > 2 * ow:
+                    top[w - 1] = 0
+                    bottom[w - 1] = 0
+            for r in range(2 * oh, h):
+                gx[n, ch, r, :] = 0
+
+
+@njit(nogil=True, cache=True)
+def max_pool_backward(gy, arg, gx, n0, n1, kw, sy, sx, pt, pl, dy, dx):  # pragma: no cover (compiled)
+    """Add ``gy`` of images ``n0:n1`` into ``gx`` (N, C, H, W, zeroed by the caller) at each window's winner."""
+    c = gy.shape[1]
+    oh, ow = gy.shape[2], gy.shape[3]
+    for n in range(n0, n1):
+        for ch in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    ky, kx = divmod(np.int64(arg[n, ch, i, j]), kw)
+                    gx[n, ch, i * sy - pt + ky * dy, j * sx - pl + kx * dx] += gy[n, ch, i, j]
+
+
+# ---------------------------------------------------------------- batch normalization (x viewed as (N, C, L))
+
+
+@njit(nogil=True, cache=True, fastmath=_REDUCE)
+def channel_mean_var(x, mean, var, c0, c1):  # pragma: no cover (compiled)
+    """Per-channel mean and biased variance (two passes, float64) of channels ``c0:c1`` of ``x`` (N, C, L)."""
+    n, length = x.shape[0], x.shape[2]
+    count = n * length
+    for c in range(c0, c1):
+        s = 0.0
+        for i in range(n):
+            for k in range(length):
+                s += x[i, c, k]
+        m = s / count
+        q = 0.0
+        for i in range(n):
+            for k in range(length):
+                d = x[i, c, k] - m
+                q += d * d
+        mean[c] = m
+        var[c] = q / count
+
+
+@njit(nogil=True, cache=True)
+def scale_shift(x, scale, shift, y):  # pragma: no cover (compiled)
+    """``y[r] = x[r] * scale[r] + shift[r]`` for the rows of ``x`` (R, L) (a row is one image's channel)."""
+    rows, length = x.shape
+    for r in range(rows):
+        a = scale[r]
+        b = shift[r]
+        for k in range(length):
+            y[r, k] = x[r, k] * a + b
+
+
+@njit(nogil=True, cache=True, fastmath=_REDUCE)
+def channel_grad_sums(gy, x, mean, gb, gxc, c0, c1):  # pragma: no cover (compiled)
+    """Per channel of ``c0:c1``: ``gb = sum(gy)`` and ``gxc = sum(gy * (x - mean))`` (float64), over (N, L)."""
+    n, length = x.shape[0], x.shape[2]
+    for c in range(c0, c1):
+        m = mean[c]
+        s = 0.0
+        t = 0.0
+        for i in range(n):
+            for k in range(length):
+                g = gy[i, c, k]
+                s += g
+                t += g * (x[i, c, k] - m)
+        gb[c] = s
+        gxc[c] = t
+
+
+@njit(nogil=True, cache=True)
+def batch_norm_input_grad(gy, x, mean, a, b, k, gx):  # pragma: no cover (compiled)
+    """Training input gradient for rows (R, L): ``gx = a*gy - b - k*(x - mean)`` per row, where the caller
+    folded ``weight * inv_std``, the mean of ``gy`` and the ``xhat`` term into ``a``, ``b``, ``k``."""
+    rows, length = x.shape
+    for r in range(rows):
+        aa = a[r]
+        bb = b[r]
+        kk = k[r]
+        m = mean[r]
+        for q in range(length):
+            gx[r, q] = aa * gy[r, q] - bb - kk * (x[r, q] - m)
+
+
+# ---------------------------------------------------------------- activations (flat arrays)
+# The caller passes slices rather than a start index: a loop over range(start, stop) indexes with a possibly
+# negative number, numba's wraparound check then stops LLVM from vectorising it (10x slower).
+
+
+@njit(nogil=True, cache=True)
+def clamp(x, lo, hi, y):  # pragma: no cover (compiled)
+    """``y = min(max(x, lo), hi)``; NaN stays NaN (as ``np.clip``)."""
+    for i in range(x.size):
+        v = x[i]
+        if v < lo:
+            v = lo
+        elif v > hi:
+            v = hi
+        y[i] = v
+
+
+@njit(nogil=True, cache=True)
+def clamp_backward(gy, y, lo, hi, gx):  # pragma: no cover (compiled)
+    """``gx = gy`` where ``lo < y < hi``, else 0 (from the clamp's output, which equals x strictly inside);
+    with ``hi = inf`` (ReLU) an infinite output still passes its gradient, as torch's does."""
+    bounded = hi != np.inf
+    for i in range(gy.size):
+        v = y[i]
+        gx[i] = gy[i] if v > lo and (v < hi or not bounded) else 0
+
+
+# erf(z) / z for |z| <= 4 as a polynomial in u = z^2 / 8 - 1 (lowest power first): a degree-16 Chebyshev fit
+# (least squares at 4,000 Chebyshev nodes against math.erf) converted to powers of u. Evaluated in float32 by
+# Horner's rule it is within 1.9e-7 of erf on [-4, 4], and erf(4) rounds to 1 in float32, so z is clamped
+# there. Unlike a libm erf call (scalar, 20 ms per 3M values here) the polynomial vectorises.
+(_E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13, _E14, _E15, _E16) = (
+    np.float32(c)
+    for c in (
+        0.3535309963615693, -0.1765761718769577, 0.13167500145685207, -0.10771336119335481, 0.09021204267272565,
+        -0.07468753070231779, 0.05985599357737492, -0.04601432136458019, 0.033217001109539256,
+        -0.021662532257865314, 0.01390814619025232, -0.010085906978828, 0.0055773637066513036,
+        -0.0010769421011028824, 0.0006166106990650476, -0.001372815090880219, 0.0005964250778035004,
+    )
+)  # fmt: skip
+
+
+@njit(nogil=True, cache=True, fastmath={"contract"})
+def gelu_erf_f32(x, y, cdf):  # pragma: no cover (compiled)
+    """Float32 exact GELU of flat ``x``: ``cdf = (1 + erf(x / sqrt 2)) / 2`` and ``y = x * cdf``, with erf from
+    the polynomial above (NaN stays NaN); ``cdf`` may have size 0 (not wanted)."""
+    inv_sqrt2, four, eighth = np.float32(0.7071067811865476), np.float32(4), np.float32(0.125)
+    one, half = np.float32(1), np.float32(0.5)
+    keep = cdf.size > 0
+    for i in range(x.size):
+        v = x[i]
+        z = v * inv_sqrt2
+        z = four if z > four else z
+        z = -four if z < -four else z
+        u = z * z * eighth - one
+        p = ((((_E16 * u + _E15) * u + _E14) * u + _E13) * u + _E12) * u + _E11
+        p = ((((p * u + _E10) * u + _E9) * u + _E8) * u + _E7) * u + _E6
+        p = ((((((p * u + _E5) * u + _E4) * u + _E3) * u + _E2) * u + _E1) * u) + _E0
+        c = half + half * (z * p)
+        if keep:
+            cdf[i] = c
+        y[i] = v * c
+
+
+# ---------------------------------------------------------------- depthwise convolution (cpu_depthwise.py)
+# One filter per channel: w (C, KH*KW). Each (image, channel) plane is split by stride phase into zero-padded
+# flat planes (phase (py, px) holds padded pixels (py::SY, px::SX), each plane PHP x PWP), so that output
+# pixel (oy, ox) reads tap (ky, kx) at flat index (ky*DY // SY + oy)*PWP + kx*DX // SX + ox of phase
+# ((ky*DY) % SY, (kx*DX) % SX): over the "wide" output (OH rows of PWP, the last PWP - OW entries unused),
+# every tap is one contiguous multiply-add of OH*PWP elements, which vectorises (row-by-row loops were 2-3x
+# slower on MobileNet's small maps). ``geo`` = (SY, SX, PT, PL, DY, DX, PHP, PWP).
+
+
+@njit(nogil=True, cache=True)
+def _phase_columns(w, px, pl, sx, pwp):  # pragma: no cover (compiled)
+    """Columns ``qx`` of phase ``px`` that hold input pixels: ``0 <= qx*SX + px - PL < W``, as a range."""
+    lo = pl - px
+    q0 = 0 if lo <= 0 else (lo + sx - 1) // sx
+    q1 = min(pwp, (w - 1 + pl - px) // sx + 1) if w - 1 + pl - px >= 0 else 0
+    return q0, max(q0, q1)
+
+
+@njit(nogil=True, cache=True)
+def _split_phases(plane, phases, sy, sx, pt, pl, php, pwp):  # pragma: no cover (compiled)
+    """Padded pixel (r + pt, q + pl) of ``plane`` (H, W) into its phase plane; padding entries stay zero."""
+    h, w = plane.shape
+    for py in range(sy):
+        for px in range(sx):
+            dst = phases[py * sx + px]
+            q0, q1 = _phase_columns(w, px, pl, sx, pwp)
+            for ry in range(php):
+                r = ry * sy + py - pt
+                if r < 0 or r >= h or q1 <= q0:
+                    continue
+                src = plane[r, q0 * sx + px - pl :: sx]
+                out = dst[ry * pwp + q0 : ry * pwp + q1]
+                for q in range(q1 - q0):
+                    out[q] = src[q]
+
+
+@njit(nogil=True, cache=True)
+def _merge_phases(phases, plane, sy, sx, pt, pl, php, pwp):  # pragma: no cover (compiled)
+    """Adjoint of :func:`_split_phases`: ``plane`` (H, W) = its pixels' entries of the phase planes (pixels
+    beyond the planes get 0)."""
+    h, w = plane.shape
+    plane[:, :] = 0
+    for py in range(sy):
+        for px in range(sx):
+            src = phases[py * sx + px]
+            q0, q1 = _phase_columns(w, px, pl, sx, pwp)
+            for ry in range(php):
+                r = ry * sy + py - pt
+                if r < 0 or r >= h or q1 <= q0:
+                    continue
+                out = plane[r, q0 * sx + px - pl :: sx]
+                row = src[ry * pwp + q0 : ry * pwp + q1]
+                for q in range(q1 - q0):
+                    out[q] = row[q]
+
+
+@njit(nogil=True, cache=True)
+def depthwise_forward(x, w, kw, y, n0, n1, geo):  # pragma: no cover (compiled)
+    """``y[n, c] = x[n, c]`` cross-correlated with filter ``w[c]`` (KH*KW taps) for images ``n0:n1``."""
+    sy, sx, pt, pl, dy, dx, php, pwp = geo
+    c, oh, ow = x.shape[1], y.shape[2], y.shape[3]
+    length = oh * pwp
+    phases = np.zeros((sy * sx, php * pwp + pwp), dtype=x.dtype)
+    acc = np.empty(length, dtype=x.dtype)
+    for n in range(n0, n1):
+        for ch in range(c):
+            _split_phases(x[n, ch], phases, sy, sx, pt, pl, php, pwp)
+            acc[:] = 0
+            for t in range(w.shape[1]):
+                ky, kx = divmod(t, kw)
+                off = (ky * dy // sy) * pwp + kx * dx // sx
+                seg = phases[((ky * dy) % sy) * sx + (kx * dx) % sx, off : off + length]
+                wv = w[ch, t]
+                for i in range(length):
+                    acc[i] += wv * seg[i]
+            for oy in range(oh):
+                y[n, ch, oy, :] = acc[oy * pwp : oy * pwp + ow]
+
+
+@njit(nogil=True, cache=True)
+def depthwise_input_grad(gy, w, kw, gx, n0, n1, geo):  # pragma: no cover (compiled)
+    """Adjoint of :func:`depthwise_forward`: ``gx`` (N, C, H, W) for images ``n0:n1`` (what falls on the
+    padding is dropped; pixels no window reached get 0)."""
+    sy, sx, pt, pl, dy, dx, php, pwp = geo
+    c, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    length = oh * pwp
+    phases = np.empty((sy * sx, php * pwp + pwp), dtype=gx.dtype)
+    wide = np.zeros(length, dtype=gx.dtype)  # gy over the wide rows; the unused tail of each row stays 0
+    for n in range(n0, n1):
+        for ch in range(c):
+            for oy in range(oh):
+                wide[oy * pwp : oy * pwp + ow] = gy[n, ch, oy]
+            phases[:] = 0
+            for t in range(w.shape[1]):
+                ky, kx = divmod(t, kw)
+                off = (ky * dy // sy) * pwp + kx * dx // sx
+                seg = phases[((ky * dy) % sy) * sx + (kx * dx) % sx, off : off + length]
+                wv = w[ch, t]
+                for i in range(length):
+                    seg[i] += wv * wide[i]
+            _merge_phases(phases, gx[n, ch], sy, sx, pt, pl, php, pwp)
+
+
+@njit(nogil=True, cache=True, fastmath=_REDUCE)
+def depthwise_weight_grad(x, gy, kw, partial, n0, n1, geo):  # pragma: no cover (compiled)
+    """``partial[n, c, t]`` (float64) = the dot product of ``gy[n, c]`` with what tap ``t = ky*KW + kx`` of
+    the window sees, for images ``n0:n1``; the caller sums the images in order."""
+    sy, sx, pt, pl, dy, dx, php, pwp = geo
+    c, oh, ow = x.shape[1], gy.shape[2], gy.shape[3]
+    length = oh * pwp
+    phases = np.zeros((sy * sx, php * pwp + pwp), dtype=x.dtype)
+    wide = np.zeros(length, dtype=x.dtype)
+    for n in range(n0, n1):
+        for ch in range(c):
+            _split_phases(x[n, ch], phases, sy, sx, pt, pl, php, pwp)
+            for oy in range(oh):
+                wide[oy * pwp : oy * pwp + ow] = gy[n, ch, oy]
+            for t in range(partial.shape[2]):
+                ky, kx = divmod(t, kw)
+                off = (ky * dy // sy) * pwp + kx * dx // sx
+                seg = phases[((ky * dy) % sy) * sx + (kx * dx) % sx, off : off + length]
+                s = 0.0
+                for i in range(length):
+                    s += wide[i] * seg[i]
+                partial[n, ch, t] = s
+
+
+# Channels-last variants for small maps (MobileNet's 14x14 and below): with a handful of output pixels per
+# plane, per-plane setup dominates the flat-plane kernels above, while channels-last inputs (N, H, W, C) make
+# every tap one multiply-add over the C channels (one contiguous vector), whatever the map size.
+
+
+@njit(nogil=True, cache=True)
+def depthwise_forward_cl(xt, wt, kh, kw, yt, n0, n1, sy, sx, pt, pl, dy, dx):  # pragma: no cover (compiled)
+    """``yt`` (N, OH, OW, C) from ``xt`` (N, H, W, C) and taps ``wt`` (KH*KW, C), images ``n0:n1``."""
+    h, w, c = xt.shape[1], xt.shape[2], xt.shape[3]
+    oh, ow = yt.shape[1], yt.shape[2]
+    for n in range(n0, n1):
+        for oy in range(oh):
+            for ox in range(ow):
+                acc = yt[n, oy, ox]
+                acc[:] = 0
+                for ky in range(kh):
+                    iy = oy * sy - pt + ky * dy
+                    if iy < 0 or iy >= h:
+                        continue
+                    for kx in range(kw):
+                        ix = ox * sx - pl + kx * dx
+                        if ix < 0 or ix >= w:
+                            continue
+                        src = xt[n, iy, ix]
+                        tap = wt[ky * kw + kx]
+                        for ch in range(c):
+                            acc[ch] += tap[ch] * src[ch]
+
+
+@njit(nogil=True, cache=True)
+def depthwise_input_grad_cl(gyt, wt, kh, kw, gxt, n0, n1, sy, sx, pt, pl, dy, dx):  # pragma: no cover
+    """Adjoint of :func:`depthwise_forward_cl`: ``gxt`` (N, H, W, C) for images ``n0:n1``."""
+    h, w, c = gxt.shape[1], gxt.shape[2], gxt.shape[3]
+    oh, ow = gyt.shape[1], gyt.shape[2]
+    for n in range(n0, n1):
+        gxt[n] = 0
+        for oy in range(oh):
+            for ox in range(ow):
+                g = gyt[n, oy, ox]
+                for ky in range(kh):
+                    iy = oy * sy - pt + ky * dy
+                    if iy < 0 or iy >= h:
+                        continue
+                    for kx in range(kw):
+                        ix = ox * sx - pl + kx * dx
+                        if ix < 0 or ix >= w:
+                            continue
+                        dst = gxt[n, iy, ix]
+                        tap = wt[ky * kw + kx]
+                        for ch in range(c):
+                            dst[ch] += tap[ch] * g[ch]
+
+
+@njit(nogil=True, cache=True)
+def depthwise_weight_grad_cl(xt, gyt, kh, kw, partial, n0, n1, sy, sx, pt, pl, dy, dx):  # pragma: no cover
+    """``partial[n, t, c]`` = sum over output pixels of ``gyt[n, ., ., c] * xt[n, tap t's pixel, c]`` for
+    images ``n0:n1`` (in x's dtype; the caller sums the images in order, in float64)."""
+    h, w, c = xt.shape[1], xt.shape[2], xt.shape[3]
+    oh, ow = gyt.shape[1], gyt.shape[2]
+    for n in range(n0, n1):
+        partial[n] = 0
+        for oy in range(oh):
+            for ox in range(ow):
+                g = gyt[n, oy, ox]
+                for ky in range(kh):
+                    iy = oy * sy - pt + ky * dy
+                    if iy < 0 or iy >= h:
+                        continue
+                    for kx in range(kw):
+                        ix = ox * sx - pl + kx * dx
+                        if ix < 0 or ix >= w:
+                            continue
+                        src = xt[n, iy, ix]
+                        acc = partial[n, ky * kw + kx]
+                        for ch in range(c):
+                            acc[ch] += g[ch] * src[ch]
+
+
+# ---------------------------------------------------------------- padding copies (cpu_conv.py's wide columns)
+# Many short rows (LeNet's are 10-32 pixels): numpy spends most of such a copy stepping between rows, and
+# zeroing a whole buffer before copying its interior writes it twice.
+
+
+@njit(nogil=True, cache=True)
+def pad_rows(x, out, pt, pl):  # pragma: no cover (compiled)
+    """``out`` (R, PH, PW) = ``x`` (R, H, W) at offset (pt, pl), zeros elsewhere; every entry written once."""
+    rows, h, w = x.shape
+    ph, pw = out.shape[1], out.shape[2]
+    for r in range(rows):
+        for i in range(ph):
+            dst = out[r, i]
+            if i < pt or i >= pt + h:
+                dst[:] = 0
+                continue
+            src = x[r, i - pt]
+            for j in range(pl):
+                dst[j] = 0
+            for j in range(w):
+                dst[pl + j] = src[j]
+            for j in range(pl + w, pw):
+                dst[j] = 0
+
+
+@njit(nogil=True, cache=True)
+def widen_rows(g, out):  # pragma: no cover (compiled)
+    """``out`` (R, PW) = rows of ``g`` (R, W) followed by zeros."""
+    rows, w = g.shape
+    pw = out.shape[1]
+    for r in range(rows):
+        src = g[r]
+        dst = out[r]
+        for j in range(w):
+            dst[j] = src[j]
+        for j in range(w, pw):
+            dst[j] = 0
+
+
+# ---------------------------------------------------------------- optimizer (cpu_elementwise.sgd_update)
+
+
+@njit(nogil=True, cache=True)
+def sgd_momentum(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):  # pragma: no cover
+    """torch's SGD with momentum on flat ``p``/``g``/``buf`` in one pass (``first``: ``buf = g``)."""
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        if weight_decay != 0:
+            d += weight_decay * p[i]
+        b = d if first else buf[i] * momentum + (1 - dampening) * d
+        buf[i] = b
+        p[i] -= lr * (d + momentum * b if nesterov else b)

@@ -1,0 +1,115 @@
+"""CPU elementwise kernels for the activations that dominate CNN and transformer steps: clamp (ReLU, ReLU6,
+hardtanh) and exact (erf) GELU, forward and backward; and the SGD update.
+
+Each is one compiled pass (``_jit_kernels.py``) split over hubkit's threads in contiguous ranges of the
+flattened array, or, without numba, the numpy reference: a couple of ufunc passes (GELU: the erf series in
+``ops/elementwise.py``). The ops in ``ops/activation.py`` call these for numpy arrays only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hubkit.kernels import _jit
+from hubkit.kernels._threads import parallel_for
+
+# Each thread gets at least this many elements: below it the hand-off costs more than the pass.
+_PARALLEL_MIN_ELEMENTS = 1 << 16
+
+
+def _compiled(*arrays: np.ndarray) -> Any:
+    if all(a.dtype in (np.float32, np.float64) for a in arrays):
+        return _jit.compiled(arrays[0].size)
+    return None
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _split(n: int, body: Callable[[int, int], None]) -> None:
+    parallel_for(n, body, _PARALLEL_MIN_ELEMENTS)
+
+
+def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``min(max(x, lo), hi)`` elementwise, a new array of x's shape and dtype (NaN stays NaN)."""
+    jit = _compiled(x)
+    t = x.dtype.type
+    if jit is None:
+        return np.clip(x, t(lo), t(hi))
+    xf = _flat(x)
+    y = np.empty(x.shape, dtype=x.dtype)
+    yf = y.reshape(-1)
+    _split(xf.size, lambda a, b: jit.clamp(xf[a:b], t(lo), t(hi), yf[a:b]))
+    return y
+
+
+def clamp_backward(gy: np.ndarray, y: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Gradient of :func:`clamp` from its output ``y``: ``gy`` where ``lo < y < hi``, else 0."""
+    jit = _compiled(gy, y)
+    t = gy.dtype.type
+    if jit is None or gy.dtype != y.dtype:
+        inside = y > t(lo) if hi == float("inf") else (y > t(lo)) & (y < t(hi))
+        return gy * inside
+    gyf, yf = _flat(gy), _flat(y)
+    gx = np.empty(gy.shape, dtype=gy.dtype)
+    gxf = gx.reshape(-1)
+    _split(gyf.size, lambda a, b: jit.clamp_backward(gyf[a:b], yf[a:b], t(lo), t(hi), gxf[a:b]))
+    return gx
+
+
+def gelu(x: np.ndarray, erf: Callable[[np.ndarray], np.ndarray], want_cdf: bool = True
+         ) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """Exact GELU: ``(x * Phi(x), Phi(x) or None)`` with ``Phi(x) = (1 + erf(x / sqrt 2)) / 2`` (``Phi`` is what
+    backward needs; without ``want_cdf`` it may be None). Float32 runs one compiled pass (a vectorised erf
+    polynomial, within 2e-7 of erf); other dtypes, or no numba, use ``erf`` (the numpy reference,
+    ``ops.elementwise.erf_array``)."""
+    jit = _jit.compiled(x.size) if x.dtype == np.float32 else None
+    t = x.dtype.type
+    if jit is None:
+        cdf = erf(x * t(0.7071067811865476))
+        cdf += t(1)
+        cdf *= t(0.5)
+        return x * cdf, cdf
+    xf = _flat(x)
+    y = np.empty(x.shape, dtype=x.dtype)
+    cdf = np.empty(x.shape if want_cdf else (0,), dtype=x.dtype)
+    yf, cf = y.reshape(-1), cdf.reshape(-1)
+    _split(xf.size, lambda a, b: jit.gelu_erf_f32(xf[a:b], yf[a:b], cf[a:b] if want_cdf else cf))
+    return y, (cdf if want_cdf else None)
+
+
+def gelu_backward(gy: np.ndarray, x: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`gelu`: ``gy * (Phi(x) + x * phi(x))`` (numpy: its float32 exp is vectorised)."""
+    t = gy.dtype.type
+    slope = x * x
+    slope *= t(-0.5)
+    np.exp(slope, out=slope)
+    slope *= t(0.3989422804014327)
+    slope *= x
+    slope += cdf
+    slope *= gy
+    return slope
+
+
+def sgd_update(p: np.ndarray, g: np.ndarray, buf: np.ndarray | None, lr: float, momentum: float, dampening: float,
+               weight_decay: float, nesterov: bool, maximize: bool) -> np.ndarray | None:  # fmt: skip
+    """:func:`hubkit.kernels.generic.sgd_update` (torch's rule, ``p`` updated in place; returns the momentum
+    buffer): with momentum, one compiled pass per parameter split over the threads instead of four numpy
+    passes on one."""
+    from hubkit.kernels import generic
+
+    jit = _compiled(p, g) if momentum != 0 and p.dtype == g.dtype and p.flags.c_contiguous else None
+    if jit is None or (buf is not None and (buf.dtype != p.dtype or not buf.flags.c_contiguous)):
+        return generic.sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize)
+    first = buf is None
+    if first:
+        buf = np.empty_like(p)
+    pf, gf, bf = p.reshape(-1), _flat(g), buf.reshape(-1)
+    t = p.dtype.type
+    args = (t(lr), t(momentum), t(dampening), t(weight_decay), nesterov, maximize, first)
+    _split(pf.size, lambda a, b: jit.sgd_momentum(pf[a:b], gf[a:b], bf[a:b], *args))
+    return buf

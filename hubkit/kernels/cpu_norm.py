@@ -1,0 +1,185 @@
+"""CPU batch normalization: the statistics and the affine map in as few passes over the activation as possible.
+
+``generic.batch_norm_forward`` (the reference, shared with cupy) makes seven passes and five temporaries the
+size of the activation in training; on the CPU, eval-mode BatchNorm then cost more than the convolution
+before it (bench/RESULTS.md). Here the normalisation and the affine map are one ``x * scale + shift`` per
+channel, and training keeps the input ``x`` and the batch mean for backward instead of writing ``xhat``
+(the same memory: nothing else holds the conv output ``x``, and backward recomputes ``xhat`` on the fly).
+
+Forward returns ``(y, saved, stats)``; backward takes both back unchanged. ``saved``/``stats`` are either
+``xhat`` and ``inv_std`` (C,), as from ``generic``, or ``x`` and ``(2, C)`` = ``(inv_std, mean)``, as from
+here. With numba installed (``_jit.py``) each pass is one compiled loop split over hubkit's threads by
+channel (statistics) or image (the elementwise passes); without it, numpy ufuncs with ``out=``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hubkit.kernels import _jit, generic
+from hubkit.kernels._threads import parallel_for
+
+# Channels (statistics) or images (elementwise passes) per thread get at least this many elements.
+_PARALLEL_MIN_ELEMENTS = 1 << 16
+
+
+def _per_item(total: int, items: int) -> int:
+    return max(1, -(-_PARALLEL_MIN_ELEMENTS // max(total // max(items, 1), 1)))
+
+
+def _rows(x3: np.ndarray, *per_channel: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``x3`` (N, C, L) as rows (N*C, L), with each per-channel vector repeated per image: the compiled
+    passes split rows over the threads, so a batch of one image is split too."""
+    n, c, length = x3.shape
+    return (x3.reshape(n * c, length),) + tuple(np.tile(v, n) for v in per_channel)
+
+
+def _affine(x3: np.ndarray, scale: np.ndarray, shift: np.ndarray, out: np.ndarray) -> None:
+    """``out = x3 * scale[c] + shift[c]`` for ``x3`` (N, C, L), with ``scale``/``shift`` (C,) in x's dtype."""
+    jit = _jit.compiled(x3.size)
+    if jit is None:
+        np.multiply(x3, scale[:, None], out=out)
+        out += shift[:, None]
+        return
+    x2, a, b = _rows(x3, scale, shift)
+    y2 = out.reshape(x2.shape)
+    parallel_for(x2.shape[0], lambda r0, r1: jit.scale_shift(x2[r0:r1], a[r0:r1], b[r0:r1], y2[r0:r1]),
+                 _per_item(x2.size, x2.shape[0]))  # fmt: skip
+
+
+def _mean_var(x3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and biased variance of ``x3`` (N, C, L), in float64."""
+    c = x3.shape[1]
+    jit = _jit.compiled(x3.size)
+    if jit is None:
+        mean = x3.mean(axis=(0, 2))
+        centered = x3 - mean[:, None]
+        np.square(centered, out=centered)
+        return mean.astype(np.float64), centered.mean(axis=(0, 2)).astype(np.float64)
+    mean, var = np.empty(c), np.empty(c)
+    parallel_for(c, lambda c0, c1: jit.channel_mean_var(x3, mean, var, c0, c1), _per_item(x3.size, c))
+    return mean, var
+
+
+def _fusable(x: Any, *vectors: Any) -> bool:
+    return (
+        x.dtype in (np.float32, np.float64)
+        and x.ndim >= 2
+        and x.size > 0
+        and all(v is None or (v.dtype == x.dtype and v.ndim == 1) for v in vectors)
+    )
+
+
+def batch_norm_forward(
+    x: np.ndarray,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+    keep_xhat: bool,
+) -> tuple[np.ndarray, Any, np.ndarray]:
+    """Batch normalization of ``x`` (N, C, *) -> ``(y, saved, stats)`` (see the module docstring).
+
+    Same semantics as :func:`hubkit.kernels.generic.batch_norm_forward`: training normalizes with the
+    batch statistics (biased variance) and updates ``running_mean``/``running_var`` in place with torch's
+    rule (unbiased variance); eval uses the running statistics. ``saved`` is None unless ``keep_xhat``.
+    """
+    if not _fusable(x, weight, bias):
+        return generic.batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps,
+                                          keep_xhat)  # fmt: skip
+    n, c = x.shape[:2]
+    x = np.ascontiguousarray(x)
+    x3 = x.reshape(n, c, -1)
+    if training:
+        mean, var = _mean_var(x3)
+        if running_mean is not None:
+            count = x3.size // c
+            running_mean *= 1 - momentum
+            running_mean += (momentum * mean).astype(running_mean.dtype)
+            running_var *= 1 - momentum
+            running_var += (momentum * count / max(count - 1, 1) * var).astype(running_var.dtype)
+    else:
+        mean = running_mean.astype(np.float64)
+        var = running_var.astype(np.float64)
+    inv_std64 = 1 / np.sqrt(var + eps)
+    inv_std = inv_std64.astype(x.dtype)
+    scale64 = inv_std64 if weight is None else inv_std64 * weight
+    shift64 = -mean * scale64 if bias is None else bias - mean * scale64
+    y = np.empty(x.shape, dtype=x.dtype)
+    _affine(x3, scale64.astype(x.dtype), shift64.astype(x.dtype), y.reshape(x3.shape))
+    if not keep_xhat:
+        return y, None, inv_std
+    return y, x, np.stack([inv_std, mean.astype(x.dtype)])
+
+
+def batch_norm_backward(
+    gy: np.ndarray,
+    saved: Any,
+    stats: np.ndarray,
+    weight: np.ndarray | None,
+    training: bool,
+    need_x: bool,
+    need_w: bool,
+    need_b: bool,
+) -> tuple[Any, Any, Any]:
+    """Gradients of :func:`batch_norm_forward` -> ``(gx, gweight, gbias)``, None where not needed."""
+    if stats.ndim == 1:  # xhat and inv_std, from generic
+        return generic.batch_norm_backward(gy, saved, stats, weight, training, need_x, need_w, need_b)
+    x = saved
+    inv_std, mean = stats[0], stats[1]
+    n, c = gy.shape[:2]
+    gy3 = np.ascontiguousarray(gy).reshape(n, c, -1)
+    x3 = x.reshape(n, c, -1)
+    count = gy3.size // c
+    sums_needed = need_w or need_b or (need_x and training)
+    gb64 = gxc64 = None
+    if sums_needed:
+        jit = _jit.compiled(gy3.size)
+        if jit is None:
+            gb64 = gy3.sum(axis=(0, 2), dtype=np.float64)
+            centered = x3 - mean[:, None]
+            np.multiply(centered, gy3, out=centered)
+            gxc64 = centered.sum(axis=(0, 2), dtype=np.float64)
+        else:
+            gb64, gxc64 = np.empty(c), np.empty(c)
+            mean64 = mean.astype(np.float64)
+            parallel_for(c, lambda c0, c1: jit.channel_grad_sums(gy3, x3, mean64, gb64, gxc64, c0, c1),
+                         _per_item(gy3.size, c))  # fmt: skip
+    inv64 = inv_std.astype(np.float64)
+    gw64 = None if gxc64 is None else gxc64 * inv64  # sum(gy * xhat)
+    gx = None
+    if need_x:
+        scale64 = inv64 if weight is None else inv64 * weight
+        gx = np.empty(gy.shape, dtype=gy.dtype)
+        gx3 = gx.reshape(gy3.shape)
+        if not training:
+            zero = np.zeros(c, dtype=gy.dtype)
+            _affine(gy3, scale64.astype(gy.dtype), zero, gx3)
+        else:
+            # gx = scale * (gy - gb/m - xhat * gw/m), xhat = (x - mean) * inv_std
+            a = scale64
+            b = scale64 * gb64 / count
+            k = scale64 * gw64 * inv64 / count
+            jit = _jit.compiled(gy3.size)
+            if jit is None:
+                np.multiply(gy3, a.astype(gy.dtype)[:, None], out=gx3)
+                gx3 -= b.astype(gy.dtype)[:, None]
+                centered = x3 - mean[:, None]
+                centered *= k.astype(gy.dtype)[:, None]
+                gx3 -= centered
+            else:
+                t = gy.dtype
+                x2, m2, a2, b2, k2 = _rows(x3, mean, a.astype(t), b.astype(t), k.astype(t))
+                gy2, gx2 = gy3.reshape(x2.shape), gx3.reshape(x2.shape)
+                parallel_for(x2.shape[0], lambda r0, r1: jit.batch_norm_input_grad(
+                    gy2[r0:r1], x2[r0:r1], m2[r0:r1], a2[r0:r1], b2[r0:r1], k2[r0:r1], gx2[r0:r1]),
+                    _per_item(x2.size, x2.shape[0]))  # fmt: skip
+    dtype = gy.dtype
+    gw = gw64.astype(dtype) if need_w else None
+    gb = gb64.astype(dtype) if need_b else None
+    return gx, gw, gb

@@ -1,0 +1,447 @@
+"""The compiled CPU kernels (numba, ``hubkit[numba]``) against the numpy kernels they replace, on odd shapes.
+
+Each test computes the same thing with ``_jit`` turned off (the numpy reference) and on, and compares; the
+parity tests compare the compiled path with PyTorch. Tests of the compiled path skip only when numba is not
+installed. tests/kernels/test_cpu_kernels.py runs its whole suite on both paths as well.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hubkit.kernels import _jit, _malloc, cpu, cpu_conv, cpu_depthwise, cpu_elementwise, cpu_norm
+from hubkit.ops.elementwise import erf_array
+
+RNG = np.random.default_rng(7)
+needs_numba = pytest.mark.skipif(not _jit.available(), reason="numba is not installed: no compiled kernels to test")
+
+
+@pytest.fixture(autouse=True)
+def small_jobs_compiled_too(monkeypatch):
+    """The compiled kernels normally skip jobs under ``_jit.MIN_WORK`` elements; these tests use small shapes."""
+    monkeypatch.setattr(_jit, "MIN_WORK", 0)
+
+
+def _both(monkeypatch, fn):
+    """``fn()`` with the numpy kernels, then with the compiled ones: ``(reference, compiled)``."""
+    monkeypatch.setattr(_jit, "_enabled", False)
+    want = fn()
+    monkeypatch.setattr(_jit, "_enabled", True)
+    assert _jit.compiled() is not None
+    return want, fn()
+
+
+def _rand(*shape, dtype=np.float32):
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def _tie_free(*shape, dtype=np.float32):
+    return RNG.permutation(np.linspace(-1, 1, int(np.prod(shape)))).reshape(shape).astype(dtype)
+
+
+def _noncontiguous(a):
+    """The same values as ``a`` in a non-contiguous array (a transposed copy, transposed back)."""
+    b = np.ascontiguousarray(np.swapaxes(a, -1, -2))
+    out = np.swapaxes(b, -1, -2)
+    assert not out.flags.c_contiguous and np.array_equal(out, a, equal_nan=True)
+    return out
+
+
+def test_compiled_kernels_follow_the_switch(monkeypatch):
+    monkeypatch.setattr(_jit, "_enabled", False)
+    assert _jit.compiled() is None
+    monkeypatch.setattr(_jit, "_enabled", True)
+    monkeypatch.setattr(_jit, "MIN_WORK", 100)
+    assert _jit.compiled(99) is None and (_jit.compiled(100) is not None) == _jit.available()
+    monkeypatch.setattr(_jit, "_enabled", None)
+    monkeypatch.setenv("HUBKIT_NUMBA", "0")
+    assert not _jit.enabled() and _jit.compiled() is None
+    monkeypatch.setattr(_jit, "_enabled", None)
+    monkeypatch.setenv("HUBKIT_NUMBA", "1")
+    assert _jit.enabled()
+    assert (_jit.compiled() is not None) == _jit.available()
+
+
+def test_importing_hubkit_or_running_small_jobs_does_not_import_numba():
+    code = (
+        "import sys, hubkit, hubkit.nn.functional as F, hubkit.kernels.cpu\n"
+        "x = hubkit.randn(2, 3, 8, 8, requires_grad=True)\n"
+        "F.max_pool2d(F.relu(F.batch_norm(x, None, None, training=True)), 2).sum().backward()\n"
+        "print('numba' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_allocator_tuning_is_applied_once_and_can_be_turned_off(monkeypatch):
+    tuned = _malloc.tune()
+    assert _malloc.tune() == tuned  # idempotent
+    monkeypatch.setattr(_malloc, "_done", False)
+    monkeypatch.setenv("HUBKIT_MALLOC_TUNING", "0")
+    assert _malloc.tune() is False
+
+
+# ---------------------------------------------------------------- max pooling
+
+POOLS = [
+    # (N, C, H, W), kernel, stride, padding, dilation, ceil_mode
+    ((2, 3, 9, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),  # the pairwise kernel, odd height
+    ((1, 2, 7, 9), (2, 2), (2, 2), (0, 0), (1, 1), True),  # ceil mode overhangs: the general kernel
+    ((2, 3, 11, 10), (3, 3), (2, 2), (1, 1), (1, 1), False),  # ResNet's stem pool
+    ((2, 2, 10, 9), (3, 2), (2, 1), (1, 0), (2, 1), True),
+    ((1, 4, 8, 8), (2, 3), (3, 2), (1, 1), (1, 2), False),
+    ((3, 1, 6, 6), (3, 3), (1, 1), (1, 1), (1, 1), False),
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("shape, kernel, stride, padding, dil, ceil", POOLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_max_pool_compiled_matches_numpy(shape, kernel, stride, padding, dil, ceil, dtype, layout, monkeypatch):
+    x = _tie_free(*shape, dtype=dtype)
+    if layout == "transposed":
+        x = _noncontiguous(x)
+    args = (kernel, stride, padding, dil, ceil)
+
+    def run():
+        y, arg = cpu.max_pool2d(x, *args, with_argmax=True)
+        y_only, _ = cpu.max_pool2d(x, *args, with_argmax=False)
+        gy = np.cos(np.arange(y.size, dtype=dtype)).reshape(y.shape)
+        return y, y_only, arg, cpu.max_pool2d_backward(gy, arg, shape[2:], *args)
+
+    (*want, want_gx), (*got, got_gx) = _both(monkeypatch, run)
+    for w_, g_ in zip(want, got):  # values and winners: exactly the same
+        assert g_.dtype == w_.dtype and g_.shape == w_.shape
+        np.testing.assert_array_equal(g_, w_)
+    # overlapping windows add into a pixel in another order
+    assert got_gx.dtype == want_gx.dtype
+    np.testing.assert_allclose(got_gx, want_gx, rtol=1e-6, atol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+@needs_numba
+@pytest.mark.parametrize("kernel, stride, padding", [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1))])
+def test_compiled_max_pool_first_maximum_wins_ties(kernel, stride, padding, monkeypatch):
+    x = RNG.integers(0, 3, size=(2, 3, 9, 9)).astype(np.float32)  # many ties
+    want, got = _both(monkeypatch, lambda: cpu.max_pool2d(x, kernel, stride, padding, (1, 1), False, True))
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@needs_numba
+def test_compiled_max_pool_propagates_nan_and_routes_all_minus_inf_windows_to_a_real_pixel(monkeypatch):
+    monkeypatch.setattr(_jit, "_enabled", True)
+    x = np.zeros((1, 1, 4, 4), dtype=np.float32)
+    x[0, 0, 1, 2] = np.nan
+    y, arg = cpu.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), False, True)
+    assert np.isnan(y[0, 0, 0, 1]) and arg[0, 0, 0, 1] == 2 and not np.isnan(y[0, 0, 0, 0])
+    y3, _ = cpu.max_pool2d(x, (3, 3), (2, 2), (1, 1), (1, 1), False, True)
+    assert np.isnan(y3[0, 0, 0, 1]) and np.isnan(y3[0, 0, 1, 1]) and y3[0, 0, 0, 0] == 0
+    # a window whose real pixels are all -inf: the winner is a real pixel, never the padding
+    x = np.full((1, 1, 3, 3), -np.inf, dtype=np.float32)
+    y, arg = cpu.max_pool2d(x, (3, 3), (2, 2), (1, 1), (1, 1), False, True)
+    gx = cpu.max_pool2d_backward(np.ones_like(y), arg, (3, 3), (3, 3), (2, 2), (1, 1), (1, 1), False)
+    assert np.all(y == -np.inf) and gx.sum() == y.size
+
+
+# ---------------------------------------------------------------- batch normalization
+
+
+def _bn_case(x, training, affine, keep):
+    c = x.shape[1]
+    w = (RNG.uniform(0.5, 1.5, c).astype(x.dtype)) if affine else None
+    b = _rand(c, dtype=x.dtype) if affine else None
+    rm, rv = _rand(c, dtype=x.dtype) * 0.1, RNG.uniform(0.5, 2, c).astype(x.dtype)
+    gy = _rand(*x.shape, dtype=x.dtype)
+
+    def run():
+        m, v = rm.copy(), rv.copy()
+        y, saved, stats = cpu.batch_norm_forward(x, w, b, m, v, training, 0.1, 1e-5, keep)
+        grads = cpu.batch_norm_backward(gy, saved, stats, w, training, True, affine, affine) if keep else ()
+        return (y, m, v, *[g for g in grads if g is not None])
+
+    return run
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", [(4, 3, 5, 7), (1, 6, 9, 4), (7, 5), (2, 3, 2, 3, 4)])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_compiled_matches_numpy(shape, training, affine, dtype, monkeypatch):
+    x = _rand(*shape, dtype=dtype) * 3 + 1
+    want, got = _both(monkeypatch, _bn_case(x, training, affine, keep=True))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for w_, g_ in zip(want, got):
+        assert g_.dtype == w_.dtype
+        np.testing.assert_allclose(g_, w_, rtol=tol, atol=tol)
+
+
+@needs_numba
+def test_batch_norm_compiled_takes_non_contiguous_input_and_matches_the_generic_reference(monkeypatch):
+    from hubkit.kernels import generic
+
+    x = _noncontiguous(_rand(3, 4, 6, 5) * 2)
+    monkeypatch.setattr(_jit, "_enabled", True)
+    got = _bn_case(x, True, True, keep=True)()
+    c = x.shape[1]
+    w, b = np.ones(c, np.float32), np.zeros(c, np.float32)
+    y, xhat, inv = generic.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5, True)
+    y2, saved, stats = cpu_norm.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5, True)
+    np.testing.assert_allclose(y2, y, rtol=1e-5, atol=1e-5)
+    gy = _rand(*x.shape)
+    for a, b_ in zip(cpu_norm.batch_norm_backward(gy, saved, stats, w, True, True, True, True),
+                     generic.batch_norm_backward(gy, xhat, inv, w, True, True, True, True)):  # fmt: skip
+        np.testing.assert_allclose(a, b_, rtol=1e-4, atol=1e-5)
+    assert len(got) == 6
+
+
+# ---------------------------------------------------------------- activations
+
+
+@needs_numba
+@pytest.mark.parametrize("lo, hi", [(0.0, np.inf), (0.0, 6.0), (-1.0, 1.0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clamp_compiled_matches_numpy(lo, hi, dtype, monkeypatch):
+    x = (_rand(3, 5, 7, dtype=dtype) * 4)
+    x.flat[:6] = [np.nan, np.inf, -np.inf, lo, hi if np.isfinite(hi) else 1e30, -0.0]
+    xt = _noncontiguous(x)
+    gy = _rand(3, 5, 7, dtype=dtype)
+
+    def run():
+        y = cpu_elementwise.clamp(xt, lo, hi)
+        return y, cpu_elementwise.clamp_backward(gy, y, lo, hi)
+
+    for want, got in zip(*_both(monkeypatch, run)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+@needs_numba
+def test_gelu_compiled_float32_is_within_float32_accuracy_of_the_erf_series(monkeypatch):
+    x = (_rand(200_003) * 4).astype(np.float32)
+    x[:8] = [0, -0.0, 1e-30, -40, 40, 5.66, -5.66, np.nan]
+    (y_ref, cdf_ref), (y, cdf) = _both(monkeypatch, lambda: cpu_elementwise.gelu(x, erf_array))
+    exact = x.astype(np.float64) * 0.5 * (1 + erf_array(x.astype(np.float64) / np.sqrt(2)))
+    assert np.isnan(y[7]) and np.isnan(y_ref[7])
+    np.testing.assert_allclose(y[:7], exact[:7], atol=1e-6)
+    # erf within 2e-7 of exact; x * (1 + erf) / 2 then carries |x| times that, as any float32 GELU does
+    # (torch's is off by 3e-7 near x = -5 for the same reason)
+    np.testing.assert_allclose(y[8:], exact[8:], rtol=1e-6, atol=6e-7)
+    np.testing.assert_allclose(cdf[8:], cdf_ref[8:], atol=3e-7)
+    # backward needs Phi only when a gradient is wanted
+    monkeypatch.setattr(_jit, "_enabled", True)
+    y2, none = cpu_elementwise.gelu(x, erf_array, want_cdf=False)
+    assert none is None and np.array_equal(y2[8:], y[8:])
+
+
+def test_gelu_float64_keeps_the_precise_series(monkeypatch):
+    x = _rand(1000, dtype=np.float64) * 3
+    monkeypatch.setattr(_jit, "_enabled", True)
+    y, cdf = cpu_elementwise.gelu(x, erf_array)
+    np.testing.assert_allclose(cdf, 0.5 * (1 + erf_array(x / np.sqrt(2))), rtol=1e-15, atol=1e-15)
+
+
+# ---------------------------------------------------------------- depthwise convolution
+
+DEPTHWISE = [
+    # (N, C, H, W), (KH, KW), stride, pads, dilation
+    ((2, 5, 17, 19), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    ((1, 3, 20, 21), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),  # batch 1, odd sizes
+    ((2, 4, 19, 18), (5, 5), (2, 1), ((2, 1), (0, 2)), (1, 1)),  # asymmetric padding and stride
+    ((2, 3, 22, 17), (3, 3), (1, 2), ((2, 2), (2, 2)), (2, 2)),  # dilated
+    ((1, 2, 16, 16), (7, 7), (1, 1), ((3, 3), (3, 3)), (1, 1)),  # ConvNeXt's kernel
+    ((3, 2, 12, 13), (3, 3), (3, 3), ((0, 0), (1, 1)), (1, 1)),  # rows no window reaches
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("xs, kernel, stride, pads, dil", DEPTHWISE)
+@pytest.mark.parametrize("layout", ["planes", "channels_last"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_compiled_matches_numpy(xs, kernel, stride, pads, dil, layout, dtype, monkeypatch):
+    """Both compiled kernels (flat phase planes for large maps, channels-last for small ones) against the
+    numpy path: the forward through im2col for strides/dilations the tap path does not take."""
+    monkeypatch.setattr(cpu_depthwise, "_CHANNELS_LAST_MAX_PIXELS", 0 if layout == "planes" else 10**9)
+    c = xs[1]
+    x = _rand(*xs, dtype=dtype)
+    w = _rand(c, 1, *kernel, dtype=dtype)
+    b = _rand(c, dtype=dtype)
+    args = (stride, pads, dil, c)
+
+    def run():
+        y = cpu_conv.conv2d(x, w, b, *args)
+        gy = np.cos(np.arange(y.size)).reshape(y.shape).astype(dtype)
+        gx, gw = cpu_conv.conv2d_backward(x, gy, w, w.shape, xs[2:], *args, None, True, True)
+        return y, gx, gw, cpu_conv.conv2d_grad_input(_noncontiguous(gy), w, xs[2:], *args)
+
+    tol = 2e-5 if dtype == np.float32 else 1e-11
+    for want, got in zip(*_both(monkeypatch, run)):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------- the wide path's shared gradient
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_conv2d_backward_equals_the_two_gradient_kernels(compiled, monkeypatch):
+    if compiled and not _jit.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_jit, "_enabled", compiled)
+    for xs, ws, stride, pads in [((4, 1, 12, 12), (6, 5, 5), (1, 1), ((2, 2), (2, 2))),
+                                 ((3, 6, 10, 9), (16, 3, 3), (2, 1), ((1, 0), (0, 1)))]:  # fmt: skip
+        x, w = _rand(*xs), _rand(ws[0], xs[1], *ws[1:])
+        args = (stride, pads, (1, 1), 1)
+        y, columns = cpu.conv2d(x, w, None, *args, keep_columns=True)
+        gy = _rand(*y.shape)
+        gx, gw = cpu.conv2d_backward(x, gy, w, w.shape, xs[2:], *args, columns, True, True)
+        np.testing.assert_array_equal(gx, cpu.conv2d_grad_input(gy, w, xs[2:], *args))
+        np.testing.assert_array_equal(gw, cpu.conv2d_grad_weight(x, gy, ws[1:], *args, columns=columns))
+        only_w = cpu.conv2d_backward(x, gy, None, w.shape, xs[2:], *args, columns, False, True)
+        assert only_w[0] is None and np.array_equal(only_w[1], gw)
+
+
+# ---------------------------------------------------------------- PyTorch
+
+
+@pytest.mark.parity
+@needs_numba
+@pytest.mark.parametrize("xs, kernel, stride, pads, dil", DEPTHWISE)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_depthwise_matches_torch(xs, kernel, stride, pads, dil, dtype, monkeypatch):
+    torch = pytest.importorskip("torch")
+    if pads[0][0] != pads[0][1] or pads[1][0] != pads[1][1]:
+        pytest.skip("torch's conv2d takes symmetric padding only")
+    monkeypatch.setattr(_jit, "_enabled", True)
+    c = xs[1]
+    x, w = _rand(*xs, dtype=dtype), _rand(c, 1, *kernel, dtype=dtype)
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, None, stride, (pads[0][0], pads[1][0]), dil, c)
+    gy = np.cos(np.arange(yt.numel())).reshape(yt.shape).astype(dtype)
+    yt.backward(torch.from_numpy(gy))
+    y = cpu.conv2d(x, w, None, stride, pads, dil, c)
+    gx, gw = cpu.conv2d_backward(x, gy, w, w.shape, xs[2:], stride, pads, dil, c, None, True, True)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for got, want in ((y, yt), (gx, xt.grad), (gw, wt.grad)):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parity
+@needs_numba
+def test_compiled_pooling_norm_and_activations_match_torch(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(_jit, "_enabled", True)
+    x = _rand(2, 4, 13, 11) * 2
+    x[0, 1, 3, 4] = np.nan
+    y, _ = cpu.max_pool2d(x, (3, 3), (2, 2), (1, 1), (1, 1), False, True)
+    yt = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, 2, 1)
+    np.testing.assert_array_equal(y, yt.numpy())  # NaN where torch has NaN
+    x = _rand(3, 4, 6, 5) * 2 + 1
+    bn = torch.nn.BatchNorm2d(4)
+    out, saved, stats = cpu.batch_norm_forward(x, bn.weight.detach().numpy(), bn.bias.detach().numpy(),
+                                               np.zeros(4, np.float32), np.ones(4, np.float32), True, 0.1, 1e-5,
+                                               True)  # fmt: skip
+    np.testing.assert_allclose(out, bn(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    x = _rand(5000) * 4
+    y, _ = cpu_elementwise.gelu(x, erf_array)
+    np.testing.assert_allclose(y, torch.nn.functional.gelu(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=2e-6)
+    np.testing.assert_array_equal(cpu_elementwise.clamp(x, 0.0, 6.0), torch.nn.functional.relu6(torch.from_numpy(x)))
+
+
+def test_numba_extra_is_declared_and_in_the_test_extra():
+    """CI installs the test extra, so both kernel paths run there."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "pyproject.toml"), encoding="utf-8") as f:
+        text = f.read()
+    extras = text[text.index("[project.optional-dependencies]") :]
+    assert 'numba = ["numba>=' in extras
+    test_extra = extras[extras.index("\ntest = [") : extras.index("]", extras.index("\ntest = ["))]
+    assert '"numba>=' in test_extra
+
+
+# ---------------------------------------------------------------- through the ops (autograd) on the compiled path
+
+
+@needs_numba
+@pytest.mark.parametrize("name", ["relu", "relu6", "hardtanh", "gelu", "max_pool", "batch_norm", "depthwise"])
+def test_ops_on_the_compiled_path_pass_gradcheck(name, monkeypatch):
+    from opcheck import gradcheck, tie_free
+
+    import hubkit.nn.functional as F
+
+    monkeypatch.setattr(_jit, "_enabled", True)
+    shape = (2, 3, 7, 6)
+
+    def away(seed):  # distinct values, none on a kink (0, the clamp bounds)
+        return (tie_free(shape, seed=seed) + 0.05) * 0.3
+
+    fns = {
+        "relu": (lambda x: F.relu(x), [away(1)]),
+        "relu6": (lambda x: F.relu6(x * 4), [away(2)]),
+        "hardtanh": (lambda x: F.hardtanh(x * 2, -0.5, 0.7), [away(3)]),
+        "gelu": (lambda x: F.gelu(x), [tie_free(shape, seed=4) * 3]),
+        "max_pool": (lambda x: F.max_pool2d(x, 3, 2, 1), [tie_free(shape, seed=5)]),
+        "batch_norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+                       [tie_free(shape, seed=6) * 2 + 1, np.linspace(0.5, 1.5, 3), np.linspace(-1, 1, 3)]),
+        "depthwise": (lambda x, w: F.conv2d(x, w, None, 2, 1, 1, 3),
+                      [tie_free(shape, seed=7), tie_free((3, 1, 3, 3), seed=8)]),
+    }  # fmt: skip
+    fn, inputs = fns[name]
+    gradcheck(fn, inputs)
+
+
+@needs_numba
+def test_relu_keeps_its_output_and_refuses_backward_after_it_was_changed_in_place(monkeypatch):
+    import hubkit
+    import hubkit.nn.functional as F
+    from hubkit.errors import GradError
+
+    monkeypatch.setattr(_jit, "_enabled", True)
+    x = hubkit.tensor(_rand(4, 5), requires_grad=True)
+    y = F.relu(x)
+    with hubkit.no_grad():
+        y.add_(1)  # written into the array backward kept
+    with pytest.raises(GradError, match="modified by an inplace"):
+        y.sum().backward()
+    # recorded in-place ops leave the kept array alone, and the gradient is right
+    x.grad = None
+    z = F.relu(x)
+    z.add_(1)
+    z.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), (x.numpy() > 0).astype(np.float32))
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "nesterov, maximize, weight_decay, dampening",
+    [(False, False, 0.0, 0.0), (True, False, 1e-2, 0.0), (False, True, 0.0, 0.3)],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_update_compiled_matches_the_generic_rule(nesterov, maximize, weight_decay, dampening, dtype, monkeypatch):
+    from hubkit.kernels import generic
+
+    p0 = _rand(7, 13, dtype=dtype)
+    grads = [_rand(7, 13, dtype=dtype) for _ in range(3)]
+    args = (0.1, 0.9, dampening, weight_decay, nesterov, maximize)
+
+    def run(update):
+        p, buf = p0.copy(), None
+        for g in grads:  # the first step creates the buffer, the next ones update it
+            buf = update(p, g, buf, *args)
+        return p, buf
+
+    monkeypatch.setattr(_jit, "_enabled", True)
+    want, got = run(generic.sgd_update), run(cpu.sgd_update)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    for w_, g_ in zip(want, got):
+        np.testing.assert_allclose(g_, w_, rtol=tol, atol=tol)
+    p = p0.copy()
+    assert cpu.sgd_update(p, grads[0], None, 0.1, 0.0, 0.0, 0.0, False, False) is None  # no momentum: no buffer
+    np.testing.assert_allclose(p, p0 - 0.1 * grads[0], rtol=tol)
