@@ -214,6 +214,43 @@ def batch_norm_input_grad(gy, x, mean, a, b, k, gx):  # pragma: no cover (compil
             gx[r, q] = aa * gy[r, q] - bb - kk * (x[r, q] - m)
 
 
+# ---------------------------------------------------------------- layer normalization (rows of x viewed as (R, D))
+
+
+@njit(nogil=True, cache=True, fastmath=_REDUCE)
+def layer_norm_rows(x, w, b, eps, y, xhat, rstd, r0, r1):  # pragma: no cover (compiled)
+    """Layer norm of rows ``r0:r1`` of ``x`` (R, D): ``y = (x - mean) * rstd * w + b`` with the biased
+    variance (two passes over the row, float64 sums); ``w``/``b`` of size 0 mean none. ``xhat`` (R, D) gets
+    the normalised row and ``rstd`` (R,) ``1 / sqrt(var + eps)`` when ``xhat`` is not empty (training)."""
+    d = x.shape[1]
+    keep = xhat.shape[0] > 0
+    has_w, has_b = w.size > 0, b.size > 0
+    for r in range(r0, r1):
+        row = x[r]
+        total = 0.0
+        for j in range(d):
+            total += row[j]
+        mean = total / d
+        sq = 0.0
+        for j in range(d):
+            c = row[j] - mean
+            sq += c * c
+        inv = 1.0 / np.sqrt(sq / d + eps)
+        out = y[r]
+        m, s = row.dtype.type(mean), row.dtype.type(inv)
+        for j in range(d):
+            h = (row[j] - m) * s
+            if keep:
+                xhat[r, j] = h
+            if has_w:
+                h = h * w[j]
+            if has_b:
+                h = h + b[j]
+            out[j] = h
+        if keep:
+            rstd[r] = s
+
+
 # ---------------------------------------------------------------- activations (flat arrays)
 # The caller passes slices rather than a start index: a loop over range(start, stop) indexes with a possibly
 # negative number, numba's wraparound check then stops LLVM from vectorising it (10x slower).

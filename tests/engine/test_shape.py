@@ -252,3 +252,27 @@ def test_iterating_a_tensor_yields_its_rows_and_a_0d_tensor_is_not_iterable():
     assert [r.tolist() for r in rows] == [[1, 2], [3, 4]]
     with pytest.raises(TypeError, match="0-d"):
         iter(hubkit.tensor(1.0))
+
+
+def test_int_index_without_grad_is_a_view_with_no_graph_node():
+    # the fast path taken by Dataset's tensor[i]: same values and view semantics as the recorded path
+    t = hubkit.tensor(np.arange(12.0).reshape(3, 4))
+    row = t[1]
+    assert row._creator is None and row.shape == (4,)
+    np.testing.assert_array_equal(row.numpy(), [4.0, 5.0, 6.0, 7.0])
+    row.array[0] = 100.0  # shares t's memory, as in torch
+    assert t.numpy()[1, 0] == 100.0
+    assert t[-1].numpy().tolist() == [8.0, 9.0, 10.0, 11.0]
+    with pytest.raises(IndexOutOfRangeError):
+        t[3]
+    with pytest.raises(IndexOutOfRangeError):
+        hubkit.tensor(5.0)[0]
+
+
+def test_int_index_with_grad_is_recorded_and_not_under_no_grad():
+    w = hubkit.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    (w[1] * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[0, 0, 0], [2, 2, 2]])
+    with hubkit.no_grad():
+        r = w[0]
+    assert r._creator is None and not r.requires_grad

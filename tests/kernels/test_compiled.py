@@ -355,6 +355,66 @@ def test_compiled_pooling_norm_and_activations_match_torch(monkeypatch):
     np.testing.assert_array_equal(cpu_elementwise.clamp(x, 0.0, 6.0), torch.nn.functional.relu6(torch.from_numpy(x)))
 
 
+# ---------------------------------------------------------------- layer normalization
+
+
+@needs_numba
+@pytest.mark.parametrize("shape, k", [((3, 5, 384), 1), ((2, 7), 1), ((1, 1, 9), 1), ((4, 3, 5, 6), 2), ((2, 3, 4), 3)])
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_compiled_matches_numpy(shape, k, affine, training, dtype, monkeypatch):
+    import hubkit
+    import hubkit.nn.functional as F
+
+    x = _rand(*shape, dtype=dtype) * 3 + 2
+    if min(shape[-2:]) > 1:
+        x = _noncontiguous(x)
+    norm = shape[len(shape) - k :]
+    w = None if affine == "none" else _rand(*norm, dtype=dtype)
+    b = _rand(*norm, dtype=dtype) if affine == "both" else None
+    gy = _rand(*shape, dtype=dtype)
+
+    def run():
+        xt = hubkit.tensor(x, requires_grad=training)
+        wt = None if w is None else hubkit.tensor(w, requires_grad=training)
+        bt = None if b is None else hubkit.tensor(b, requires_grad=training)
+        y = F.layer_norm(xt, norm, wt, bt, eps=1e-5)
+        if not training:
+            return [y.numpy()]
+        y.backward(hubkit.tensor(gy))
+        return [y.numpy(), xt.grad.numpy()] + [t.grad.numpy() for t in (wt, bt) if t is not None]
+
+    want, got = _both(monkeypatch, run)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for g, r in zip(got, want):
+        assert g.dtype == r.dtype
+        np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+
+
+@needs_numba
+def test_layer_norm_compiled_leaves_nan_rows_nan_and_a_constant_row_at_the_bias(monkeypatch):
+    x = np.ones((3, 8), np.float32)
+    x[1, 2] = np.nan
+    b = np.arange(8, dtype=np.float32)
+    monkeypatch.setattr(_jit, "_enabled", True)
+    y, _, _ = cpu_norm.layer_norm_forward(x, 1, None, b, 1e-5, False)
+    assert np.isnan(y[1]).all()
+    np.testing.assert_array_equal(y[0], b)
+    np.testing.assert_array_equal(y[2], b)
+
+
+@pytest.mark.parity
+@needs_numba
+def test_compiled_layer_norm_matches_torch(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(_jit, "_enabled", True)
+    x, w, b = _rand(4, 33, 384) * 2 + 1, _rand(384), _rand(384)
+    y, _, _ = cpu_norm.layer_norm_forward(x, 1, w, b, 1e-12, False)
+    yt = torch.nn.functional.layer_norm(torch.from_numpy(x), (384,), torch.from_numpy(w), torch.from_numpy(b), 1e-12)
+    np.testing.assert_allclose(y, yt.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_numba_extra_is_declared_and_in_the_test_extra():
     """CI installs the test extra, so both kernel paths run there."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -370,7 +430,8 @@ def test_numba_extra_is_declared_and_in_the_test_extra():
 
 
 @needs_numba
-@pytest.mark.parametrize("name", ["relu", "relu6", "hardtanh", "gelu", "max_pool", "batch_norm", "depthwise"])
+@pytest.mark.parametrize("name", ["relu", "relu6", "hardtanh", "gelu", "max_pool", "batch_norm", "depthwise",
+                                  "layer_norm"])
 def test_ops_on_the_compiled_path_pass_gradcheck(name, monkeypatch):
     from opcheck import gradcheck, tie_free
 
@@ -392,6 +453,8 @@ def test_ops_on_the_compiled_path_pass_gradcheck(name, monkeypatch):
                        [tie_free(shape, seed=6) * 2 + 1, np.linspace(0.5, 1.5, 3), np.linspace(-1, 1, 3)]),
         "depthwise": (lambda x, w: F.conv2d(x, w, None, 2, 1, 1, 3),
                       [tie_free(shape, seed=7), tie_free((3, 1, 3, 3), seed=8)]),
+        "layer_norm": (lambda x, w, b: F.layer_norm(x, (7, 6), w, b),
+                       [tie_free(shape, seed=9) * 2 + 1, tie_free((7, 6), seed=10) + 1, tie_free((7, 6), seed=11)]),
     }  # fmt: skip
     fn, inputs = fns[name]
     gradcheck(fn, inputs)

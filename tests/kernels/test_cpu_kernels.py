@@ -90,8 +90,6 @@ def test_conv2d_gradients_are_adjoints_of_forward(xs, ws, stride, pads, dil, gro
 
 
 def test_depthwise_tap_path_is_taken_where_it_should_be(monkeypatch, kernel_impl):
-    if kernel_impl == "compiled":
-        pytest.skip("the compiled depthwise kernel takes every stride; this checks the numpy path's choices")
     x = _rand(3, 6, 10, 9, dtype=np.float32)
     w = _rand(6, 1, 5, 5, dtype=np.float32)
     b = _rand(6, dtype=np.float32)
@@ -99,10 +97,17 @@ def test_depthwise_tap_path_is_taken_where_it_should_be(monkeypatch, kernel_impl
     calls = []
     real = cpu_depthwise.stride1
     monkeypatch.setattr(cpu_depthwise, "stride1", lambda *a: calls.append(1) or real(*a))
-    y = cpu.conv2d(x, w, b, *args)  # inference: the tap path
-    assert calls == [1] and y.dtype == np.float32
+    y = cpu.conv2d(x, w, b, *args)  # inference: the numpy tap path, or the compiled depthwise kernel
     want = ref.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args)
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    assert y.dtype == np.float32
+    if kernel_impl == "compiled":
+        # the compiled kernel takes every depthwise conv (any stride), forward and both gradients
+        gy = _rand(*y.shape, dtype=np.float32)
+        gx, gw = cpu.conv2d_backward(x, gy, w, w.shape, x.shape[2:], *args, None, True, True)
+        assert calls == [] and gx.shape == x.shape and gw.shape == w.shape
+        return
+    assert calls == [1]
     # training a small conv: the wide columns are kept for the weight gradient instead
     _, columns = cpu.conv2d(x, w, b, *args, keep_columns=True)
     assert calls == [1] and columns is not None
