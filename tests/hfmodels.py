@@ -4,7 +4,7 @@
 Each ``*_files(...)`` returns ``(files, source)``: ``{relative path: bytes}`` of a transformers ``save_pretrained``
 (or sentence-transformers ``save``) folder, and the hubkit model its weights came from, to compare outputs with.
 Checkpoints are written as transformers 5 writes them (tied weights once, no ``position_ids`` buffer); tokenizers are
-the small ``tokenizer.json`` fixtures of tests/data/tokenizers. ``write(folder, files)`` puts them on disk.
+the small ``tokenizer.json`` fixtures of tests/data/tokenizer_json. ``write(folder, files)`` puts them on disk.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import hubkit
 from hubkit.hub.checkpoint.formats import save_checkpoint
 
-TOKENIZERS = Path(__file__).resolve().parent / "data" / "tokenizers"
+TOKENIZERS = Path(__file__).resolve().parent / "data" / "tokenizer_json"
 BERT_KW = {"vocab_size": 1500, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4,
            "intermediate_size": 24, "max_position_embeddings": 64}  # fmt: skip
 

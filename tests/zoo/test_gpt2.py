@@ -18,7 +18,7 @@ from hubkit.zoo.text.generation import process_logits
 from hubkit.zoo.text.gpt2 import GPT2Config, GPT2LMHeadModel, hf_gpt2_state
 from hubkit.zoo.text.tokenizer_json import TokenizerFast
 
-TOKENIZER = Path(__file__).resolve().parents[1] / "data" / "tokenizers" / "gpt2.json"  # 600 byte-level BPE tokens
+TOKENIZER = Path(__file__).resolve().parents[1] / "data" / "tokenizer_json" / "gpt2.json"  # 600 byte-level BPE tokens
 TINY = GPT2Config(vocab_size=600, n_positions=48, n_embd=32, n_layer=2, n_head=4, initializer_range=0.2,
                   bos_token_id=0, eos_token_id=0)  # fmt: skip
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.parity
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-TOKENIZERS = Path(__file__).resolve().parents[1] / "data" / "tokenizers"
+TOKENIZERS = Path(__file__).resolve().parents[1] / "data" / "tokenizer_json"
 TEXTS = ["hello world", "The cat sat on the mat.", "a", "naïve café, déjà vu!"]
 ENCODER = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 24}
 

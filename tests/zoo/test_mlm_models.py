@@ -28,7 +28,7 @@ from hubkit.zoo.text.distilbert import hf_distilbert_mlm_state
 from hubkit.zoo.text.roberta import hf_roberta_mlm_state
 from hubkit.zoo.text.tokenizer_json import TokenizerFast
 
-WORDPIECE = Path(__file__).resolve().parents[1] / "data" / "tokenizers" / "wordpiece.json"  # vocab of ~1,500
+WORDPIECE = Path(__file__).resolve().parents[1] / "data" / "tokenizer_json" / "wordpiece.json"  # vocab of ~1,500
 SMALL = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 24}
 
 

@@ -1,5 +1,5 @@
 """The pure-Python tokenizer.json pipeline against fixtures written by Hugging Face's tokenizers
-(tests/data/tokenizers/make_fixtures.py), the transformers-style front (TokenizerFast), GPT-2's byte-level BPE
+(tests/data/tokenizer_json/make_fixtures.py), the transformers-style front (TokenizerFast), GPT-2's byte-level BPE
 pieces, and the errors a user can hit. No tokenizers, no torch: every tokenizer here runs with backend="python"."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from hubkit.zoo.text.tokenizer_json import (
 )
 from hubkit.zoo.text.tokenizers import BertTokenizer
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "tokenizers"
+DATA = Path(__file__).resolve().parents[1] / "data" / "tokenizer_json"
 EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
 COMPONENTS = json.loads((DATA / "components.json").read_text(encoding="utf-8"))
 TEXTS = textfuzz.strings(80, seed=3)
@@ -265,3 +265,19 @@ def test_character_tables_are_the_measured_ones():
                 sys.modules["regex"] = saved
             else:
                 del sys.modules["regex"]
+
+
+def test_a_folder_named_tokenizers_on_sys_path_is_not_taken_for_the_package(tmp_path, monkeypatch):
+    # pytest puts test folders on sys.path; a data folder called "tokenizers" there imported as an empty
+    # namespace package, and every tokenizer then failed with "no attribute 'Tokenizer'" (CI without the extra)
+    import sys
+    import types
+
+    from hubkit.zoo.text.tokenizer_json import tokenizers_available
+
+    shadow = types.ModuleType("tokenizers")
+    shadow.__path__ = [str(tmp_path / "tokenizers")]
+    monkeypatch.setitem(sys.modules, "tokenizers", shadow)
+    assert not tokenizers_available()
+    tok = Tokenizer.from_file(DATA / "wordpiece.json")  # backend "auto": the pure-Python pipeline
+    assert tok.encode("hello world").ids == _python("wordpiece").encode("hello world").ids

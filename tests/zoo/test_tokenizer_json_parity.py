@@ -122,7 +122,7 @@ def test_truncation_and_padding_like_tokenizers(spec, truncation, padding):
 
 
 def test_every_component_on_random_text():
-    sys.path.insert(0, str(ROOT / "tests" / "data" / "tokenizers"))
+    sys.path.insert(0, str(ROOT / "tests" / "data" / "tokenizer_json"))
     import make_fixtures
 
     texts = textfuzz.strings(2000, seed=11)

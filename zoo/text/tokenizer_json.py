@@ -62,12 +62,13 @@ __all__ = ["Encoding", "Tokenizer", "TokenizerFast", "TokenizerFormatError", "lo
 
 
 def tokenizers_available() -> bool:
-    """Whether the ``tokenizers`` package (the ``text`` extra) can be imported."""
+    """Whether the ``tokenizers`` package (the ``text`` extra) can be imported. A folder named ``tokenizers`` on
+    ``sys.path`` imports as an empty namespace package: that is not the package, so it has to have ``Tokenizer``."""
     try:
-        import tokenizers  # noqa: F401
+        import tokenizers
     except ImportError:
         return False
-    return True
+    return hasattr(tokenizers, "Tokenizer")
 
 
 # ---------------------------------------------------------------- added tokens

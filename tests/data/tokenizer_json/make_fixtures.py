@@ -1,7 +1,7 @@
 """Write the tokenizer fixtures in this folder with Hugging Face's ``tokenizers``, once; the default tests check
 hubkit's pure-Python pipeline against them without ``tokenizers`` installed.
 
-    python tests/data/tokenizers/make_fixtures.py      # needs tokenizers (made with tokenizers 0.23.3)
+    python tests/data/tokenizer_json/make_fixtures.py      # needs tokenizers (made with tokenizers 0.23.3)
 
 Outputs:
 
