@@ -14,7 +14,9 @@ memory, each side in a fresh process); inference rows are in bench/models.py, te
 bench/text.py and bench/audio.py.
 
 Each case is a name plus two setup functions (hubkit, torch) that build inputs and return a
-zero-argument callable to time. Timings are the best of ``--repeat`` runs after one warm-up; the ratio
+zero-argument callable to time. Timings are the best of ``--repeat`` rounds after one warm-up, a round of a
+short case being as many back-to-back calls as fill ``ROUND_SECONDS`` (0.25 s; the time per call is reported),
+as training runs its steps; the ratio
 is hubkit time / torch time (lower is better, 1.0 = parity). torch runs with as many threads as
 numpy's BLAS uses, so both get the same cores. The CPU-time ratio (best ``time.process_time`` of each
 side) is printed too: on a machine shared with other jobs it moves much less than wall time, though
@@ -25,6 +27,7 @@ appending cases to ``CASES``.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import time
@@ -150,19 +153,30 @@ def _peak_memory_row(label: str) -> None:
 # ---------------------------------------------------------------- runner
 
 
+# A round of a short case calls it back to back until the round lasts at least this long, and reports the mean
+# per call: training runs steps back to back, so a lone step right after the other library's (cold caches,
+# sleeping worker threads) is not what a user waits for. Both sides are timed the same way.
+ROUND_SECONDS = 0.25
+
+
 def _interleaved_best(fns: list[Callable[[], object]], repeat: int) -> tuple[list[float], list[float]]:
-    """Best wall time and best CPU time of each callable, running them in turn each round so that load
-    from other processes on a shared machine hits both sides alike."""
+    """Best wall time and best CPU time per call of each callable, running them in turn each round so that
+    load from other processes on a shared machine hits both sides alike. The untimed first call of each
+    sets how many back-to-back calls make its round (see ``ROUND_SECONDS``)."""
+    calls = []
     for fn in fns:
+        start = time.perf_counter()
         fn()
+        calls.append(max(1, math.ceil(ROUND_SECONDS / max(time.perf_counter() - start, 1e-6))))
     best = [float("inf")] * len(fns)
     best_cpu = [float("inf")] * len(fns)
     for _ in range(repeat):
         for i, fn in enumerate(fns):
             start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-            best_cpu[i] = min(best_cpu[i], time.process_time() - start_cpu)
+            for _ in range(calls[i]):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - start) / calls[i])
+            best_cpu[i] = min(best_cpu[i], (time.process_time() - start_cpu) / calls[i])
     return best, best_cpu
 
 
