@@ -316,14 +316,15 @@ def test_conv2d_backward_equals_the_two_gradient_kernels(compiled, monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_depthwise_matches_torch(xs, kernel, stride, pads, dil, dtype, monkeypatch):
     torch = pytest.importorskip("torch")
-    if pads[0][0] != pads[0][1] or pads[1][0] != pads[1][1]:
-        pytest.skip("torch's conv2d takes symmetric padding only")
     monkeypatch.setattr(_jit, "_enabled", True)
     c = xs[1]
     x, w = _rand(*xs, dtype=dtype), _rand(c, 1, *kernel, dtype=dtype)
     xt = torch.tensor(x, requires_grad=True)
     wt = torch.tensor(w, requires_grad=True)
-    yt = torch.nn.functional.conv2d(xt, wt, None, stride, (pads[0][0], pads[1][0]), dil, c)
+    # torch's conv2d pads symmetrically: uneven padding is an explicit F.pad (left, right, top, bottom) first
+    (top, bottom), (left, right) = pads
+    xp = torch.nn.functional.pad(xt, (left, right, top, bottom))
+    yt = torch.nn.functional.conv2d(xp, wt, None, stride, 0, dil, c)
     gy = np.cos(np.arange(yt.numel())).reshape(yt.shape).astype(dtype)
     yt.backward(torch.from_numpy(gy))
     y = cpu.conv2d(x, w, None, stride, pads, dil, c)
