@@ -251,6 +251,49 @@ def layer_norm_rows(x, w, b, eps, y, xhat, rstd, r0, r1):  # pragma: no cover (c
             rstd[r] = s
 
 
+@njit(nogil=True, cache=True, fastmath=_REDUCE)
+def group_norm_rows(x, w, b, eps, y, xhat, rstd, r0, r1):  # pragma: no cover (compiled)
+    """Group norm of rows ``r0:r1`` of ``x`` (N*G, C/G, L), row ``r`` being group ``r % G`` of image ``r // G``:
+    ``y = (x - mean) * rstd * w[c] + b[c]`` with the per-channel ``w``/``b`` (G, C/G) (size 0: none), statistics
+    in float64 over the whole row. ``xhat`` gets the normalised values when it is not empty (training); ``rstd``
+    (N*G,) always gets ``1 / sqrt(var + eps)``."""
+    groups, cg, length = w.shape[0] if w.size > 0 else b.shape[0] if b.size > 0 else 1, x.shape[1], x.shape[2]
+    keep = xhat.shape[0] > 0
+    has_w, has_b = w.size > 0, b.size > 0
+    count = cg * length
+    for r in range(r0, r1):
+        total = 0.0
+        for k in range(cg):
+            row = x[r, k]
+            for j in range(length):
+                total += row[j]
+        mean = total / count
+        sq = 0.0
+        for k in range(cg):
+            row = x[r, k]
+            for j in range(length):
+                c = row[j] - mean
+                sq += c * c
+        inv = 1.0 / np.sqrt(sq / count + eps)
+        m, s = x.dtype.type(mean), x.dtype.type(inv)
+        rstd[r] = s
+        g = r % groups
+        for k in range(cg):
+            row = x[r, k]
+            out = y[r, k]
+            a = s * w[g, k] if has_w else s
+            shift = b[g, k] if has_b else x.dtype.type(0)
+            if keep:
+                h = xhat[r, k]
+                for j in range(length):
+                    v = (row[j] - m) * s
+                    h[j] = v
+                    out[j] = (v * w[g, k] if has_w else v) + shift
+            else:
+                for j in range(length):
+                    out[j] = (row[j] - m) * a + shift
+
+
 # ---------------------------------------------------------------- activations (flat arrays)
 # The caller passes slices rather than a start index: a loop over range(start, stop) indexes with a possibly
 # negative number, numba's wraparound check then stops LLVM from vectorising it (10x slower).

@@ -218,3 +218,32 @@ def layer_norm_forward(
     if not training:
         return y, None, None
     return y, xhat, rstd.reshape(x.shape[: x.ndim - k] + (1,) * k)
+
+
+def group_norm_forward(
+    x: np.ndarray, groups: int, weight: np.ndarray | None, bias: np.ndarray | None, eps: float, training: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
+    """Group norm of ``x`` (N, C, *) -> ``(y, xhat or None, inv_std (N, G, 1))``: one compiled kernel per block
+    of (image, group) rows, statistics and the per-channel affine map together, or None when the compiled
+    kernels are not in use (the numpy reference in ``nn/functional`` runs then).
+
+    wav2vec 2.0's feature encoder normalises a (1, 512, 50,000) activation per channel: the numpy passes took a
+    seventh of a 10-second clip's inference."""
+    if not _fusable(x, weight, bias) or x.shape[1] % groups:
+        return None
+    jit = _jit.compiled(x.size)
+    if jit is None:
+        return None
+    n, c = x.shape[:2]
+    rows, cg = n * groups, c // groups
+    x3 = np.ascontiguousarray(x).reshape(rows, cg, -1)
+    y = np.empty(x.shape, dtype=x.dtype)
+    xhat = np.empty(x.shape, dtype=x.dtype) if training else None
+    none = np.empty((0, 0, 0), dtype=x.dtype)
+    w2 = np.empty((0, 0), x.dtype) if weight is None else np.ascontiguousarray(weight).reshape(groups, cg)
+    b2 = np.empty((0, 0), x.dtype) if bias is None else np.ascontiguousarray(bias).reshape(groups, cg)
+    rstd = np.empty(rows, dtype=x.dtype)
+    y3, xhat3 = y.reshape(x3.shape), (none if xhat is None else xhat.reshape(x3.shape))
+    parallel_for(rows, lambda r0, r1: jit.group_norm_rows(x3, w2, b2, eps, y3, xhat3, rstd, r0, r1),
+                 _per_item(x3.size, rows))  # fmt: skip
+    return y, (xhat if training else None), rstd.reshape(n, groups, 1)

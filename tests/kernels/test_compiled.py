@@ -394,6 +394,52 @@ def test_layer_norm_compiled_matches_numpy(shape, k, affine, training, dtype, mo
 
 
 @needs_numba
+@pytest.mark.parametrize("shape, groups", [((2, 6, 5), 3), ((3, 4, 7, 5), 1), ((1, 8, 3, 3), 8), ((2, 4), 2),
+                                           ((1, 512, 1000), 512)])
+@pytest.mark.parametrize("affine", ["both", "weight", "bias", "none"])
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_group_norm_compiled_matches_numpy(shape, groups, affine, training, dtype, monkeypatch):
+    import hubkit
+    import hubkit.nn.functional as F
+
+    x = _rand(*shape, dtype=dtype) * 3 - 1
+    if min(shape[-2:]) > 1:
+        x = _noncontiguous(x)
+    c = shape[1]
+    w = _rand(c, dtype=dtype) if affine in ("both", "weight") else None
+    b = _rand(c, dtype=dtype) if affine in ("both", "bias") else None
+    gy = _rand(*shape, dtype=dtype)
+
+    def run():
+        xt = hubkit.tensor(x, requires_grad=training)
+        wt = None if w is None else hubkit.tensor(w, requires_grad=training)
+        bt = None if b is None else hubkit.tensor(b, requires_grad=training)
+        y = F.group_norm(xt, groups, wt, bt, eps=1e-5)
+        if not training:
+            return [y.numpy()]
+        y.backward(hubkit.tensor(gy))
+        return [y.numpy(), xt.grad.numpy()] + [t.grad.numpy() for t in (wt, bt) if t is not None]
+
+    want, got = _both(monkeypatch, run)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for g, r in zip(got, want):
+        assert g.dtype == r.dtype
+        np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+
+
+@pytest.mark.parity
+@needs_numba
+def test_compiled_group_norm_matches_torch(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(_jit, "_enabled", True)
+    x, w, b = _rand(2, 64, 300) * 2 + 1, _rand(64), _rand(64)
+    y, _, _ = cpu_norm.group_norm_forward(x, 8, w, b, 1e-5, False)
+    yt = torch.nn.functional.group_norm(torch.from_numpy(x), 8, torch.from_numpy(w), torch.from_numpy(b), 1e-5)
+    np.testing.assert_allclose(y, yt.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@needs_numba
 def test_layer_norm_compiled_leaves_nan_rows_nan_and_a_constant_row_at_the_bias(monkeypatch):
     x = np.ones((3, 8), np.float32)
     x[1, 2] = np.nan
@@ -432,7 +478,7 @@ def test_numba_extra_is_declared_and_in_the_test_extra():
 
 @needs_numba
 @pytest.mark.parametrize("name", ["relu", "relu6", "hardtanh", "gelu", "max_pool", "batch_norm", "depthwise",
-                                  "layer_norm"])
+                                  "layer_norm", "group_norm"])
 def test_ops_on_the_compiled_path_pass_gradcheck(name, monkeypatch):
     from opcheck import gradcheck, tie_free
 
@@ -456,6 +502,8 @@ def test_ops_on_the_compiled_path_pass_gradcheck(name, monkeypatch):
                       [tie_free(shape, seed=7), tie_free((3, 1, 3, 3), seed=8)]),
         "layer_norm": (lambda x, w, b: F.layer_norm(x, (7, 6), w, b),
                        [tie_free(shape, seed=9) * 2 + 1, tie_free((7, 6), seed=10) + 1, tie_free((7, 6), seed=11)]),
+        "group_norm": (lambda x, w, b: F.group_norm(x, 3, w, b),
+                       [tie_free(shape, seed=12) * 2 + 1, np.linspace(0.5, 1.5, 3), np.linspace(-1, 1, 3)]),
     }  # fmt: skip
     fn, inputs = fns[name]
     gradcheck(fn, inputs)
