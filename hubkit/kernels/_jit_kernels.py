@@ -252,12 +252,12 @@ def layer_norm_rows(x, w, b, eps, y, xhat, rstd, r0, r1):  # pragma: no cover (c
 
 
 @njit(nogil=True, cache=True, fastmath=_REDUCE)
-def group_norm_rows(x, w, b, eps, y, xhat, rstd, r0, r1):  # pragma: no cover (compiled)
+def group_norm_rows(x, groups, w, b, eps, y, xhat, rstd, r0, r1):  # pragma: no cover (compiled)
     """Group norm of rows ``r0:r1`` of ``x`` (N*G, C/G, L), row ``r`` being group ``r % G`` of image ``r // G``:
     ``y = (x - mean) * rstd * w[c] + b[c]`` with the per-channel ``w``/``b`` (G, C/G) (size 0: none), statistics
     in float64 over the whole row. ``xhat`` gets the normalised values when it is not empty (training); ``rstd``
     (N*G,) always gets ``1 / sqrt(var + eps)``."""
-    groups, cg, length = w.shape[0] if w.size > 0 else b.shape[0] if b.size > 0 else 1, x.shape[1], x.shape[2]
+    cg, length = x.shape[1], x.shape[2]
     keep = xhat.shape[0] > 0
     has_w, has_b = w.size > 0, b.size > 0
     count = cg * length

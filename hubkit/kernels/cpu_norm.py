@@ -195,7 +195,7 @@ def layer_norm_forward(
     Rows are split over hubkit's threads; each row's statistics are float64 sums, so results do not depend on
     the thread count. Transformer encoders normalise (tokens, 384-1024) activations after every sub-layer:
     the numpy version's six passes and four temporaries were as slow as the GEMM before them at MiniLM's size."""
-    if not _fusable(x, None) or x.ndim < k or x.size == 0:
+    if not _fusable(x) or x.ndim < k:
         return None
     jit = _jit.compiled(x.size)
     if jit is None:
@@ -244,6 +244,6 @@ def group_norm_forward(
     b2 = np.empty((0, 0), x.dtype) if bias is None else np.ascontiguousarray(bias).reshape(groups, cg)
     rstd = np.empty(rows, dtype=x.dtype)
     y3, xhat3 = y.reshape(x3.shape), (none if xhat is None else xhat.reshape(x3.shape))
-    parallel_for(rows, lambda r0, r1: jit.group_norm_rows(x3, w2, b2, eps, y3, xhat3, rstd, r0, r1),
+    parallel_for(rows, lambda r0, r1: jit.group_norm_rows(x3, groups, w2, b2, eps, y3, xhat3, rstd, r0, r1),
                  _per_item(x3.size, rows))  # fmt: skip
     return y, (xhat if training else None), rstd.reshape(n, groups, 1)

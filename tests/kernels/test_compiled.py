@@ -359,13 +359,36 @@ def test_compiled_pooling_norm_and_activations_match_torch(monkeypatch):
 # ---------------------------------------------------------------- layer normalization
 
 
+def _norm_paths_agree(monkeypatch, norm, x, w, b, training, tol):
+    """``norm(x, w, b)`` (Tensors or None) on the numpy and the compiled kernels: outputs and, when ``training``,
+    the gradients of x, w and b for one random output gradient agree within ``tol``, dtypes included."""
+    import hubkit
+
+    gy = _rand(*x.shape, dtype=x.dtype)
+
+    def run():
+        xt = hubkit.tensor(x, requires_grad=training)
+        wt = None if w is None else hubkit.tensor(w, requires_grad=training)
+        bt = None if b is None else hubkit.tensor(b, requires_grad=training)
+        y = norm(xt, wt, bt)
+        if not training:
+            return [y.numpy()]
+        y.backward(hubkit.tensor(gy))
+        return [y.numpy(), xt.grad.numpy()] + [t.grad.numpy() for t in (wt, bt) if t is not None]
+
+    want, got = _both(monkeypatch, run)
+    assert len(got) == len(want)
+    for g, r in zip(got, want):
+        assert g.dtype == r.dtype
+        np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+
+
 @needs_numba
 @pytest.mark.parametrize("shape, k", [((3, 5, 384), 1), ((2, 7), 1), ((1, 1, 9), 1), ((4, 3, 5, 6), 2), ((2, 3, 4), 3)])
 @pytest.mark.parametrize("affine", ["both", "weight", "none"])
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_layer_norm_compiled_matches_numpy(shape, k, affine, training, dtype, monkeypatch):
-    import hubkit
     import hubkit.nn.functional as F
 
     x = _rand(*shape, dtype=dtype) * 3 + 2
@@ -374,23 +397,8 @@ def test_layer_norm_compiled_matches_numpy(shape, k, affine, training, dtype, mo
     norm = shape[len(shape) - k :]
     w = None if affine == "none" else _rand(*norm, dtype=dtype)
     b = _rand(*norm, dtype=dtype) if affine == "both" else None
-    gy = _rand(*shape, dtype=dtype)
-
-    def run():
-        xt = hubkit.tensor(x, requires_grad=training)
-        wt = None if w is None else hubkit.tensor(w, requires_grad=training)
-        bt = None if b is None else hubkit.tensor(b, requires_grad=training)
-        y = F.layer_norm(xt, norm, wt, bt, eps=1e-5)
-        if not training:
-            return [y.numpy()]
-        y.backward(hubkit.tensor(gy))
-        return [y.numpy(), xt.grad.numpy()] + [t.grad.numpy() for t in (wt, bt) if t is not None]
-
-    want, got = _both(monkeypatch, run)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for g, r in zip(got, want):
-        assert g.dtype == r.dtype
-        np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+    _norm_paths_agree(monkeypatch, lambda xt, wt, bt: F.layer_norm(xt, norm, wt, bt, eps=1e-5), x, w, b, training,
+                      1e-5 if dtype == np.float32 else 1e-12)
 
 
 @needs_numba
@@ -400,7 +408,6 @@ def test_layer_norm_compiled_matches_numpy(shape, k, affine, training, dtype, mo
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_group_norm_compiled_matches_numpy(shape, groups, affine, training, dtype, monkeypatch):
-    import hubkit
     import hubkit.nn.functional as F
 
     x = _rand(*shape, dtype=dtype) * 3 - 1
@@ -409,23 +416,8 @@ def test_group_norm_compiled_matches_numpy(shape, groups, affine, training, dtyp
     c = shape[1]
     w = _rand(c, dtype=dtype) if affine in ("both", "weight") else None
     b = _rand(c, dtype=dtype) if affine in ("both", "bias") else None
-    gy = _rand(*shape, dtype=dtype)
-
-    def run():
-        xt = hubkit.tensor(x, requires_grad=training)
-        wt = None if w is None else hubkit.tensor(w, requires_grad=training)
-        bt = None if b is None else hubkit.tensor(b, requires_grad=training)
-        y = F.group_norm(xt, groups, wt, bt, eps=1e-5)
-        if not training:
-            return [y.numpy()]
-        y.backward(hubkit.tensor(gy))
-        return [y.numpy(), xt.grad.numpy()] + [t.grad.numpy() for t in (wt, bt) if t is not None]
-
-    want, got = _both(monkeypatch, run)
-    tol = 2e-5 if dtype == np.float32 else 1e-12
-    for g, r in zip(got, want):
-        assert g.dtype == r.dtype
-        np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+    _norm_paths_agree(monkeypatch, lambda xt, wt, bt: F.group_norm(xt, groups, wt, bt, eps=1e-5), x, w, b, training,
+                      2e-5 if dtype == np.float32 else 1e-12)
 
 
 @pytest.mark.parity
