@@ -127,6 +127,17 @@ for _layer in CONV_LAYERS:
         for _bwd in (False, True):
             CASES.append(_conv_case(_layer[0], _n, *_layer[1:], backward=_bwd))
 
+# Small layers, where the direct convolution runs (hubkit/kernels/cpu_wide.py, with numba): LeNet-5's two
+# layers at batch 64 and a CIFAR-style 16-channel layer; ``--only direct``.
+DIRECT_LAYERS = [
+    ("direct LeNet 1->6 28 5x5", 64, 1, 28, 6, 5, 1, 2),
+    ("direct LeNet 6->16 14 5x5", 64, 6, 14, 16, 5, 1, 0),
+    ("direct 16->16 32 3x3", 64, 16, 32, 16, 3, 1, 1),
+]
+for _layer in DIRECT_LAYERS:
+    for _bwd in (False, True):
+        CASES.append(_conv_case(_layer[0], *_layer[1:], backward=_bwd))
+
 # ---------------------------------------------------------------- training steps and fused inference
 
 from engine_training import training_cases  # noqa: E402  (bench/engine_training.py: training steps, fuse)

@@ -23,6 +23,8 @@ _scratch_buffers = threading.local()
 # least this many bytes of per-image work: below it the hand-off costs more than the second core gains.
 # Chosen by measurement on LeNet-5's layers (bench/engine.py).
 _PARALLEL_MIN_BYTES = 256 << 10
+# The same for numba's parallel drivers (``_jit.parallel_chunks``): measured on LeNet-5's pooling layers.
+_NUMBA_PARALLEL_MIN_BYTES = 32 << 10
 
 
 # ---------------------------------------------------------------- helpers
@@ -50,6 +52,12 @@ def _scratch(role: str, shape: tuple[int, ...], dtype: np.dtype, zero: bool = Fa
 
 def _parallel_min_items(bytes_per_item: int) -> int:
     return -(-_PARALLEL_MIN_BYTES // max(bytes_per_item, 1))
+
+
+def _numba_min_items(bytes_per_item: int) -> int:
+    """As :func:`_parallel_min_items` for numba's parallel drivers, whose fork and join costs microseconds
+    instead of the pool's tenth of a millisecond (``_NUMBA_PARALLEL_MIN_BYTES``)."""
+    return -(-_NUMBA_PARALLEL_MIN_BYTES // max(bytes_per_item, 1))
 
 
 def _over_images(n: int, bytes_per_image: int, body) -> None:

@@ -7,7 +7,10 @@ time: numba's own import takes about half a second, paid by the first kernel tha
 
 The compiled kernels release the GIL (``nogil``) and run single-threaded: hubkit's thread pool splits the
 work over images or channels as it does for the numpy kernels, so results stay bit-identical for any
-thread count. Compilation is cached on disk (numba's ``cache=True``: beside the module, or in numba's
+thread count. The kernels of LeNet-sized layers (direct convolution, 2x2 max pooling, clamp) also have a
+parallel driver (``*_parallel``: ``prange`` over the same contiguous chunks) that runs on numba's own
+threads, whose fork and join costs microseconds where the pool's hand-off costs a tenth of a millisecond
+(:func:`parallel_threads` says when they are used). Compilation is cached on disk (numba's ``cache=True``: beside the module, or in numba's
 user cache directory when the package directory is read-only), so only the first process pays for it.
 
 Jobs under ``MIN_WORK`` elements stay on numpy. ``HUBKIT_NUMBA=0`` (or ``set_enabled(False)``) keeps every
@@ -21,6 +24,8 @@ import logging
 import os
 import threading
 from types import ModuleType
+
+import numpy as np
 
 _ENV_VAR = "HUBKIT_NUMBA"
 # Jobs smaller than this many elements stay on numpy: they gain nothing worth numba's import (half a second,
@@ -73,3 +78,75 @@ def compiled(work: int | None = None) -> ModuleType | None:
                     return None
                 _module = _jit_kernels
     return _module
+
+
+# ---------------------------------------------------------------- numba's own threads
+# Handing a short kernel to hubkit's pool costs about 0.1 ms on a small VM (waking a blocked Python thread,
+# then the GIL), as much as a LeNet-5 layer's whole kernel; numba's parallel drivers (``prange``) fork and join
+# on its threading layer in a few microseconds. They are used only on a thread-safe layer (tbb or omp: numba's
+# fallback, workqueue, aborts when two threads call it at once), from a thread that is not one of hubkit's
+# pool threads, and not in a child forked after the parent used them (GNU OpenMP terminates such a child).
+_parallel_ok: bool | None = None  # None until probed
+_parallel_used = False
+_numba_threads = threading.local()
+
+
+def parallel_threads() -> int:
+    """How many threads a compiled kernel's parallel driver (``*_parallel``) should run on: hubkit's thread
+    count (``hubkit.set_num_threads``) when above one and numba's threads are usable here (see above), else 1:
+    run the serial driver (on hubkit's pool where the caller splits the work)."""
+    global _parallel_ok, _parallel_used
+    from hubkit.kernels import _threads
+
+    threads = _threads.get_num_threads()
+    if threads <= 1 or _threads.in_pool_thread() or compiled() is None:
+        return 1
+    if _parallel_ok is None:
+        with _lock:
+            if _parallel_ok is None:
+                _parallel_ok = _probe_parallel()
+    if not _parallel_ok:
+        return 1
+    import numba
+
+    threads = min(threads, numba.config.NUMBA_NUM_THREADS)
+    if getattr(_numba_threads, "count", None) != threads:
+        numba.set_num_threads(threads)
+        _numba_threads.count = threads
+    _parallel_used = True
+    return threads
+
+
+def parallel_chunks(n: int, min_items: int) -> int:
+    """How many contiguous chunks a parallel driver should split ``n`` items into (at least ``min_items``
+    each, at most one per thread), or 0 when the serial path should run instead (one thread, or too little
+    work: below a chunk per thread the fork and join costs more than it saves)."""
+    chunks = min(parallel_threads(), n // max(min_items, 1))
+    return chunks if chunks > 1 else 0
+
+
+def _probe_parallel() -> bool:
+    """Start numba's threading layer (one tiny parallel call) and say whether it is thread-safe."""
+    import numba
+
+    try:
+        _module.parallel_probe(np.zeros(2))
+        layer = numba.threading_layer()
+    except Exception as exc:  # noqa: BLE001  (no usable layer: the serial drivers still work)
+        log.info("hubkit: numba's parallel threads are unavailable (%s); using hubkit's pool", exc)
+        return False
+    if layer not in ("omp", "tbb"):
+        log.info("hubkit: numba's threading layer is %r (not thread-safe); using hubkit's pool", layer)
+        return False
+    return True
+
+
+def _after_fork_in_child() -> None:
+    global _parallel_ok, _numba_threads
+    _numba_threads = threading.local()
+    if _parallel_used:
+        _parallel_ok = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

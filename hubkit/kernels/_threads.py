@@ -159,6 +159,12 @@ def _mark_pool_thread() -> None:
     _in_pool.active = True
 
 
+def in_pool_thread() -> bool:
+    """Whether this thread is running chunks of a :func:`parallel_for` (a pool thread, or the caller while it
+    takes part): work started here must run serially."""
+    return getattr(_in_pool, "active", False)
+
+
 def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool, _pool_size, _pool_pid
     with _lock:

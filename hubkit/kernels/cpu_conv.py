@@ -17,6 +17,8 @@ How they are fast (measured in bench/engine.py; see bench/RESULTS.md):
   its col2im is KH*KW contiguous additions per image instead of strided ``+=`` over 4-d views (1.1-1.5x
   faster on ResNet's 56x56 to 14x14 layers); elsewhere col2im loops over the KH*KW kernel positions with
   strided in-place ``+=``; ``np.add.at`` is never used;
+- small layers with few output channels (LeNet-5's) skip im2col altogether when numba is installed: the
+  direct convolution of ``cpu_wide.py`` multiplies the wide layout's runs in place, forward and backward;
 - 1x1 convolutions without padding skip im2col: they are one (batched) matmul on the image itself, and the
   weight gradient over small maps is one GEMM over the batch;
 - depthwise convolutions have kernels of their own (``cpu_depthwise.py``);
@@ -36,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from hubkit.kernels import _jit, cpu_depthwise
+from hubkit.kernels import cpu_depthwise, cpu_wide
 from hubkit.kernels._cpu_util import (
     Pads,
     Pair,
@@ -120,31 +122,6 @@ def _to_channel_major(g: np.ndarray, groups: int) -> np.ndarray:
 # ---------------------------------------------------------------- wide columns
 
 
-def _wide_geometry(
-    hw: Pair, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair
-) -> tuple[Pair, list[tuple[int, int]]]:
-    """Layout of wide columns: the stride-phase planes' size ``(PH, PW)`` and, for each kernel position
-    ``(ky, kx)`` in row-major order, ``(phase, offset)``.
-
-    The padded image is split into ``SY*SX`` phase planes, plane ``py*SX + px`` holding padded pixels
-    ``(py::SY, px::SX)``. Output pixel ``(i, j)`` reads, at kernel position ``(ky, kx)``, padded pixel
-    ``(i*SY + ky*DY, j*SX + kx*DX)``, which is element ``offset + i*PW + j`` of the flattened plane of
-    phase ``((ky*DY) % SY, (kx*DX) % SX)`` with ``offset = (ky*DY // SY)*PW + kx*DX // SX``: one
-    contiguous run of ``OH*PW`` elements per kernel position. Each plane has one spare row, so the run of
-    the last kernel position (whose final ``PW - OW`` entries are never used) stays inside it.
-    """
-    (kh, kw), (sy, sx), (dy, dx) = kernel, stride, dilation
-    hp, wp = hw[0] + sum(pads[0]), hw[1] + sum(pads[1])
-    ph, pw = -(-hp // sy) + 1, -(-wp // sx)
-    taps = []
-    for ky in range(kh):
-        ry, py = divmod(ky * dy, sy)
-        for kx in range(kw):
-            rx, px = divmod(kx * dx, sx)
-            taps.append((py * sx + px, ry * pw + rx))
-    return (ph, pw), taps
-
-
 def _use_wide(n: int, rows: int, kernel: Pair, pads: Pads, out_hw: Pair, pw: int, itemsize: int) -> bool:
     """Whether wide columns ``(N, rows, OH*PW)`` are the faster choice (see ``_WIDE_MAX_ROWS``)."""
     if _is_pointwise(kernel, pads):
@@ -160,21 +137,8 @@ def _wide_columns(
     ``i*PW + j`` of a row is output pixel ``(i, j)`` for ``j < OW`` (the rest is discarded). Written into
     ``out`` (contiguous) when given, else into a scratch buffer."""
     n, c, h, w = x.shape
-    (sy, sx), ((pt, _), (pl, _)) = stride, pads
-    (ph, pw), taps = _wide_geometry((h, w), kernel, stride, pads, dilation, out_hw)
-    jit = _compiled_copies(x)
-    padded = _scratch("padded", (n, c, ph * sy, pw * sx), x.dtype, zero=jit is None)
-    if jit is None:
-        padded[:, :, pt : pt + h, pl : pl + w] = x
-    else:
-        jit.pad_rows(np.ascontiguousarray(x).reshape(n * c, h, w), padded.reshape(n * c, ph * sy, pw * sx), pt, pl)
-    # (N, C, PH, SY, PW, SX) -> (SY, SX, N, C, PH, PW): a no-op for stride 1, one copy otherwise
-    planes = padded.reshape(n, c, ph, sy, pw, sx).transpose(3, 5, 0, 1, 2, 4)
-    if stride != (1, 1):
-        split = _scratch("planes", planes.shape, x.dtype)
-        np.copyto(split, planes)
-        planes = split
-    planes = planes.reshape(sy * sx, n, c, ph * pw)
+    (ph, pw), taps = cpu_wide.geometry((h, w), kernel, stride, pads, dilation, out_hw)
+    planes = cpu_wide.planes(x, kernel, stride, pads, dilation, out_hw)
     run = out_hw[0] * pw
     shape = (n, c, len(taps), run)
     col = _scratch("columns", shape, x.dtype) if out is None else out.reshape(shape)
@@ -202,15 +166,13 @@ def _wide_col2im(
 
     The discarded wide entries must be zero (they land on real pixels)."""
     n, c, h, w = out.shape
-    (sy, sx), ((pt, _), (pl, _)) = stride, pads
-    (ph, pw), taps = _wide_geometry((h, w), kernel, stride, pads, dilation, out_hw)
-    planes = _scratch("planes", (sy * sx, n, c, ph * pw), gcol.dtype, zero=True)
+    (ph, pw), taps = cpu_wide.geometry((h, w), kernel, stride, pads, dilation, out_hw)
+    planes = _scratch("planes", (stride[0] * stride[1], n, c, ph * pw), gcol.dtype, zero=True)
     gcol = gcol.reshape(n, c, len(taps), -1)
     run = gcol.shape[3]
     for t, (phase, offset) in enumerate(taps):
         planes[phase, :, :, offset : offset + run] += gcol[:, :, t]
-    padded = planes.reshape(sy, sx, n, c, ph, pw).transpose(2, 3, 4, 0, 5, 1).reshape(n, c, ph * sy, pw * sx)
-    np.copyto(out, padded[:, :, pt : pt + h, pl : pl + w])
+    cpu_wide.merge(planes, out, stride, pads)
 
 
 def _use_wide_col2im(rows: int, kernel: Pair, stride: Pair, dilation: Pair, out_hw: Pair, pw: int, groups: int
@@ -226,24 +188,6 @@ def _use_wide_col2im(rows: int, kernel: Pair, stride: Pair, dilation: Pair, out_
         and out_hw[1] >= _WIDE_COL2IM_MIN_WIDTH
         and groups == 1
     )
-
-
-def _widen(g: np.ndarray, pw: int) -> np.ndarray:
-    """(N, OC, OH, OW) -> (N, OC, OH*PW) with zeros in the discarded wide columns ``OW:PW`` (scratch)."""
-    n, oc, oh, ow = g.shape
-    wide = _scratch("widened", (n, oc, oh, pw), g.dtype)
-    jit = _compiled_copies(g)
-    if jit is None:
-        wide[..., ow:] = 0
-        wide[..., :ow] = g
-    else:
-        jit.widen_rows(np.ascontiguousarray(g).reshape(-1, ow), wide.reshape(-1, pw))
-    return wide.reshape(n, oc, oh * pw)
-
-
-def _compiled_copies(a: np.ndarray):
-    """The compiled kernels for the short-row copies of the wide path (float32/float64), else None."""
-    return _jit.compiled(a.size) if a.dtype in (np.float32, np.float64) else None
 
 
 # ---------------------------------------------------------------- im2col / col2im
@@ -309,7 +253,7 @@ def conv2d(
     w3 = w.reshape(groups, oc // groups, cg * kh * kw)
     bias = None if b is None else b.reshape(1, oc, 1, 1)
     columns = None
-    (_, pw), _ = _wide_geometry((h, wd), (kh, kw), stride, pads, dilation, (oh, ow))
+    (_, pw), _ = cpu_wide.geometry((h, wd), (kh, kw), stride, pads, dilation, (oh, ow))
     rows = cg * groups * kh * kw
     use_wide = _use_wide(n, rows, (kh, kw), pads, (oh, ow), pw, x.itemsize)
     depthwise = cpu_depthwise.is_depthwise(cg, oc, groups)
@@ -319,6 +263,11 @@ def conv2d(
     if y is not None:
         if bias is not None:
             y += bias
+        return (y, None) if keep_columns else y
+    jit = None if depthwise else cpu_wide.direct_applies(x.dtype, w.dtype, cg * kh * kw, oc, groups, (kh, kw), pads,
+                                                         x.size)  # fmt: skip
+    if jit is not None:
+        y = cpu_wide.conv2d(jit, x, w, b, stride, pads, dilation, (oh, ow), groups)
         return (y, None) if keep_columns else y
     if use_wide:
         y = np.empty((n, oc, oh, ow), dtype=np.result_type(x, w))
@@ -385,6 +334,11 @@ def conv2d_grad_input(
         gx = cpu_depthwise.compiled_grad_input(gy, w, in_hw, stride, pads, dilation)
         if gx is not None:
             return gx
+    else:
+        jit = cpu_wide.direct_applies(gy.dtype, w.dtype, cg * kh * kw, oc, groups, (kh, kw), pads, gy.size)
+        if jit is not None:
+            return cpu_wide.conv2d_backward(jit, None, gy, w, w.shape, in_hw, stride, pads, dilation, groups, True,
+                                            False)[0]  # fmt: skip
     if cpu_depthwise.taps_apply(cg, oc, groups, (1, 1), dilation):
         # The input gradient is the full correlation of gy, spread out by the stride (zeros between), with the
         # flipped kernel; input rows/columns no window reached get zeros from extra bottom/right padding.
@@ -400,7 +354,7 @@ def conv2d_grad_input(
                 spread[:, :, ::sy, ::sx] = gy
             return cpu_depthwise.stride1(spread, w[:, :, ::-1, ::-1], back)
     wt = w.reshape(groups, oc // groups, cg * kh * kw).transpose(0, 2, 1)
-    (_, pw), _ = _wide_geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
+    (_, pw), _ = cpu_wide.geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
     wide = _use_wide(n, c * kh * kw, (kh, kw), pads, (oh, ow), pw, gy.itemsize)
     if wide or _use_wide_col2im(c * kh * kw, (kh, kw), stride, dilation, (oh, ow), pw, groups):
         gx = np.empty((n, c, h, wd), dtype=np.result_type(gy, w))
@@ -413,7 +367,7 @@ def conv2d_grad_input(
                 n1 = min(i1, n0 + (step or i1 - i0))
                 m = n1 - n0
                 gcol = _scratch("gemm", (m, groups, cg * kh * kw, oh * pw), gx.dtype)
-                g = _widen(gy[n0:n1], pw) if widened is None else widened[n0:n1]
+                g = cpu_wide.widen(gy[n0:n1], pw) if widened is None else widened[n0:n1]
                 _gemm(wt, g.reshape(m, groups, oc // groups, oh * pw), out=gcol)
                 _wide_col2im(gcol, gx[n0:n1], (kh, kw), stride, pads, dilation, (oh, ow))
 
@@ -478,12 +432,18 @@ def conv2d_grad_weight(
             return gw
         if dilation == (1, 1):
             return cpu_depthwise.stride1_grad_weight(x, gy, kernel, pads, stride)
+    if columns is None:
+        cg = x.shape[1] // groups
+        jit = cpu_wide.direct_applies(gy.dtype, x.dtype, cg * kh * kw, oc, groups, kernel, pads, gy.size)
+        if jit is not None:
+            return cpu_wide.conv2d_backward(jit, x, gy, None, (oc, cg, kh, kw), x.shape[2:], stride, pads, dilation,
+                                            groups, False, True)[1]  # fmt: skip
     if columns is not None:
         rows = columns.shape[1]
         pw = columns.shape[2] // oh
     else:
         rows = x.shape[1] * kh * kw
-        (_, pw), _ = _wide_geometry(x.shape[2:], kernel, stride, pads, dilation, (oh, ow))
+        (_, pw), _ = cpu_wide.geometry(x.shape[2:], kernel, stride, pads, dilation, (oh, ow))
     cg = rows // (kh * kw * groups)
     if columns is not None or _use_wide(n, rows, kernel, pads, (oh, ow), pw, gy.itemsize):
         # Per image (G, rows/G, L) @ (G, L, OC/G), transposed at the end: OpenBLAS runs this orientation
@@ -498,7 +458,7 @@ def conv2d_grad_weight(
                 col = _wide_columns(x[n0:n1], kernel, stride, pads, dilation, (oh, ow))
             else:
                 col = columns[n0:n1]
-            g = _widen(gy[n0:n1], pw) if widened is None else widened[n0:n1]
+            g = cpu_wide.widen(gy[n0:n1], pw) if widened is None else widened[n0:n1]
             g = g.reshape(m, groups, oc // groups, oh * pw).transpose(0, 1, 3, 2)
             np.matmul(col.reshape(m, groups, rows // groups, oh * pw), g, out=products[n0:n1])
 
@@ -565,9 +525,16 @@ def conv2d_backward(
     a LeNet-5 step's kernel time)."""
     n, oc, oh, ow = gy.shape
     _, cg, kh, kw = w_shape
+    if columns is None and not cpu_depthwise.is_depthwise(cg, oc, groups):
+        operands = [a.dtype for a in ((w if need_x else None), (x if need_w else None)) if a is not None]
+        dtype = operands[0] if len(set(operands)) == 1 else None  # mixed dtypes take the GEMM path
+        jit = cpu_wide.direct_applies(gy.dtype, dtype, cg * kh * kw, oc, groups, (kh, kw), pads, gy.size)
+        if jit is not None:
+            return cpu_wide.conv2d_backward(jit, x, gy, w, w_shape, in_hw, stride, pads, dilation, groups, need_x,
+                                            need_w)  # fmt: skip
     widened = None
     if need_x and need_w:
-        (_, pw), _ = _wide_geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
+        (_, pw), _ = cpu_wide.geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
         rows = cg * groups * kh * kw
         wide_input = not cpu_depthwise.is_depthwise(cg, oc, groups) and _use_wide(
             n, rows, (kh, kw), pads, (oh, ow), pw, gy.itemsize
@@ -576,7 +543,7 @@ def conv2d_backward(
         if wide_input and wide_weight and (columns is None or columns.shape[2] == oh * pw):
             widened = np.empty((n, oc, oh * pw), dtype=gy.dtype)
             _over_images(n, oc * oh * pw * gy.itemsize,
-                         lambda n0, n1: np.copyto(widened[n0:n1], _widen(gy[n0:n1], pw)))  # fmt: skip
+                         lambda n0, n1: np.copyto(widened[n0:n1], cpu_wide.widen(gy[n0:n1], pw)))  # fmt: skip
     args = (stride, pads, dilation, groups)
     gx = conv2d_grad_input(gy, w, in_hw, *args, widened=widened) if need_x else None
     gw = conv2d_grad_weight(x, gy, (kh, kw), *args, columns=columns, widened=widened) if need_w else None

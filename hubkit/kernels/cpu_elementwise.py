@@ -43,7 +43,11 @@ def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     xf = _flat(x)
     y = np.empty(x.shape, dtype=x.dtype)
     yf = y.reshape(-1)
-    _split(xf.size, lambda a, b: jit.clamp(xf[a:b], t(lo), t(hi), yf[a:b]))
+    chunks = _jit.parallel_chunks(xf.size, _PARALLEL_MIN_ELEMENTS)
+    if chunks:
+        jit.clamp_parallel(xf, t(lo), t(hi), yf, chunks)
+    else:
+        _split(xf.size, lambda a, b: jit.clamp(xf[a:b], t(lo), t(hi), yf[a:b]))
     return y
 
 
@@ -57,7 +61,11 @@ def clamp_backward(gy: np.ndarray, y: np.ndarray, lo: float, hi: float) -> np.nd
     gyf, yf = _flat(gy), _flat(y)
     gx = np.empty(gy.shape, dtype=gy.dtype)
     gxf = gx.reshape(-1)
-    _split(gyf.size, lambda a, b: jit.clamp_backward(gyf[a:b], yf[a:b], t(lo), t(hi), gxf[a:b]))
+    chunks = _jit.parallel_chunks(gyf.size, _PARALLEL_MIN_ELEMENTS)
+    if chunks:
+        jit.clamp_backward_parallel(gyf, yf, t(lo), t(hi), gxf, chunks)
+    else:
+        _split(gyf.size, lambda a, b: jit.clamp_backward(gyf[a:b], yf[a:b], t(lo), t(hi), gxf[a:b]))
     return gx
 
 

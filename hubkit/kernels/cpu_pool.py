@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hubkit.kernels import _jit
-from hubkit.kernels._cpu_util import Pads, Pair, _lowest, _over_images, _pad, _scratch, _tap
+from hubkit.kernels._cpu_util import Pads, Pair, _lowest, _numba_min_items, _over_images, _pad, _scratch, _tap
 from hubkit.kernels.shapes import adaptive_bounds, avg_pool_divisors, pool_extra_pad, pool_out_size
 
 # ---------------------------------------------------------------- max pooling
@@ -105,7 +105,12 @@ def max_pool2d(
         y4 = y.reshape(n * c, 1, *out_hw)
         arg4 = arg.reshape(n * c, 1, *out_hw) if with_argmax else arg
 
-        if _is_pairwise_pool(kernel, stride, pads, dilation):
+        pairwise = _is_pairwise_pool(kernel, stride, pads, dilation)
+        chunks = _jit.parallel_chunks(n * c, _numba_min_items(x.shape[2] * x.shape[3] * x.itemsize))
+        if pairwise and chunks:
+            jit.max_pool_2x2_parallel(xc, y4, arg4, with_argmax, chunks)
+            return y, (arg if with_argmax else None)
+        if pairwise:
 
             def pool_images(n0: int, n1: int) -> None:
                 jit.max_pool_2x2(xc, y4, arg4, n0, n1, with_argmax)
@@ -172,6 +177,10 @@ def max_pool2d_backward(
         pairwise = _is_pairwise_pool(kernel, stride, ((pt, pb), (pl, pr)), dilation)
         gx = (np.empty if pairwise else np.zeros)((n, c, h, w), dtype=gy.dtype)
         gx4 = gx.reshape(*planes, h, w)
+        chunks = _jit.parallel_chunks(n * c, _numba_min_items(h * w * gy.itemsize))
+        if pairwise and chunks:
+            jit.max_pool_2x2_backward_parallel(gyc, argc, gx4, chunks)
+            return gx
         if pairwise:
 
             def route_images(n0: int, n1: int) -> None:

@@ -6,7 +6,7 @@ import kernel_reference as ref
 import numpy as np
 import pytest
 
-from hubkit.kernels import _jit, cpu, cpu_conv, cpu_depthwise, cpu_pool
+from hubkit.kernels import _jit, cpu, cpu_conv, cpu_depthwise, cpu_pool, cpu_wide
 
 RNG = np.random.default_rng(0)
 
@@ -149,13 +149,15 @@ WIDE_CASES = [
 
 
 @pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", WIDE_CASES)
-def test_wide_columns_match_reference_and_kept_columns_give_the_weight_gradient(xs, ws, stride, pads, dil, groups):
+def test_wide_columns_match_reference_and_kept_columns_give_the_weight_gradient(xs, ws, stride, pads, dil, groups,
+                                                                             monkeypatch):  # fmt: skip
+    monkeypatch.setattr(cpu_wide, "_DIRECT_MAX_ROWS", 0)  # these layers' GEMM path (tests/kernels/test_direct_conv.py)
     x = _rand(*xs)
     w = _rand(ws[0], xs[1] // groups, ws[1], ws[2])
     b = _rand(ws[0])
     oh = (xs[2] + sum(pads[0]) - dil[0] * (ws[1] - 1) - 1) // stride[0] + 1
     ow = (xs[3] + sum(pads[1]) - dil[1] * (ws[2] - 1) - 1) // stride[1] + 1
-    (_, pw), _ = cpu_conv._wide_geometry(xs[2:], ws[1:], stride, pads, dil, (oh, ow))
+    (_, pw), _ = cpu_wide.geometry(xs[2:], ws[1:], stride, pads, dil, (oh, ow))
     assert cpu_conv._use_wide(xs[0], xs[1] * ws[1] * ws[2], ws[1:], pads, (oh, ow), pw, x.itemsize)
     y, columns = cpu.conv2d(x, w, b, stride, pads, dil, groups, keep_columns=True)
     assert columns is not None and columns.shape == (xs[0], xs[1] * ws[1] * ws[2], oh * pw)
@@ -170,6 +172,7 @@ def test_wide_columns_match_reference_and_kept_columns_give_the_weight_gradient(
 
 
 def test_wide_and_chunked_paths_agree_in_float32(monkeypatch):
+    monkeypatch.setattr(cpu_wide, "_DIRECT_MAX_ROWS", 0)  # the two GEMM paths (the direct one: test_direct_conv.py)
     x = _rand(8, 6, 14, 14, dtype=np.float32)
     w = _rand(16, 6, 5, 5, dtype=np.float32)
     args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
@@ -185,9 +188,11 @@ def test_wide_and_chunked_paths_agree_in_float32(monkeypatch):
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("path", ["wide", "chunked"])
+@pytest.mark.parametrize("path", ["wide", "chunked", "direct"])
 def test_conv_results_survive_later_calls_and_threads(path, monkeypatch):
     # temporaries live in per-thread scratch buffers: what a kernel returns must not be one of them
+    if path != "direct":
+        monkeypatch.setattr(cpu_wide, "_DIRECT_MAX_ROWS", 0)
     if path == "chunked":
         monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
     import threading

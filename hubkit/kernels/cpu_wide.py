@@ -1,0 +1,228 @@
+"""The wide layout of small convolutions (``cpu_conv.py``) and the direct convolution on it.
+
+The padded image is split into ``SY*SX`` stride-phase planes and each plane is flattened; output pixel
+``(i, j)`` then reads kernel tap ``t`` at element ``offset[t] + i*PW + j`` of plane ``phase[t]`` (see
+:func:`geometry`), so every tap sees one contiguous run of ``OH*PW`` pixels, the last ``PW - OW`` entries of
+each output row being discarded. ``cpu_conv.py`` copies those runs into wide im2col columns for a GEMM.
+
+The direct convolution (numba, ``_jit_kernels.direct_conv*``) reads the runs in place instead: each tap is a
+multiply-add of one run into an output row of accumulators, with no columns at all. On convolutions with
+few output channels and short columns (LeNet-5's 1->6 and 6->16 5x5 layers, small CIFAR-style layers) that
+is 1.15-1.5x faster than im2col + GEMM on one thread, forward and backward (bench/RESULTS.md); on wider
+layers (32 output channels and up) the GEMM's register blocking wins, so :func:`direct_applies` keeps them
+on it. With two threads the kernels run on numba's own threads (``_jit.parallel_threads``). The input gradient scatters the same
+runs back into planes, the weight gradient is one dot product per (output channel, input channel, tap)
+and image, summed over images after the thread split, so results do not depend on the thread count.
+Without numba the numpy GEMM path runs: it is the reference the direct kernels are tested against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubkit.kernels import _jit
+from hubkit.kernels._cpu_util import Pads, Pair, _over_images, _scratch
+
+# The direct convolution runs when a column has at most _DIRECT_MAX_ROWS rows (C/groups*KH*KW) and the
+# layer has at most _DIRECT_MAX_OUT_CHANNELS output channels per group: its time grows with OC*rows per
+# pixel at a fixed rate, while im2col's cost is per row and the GEMM gets faster per multiply-add as OC
+# grows. Chosen by measurement on LeNet-5's, CIFAR-style and ResNet-stem layers (bench/engine.py --only direct
+# runs the first kind against torch): 16 channels won by 1.15-1.5x, 32 lost by 5-25% in the backward.
+_DIRECT_MAX_ROWS = 160
+_DIRECT_MAX_OUT_CHANNELS = 16
+
+
+def geometry(
+    hw: Pair, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair
+) -> tuple[Pair, list[tuple[int, int]]]:
+    """The stride-phase planes' size ``(PH, PW)`` and, for each kernel position ``(ky, kx)`` in row-major
+    order, ``(phase, offset)``.
+
+    The padded image is split into ``SY*SX`` phase planes, plane ``py*SX + px`` holding padded pixels
+    ``(py::SY, px::SX)``. Output pixel ``(i, j)`` reads, at kernel position ``(ky, kx)``, padded pixel
+    ``(i*SY + ky*DY, j*SX + kx*DX)``, which is element ``offset + i*PW + j`` of the flattened plane of
+    phase ``((ky*DY) % SY, (kx*DX) % SX)`` with ``offset = (ky*DY // SY)*PW + kx*DX // SX``: one
+    contiguous run of ``OH*PW`` elements per kernel position. Each plane has one spare row, so the run of
+    the last kernel position (whose final ``PW - OW`` entries are never used) stays inside it.
+    """
+    (kh, kw), (sy, sx), (dy, dx) = kernel, stride, dilation
+    hp, wp = hw[0] + sum(pads[0]), hw[1] + sum(pads[1])
+    ph, pw = -(-hp // sy) + 1, -(-wp // sx)
+    taps = []
+    for ky in range(kh):
+        ry, py = divmod(ky * dy, sy)
+        for kx in range(kw):
+            rx, px = divmod(kx * dx, sx)
+            taps.append((py * sx + px, ry * pw + rx))
+    return (ph, pw), taps
+
+
+def compiled_copies(a: np.ndarray):
+    """The compiled kernels for the short-row copies of the wide layout (float32/float64), else None."""
+    return _jit.compiled(a.size) if a.dtype in (np.float32, np.float64) else None
+
+
+def planes(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair, jit=None
+           ) -> np.ndarray:  # fmt: skip
+    """The phase planes of ``x`` (N, C, H, W): ``(SY*SX, N, C, PH*PW)``, zero-padded, in a scratch buffer
+    (roles ``padded`` and, for a stride, ``planes``). ``jit``: the compiled kernels to copy with (default:
+    :func:`compiled_copies`, which leaves small jobs to numpy)."""
+    n, c, h, w = x.shape
+    (sy, sx), ((pt, _), (pl, _)) = stride, pads
+    (ph, pw), _ = geometry((h, w), kernel, stride, pads, dilation, out_hw)
+    jit = jit or compiled_copies(x)
+    padded = _scratch("padded", (n, c, ph * sy, pw * sx), x.dtype, zero=jit is None)
+    if jit is None:
+        padded[:, :, pt : pt + h, pl : pl + w] = x
+    else:
+        jit.pad_rows(np.ascontiguousarray(x).reshape(n * c, h, w), padded.reshape(n * c, ph * sy, pw * sx), pt, pl)
+    # (N, C, PH, SY, PW, SX) -> (SY, SX, N, C, PH, PW): a no-op for stride 1, one copy otherwise
+    split = padded.reshape(n, c, ph, sy, pw, sx).transpose(3, 5, 0, 1, 2, 4)
+    if stride != (1, 1):
+        copy = _scratch("planes", split.shape, x.dtype)
+        np.copyto(copy, split)
+        split = copy
+    return split.reshape(sy * sx, n, c, ph * pw)
+
+
+def merge(gplanes: np.ndarray, out: np.ndarray, stride: Pair, pads: Pads) -> None:
+    """Adjoint of :func:`planes`: ``out`` (N, C, H, W) = the image pixels of phase planes ``gplanes``
+    (SY*SX, N, C, PH*PW), overwriting ``out``; ``gplanes`` may be a view of more channels."""
+    n, c, h, w = out.shape
+    (sy, sx), ((pt, _), (pl, _)) = stride, pads
+    ph_pw = gplanes.shape[3]
+    pw = -(-(w + sum(pads[1])) // sx)
+    ph = ph_pw // pw
+    padded = gplanes.reshape(sy, sx, n, c, ph, pw).transpose(2, 3, 4, 0, 5, 1).reshape(n, c, ph * sy, pw * sx)
+    np.copyto(out, padded[:, :, pt : pt + h, pl : pl + w])
+
+
+def widen(g: np.ndarray, pw: int, jit=None) -> np.ndarray:
+    """(N, OC, OH, OW) -> (N, OC, OH*PW) with zeros in the discarded wide columns ``OW:PW`` (scratch
+    ``widened``; ``jit`` as for :func:`planes`)."""
+    n, oc, oh, ow = g.shape
+    wide = _scratch("widened", (n, oc, oh, pw), g.dtype)
+    jit = jit or compiled_copies(g)
+    if jit is None:
+        wide[..., ow:] = 0
+        wide[..., :ow] = g
+    else:
+        jit.widen_rows(np.ascontiguousarray(g).reshape(-1, ow), wide.reshape(-1, pw))
+    return wide.reshape(n, oc, oh * pw)
+
+
+# ---------------------------------------------------------------- direct convolution
+
+
+def direct_applies(x_dtype: np.dtype, w_dtype: np.dtype, rows: int, oc: int, groups: int, kernel: Pair,
+                   pads: Pads, work: int):  # fmt: skip
+    """The compiled kernel module when the direct convolution should run, else None: float32/float64 with
+    one dtype, numba available and enabled, not a 1x1 unpadded conv (that is one GEMM without im2col), and a
+    small layer (see ``_DIRECT_MAX_ROWS``). ``rows`` = C/groups*KH*KW; ``work`` = elements of the job."""
+    if x_dtype != w_dtype or x_dtype not in (np.float32, np.float64):
+        return None
+    if kernel == (1, 1) and pads == ((0, 0), (0, 0)):
+        return None
+    if rows > _DIRECT_MAX_ROWS or oc // groups > _DIRECT_MAX_OUT_CHANNELS:
+        return None
+    return _jit.compiled(work)
+
+
+def _taps(taps: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    table = np.asarray(taps, dtype=np.int64).reshape(-1, 2)
+    return np.ascontiguousarray(table[:, 0]), np.ascontiguousarray(table[:, 1])
+
+
+def _blocks(per_group: int, groups: int) -> np.ndarray:
+    """(K, 2) int64: ``(first channel, count)`` of the blocks of at most four channels the compiled kernels
+    take, none spanning two groups."""
+    return np.array([(g * per_group + i, min(4, per_group - i)) for g in range(groups) for i in range(0, per_group, 4)],
+                    dtype=np.int64).reshape(-1, 2)  # fmt: skip
+
+
+def _forward_weights(w3: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """``w3`` (OC, C/G, T) -> (K, C/G, T, 4) by output-channel block, zero-padded (see ``direct_conv``)."""
+    out = np.zeros((len(blocks), w3.shape[1], w3.shape[2], 4), dtype=w3.dtype)
+    for k, (o0, ob) in enumerate(blocks.tolist()):
+        out[k, :, :, :ob] = w3[o0 : o0 + ob].transpose(1, 2, 0)
+    return out
+
+
+def _input_weights(w3: np.ndarray, blocks: np.ndarray, groups: int) -> np.ndarray:
+    """``w3`` (OC, C/G, T) -> (K, OC/G, T, 4) by input-channel block, zero-padded (see
+    ``direct_conv_grad_input``)."""
+    oc, cg, taps = w3.shape
+    ocg = oc // groups
+    out = np.zeros((len(blocks), ocg, taps, 4), dtype=w3.dtype)
+    for k, (c0, cb) in enumerate(blocks.tolist()):
+        g, first = divmod(c0, cg)
+        out[k, :, :, :cb] = w3[g * ocg : (g + 1) * ocg, first : first + cb].transpose(0, 2, 1)
+    return out
+
+
+def conv2d(jit, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair, pads: Pads, dilation: Pair,
+           out_hw: Pair, groups: int) -> np.ndarray:  # fmt: skip
+    """The direct convolution ``x`` (N, C, H, W) with ``w`` (OC, C/G, KH, KW) [+ ``b``] -> (N, OC, OH, OW),
+    the batch split over numba's threads when they are usable (``_jit.parallel_threads``), else over
+    hubkit's pool."""
+    n, c, h, wd = x.shape
+    oc, cg, kh, kw = w.shape
+    (ph, pw), taps = geometry((h, wd), (kh, kw), stride, pads, dilation, out_hw)
+    phase, offset = _taps(taps)
+    blocks = _blocks(oc // groups, groups)
+    wb = _forward_weights(w.reshape(oc, cg, kh * kw), blocks)
+    bias = np.zeros(oc, dtype=w.dtype) if b is None else np.ascontiguousarray(b, dtype=w.dtype)
+    y = np.empty((n, oc) + tuple(out_hw), dtype=x.dtype)
+
+    if _jit.parallel_threads() > 1:
+        xp = planes(x, (kh, kw), stride, pads, dilation, out_hw, jit)
+        jit.direct_conv_parallel(xp, wb, bias, blocks, phase, offset, pw, y)
+        return y
+
+    def images(n0: int, n1: int) -> None:
+        xp = planes(x[n0:n1], (kh, kw), stride, pads, dilation, out_hw, jit)
+        jit.direct_conv(xp, wb, bias, blocks, phase, offset, pw, y[n0:n1])
+
+    _over_images(n, cg * kh * kw * out_hw[0] * pw * x.itemsize, images)
+    return y
+
+
+def conv2d_backward(jit, x: np.ndarray | None, gy: np.ndarray, w: np.ndarray | None, w_shape: tuple[int, ...],
+                    in_hw: Pair, stride: Pair, pads: Pads, dilation: Pair, groups: int, need_x: bool, need_w: bool
+                    ) -> tuple[np.ndarray | None, np.ndarray | None]:  # fmt: skip
+    """Both gradients of the direct convolution (as ``cpu_conv.conv2d_backward`` gives them), one pass over
+    the batch: each thread widens its images' output gradient once for the two."""
+    n, oc, oh, ow = gy.shape
+    _, cg, kh, kw = w_shape
+    (ph, pw), taps = geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
+    phase, offset = _taps(taps)
+    gx = partial = None
+    if need_x:
+        in_blocks = _blocks(cg, groups)
+        wb = _input_weights(w.reshape(oc, cg, kh * kw), in_blocks, groups)
+        gx = np.empty((n, cg * groups) + tuple(in_hw), dtype=gy.dtype)
+    if need_w:
+        out_blocks = _blocks(oc // groups, groups)
+        partial = np.empty((n, oc, cg, kh * kw), dtype=gy.dtype)
+
+    parallel = _jit.parallel_threads() > 1
+
+    def images(n0: int, n1: int) -> None:
+        g = widen(gy[n0:n1], pw, jit)
+        if gx is not None:
+            # three spare channels for the unused rows of a partial block (see direct_conv_grad_input)
+            gplanes = _scratch("gplanes", (stride[0] * stride[1], n1 - n0, gx.shape[1] + 3, ph * pw), gy.dtype)
+            kernel = jit.direct_conv_grad_input_parallel if parallel else jit.direct_conv_grad_input
+            kernel(g, wb, in_blocks, phase, offset, gplanes)
+            merge(gplanes[:, :, : gx.shape[1]], gx[n0:n1], stride, pads)
+        if partial is not None:
+            xp = planes(x[n0:n1], (kh, kw), stride, pads, dilation, (oh, ow), jit)
+            kernel = jit.direct_conv_grad_weight_parallel if parallel else jit.direct_conv_grad_weight
+            kernel(xp, g, out_blocks, phase, offset, partial[n0:n1])
+
+    if parallel:
+        images(0, n)
+    else:
+        _over_images(n, cg * kh * kw * oh * pw * gy.itemsize, images)
+    gw = partial.sum(axis=0).reshape(w_shape) if partial is not None else None
+    return gx, gw

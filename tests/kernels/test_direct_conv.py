@@ -1,0 +1,229 @@
+"""The direct convolution (``cpu_wide.py``, numba) against the numpy im2col + GEMM path, and numba's parallel
+drivers against the serial ones.
+
+The direct kernels run when numba is installed and a layer is small (LeNet-5's); the GEMM path is the
+reference. Every case runs the three gradients' kernels (forward, input gradient, weight gradient) on odd
+shapes: strides, asymmetric padding, dilation, groups, partial channel blocks, batch 1, non-contiguous
+arrays and float64, once on one thread (serial drivers) and once on two (numba's parallel drivers).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import hubkit
+from hubkit.kernels import _jit, cpu_conv, cpu_elementwise, cpu_pool, cpu_wide
+
+RNG = np.random.default_rng(11)
+needs_numba = pytest.mark.skipif(not _jit.available(), reason="numba is not installed: no compiled kernels to test")
+
+# x shape, w shape, stride, pads, dilation, groups
+CASES = [
+    ((4, 1, 28, 28), (6, 1, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1),  # LeNet-5's first layer
+    ((3, 6, 14, 14), (16, 6, 5, 5), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),  # its second
+    ((1, 3, 11, 9), (5, 3, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),  # batch 1, a partial block of one
+    ((2, 4, 9, 11), (6, 2, 3, 3), (2, 1), ((1, 0), (2, 1)), (1, 2), 2),  # stride, asymmetric pads, groups
+    ((2, 3, 10, 7), (7, 3, 3, 2), (2, 3), ((1, 1), (0, 2)), (2, 1), 1),  # rows and columns no window reaches
+    ((2, 8, 8, 8), (12, 2, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 4),  # blocks of three within groups
+    ((2, 5, 7, 7), (9, 5, 1, 1), (1, 1), ((1, 1), (0, 0)), (1, 1), 1),  # padded 1x1, one tap
+    ((2, 2, 9, 8), (3, 2, 2, 4), (3, 2), ((0, 1), (2, 0)), (1, 1), 1),  # even tap count, stride 3
+]
+
+
+@pytest.fixture(autouse=True)
+def compiled_small_jobs(monkeypatch):
+    monkeypatch.setattr(_jit, "MIN_WORK", 0)
+    threads = hubkit.get_num_threads()
+    yield
+    hubkit.set_num_threads(threads)
+
+
+def _rand(*shape, dtype=np.float32):
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def _noncontiguous(a):
+    out = np.swapaxes(np.ascontiguousarray(np.swapaxes(a, -1, -2)), -1, -2)
+    assert not out.flags.c_contiguous
+    return out
+
+
+def _two_threads_or_skip():
+    hubkit.set_num_threads(2)
+    if _jit.parallel_threads() < 2:
+        pytest.skip("numba's parallel threads are not usable here (one core, or no thread-safe threading layer)")
+
+
+def _conv_all(x, w, b, stride, pads, dil, groups):
+    """Forward (keeping what the weight gradient needs), both gradients together, each alone."""
+    y, columns = cpu_conv.conv2d(x, w, b, stride, pads, dil, groups, keep_columns=True)
+    gy = np.cos(np.arange(y.size)).reshape(y.shape).astype(y.dtype)
+    args = (x.shape[2:], stride, pads, dil, groups, columns)
+    gx, gw = cpu_conv.conv2d_backward(x, gy, w, w.shape, *args, True, True)
+    _, gw_only = cpu_conv.conv2d_backward(x, _noncontiguous(gy), None, w.shape, *args, False, True)
+    gx_only, _ = cpu_conv.conv2d_backward(None, gy, w, w.shape, *args, True, False)
+    return y, gx, gw, gw_only, gx_only
+
+
+@needs_numba
+@pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", CASES)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_direct_conv_matches_the_gemm_path(xs, ws, stride, pads, dil, groups, threads, dtype, monkeypatch):
+    if threads == 2:
+        _two_threads_or_skip()
+    else:
+        hubkit.set_num_threads(1)
+    x, w, b = _noncontiguous(_rand(*xs, dtype=dtype)), _rand(*ws, dtype=dtype), _rand(ws[0], dtype=dtype)
+    assert cpu_wide.direct_applies(x.dtype, w.dtype, ws[1] * ws[2] * ws[3], ws[0], groups, ws[2:], pads, x.size)
+    monkeypatch.setattr(cpu_wide, "_DIRECT_MAX_ROWS", 0)  # the reference: im2col + GEMM
+    want = _conv_all(x, w, b, stride, pads, dil, groups)
+    monkeypatch.undo()
+    monkeypatch.setattr(_jit, "MIN_WORK", 0)
+    got = _conv_all(x, w, b, stride, pads, dil, groups)
+    tol = 3e-5 if dtype == np.float32 else 1e-12
+    for name, a, r in zip(["y", "gx", "gw", "gw alone", "gx alone"], got, want):
+        assert a.shape == r.shape and a.dtype == r.dtype, name
+        np.testing.assert_allclose(a, r, rtol=tol, atol=tol * np.abs(r).max(), err_msg=name)
+
+
+@needs_numba
+def test_direct_conv_results_do_not_depend_on_the_thread_count():
+    """Each image is computed whole by one thread and the weight gradient is summed over images afterwards,
+    so one and two threads give the same bits."""
+    x, w, b = _rand(8, 6, 14, 14), _rand(16, 6, 5, 5), _rand(16)
+    hubkit.set_num_threads(1)
+    one = _conv_all(x, w, b, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    _two_threads_or_skip()
+    two = _conv_all(x, w, b, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    for a, r in zip(one, two):
+        np.testing.assert_array_equal(a, r)
+
+
+@needs_numba
+def test_direct_conv_runs_where_it_is_faster_and_nowhere_else():
+    f32 = np.dtype(np.float32)
+    pads0, pads2 = ((0, 0), (0, 0)), ((2, 2), (2, 2))
+    assert cpu_wide.direct_applies(f32, f32, 25, 6, 1, (5, 5), pads2, 1 << 20)  # LeNet-5
+    assert cpu_wide.direct_applies(f32, f32, 150, 16, 1, (5, 5), pads0, 1 << 20)
+    assert not cpu_wide.direct_applies(f32, f32, 288, 32, 1, (3, 3), pads2, 1 << 20)  # ResNet-sized: GEMM
+    assert not cpu_wide.direct_applies(f32, f32, 27, 32, 1, (3, 3), pads2, 1 << 20)  # many output channels
+    assert not cpu_wide.direct_applies(f32, f32, 16, 16, 1, (1, 1), pads0, 1 << 20)  # 1x1: one GEMM
+    assert not cpu_wide.direct_applies(f32, np.dtype(np.float64), 25, 6, 1, (5, 5), pads2, 1 << 20)
+    assert not cpu_wide.direct_applies(np.dtype(np.int32), np.dtype(np.int32), 25, 6, 1, (5, 5), pads2, 1 << 20)
+    _jit.set_enabled(False)
+    try:
+        assert not cpu_wide.direct_applies(f32, f32, 25, 6, 1, (5, 5), pads2, 1 << 20)
+    finally:
+        _jit.set_enabled(True)
+
+
+@needs_numba
+def test_direct_conv_keeps_no_columns_and_its_weight_gradient_reads_the_input():
+    x, w = _rand(2, 1, 12, 12), _rand(6, 1, 5, 5)
+    y, columns = cpu_conv.conv2d(x, w, None, (1, 1), ((2, 2), (2, 2)), (1, 1), 1, keep_columns=True)
+    assert columns is None and y.shape == (2, 6, 12, 12)
+
+
+@needs_numba
+def test_conv2d_op_on_the_direct_path_passes_gradcheck():
+    from opcheck import gradcheck, tie_free
+
+    import hubkit.nn.functional as F
+
+    x, w, b = tie_free((2, 4, 7, 6), seed=21), tie_free((6, 2, 3, 2), seed=22), tie_free((6,), seed=23)
+    assert cpu_wide.direct_applies(np.dtype(np.float64), np.dtype(np.float64), 12, 6, 2, (3, 2), ((1, 1), (0, 0)), 0)
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, (2, 1), (1, 0), (1, 2), 2), [x, w, b])
+
+
+# ---------------------------------------------------------------- numba's parallel drivers
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", [(3, 5, 12, 10), (2, 3, 9, 7)])
+def test_parallel_pool_and_clamp_drivers_match_the_serial_kernels(shape):
+    x = RNG.permutation(np.linspace(-1, 1, int(np.prod(shape)))).reshape(shape).astype(np.float32)
+    gy_pool = None
+
+    def run():
+        nonlocal gy_pool
+        y, arg = cpu_pool.max_pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), False, True)
+        gy_pool = np.cos(np.arange(y.size)).reshape(y.shape).astype(np.float32)
+        gx = cpu_pool.max_pool2d_backward(gy_pool, arg, shape[2:], (2, 2), (2, 2), (0, 0), (1, 1), False)
+        r = cpu_elementwise.clamp(x, 0.0, np.inf)
+        gr = cpu_elementwise.clamp_backward(x, r, 0.0, 0.5)
+        return y, arg, gx, r, gr
+
+    hubkit.set_num_threads(1)
+    serial = run()
+    _two_threads_or_skip()
+    for a, r in zip(run(), serial):
+        np.testing.assert_array_equal(a, r)
+
+
+@needs_numba
+def test_pool_threads_run_the_serial_drivers(monkeypatch):
+    from hubkit.kernels import _threads
+
+    _two_threads_or_skip()
+    assert _threads.parallel_for(4, lambda a, b: _jit.parallel_threads(), 1) == [1] * len(_threads.chunk_bounds(4, 1))
+
+
+@needs_numba
+def test_an_unsafe_threading_layer_keeps_the_kernels_on_hubkits_pool(monkeypatch):
+    import numba
+
+    hubkit.set_num_threads(2)
+    monkeypatch.setattr(_jit, "_parallel_ok", None)
+    monkeypatch.setattr(numba, "threading_layer", lambda: "workqueue")
+    assert _jit.parallel_threads() == 1 and _jit._parallel_ok is False
+
+
+@needs_numba
+def test_a_child_forked_after_parallel_kernels_ran_still_computes():
+    """GNU OpenMP terminates a forked child that starts a parallel region after its parent used one; hubkit's
+    child runs the serial drivers instead (a DataLoader worker is such a child)."""
+    script = (
+        "import os, numpy as np, hubkit\n"
+        "from hubkit.kernels import _jit, cpu_conv\n"
+        "hubkit.set_num_threads(2)\n"
+        "x = np.random.default_rng(0).standard_normal((64, 6, 14, 14), dtype=np.float32)\n"
+        "w = np.random.default_rng(1).standard_normal((16, 6, 5, 5), dtype=np.float32)\n"
+        "args = (None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)\n"
+        "y = cpu_conv.conv2d(x, w, *args)\n"
+        "used = _jit.parallel_threads()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    ok = _jit.parallel_threads() == 1 and np.array_equal(cpu_conv.conv2d(x, w, *args), y)\n"
+        "    os._exit(0 if ok else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(used, os.waitstatus_to_exitcode(status))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    used, child = out.stdout.split()
+    assert child == "0", out.stderr
+    if used != "2":
+        pytest.skip("numba's parallel threads are not usable here: the parent ran the serial drivers too")
+
+
+@pytest.mark.parity
+@needs_numba
+@pytest.mark.parametrize(
+    "xs, ws, stride, pads, dil, groups", [c for c in CASES if c[3][0][0] == c[3][0][1] and c[3][1][0] == c[3][1][1]]
+)
+def test_direct_conv_matches_torch(xs, ws, stride, pads, dil, groups):
+    torch = pytest.importorskip("torch")
+    x, w, b = _rand(*xs, dtype=np.float64), _rand(*ws, dtype=np.float64), _rand(ws[0], dtype=np.float64)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.conv2d(xt, wt, bt, stride, (pads[0][0], pads[1][0]), dil, groups)
+    gy = np.cos(np.arange(yt.numel())).reshape(yt.shape)
+    yt.backward(torch.from_numpy(gy))
+    y = cpu_conv.conv2d(x, w, b, stride, pads, dil, groups)
+    gx, gw = cpu_conv.conv2d_backward(x, gy, w, w.shape, xs[2:], stride, pads, dil, groups, None, True, True)
+    for got, want in ((y, yt), (gx, xt.grad), (gw, wt.grad)):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-10, atol=1e-10)
