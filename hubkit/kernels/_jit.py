@@ -10,8 +10,9 @@ work over images or channels as it does for the numpy kernels, so results stay b
 thread count. The kernels of LeNet-sized layers (direct convolution, 2x2 max pooling, clamp) also have a
 parallel driver (``*_parallel``: ``prange`` over the same contiguous chunks) that runs on numba's own
 threads, whose fork and join costs microseconds where the pool's hand-off costs a tenth of a millisecond
-(:func:`parallel_threads` says when they are used). Compilation is cached on disk (numba's ``cache=True``: beside the module, or in numba's
-user cache directory when the package directory is read-only), so only the first process pays for it.
+(:func:`parallel_threads` says when they are used). Compilation is cached on disk (numba's ``cache=True``:
+beside the module, or in numba's user cache directory when the package directory is read-only), so only the
+first process pays for it.
 
 Jobs under ``MIN_WORK`` elements stay on numpy. ``HUBKIT_NUMBA=0`` (or ``set_enabled(False)``) keeps every
 kernel on numpy.

@@ -8,9 +8,10 @@ each output row being discarded. ``cpu_conv.py`` copies those runs into wide im2
 The direct convolution (numba, ``_jit_kernels.direct_conv*``) reads the runs in place instead: each tap is a
 multiply-add of one run into an output row of accumulators, with no columns at all. On convolutions with
 few output channels and short columns (LeNet-5's 1->6 and 6->16 5x5 layers, small CIFAR-style layers) that
-is 1.15-1.5x faster than im2col + GEMM on one thread, forward and backward (bench/RESULTS.md); on wider
-layers (32 output channels and up) the GEMM's register blocking wins, so :func:`direct_applies` keeps them
-on it. With two threads the kernels run on numba's own threads (``_jit.parallel_threads``). The input gradient scatters the same
+is 1.15-1.5x faster than im2col + GEMM on one thread, forward and backward, and with two threads, where
+the direct kernels run on numba's own threads (``_jit.parallel_threads``) and the GEMM path on hubkit's pool,
+1.2-1.8x on layers of up to 64 output channels and 320 column rows; on wider layers the GEMM's register
+blocking wins, so :func:`direct_applies` keeps them on it. The input gradient scatters the same
 runs back into planes, the weight gradient is one dot product per (output channel, input channel, tap)
 and image, summed over images after the thread split, so results do not depend on the thread count.
 Without numba the numpy GEMM path runs: it is the reference the direct kernels are tested against.
@@ -24,12 +25,13 @@ from hubkit.kernels import _jit
 from hubkit.kernels._cpu_util import Pads, Pair, _over_images, _scratch
 
 # The direct convolution runs when a column has at most _DIRECT_MAX_ROWS rows (C/groups*KH*KW) and the
-# layer has at most _DIRECT_MAX_OUT_CHANNELS output channels per group: its time grows with OC*rows per
-# pixel at a fixed rate, while im2col's cost is per row and the GEMM gets faster per multiply-add as OC
-# grows. Chosen by measurement on LeNet-5's, CIFAR-style and ResNet-stem layers (bench/engine.py --only direct
-# runs the first kind against torch): 16 channels won by 1.15-1.5x, 32 lost by 5-25% in the backward.
-_DIRECT_MAX_ROWS = 160
-_DIRECT_MAX_OUT_CHANNELS = 16
+# layer has at most _DIRECT_MAX_OUT_CHANNELS output channels per group. Measured with two threads (numba's
+# for the direct kernels, hubkit's pool for im2col + GEMM), forward and backward: 1.2-1.8x faster on
+# LeNet-5's layers, CIFAR-style 16- and 32-channel 3x3 layers, the MNIST example's 1->32 and 32->64 and the
+# 3->32/3->64 stems; even with the GEMM at 64->64 3x3 (576 rows) and slower from 128 channels up
+# (bench/engine.py --only direct runs the small layers against torch; bench/RESULTS.md).
+_DIRECT_MAX_ROWS = 320
+_DIRECT_MAX_OUT_CHANNELS = 64
 
 
 def geometry(

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from hubkit.errors import ArgumentError
+from hubkit.kernels import cpu_elementwise
 from hubkit.optim.optimizer import (
     Optimizer,
     check_flags,
@@ -58,9 +61,12 @@ class Adadelta(Optimizer):
                 state["square_avg"] = Tensor._make(xp.zeros_like(p.array))
                 state["acc_delta"] = Tensor._make(xp.zeros_like(p.array))
             increment_step(state)
+            square_avg, acc_delta = state["square_avg"].array, state["acc_delta"].array
+            if xp is np and cpu_elementwise.adadelta_update(p.array, g, square_avg, acc_delta, lr, rho, eps,
+                                                            weight_decay):  # fmt: skip
+                continue  # one compiled pass (numba): the same arithmetic as below
             if weight_decay != 0:
                 g = g + weight_decay * p.array
-            square_avg, acc_delta = state["square_avg"].array, state["acc_delta"].array
             square_avg *= rho
             square_avg += (1 - rho) * (g * g)
             delta = xp.sqrt(acc_delta + eps)

@@ -549,3 +549,33 @@ def test_sgd_update_compiled_matches_the_generic_rule(nesterov, maximize, weight
     p = p0.copy()
     assert cpu.sgd_update(p, grads[0], None, 0.1, 0.0, 0.0, 0.0, False, False) is None  # no momentum: no buffer
     np.testing.assert_allclose(p, p0 - 0.1 * grads[0], rtol=tol)
+
+
+@needs_numba
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_adadelta_compiled_matches_the_numpy_rule_bit_for_bit(weight_decay, dtype, threads, monkeypatch):
+    """Three steps of optim.Adadelta on both paths: the compiled pass does the numpy reference's operations
+    in the same order, so the parameters and both state arrays agree exactly (on any thread count)."""
+    import hubkit
+    from hubkit import optim
+
+    def run():
+        p = hubkit.tensor(np.linspace(-1, 1, 70007).astype(dtype).reshape(7, 10001), requires_grad=True)
+        opt = optim.Adadelta([p], lr=0.5, rho=0.8, eps=1e-5, weight_decay=weight_decay)
+        for k in range(3):
+            p.grad = hubkit.tensor(np.cos(np.arange(p.numel()) * (k + 1)).astype(dtype).reshape(p.shape))
+            opt.step()
+        state = opt.state[p]
+        return p.numpy().copy(), state["square_avg"].numpy().copy(), state["acc_delta"].numpy().copy()
+
+    before = hubkit.get_num_threads()
+    hubkit.set_num_threads(threads)
+    try:
+        want, got = _both(monkeypatch, run)
+    finally:
+        hubkit.set_num_threads(before)
+    for a, r in zip(got, want):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, r)

@@ -110,8 +110,9 @@ def test_direct_conv_runs_where_it_is_faster_and_nowhere_else():
     pads0, pads2 = ((0, 0), (0, 0)), ((2, 2), (2, 2))
     assert cpu_wide.direct_applies(f32, f32, 25, 6, 1, (5, 5), pads2, 1 << 20)  # LeNet-5
     assert cpu_wide.direct_applies(f32, f32, 150, 16, 1, (5, 5), pads0, 1 << 20)
-    assert not cpu_wide.direct_applies(f32, f32, 288, 32, 1, (3, 3), pads2, 1 << 20)  # ResNet-sized: GEMM
-    assert not cpu_wide.direct_applies(f32, f32, 27, 32, 1, (3, 3), pads2, 1 << 20)  # many output channels
+    assert cpu_wide.direct_applies(f32, f32, 288, 64, 1, (3, 3), pads2, 1 << 20)  # the MNIST example's second
+    assert not cpu_wide.direct_applies(f32, f32, 576, 64, 1, (3, 3), pads2, 1 << 20)  # ResNet's 64->64: GEMM
+    assert not cpu_wide.direct_applies(f32, f32, 27, 128, 1, (3, 3), pads2, 1 << 20)  # many output channels
     assert not cpu_wide.direct_applies(f32, f32, 16, 16, 1, (1, 1), pads0, 1 << 20)  # 1x1: one GEMM
     assert not cpu_wide.direct_applies(f32, np.dtype(np.float64), 25, 6, 1, (5, 5), pads2, 1 << 20)
     assert not cpu_wide.direct_applies(np.dtype(np.int32), np.dtype(np.int32), 25, 6, 1, (5, 5), pads2, 1 << 20)
