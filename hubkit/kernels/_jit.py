@@ -126,10 +126,20 @@ def parallel_chunks(n: int, min_items: int) -> int:
     return chunks if chunks > 1 else 0
 
 
+# GNU OpenMP's idle workers spin for GOMP_SPINCOUNT iterations (300,000 by default) before they sleep. While
+# they spin they hold the second core that the next kernel on hubkit's pool needs: MobileNet-V2's step, which
+# mixes the two, ran 20% slower. 10,000 keeps most of the gain where numba's threads run back to back (LeNet-5
+# 9.1 -> 10.3 ms against 11-12 ms on the pool alone) and none of the loss (bench/RESULTS.md). Set before the
+# threading layer loads, unless the user chose a spin count or wait policy.
+_GOMP_SPINCOUNT = "10000"
+
+
 def _probe_parallel() -> bool:
     """Start numba's threading layer (one tiny parallel call) and say whether it is thread-safe."""
     import numba
 
+    if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = _GOMP_SPINCOUNT
     try:
         _module.parallel_probe(np.zeros(2))
         layer = numba.threading_layer()

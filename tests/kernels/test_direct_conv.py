@@ -228,3 +228,26 @@ def test_direct_conv_matches_torch(xs, ws, stride, pads, dil, groups):
     gx, gw = cpu_conv.conv2d_backward(x, gy, w, w.shape, xs[2:], stride, pads, dil, groups, None, True, True)
     for got, want in ((y, yt), (gx, xt.grad), (gw, wt.grad)):
         np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+@needs_numba
+@pytest.mark.parametrize("preset", [None, "GOMP_SPINCOUNT=123", "OMP_WAIT_POLICY=PASSIVE"])
+def test_openmp_workers_spin_briefly_unless_the_user_chose(preset):
+    """Spinning OpenMP workers would hold the core hubkit's pool needs next (see ``_jit._GOMP_SPINCOUNT``)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    if preset:
+        key, value = preset.split("=")
+        env[key] = value
+    script = (
+        "import os, hubkit\n"
+        "from hubkit.kernels import _jit\n"
+        "hubkit.set_num_threads(2)\n"
+        "_jit.parallel_threads()\n"
+        "print(os.environ.get('GOMP_SPINCOUNT'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    expected = {None: _jit._GOMP_SPINCOUNT, "GOMP_SPINCOUNT=123": "123", "OMP_WAIT_POLICY=PASSIVE": "None"}[preset]
+    assert out.stdout.strip() == expected
