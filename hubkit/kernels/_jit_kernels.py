@@ -611,136 +611,138 @@ def depthwise_weight_grad_cl(xt, gyt, kh, kw, partial, n0, n1, sy, sx, pt, pl, d
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"})
-def _direct_conv_image(planes, wb, bias, blocks, phase, offset, pw, y, n):  # pragma: no cover (compiled)
-    """Image ``n`` of :func:`direct_conv`."""
+def _direct_conv_block(planes, wb, bias, blocks, phase, offset, pw, y, n, k):  # pragma: no cover (compiled)
+    """Output-channel block ``k`` of image ``n`` of :func:`direct_conv`."""
     _, oc_n, oh, ow = y.shape
     cg, taps = wb.shape[1], wb.shape[2]
     ocg = oc_n // (planes.shape[2] // cg)
     run = oh * pw
     acc = np.empty((4, run), dtype=y.dtype)
     a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-    for k in range(blocks.shape[0]):
-        o0, ob = blocks[k, 0], blocks[k, 1]
-        c0 = (o0 // ocg) * cg
-        acc[:] = 0
-        for c in range(cg):
-            wk = wb[k, c]
-            for t in range(0, taps - 1, 2):
-                u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
-                v = planes[phase[t + 1], n, c0 + c, offset[t + 1] : offset[t + 1] + run]
-                u0, u1, u2, u3 = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
-                v0, v1, v2, v3 = wk[t + 1, 0], wk[t + 1, 1], wk[t + 1, 2], wk[t + 1, 3]
-                for j in range(run):
-                    p, q = u[j], v[j]
-                    a0[j] += u0 * p + v0 * q
-                    a1[j] += u1 * p + v1 * q
-                    a2[j] += u2 * p + v2 * q
-                    a3[j] += u3 * p + v3 * q
-            if taps % 2:
-                t = taps - 1
-                u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
-                u0, u1, u2, u3 = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
-                for j in range(run):
-                    p = u[j]
-                    a0[j] += u0 * p
-                    a1[j] += u1 * p
-                    a2[j] += u2 * p
-                    a3[j] += u3 * p
-        for b in range(ob):
-            shift = bias[o0 + b]
-            for i in range(oh):
-                for j in range(ow):
-                    y[n, o0 + b, i, j] = acc[b, i * pw + j] + shift
+    o0, ob = blocks[k, 0], blocks[k, 1]
+    c0 = (o0 // ocg) * cg
+    acc[:] = 0
+    for c in range(cg):
+        wk = wb[k, c]
+        for t in range(0, taps - 1, 2):
+            u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
+            v = planes[phase[t + 1], n, c0 + c, offset[t + 1] : offset[t + 1] + run]
+            u0, u1, u2, u3 = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
+            v0, v1, v2, v3 = wk[t + 1, 0], wk[t + 1, 1], wk[t + 1, 2], wk[t + 1, 3]
+            for j in range(run):
+                p, q = u[j], v[j]
+                a0[j] += u0 * p + v0 * q
+                a1[j] += u1 * p + v1 * q
+                a2[j] += u2 * p + v2 * q
+                a3[j] += u3 * p + v3 * q
+        if taps % 2:
+            t = taps - 1
+            u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
+            u0, u1, u2, u3 = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
+            for j in range(run):
+                p = u[j]
+                a0[j] += u0 * p
+                a1[j] += u1 * p
+                a2[j] += u2 * p
+                a3[j] += u3 * p
+    for b in range(ob):
+        shift = bias[o0 + b]
+        for i in range(oh):
+            for j in range(ow):
+                y[n, o0 + b, i, j] = acc[b, i * pw + j] + shift
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"})
-def _direct_conv_grad_input_image(gyw, wb, blocks, phase, offset, gplanes, n):  # pragma: no cover (compiled)
-    """Image ``n`` of :func:`direct_conv_grad_input`."""
+def _direct_conv_grad_input_block(gyw, wb, blocks, phase, offset, gplanes, n, k):  # pragma: no cover (compiled)
+    """Input-channel block ``k`` of image ``n`` of :func:`direct_conv_grad_input`."""
     oc_n, run = gyw.shape[1], gyw.shape[2]
     ocg, taps = wb.shape[1], wb.shape[2]
-    c_n = gplanes.shape[2] - 3
-    cg = c_n // (oc_n // ocg)
-    gplanes[:, n] = 0
-    for k in range(blocks.shape[0]):
-        c0, cb = blocks[k, 0], blocks[k, 1]
-        o_first = (c0 // cg) * ocg
-        for t in range(taps):
-            p, s, e = phase[t], offset[t], offset[t] + run
-            d0 = gplanes[p, n, c0, s:e]
-            d1 = gplanes[p, n, c0 + 1 if cb > 1 else c_n, s:e]
-            d2 = gplanes[p, n, c0 + 2 if cb > 2 else c_n + 1, s:e]
-            d3 = gplanes[p, n, c0 + 3 if cb > 3 else c_n + 2, s:e]
-            for o in range(0, ocg - 1, 2):
-                u = gyw[n, o_first + o]
-                v = gyw[n, o_first + o + 1]
-                u0, u1, u2, u3 = wb[k, o, t, 0], wb[k, o, t, 1], wb[k, o, t, 2], wb[k, o, t, 3]
-                v0, v1, v2, v3 = wb[k, o + 1, t, 0], wb[k, o + 1, t, 1], wb[k, o + 1, t, 2], wb[k, o + 1, t, 3]
-                for j in range(run):
-                    g, h = u[j], v[j]
-                    d0[j] += u0 * g + v0 * h
-                    d1[j] += u1 * g + v1 * h
-                    d2[j] += u2 * g + v2 * h
-                    d3[j] += u3 * g + v3 * h
-            if ocg % 2:
-                o = ocg - 1
-                u = gyw[n, o_first + o]
-                u0, u1, u2, u3 = wb[k, o, t, 0], wb[k, o, t, 1], wb[k, o, t, 2], wb[k, o, t, 3]
-                for j in range(run):
-                    g = u[j]
-                    d0[j] += u0 * g
-                    d1[j] += u1 * g
-                    d2[j] += u2 * g
-                    d3[j] += u3 * g
+    groups = oc_n // ocg
+    c_n = gplanes.shape[2] - 3 * groups
+    cg = c_n // groups
+    c0, cb = blocks[k, 0], blocks[k, 1]
+    grp = c0 // cg
+    o_first = grp * ocg
+    spare = c_n + 3 * grp  # this group's three spare channels (only its last block can be partial)
+    gplanes[:, n, c0 : c0 + cb] = 0
+    if cb < 4:
+        gplanes[:, n, spare : spare + 3] = 0
+    for t in range(taps):
+        p, s, e = phase[t], offset[t], offset[t] + run
+        d0 = gplanes[p, n, c0, s:e]
+        d1 = gplanes[p, n, c0 + 1 if cb > 1 else spare, s:e]
+        d2 = gplanes[p, n, c0 + 2 if cb > 2 else spare + 1, s:e]
+        d3 = gplanes[p, n, c0 + 3 if cb > 3 else spare + 2, s:e]
+        for o in range(0, ocg - 1, 2):
+            u = gyw[n, o_first + o]
+            v = gyw[n, o_first + o + 1]
+            u0, u1, u2, u3 = wb[k, o, t, 0], wb[k, o, t, 1], wb[k, o, t, 2], wb[k, o, t, 3]
+            v0, v1, v2, v3 = wb[k, o + 1, t, 0], wb[k, o + 1, t, 1], wb[k, o + 1, t, 2], wb[k, o + 1, t, 3]
+            for j in range(run):
+                g, h = u[j], v[j]
+                d0[j] += u0 * g + v0 * h
+                d1[j] += u1 * g + v1 * h
+                d2[j] += u2 * g + v2 * h
+                d3[j] += u3 * g + v3 * h
+        if ocg % 2:
+            o = ocg - 1
+            u = gyw[n, o_first + o]
+            u0, u1, u2, u3 = wb[k, o, t, 0], wb[k, o, t, 1], wb[k, o, t, 2], wb[k, o, t, 3]
+            for j in range(run):
+                g = u[j]
+                d0[j] += u0 * g
+                d1[j] += u1 * g
+                d2[j] += u2 * g
+                d3[j] += u3 * g
 
 
 @njit(nogil=True, cache=True, fastmath=_REDUCE)
-def _direct_conv_grad_weight_image(planes, gyw, blocks, phase, offset, partial, n):  # pragma: no cover (compiled)
-    """Image ``n`` of :func:`direct_conv_grad_weight`."""
+def _direct_conv_grad_weight_block(planes, gyw, blocks, phase, offset, partial, n, k):  # pragma: no cover (compiled)
+    """Output-channel block ``k`` of image ``n`` of :func:`direct_conv_grad_weight`."""
     oc_n, run = gyw.shape[1], gyw.shape[2]
     cg, taps = partial.shape[2], partial.shape[3]
     ocg = oc_n // (planes.shape[2] // cg)
     zero = partial.dtype.type(0)
-    for k in range(blocks.shape[0]):
-        o0, ob = blocks[k, 0], blocks[k, 1]
-        c0 = (o0 // ocg) * cg
-        # a partial block repeats its last channel; those sums are not stored
-        g0 = gyw[n, o0]
-        g1 = gyw[n, o0 + min(1, ob - 1)]
-        g2 = gyw[n, o0 + min(2, ob - 1)]
-        g3 = gyw[n, o0 + min(3, ob - 1)]
-        for c in range(cg):
-            for t in range(0, taps - 1, 2):
-                u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
-                v = planes[phase[t + 1], n, c0 + c, offset[t + 1] : offset[t + 1] + run]
-                s0 = s1 = s2 = s3 = r0 = r1 = r2 = r3 = zero
-                for j in range(run):
-                    p, q = u[j], v[j]
-                    s0 += g0[j] * p
-                    s1 += g1[j] * p
-                    s2 += g2[j] * p
-                    s3 += g3[j] * p
-                    r0 += g0[j] * q
-                    r1 += g1[j] * q
-                    r2 += g2[j] * q
-                    r3 += g3[j] * q
-                sums = (s0, s1, s2, s3)
-                rests = (r0, r1, r2, r3)
-                for b in range(ob):
-                    partial[n, o0 + b, c, t] = sums[b]
-                    partial[n, o0 + b, c, t + 1] = rests[b]
-            if taps % 2:
-                t = taps - 1
-                u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
-                s0 = s1 = s2 = s3 = zero
-                for j in range(run):
-                    p = u[j]
-                    s0 += g0[j] * p
-                    s1 += g1[j] * p
-                    s2 += g2[j] * p
-                    s3 += g3[j] * p
-                sums = (s0, s1, s2, s3)
-                for b in range(ob):
-                    partial[n, o0 + b, c, t] = sums[b]
+    o0, ob = blocks[k, 0], blocks[k, 1]
+    c0 = (o0 // ocg) * cg
+    # a partial block repeats its last channel; those sums are not stored
+    g0 = gyw[n, o0]
+    g1 = gyw[n, o0 + min(1, ob - 1)]
+    g2 = gyw[n, o0 + min(2, ob - 1)]
+    g3 = gyw[n, o0 + min(3, ob - 1)]
+    for c in range(cg):
+        for t in range(0, taps - 1, 2):
+            u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
+            v = planes[phase[t + 1], n, c0 + c, offset[t + 1] : offset[t + 1] + run]
+            s0 = s1 = s2 = s3 = r0 = r1 = r2 = r3 = zero
+            for j in range(run):
+                p, q = u[j], v[j]
+                s0 += g0[j] * p
+                s1 += g1[j] * p
+                s2 += g2[j] * p
+                s3 += g3[j] * p
+                r0 += g0[j] * q
+                r1 += g1[j] * q
+                r2 += g2[j] * q
+                r3 += g3[j] * q
+            sums = (s0, s1, s2, s3)
+            rests = (r0, r1, r2, r3)
+            for b in range(ob):
+                partial[n, o0 + b, c, t] = sums[b]
+                partial[n, o0 + b, c, t + 1] = rests[b]
+        if taps % 2:
+            t = taps - 1
+            u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
+            s0 = s1 = s2 = s3 = zero
+            for j in range(run):
+                p = u[j]
+                s0 += g0[j] * p
+                s1 += g1[j] * p
+                s2 += g2[j] * p
+                s3 += g3[j] * p
+            sums = (s0, s1, s2, s3)
+            for b in range(ob):
+                partial[n, o0 + b, c, t] = sums[b]
 
 
 @njit(nogil=True, cache=True, parallel=True)
@@ -760,14 +762,16 @@ def direct_conv(planes, wb, bias, blocks, phase, offset, pw, y):  # pragma: no c
     """``y`` (M, OC, OH, OW) = the convolution of the M images of ``planes`` plus ``bias`` (OC,). ``wb``
     (K, C/G, T, 4): block ``k``'s weights, ``wb[k, c, t, b] = w[blocks[k, 0] + b, c, t]``."""
     for n in range(y.shape[0]):
-        _direct_conv_image(planes, wb, bias, blocks, phase, offset, pw, y, n)
+        for k in range(blocks.shape[0]):
+            _direct_conv_block(planes, wb, bias, blocks, phase, offset, pw, y, n, k)
 
 
 @njit(nogil=True, cache=True, parallel=True)
 def direct_conv_parallel(planes, wb, bias, blocks, phase, offset, pw, y):  # pragma: no cover (compiled)
     """:func:`direct_conv` over numba's threads."""
-    for n in prange(y.shape[0]):
-        _direct_conv_image(planes, wb, bias, blocks, phase, offset, pw, y, n)
+    jobs = blocks.shape[0]
+    for i in prange(y.shape[0] * jobs):
+        _direct_conv_block(planes, wb, bias, blocks, phase, offset, pw, y, i // jobs, i % jobs)
 
 
 @njit(nogil=True, cache=True)
@@ -776,18 +780,20 @@ def direct_conv_grad_input(gyw, wb, blocks, phase, offset, gplanes):  # pragma: 
     in the wide layout (zeros in the discarded entries: they land on real pixels), spread back over the taps.
     ``blocks`` are blocks of input channels and ``wb`` (K, OC/G, T, 4) their weights,
     ``wb[k, o, t, b] = w[g*OC/G + o, blocks[k, 0] - g*C/G + b, t]`` for the block's group ``g``. ``gplanes``
-    has three spare channels after the C real ones: a partial block's unused rows add into those (one
-    expression for all four rows keeps the loop vectorised; a separate array did not). Every entry of the
-    real channels is written."""
+    has three spare channels per group after the C real ones: a group's partial block adds its unused rows into
+    those (one expression for all four rows keeps the loop vectorised; a separate array did not). Every entry
+    of the real channels is written."""
     for n in range(gyw.shape[0]):
-        _direct_conv_grad_input_image(gyw, wb, blocks, phase, offset, gplanes, n)
+        for k in range(blocks.shape[0]):
+            _direct_conv_grad_input_block(gyw, wb, blocks, phase, offset, gplanes, n, k)
 
 
 @njit(nogil=True, cache=True, parallel=True)
 def direct_conv_grad_input_parallel(gyw, wb, blocks, phase, offset, gplanes):  # pragma: no cover (compiled)
     """:func:`direct_conv_grad_input` over numba's threads."""
-    for n in prange(gyw.shape[0]):
-        _direct_conv_grad_input_image(gyw, wb, blocks, phase, offset, gplanes, n)
+    jobs = blocks.shape[0]
+    for i in prange(gyw.shape[0] * jobs):
+        _direct_conv_grad_input_block(gyw, wb, blocks, phase, offset, gplanes, i // jobs, i % jobs)
 
 
 @njit(nogil=True, cache=True)
@@ -797,14 +803,16 @@ def direct_conv_grad_weight(planes, gyw, blocks, phase, offset, partial):  # pra
     tap's run of ``planes``. ``blocks`` are blocks of output channels. The caller sums over images (a fixed
     order for any thread count)."""
     for n in range(gyw.shape[0]):
-        _direct_conv_grad_weight_image(planes, gyw, blocks, phase, offset, partial, n)
+        for k in range(blocks.shape[0]):
+            _direct_conv_grad_weight_block(planes, gyw, blocks, phase, offset, partial, n, k)
 
 
 @njit(nogil=True, cache=True, parallel=True)
 def direct_conv_grad_weight_parallel(planes, gyw, blocks, phase, offset, partial):  # pragma: no cover (compiled)
     """:func:`direct_conv_grad_weight` over numba's threads."""
-    for n in prange(gyw.shape[0]):
-        _direct_conv_grad_weight_image(planes, gyw, blocks, phase, offset, partial, n)
+    jobs = blocks.shape[0]
+    for i in prange(gyw.shape[0] * jobs):
+        _direct_conv_grad_weight_block(planes, gyw, blocks, phase, offset, partial, i // jobs, i % jobs)
 
 
 # ---------------------------------------------------------------- padding copies (cpu_conv.py's wide columns)

@@ -212,8 +212,9 @@ def conv2d_backward(jit, x: np.ndarray | None, gy: np.ndarray, w: np.ndarray | N
     def images(n0: int, n1: int) -> None:
         g = widen(gy[n0:n1], pw, jit)
         if gx is not None:
-            # three spare channels for the unused rows of a partial block (see direct_conv_grad_input)
-            gplanes = _scratch("gplanes", (stride[0] * stride[1], n1 - n0, gx.shape[1] + 3, ph * pw), gy.dtype)
+            # three spare channels per group for the unused rows of a partial block (see direct_conv_grad_input)
+            gplanes = _scratch("gplanes", (stride[0] * stride[1], n1 - n0, gx.shape[1] + 3 * groups, ph * pw),
+                               gy.dtype)  # fmt: skip
             kernel = jit.direct_conv_grad_input_parallel if parallel else jit.direct_conv_grad_input
             kernel(g, wb, in_blocks, phase, offset, gplanes)
             merge(gplanes[:, :, : gx.shape[1]], gx[n0:n1], stride, pads)
