@@ -752,9 +752,9 @@ def parallel_probe(x):  # pragma: no cover (compiled)
         x[i] += 1
 
 
-# One image per iteration: the serial drivers run in hubkit's pool threads (or alone), the parallel ones on
-# numba's threads (see cpu_wide.py: ``_jit.parallel``). Each image is written by one thread, so results do
-# not depend on the thread count.
+# One (image, channel block) per iteration, so a batch of one still keeps every thread busy: the serial drivers
+# run in hubkit's pool threads (or alone), the parallel ones on numba's threads (``_jit.parallel_threads``).
+# Each output entry is written by one iteration, so results do not depend on the thread count.
 
 
 @njit(nogil=True, cache=True)

@@ -264,7 +264,7 @@ def conv2d(
         if bias is not None:
             y += bias
         return (y, None) if keep_columns else y
-    jit = None if depthwise else cpu_wide.direct_applies(x.dtype, w.dtype, cg * kh * kw, oc, groups, (kh, kw), pads,
+    jit = None if depthwise else cpu_wide.direct_applies((x.dtype, w.dtype), cg * kh * kw, oc, groups, (kh, kw), pads,
                                                          x.size)  # fmt: skip
     if jit is not None:
         y = cpu_wide.conv2d(jit, x, w, b, stride, pads, dilation, (oh, ow), groups)
@@ -335,7 +335,7 @@ def conv2d_grad_input(
         if gx is not None:
             return gx
     else:
-        jit = cpu_wide.direct_applies(gy.dtype, w.dtype, cg * kh * kw, oc, groups, (kh, kw), pads, gy.size)
+        jit = cpu_wide.direct_applies((gy.dtype, w.dtype), cg * kh * kw, oc, groups, (kh, kw), pads, gy.size)
         if jit is not None:
             return cpu_wide.conv2d_backward(jit, None, gy, w, w.shape, in_hw, stride, pads, dilation, groups, True,
                                             False)[0]  # fmt: skip
@@ -434,7 +434,7 @@ def conv2d_grad_weight(
             return cpu_depthwise.stride1_grad_weight(x, gy, kernel, pads, stride)
     if columns is None:
         cg = x.shape[1] // groups
-        jit = cpu_wide.direct_applies(gy.dtype, x.dtype, cg * kh * kw, oc, groups, kernel, pads, gy.size)
+        jit = cpu_wide.direct_applies((gy.dtype, x.dtype), cg * kh * kw, oc, groups, kernel, pads, gy.size)
         if jit is not None:
             return cpu_wide.conv2d_backward(jit, x, gy, None, (oc, cg, kh, kw), x.shape[2:], stride, pads, dilation,
                                             groups, False, True)[1]  # fmt: skip
@@ -526,9 +526,8 @@ def conv2d_backward(
     n, oc, oh, ow = gy.shape
     _, cg, kh, kw = w_shape
     if columns is None and not cpu_depthwise.is_depthwise(cg, oc, groups):
-        operands = [a.dtype for a in ((w if need_x else None), (x if need_w else None)) if a is not None]
-        dtype = operands[0] if len(set(operands)) == 1 else None  # mixed dtypes take the GEMM path
-        jit = cpu_wide.direct_applies(gy.dtype, dtype, cg * kh * kw, oc, groups, (kh, kw), pads, gy.size)
+        dtypes = (gy.dtype,) + ((w.dtype,) if need_x else ()) + ((x.dtype,) if need_w else ())
+        jit = cpu_wide.direct_applies(dtypes, cg * kh * kw, oc, groups, (kh, kw), pads, gy.size)
         if jit is not None:
             return cpu_wide.conv2d_backward(jit, x, gy, w, w_shape, in_hw, stride, pads, dilation, groups, need_x,
                                             need_w)  # fmt: skip

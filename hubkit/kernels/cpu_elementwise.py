@@ -30,8 +30,14 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(-1)
 
 
-def _split(n: int, body: Callable[[int, int], None]) -> None:
-    parallel_for(n, body, _PARALLEL_MIN_ELEMENTS)
+def _split(n: int, body: Callable[[int, int], None], parallel: Callable[[int], None] | None = None) -> None:
+    """``body(start, stop)`` over contiguous ranges of ``n`` elements on hubkit's pool, or, when the kernel has a
+    parallel driver and numba's threads are usable, ``parallel(chunks)`` once (``_jit.parallel_chunks``)."""
+    chunks = _jit.parallel_chunks(n, _PARALLEL_MIN_ELEMENTS) if parallel is not None else 0
+    if chunks:
+        parallel(chunks)
+    else:
+        parallel_for(n, body, _PARALLEL_MIN_ELEMENTS)
 
 
 def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -43,11 +49,8 @@ def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     xf = _flat(x)
     y = np.empty(x.shape, dtype=x.dtype)
     yf = y.reshape(-1)
-    chunks = _jit.parallel_chunks(xf.size, _PARALLEL_MIN_ELEMENTS)
-    if chunks:
-        jit.clamp_parallel(xf, t(lo), t(hi), yf, chunks)
-    else:
-        _split(xf.size, lambda a, b: jit.clamp(xf[a:b], t(lo), t(hi), yf[a:b]))
+    _split(xf.size, lambda a, b: jit.clamp(xf[a:b], t(lo), t(hi), yf[a:b]),
+           lambda chunks: jit.clamp_parallel(xf, t(lo), t(hi), yf, chunks))  # fmt: skip
     return y
 
 
@@ -61,11 +64,8 @@ def clamp_backward(gy: np.ndarray, y: np.ndarray, lo: float, hi: float) -> np.nd
     gyf, yf = _flat(gy), _flat(y)
     gx = np.empty(gy.shape, dtype=gy.dtype)
     gxf = gx.reshape(-1)
-    chunks = _jit.parallel_chunks(gyf.size, _PARALLEL_MIN_ELEMENTS)
-    if chunks:
-        jit.clamp_backward_parallel(gyf, yf, t(lo), t(hi), gxf, chunks)
-    else:
-        _split(gyf.size, lambda a, b: jit.clamp_backward(gyf[a:b], yf[a:b], t(lo), t(hi), gxf[a:b]))
+    _split(gyf.size, lambda a, b: jit.clamp_backward(gyf[a:b], yf[a:b], t(lo), t(hi), gxf[a:b]),
+           lambda chunks: jit.clamp_backward_parallel(gyf, yf, t(lo), t(hi), gxf, chunks))  # fmt: skip
     return gx
 
 
@@ -135,9 +135,6 @@ def adadelta_update(p: np.ndarray, g: np.ndarray, square_avg: np.ndarray, acc_de
     t = p.dtype.type
     flat = (p.reshape(-1), _flat(g), square_avg.reshape(-1), acc_delta.reshape(-1))
     args = (t(lr), t(rho), t(1 - rho), t(eps), t(weight_decay))
-    chunks = _jit.parallel_chunks(p.size, _PARALLEL_MIN_ELEMENTS)
-    if chunks:
-        jit.adadelta_parallel(*flat, *args, chunks)
-    else:
-        _split(p.size, lambda a, b: jit.adadelta(*(f[a:b] for f in flat), *args))
+    _split(p.size, lambda a, b: jit.adadelta(*(f[a:b] for f in flat), *args),
+           lambda chunks: jit.adadelta_parallel(*flat, *args, chunks))  # fmt: skip
     return True

@@ -116,12 +116,13 @@ def widen(g: np.ndarray, pw: int, jit=None) -> np.ndarray:
 # ---------------------------------------------------------------- direct convolution
 
 
-def direct_applies(x_dtype: np.dtype, w_dtype: np.dtype, rows: int, oc: int, groups: int, kernel: Pair,
-                   pads: Pads, work: int):  # fmt: skip
-    """The compiled kernel module when the direct convolution should run, else None: float32/float64 with
-    one dtype, numba available and enabled, not a 1x1 unpadded conv (that is one GEMM without im2col), and a
-    small layer (see ``_DIRECT_MAX_ROWS``). ``rows`` = C/groups*KH*KW; ``work`` = elements of the job."""
-    if x_dtype != w_dtype or x_dtype not in (np.float32, np.float64):
+def direct_applies(dtypes: tuple[np.dtype, ...], rows: int, oc: int, groups: int, kernel: Pair, pads: Pads,
+                   work: int):  # fmt: skip
+    """The compiled kernel module when the direct convolution should run, else None: the operands' ``dtypes``
+    all float32 or all float64, numba available and enabled, not a 1x1 unpadded conv (that is one GEMM without
+    im2col), and a small layer (see ``_DIRECT_MAX_ROWS``). ``rows`` = C/groups*KH*KW; ``work`` = elements of
+    the job."""
+    if len(set(dtypes)) != 1 or dtypes[0] not in (np.float32, np.float64):
         return None
     if kernel == (1, 1) and pads == ((0, 0), (0, 0)):
         return None

@@ -79,11 +79,11 @@ def test_direct_conv_matches_the_gemm_path(xs, ws, stride, pads, dil, groups, th
     else:
         hubkit.set_num_threads(1)
     x, w, b = _noncontiguous(_rand(*xs, dtype=dtype)), _rand(*ws, dtype=dtype), _rand(ws[0], dtype=dtype)
-    assert cpu_wide.direct_applies(x.dtype, w.dtype, ws[1] * ws[2] * ws[3], ws[0], groups, ws[2:], pads, x.size)
+    assert cpu_wide.direct_applies((x.dtype, w.dtype), ws[1] * ws[2] * ws[3], ws[0], groups, ws[2:], pads, x.size)
+    limit = cpu_wide._DIRECT_MAX_ROWS
     monkeypatch.setattr(cpu_wide, "_DIRECT_MAX_ROWS", 0)  # the reference: im2col + GEMM
     want = _conv_all(x, w, b, stride, pads, dil, groups)
-    monkeypatch.undo()
-    monkeypatch.setattr(_jit, "MIN_WORK", 0)
+    monkeypatch.setattr(cpu_wide, "_DIRECT_MAX_ROWS", limit)
     got = _conv_all(x, w, b, stride, pads, dil, groups)
     tol = 3e-5 if dtype == np.float32 else 1e-12
     for name, a, r in zip(["y", "gx", "gw", "gw alone", "gx alone"], got, want):
@@ -105,22 +105,19 @@ def test_direct_conv_results_do_not_depend_on_the_thread_count():
 
 
 @needs_numba
-def test_direct_conv_runs_where_it_is_faster_and_nowhere_else():
+def test_direct_conv_runs_where_it_is_faster_and_nowhere_else(monkeypatch):
     f32 = np.dtype(np.float32)
     pads0, pads2 = ((0, 0), (0, 0)), ((2, 2), (2, 2))
-    assert cpu_wide.direct_applies(f32, f32, 25, 6, 1, (5, 5), pads2, 1 << 20)  # LeNet-5
-    assert cpu_wide.direct_applies(f32, f32, 150, 16, 1, (5, 5), pads0, 1 << 20)
-    assert cpu_wide.direct_applies(f32, f32, 288, 64, 1, (3, 3), pads2, 1 << 20)  # the MNIST example's second
-    assert not cpu_wide.direct_applies(f32, f32, 576, 64, 1, (3, 3), pads2, 1 << 20)  # ResNet's 64->64: GEMM
-    assert not cpu_wide.direct_applies(f32, f32, 27, 128, 1, (3, 3), pads2, 1 << 20)  # many output channels
-    assert not cpu_wide.direct_applies(f32, f32, 16, 16, 1, (1, 1), pads0, 1 << 20)  # 1x1: one GEMM
-    assert not cpu_wide.direct_applies(f32, np.dtype(np.float64), 25, 6, 1, (5, 5), pads2, 1 << 20)
-    assert not cpu_wide.direct_applies(np.dtype(np.int32), np.dtype(np.int32), 25, 6, 1, (5, 5), pads2, 1 << 20)
-    _jit.set_enabled(False)
-    try:
-        assert not cpu_wide.direct_applies(f32, f32, 25, 6, 1, (5, 5), pads2, 1 << 20)
-    finally:
-        _jit.set_enabled(True)
+    assert cpu_wide.direct_applies((f32, f32), 25, 6, 1, (5, 5), pads2, 1 << 20)  # LeNet-5
+    assert cpu_wide.direct_applies((f32, f32), 150, 16, 1, (5, 5), pads0, 1 << 20)
+    assert cpu_wide.direct_applies((f32, f32), 288, 64, 1, (3, 3), pads2, 1 << 20)  # the MNIST example's second
+    assert not cpu_wide.direct_applies((f32, f32), 576, 64, 1, (3, 3), pads2, 1 << 20)  # ResNet's 64->64: GEMM
+    assert not cpu_wide.direct_applies((f32, f32), 27, 128, 1, (3, 3), pads2, 1 << 20)  # many output channels
+    assert not cpu_wide.direct_applies((f32, f32), 16, 16, 1, (1, 1), pads0, 1 << 20)  # 1x1: one GEMM
+    assert not cpu_wide.direct_applies((f32, np.dtype(np.float64)), 25, 6, 1, (5, 5), pads2, 1 << 20)
+    assert not cpu_wide.direct_applies((np.dtype(np.int32), np.dtype(np.int32)), 25, 6, 1, (5, 5), pads2, 1 << 20)
+    monkeypatch.setattr(_jit, "_enabled", False)
+    assert not cpu_wide.direct_applies((f32, f32), 25, 6, 1, (5, 5), pads2, 1 << 20)
 
 
 @needs_numba
@@ -137,7 +134,8 @@ def test_conv2d_op_on_the_direct_path_passes_gradcheck():
     import hubkit.nn.functional as F
 
     x, w, b = tie_free((2, 4, 7, 6), seed=21), tie_free((6, 2, 3, 2), seed=22), tie_free((6,), seed=23)
-    assert cpu_wide.direct_applies(np.dtype(np.float64), np.dtype(np.float64), 12, 6, 2, (3, 2), ((1, 1), (0, 0)), 0)
+    f64 = np.dtype(np.float64)
+    assert cpu_wide.direct_applies((f64, f64), 12, 6, 2, (3, 2), ((1, 1), (0, 0)), 0)
     gradcheck(lambda x, w, b: F.conv2d(x, w, b, (2, 1), (1, 0), (1, 2), 2), [x, w, b])
 
 
@@ -167,7 +165,7 @@ def test_parallel_pool_and_clamp_drivers_match_the_serial_kernels(shape):
 
 
 @needs_numba
-def test_pool_threads_run_the_serial_drivers(monkeypatch):
+def test_pool_threads_run_the_serial_drivers():
     from hubkit.kernels import _threads
 
     _two_threads_or_skip()
