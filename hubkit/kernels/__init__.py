@@ -32,6 +32,14 @@ def matmul(a, b, bias=None):
     return threaded(a, b, bias=bias)
 
 
+def attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p):
+    return kernels_for(q).attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p)
+
+
+def attention_backward(gy, q, k, v, scale, attn, dropped, dropout_keep, dropout_p, needs):
+    return kernels_for(gy).attention_backward(gy, q, k, v, scale, attn, dropped, dropout_keep, dropout_p, needs)
+
+
 def im2col(x, kernel, stride, pads, dilation, pad_value=0.0):
     return kernels_for(x).im2col(x, kernel, stride, pads, dilation, pad_value)
 

@@ -17,6 +17,8 @@ Conventions shared with ``cuda.py`` (same names, same signatures, same results):
   for any thread count.
 """
 
+from hubkit.kernels import generic
+from hubkit.kernels._threads import parallel_for
 from hubkit.kernels.cpu_conv import col2im, conv2d, conv2d_backward, conv2d_grad_input, conv2d_grad_weight, im2col
 from hubkit.kernels.cpu_elementwise import sgd_update
 from hubkit.kernels.cpu_norm import batch_norm_backward, batch_norm_forward
@@ -41,8 +43,19 @@ from hubkit.kernels.generic import adam_update
 
 __all__ = [
     "adam_update", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
-    "adaptive_max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "batch_norm_backward",
-    "batch_norm_forward", "col2im", "conv2d", "conv2d_backward", "conv2d_grad_input", "conv2d_grad_weight",
-    "im2col", "max_pool2d", "max_pool2d_backward", "max_pool2d_indices", "sgd_update", "upsample_bilinear2d",
-    "upsample_bilinear2d_backward", "upsample_nearest2d", "upsample_nearest2d_backward",
+    "adaptive_max_pool2d_backward", "attention_backward", "attention_forward", "avg_pool2d", "avg_pool2d_backward",
+    "batch_norm_backward", "batch_norm_forward", "col2im", "conv2d", "conv2d_backward", "conv2d_grad_input",
+    "conv2d_grad_weight", "im2col", "max_pool2d", "max_pool2d_backward", "max_pool2d_indices", "sgd_update",
+    "upsample_bilinear2d", "upsample_bilinear2d_backward", "upsample_nearest2d", "upsample_nearest2d_backward",
 ]  # fmt: skip
+
+
+def attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p):
+    """:func:`hubkit.kernels.generic.attention_forward` by blocks of the batch on hubkit's pool."""
+    return generic.attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p, split=parallel_for)
+
+
+def attention_backward(gy, q, k, v, scale, attn, dropped, dropout_keep, dropout_p, needs):
+    """:func:`hubkit.kernels.generic.attention_backward` by blocks of the batch on hubkit's pool."""
+    return generic.attention_backward(gy, q, k, v, scale, attn, dropped, dropout_keep, dropout_p, needs,
+                                      split=parallel_for)  # fmt: skip

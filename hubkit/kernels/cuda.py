@@ -746,3 +746,13 @@ def adam_update(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta
     _adam_kernel(g, t(lr), t(beta1), t(beta2), t(eps), t(weight_decay), t(lr / (1 - beta1**step)),
                  t(math.sqrt(1 - beta2**step)), bool(decoupled), bool(maximize), p, exp_avg, exp_avg_sq)  # fmt: skip
     return None
+
+
+def attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p):
+    """:func:`hubkit.kernels.generic.attention_forward` as one block (cuBLAS batches the products)."""
+    return generic.attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p)
+
+
+def attention_backward(gy, q, k, v, scale, attn, dropped, dropout_keep, dropout_p, needs):
+    """:func:`hubkit.kernels.generic.attention_backward` as one block."""
+    return generic.attention_backward(gy, q, k, v, scale, attn, dropped, dropout_keep, dropout_p, needs)

@@ -1,4 +1,5 @@
-"""Kernels written once for any array module (numpy or cupy): batch normalization and optimizer updates.
+"""Kernels written once for any array module (numpy or cupy): batch normalization, optimizer updates and
+scaled dot-product attention.
 
 ``cpu.py`` re-exports these as its own. ``cuda.py`` has fused single-launch versions of the same
 functions for float32/float64 and falls back to these for other dtypes, so both devices share one
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+import numpy as np
 
 from hubkit._backend import get_array_module
 
@@ -163,3 +166,149 @@ def adam_update(
     update = exp_avg / denom
     update *= step_size
     p -= update
+
+
+# ---------------------------------------------------------------- scaled dot-product attention
+# Every product and softmax of attention is independent per batch entry (per sentence and head), so the work
+# is done by blocks of the batch: on the CPU the blocks run on hubkit's pool (a block's scores stay in cache
+# from the first product to the second), on the GPU as one block. The results are the same for any split.
+# Blocks cut one batch axis (the longest); an operand broadcast along that axis is read whole by every block.
+
+# Below this many multiply-adds a block is not worth a pool thread's hand-off (about 0.1 ms).
+_ATTENTION_BLOCK_MIN_MACS = 1 << 21
+
+Block = tuple[int, int, int] | None  # (axis, start, stop) of the batch, or None: all of it
+
+
+def _batch_part(x: Any, block: Block, batch_dims: int) -> Any:
+    """The part of ``x`` (..., A, B), broadcast against a batch of ``batch_dims`` axes, that ``block`` reads."""
+    if block is None:
+        return x
+    axis, start, stop = block
+    axis -= batch_dims - max(x.ndim - 2, 0)  # x's own axis, counted from the right like broadcasting
+    if axis < 0 or x.shape[axis] == 1:
+        return x
+    return x[(slice(None),) * axis + (slice(start, stop),)]
+
+
+def _by_blocks(batch: tuple[int, ...], macs_per_entry: int, body: Any, split: Any) -> None:
+    """``body(block)`` over the whole batch: once (``split`` None, or no batch axes), or over ranges of the
+    batch's longest axis with ``split(n, run, min_items)`` (``_threads.parallel_for``)."""
+    if split is None or not batch:
+        body(None)
+        return
+    axis = max(range(len(batch)), key=lambda i: (batch[i], -i))
+    per_item = macs_per_entry * (math.prod(batch) // max(batch[axis], 1))
+    min_items = -(-_ATTENTION_BLOCK_MIN_MACS // max(per_item, 1))
+    split(batch[axis], lambda start, stop: body((axis, start, stop)), min_items)
+
+
+def _softmax_rows_(scores: Any) -> None:
+    """Softmax over the last axis, in place; a row of only ``-inf`` gives zeros (PyTorch's safe softmax)."""
+    xp = get_array_module(scores)
+    top = scores.max(axis=-1, keepdims=True)
+    top[~xp.isfinite(top)] = 0
+    scores -= top
+    xp.exp(scores, out=scores)
+    total = scores.sum(axis=-1, keepdims=True)
+    total[total <= 0] = 1
+    scores /= total
+
+
+def attention_forward(
+    q: Any,
+    k: Any,
+    v: Any,
+    scale: float,
+    mask: Any,
+    keep: Any,
+    dropout_keep: Any,
+    dropout_p: float,
+    split: Any = None,
+) -> tuple[Any, Any, Any]:
+    """``softmax(q @ k^T * scale + mask) @ v`` -> ``(out, attn, dropped)``.
+
+    ``q`` (..., L, E), ``k`` (..., S, E), ``v`` (..., S, Ev) of one dtype; ``mask`` (float, q's dtype) and
+    ``keep`` (bool: False positions may not be attended to) broadcast to (..., L, S), or None; ``dropout_keep``
+    (..., L, S) the dropout draw (1 kept, 0 dropped) or None. ``attn`` (batch..., L, S) is the softmax, over the
+    batch shape every operand broadcasts to; ``dropped`` the weights after dropout (``attn`` itself without).
+    ``split`` runs the blocks in parallel (see :func:`_by_blocks`)."""
+    xp = get_array_module(q)
+    dims = [x.shape[:-2] for x in (q, k, v, mask, keep, dropout_keep) if x is not None and x.ndim > 2]
+    batch = np.broadcast_shapes(*dims) if dims else ()
+    length, source, width = q.shape[-2], k.shape[-2], v.shape[-1]
+    t = q.dtype.type
+    attn = xp.empty(batch + (length, source), dtype=q.dtype)
+    dropped = attn if dropout_keep is None else xp.empty_like(attn)
+    out = xp.empty(batch + (length, width), dtype=q.dtype)
+    nb = len(batch)
+
+    def body(block: Block) -> None:
+        whole = _batch_part(attn, block, nb)
+        xp.matmul(_batch_part(q, block, nb), xp.swapaxes(_batch_part(k, block, nb), -1, -2), out=whole)
+        whole *= t(scale)
+        if mask is not None:
+            whole += _batch_part(mask, block, nb)
+        if keep is not None:
+            xp.copyto(whole, -xp.inf, where=~_batch_part(keep, block, nb))
+        _softmax_rows_(whole)
+        weights = whole
+        if dropout_keep is not None:
+            weights = _batch_part(dropped, block, nb)
+            xp.multiply(whole, _batch_part(dropout_keep, block, nb) / t(1 - dropout_p), out=weights)
+        xp.matmul(weights, _batch_part(v, block, nb), out=_batch_part(out, block, nb))
+
+    _by_blocks(batch, length * source * (q.shape[-1] + width), body, split)
+    return out, attn, dropped
+
+
+def attention_backward(
+    gy: Any,
+    q: Any,
+    k: Any,
+    v: Any,
+    scale: float,
+    attn: Any,
+    dropped: Any,
+    dropout_keep: Any,
+    dropout_p: float,
+    needs: tuple[bool, bool, bool, bool],
+    split: Any = None,
+) -> tuple[Any, Any, Any, Any]:
+    """Gradients ``(gq, gk, gv, gmask)`` of :func:`attention_forward` from the output gradient ``gy``, each None
+    where ``needs`` (q, k, v, mask) says it is not wanted; each has the full batch shape of ``attn`` (the caller
+    sums over broadcast axes)."""
+    xp = get_array_module(gy)
+    need_q, need_k, need_v, need_mask = needs
+    batch = attn.shape[:-2]
+    t = gy.dtype.type
+
+    def full(x: Any) -> Any:
+        return xp.empty(batch + x.shape[-2:], dtype=gy.dtype)
+
+    gq, gk, gv = (full(x) if need else None for x, need in ((q, need_q), (k, need_k), (v, need_v)))
+    gmask = xp.empty_like(attn) if need_mask else None
+    nb = len(batch)
+
+    def body(block: Block) -> None:
+        g_out = _batch_part(gy, block, nb)
+        if need_v:
+            xp.matmul(xp.swapaxes(_batch_part(dropped, block, nb), -1, -2), g_out, out=_batch_part(gv, block, nb))
+        if not (need_q or need_k or need_mask):
+            return
+        g = xp.matmul(g_out, xp.swapaxes(_batch_part(v, block, nb), -1, -2))
+        if dropout_keep is not None:
+            g *= _batch_part(dropout_keep, block, nb) / t(1 - dropout_p)
+        weights = _batch_part(attn, block, nb)
+        g -= (g * weights).sum(axis=-1, keepdims=True)
+        g *= weights  # the softmax's backward: attn * (g - sum(g * attn))
+        if need_mask:
+            _batch_part(gmask, block, nb)[...] = g
+        g *= t(scale)
+        if need_q:
+            xp.matmul(g, _batch_part(k, block, nb), out=_batch_part(gq, block, nb))
+        if need_k:
+            xp.matmul(xp.swapaxes(g, -1, -2), _batch_part(q, block, nb), out=_batch_part(gk, block, nb))
+
+    _by_blocks(batch, q.shape[-2] * k.shape[-2] * (2 * q.shape[-1] + 2 * v.shape[-1]), body, split)
+    return gq, gk, gv, gmask

@@ -11,70 +11,35 @@ from typing import Any
 
 import numpy as np
 
+from hubkit import kernels
 from hubkit._backend import device_of, get_array_module, to_device
 from hubkit.autograd import Function
 from hubkit.errors import ArgumentError, DTypeError, ShapeError
-from hubkit.kernels import matmul
 from hubkit.random import get_rng
 from hubkit.tensor import Tensor
 
 
 class ScaledDotProductAttention(Function):
-    """``q`` (..., L, E), ``k`` (..., S, E), ``v`` (..., S, Ev), optional float ``mask`` broadcastable to
-    (..., L, S) -> (..., L, Ev). ``keep`` is the boolean mask of positions allowed to attend (bool masks
-    and causality), ``dropout_keep`` the dropout draw (or None)."""
+    """``q`` (..., L, E), ``k`` (..., S, E), ``v`` (..., S, Ev), optional float ``mask`` (q's dtype)
+    broadcastable to (..., L, S) -> (..., L, Ev). ``keep`` is the boolean mask of positions allowed to attend
+    (bool masks and causality), ``dropout_keep`` the dropout draw (or None). The arithmetic is the kernels'
+    ``attention_forward``/``attention_backward`` (``hubkit/kernels/generic.py``)."""
 
     def __init__(self, scale: float, keep: Any, dropout_p: float, dropout_keep: Any) -> None:
         self.scale, self.keep = scale, keep
         self.dropout_p, self.dropout_keep = dropout_p, dropout_keep
 
     def forward(self, q: Any, k: Any, v: Any, mask: Any) -> Any:
-        xp = get_array_module(q)
-        scale = q.dtype.type(self.scale)
-        # the softmax runs in place on the freshly made scores wherever the shapes allow: each pass over the
-        # (..., L, S) scores is memory-bound, and a new array per pass was a fifth of MiniLM's encode time
-        scores = matmul(q, xp.swapaxes(k, -1, -2))
-        scores *= scale
-        if mask is not None:
-            if np.broadcast_shapes(scores.shape, mask.shape) == scores.shape and mask.dtype == scores.dtype:
-                scores += mask
-            else:
-                scores = scores + mask
-        if self.keep is not None:
-            if np.broadcast_shapes(scores.shape, self.keep.shape) == scores.shape:
-                xp.copyto(scores, -xp.inf, where=~self.keep)
-            else:
-                scores = xp.where(self.keep, scores, -xp.inf)
-        top = scores.max(axis=-1, keepdims=True)
-        # a row with nothing to attend to gives zeros (PyTorch's safe softmax), not NaN
-        top[~xp.isfinite(top)] = 0
-        scores -= top
-        attn = xp.exp(scores, out=scores)
-        total = attn.sum(axis=-1, keepdims=True)
-        total[total <= 0] = 1
-        attn /= total
-        dropped = attn
-        if self.dropout_keep is not None:
-            dropped = attn * (self.dropout_keep / q.dtype.type(1 - self.dropout_p))
-        self.q, self.k, self.v = q, k, v
-        self.attn, self.dropped = attn, dropped
-        return matmul(dropped, v)
+        out, attn, dropped = kernels.attention_forward(q, k, v, self.scale, mask, self.keep, self.dropout_keep,
+                                                       self.dropout_p)  # fmt: skip
+        if any(self.needs_input_grad):
+            self.q, self.k, self.v = q, k, v
+            self.attn, self.dropped = attn, dropped
+        return out
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any, Any]:
-        xp = get_array_module(gy)
-        need_q, need_k, need_v, need_mask = self.needs_input_grad
-        gv = matmul(xp.swapaxes(self.dropped, -1, -2), gy) if need_v else None
-        gq = gk = gmask = None
-        if need_q or need_k or need_mask:
-            g_attn = matmul(gy, xp.swapaxes(self.v, -1, -2))
-            if self.dropout_keep is not None:
-                g_attn = g_attn * (self.dropout_keep / gy.dtype.type(1 - self.dropout_p))
-            gs = self.attn * (g_attn - (g_attn * self.attn).sum(axis=-1, keepdims=True))
-            gmask = gs if need_mask else None
-            gs = gs * gy.dtype.type(self.scale)
-            gq = matmul(gs, self.k) if need_q else None
-            gk = matmul(xp.swapaxes(gs, -1, -2), self.q) if need_k else None
-        return gq, gk, gv, gmask
+        return kernels.attention_backward(gy, self.q, self.k, self.v, self.scale, self.attn, self.dropped,
+                                          self.dropout_keep, self.dropout_p, self.needs_input_grad)  # fmt: skip
 
 
 def scaled_dot_product_attention(
@@ -121,7 +86,8 @@ def scaled_dot_product_attention(
         if attn_mask.dtype == bool:
             keep = attn_mask.array
         elif attn_mask.dtype.kind == "f":
-            mask = attn_mask
+            # a float mask of another dtype is cast to the query's (torch refuses it; the scores keep q's dtype)
+            mask = attn_mask if attn_mask.dtype == query.dtype else attn_mask.to(query.dtype)
         else:
             raise DTypeError(f"{op}: attn_mask must be bool or floating point, got {attn_mask.dtype}")
         try:

@@ -1,0 +1,153 @@
+"""Scaled dot-product attention's kernels (``kernels/generic.py``): by blocks of the batch on hubkit's pool
+against one block, and both against a plain numpy statement of the math.
+
+The CPU kernels cut the batch's longest axis into blocks (operands broadcast along it are read whole); the
+cases cover broadcast key/value and masks, a mask that widens the batch, bool masks with fully masked rows,
+dropout, non-contiguous (permuted) operands, batch 1, no batch axes and float64. Gradients are checked
+against finite differences in tests/nn/test_attention.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hubkit
+from hubkit.kernels import cpu, generic
+
+RNG = np.random.default_rng(5)
+
+
+@pytest.fixture(autouse=True)
+def two_threads_small_blocks(monkeypatch):
+    """Two pool threads, and blocks of any size, so that the small shapes here are split."""
+    monkeypatch.setattr(generic, "_ATTENTION_BLOCK_MIN_MACS", 1)
+    before = hubkit.get_num_threads()
+    hubkit.set_num_threads(2)
+    yield
+    hubkit.set_num_threads(before)
+
+
+def reference(q, k, v, scale, mask, keep, dropout_keep, p):
+    """The math, in float64, with numpy broadcasting."""
+    scores = (q.astype(np.float64) @ np.swapaxes(k, -1, -2).astype(np.float64)) * scale
+    if mask is not None:
+        scores = scores + mask
+    if keep is not None:
+        scores = np.where(keep, scores, -np.inf)
+    top = scores.max(axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    e = np.exp(scores - top)
+    total = e.sum(axis=-1, keepdims=True)
+    attn = e / np.where(total > 0, total, 1)
+    weights = attn if dropout_keep is None else attn * dropout_keep / (1 - p)
+    return weights @ v.astype(np.float64), attn
+
+
+def permuted(shape, dtype):
+    """A non-contiguous array of ``shape`` (..., H, L, E): (..., L, H, E) in memory, as attention heads are."""
+    *lead, h, length, e = shape
+    return RNG.standard_normal((*lead, length, h, e)).astype(dtype).swapaxes(-2, -3)
+
+
+# q, k, v batch shapes, L, S, E, Ev, mask shape (float) or None, keep shape (bool) or None, dropout
+CASES = [
+    ((4, 3), (4, 3), (4, 3), 5, 7, 8, 6, None, None, False),
+    ((2, 3), (1, 3), (1, 3), 4, 5, 6, 3, (3, 4, 5), None, False),  # broadcast key/value, a per-head mask
+    ((3,), (3,), (3,), 6, 6, 4, 4, None, (6, 6), False),  # causal-like keep shared by the batch
+    ((5, 2), (5, 2), (5, 2), 3, 9, 5, 7, None, (5, 1, 1, 9), True),  # padding keep per sample, dropout
+    ((1, 4), (1, 4), (1, 4), 7, 3, 2, 5, (2, 1, 7, 3), None, False),  # a mask that widens the batch
+    ((), (), (), 6, 5, 3, 4, (6, 5), None, False),  # no batch axes: one block
+    ((1,), (1,), (1,), 8, 8, 4, 4, None, None, True),  # batch 1
+]
+
+
+def _case(case, dtype):
+    qb, kb, vb, length, source, e, ev, mask_shape, keep_shape, dropout = case
+    q = permuted((*qb, length, e), dtype) if len(qb) >= 1 else RNG.standard_normal((length, e)).astype(dtype)
+    k = RNG.standard_normal((*kb, source, e)).astype(dtype)
+    v = RNG.standard_normal((*vb, source, ev)).astype(dtype)
+    mask = RNG.standard_normal(mask_shape).astype(dtype) if mask_shape else None
+    keep = None
+    if keep_shape:
+        keep = RNG.random(keep_shape) > 0.4
+        keep[..., 0, :] = False  # a query (or a sample) with nothing to attend to gives zeros
+    batch = np.broadcast_shapes(qb, kb, vb, *(s[:-2] for s in (mask_shape, keep_shape) if s and len(s) > 2))
+    dropout_keep = (RNG.random((*batch, length, source)) >= 0.25).astype(dtype) if dropout else None
+    return q, k, v, mask, keep, dropout_keep
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
+def test_blocks_match_one_block_and_the_math(case, dtype):
+    q, k, v, mask, keep, dropout_keep = _case(case, dtype)
+    p, scale = 0.25, 0.37
+    out, attn, dropped = cpu.attention_forward(q, k, v, scale, mask, keep, dropout_keep, p)
+    one = generic.attention_forward(q, k, v, scale, mask, keep, dropout_keep, p)
+    want_out, want_attn = reference(q, k, v, scale, mask, keep, dropout_keep, p)
+    assert out.dtype == dtype and out.shape == want_out.shape and attn.shape == want_attn.shape
+    rtol, atol = (1e-5, 1e-6) if dtype == np.float32 else (1e-12, 1e-13)
+    np.testing.assert_allclose(out, one[0], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(attn, one[1], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(out, want_out, rtol=rtol * 10, atol=atol * 10)
+    np.testing.assert_allclose(attn, want_attn, rtol=rtol * 10, atol=atol * 10)
+    assert np.isfinite(out).all()
+    if dropout_keep is None:
+        assert dropped is attn
+
+    gy = RNG.standard_normal(out.shape).astype(dtype)
+    needs = (True, True, True, mask is not None)
+    grads = cpu.attention_backward(gy, q, k, v, scale, attn, dropped, dropout_keep, p, needs)
+    want = generic.attention_backward(gy, q, k, v, scale, one[1], one[2], dropout_keep, p, needs)
+    for got, expected in zip(grads, want):
+        if expected is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+            assert np.isfinite(got).all()
+
+
+def test_the_cpu_kernel_splits_the_longest_batch_axis(monkeypatch):
+    """The blocks are real: two threads cut (2, 6) along its second axis into ranges that cover it once."""
+    seen = []
+    real = generic._by_blocks
+
+    def spy(batch, macs, body, split):
+        def record(n, run, min_items):
+            def run_and_log(start, stop):
+                seen.append((start, stop))
+                run(start, stop)
+
+            split(n, run_and_log, min_items)
+
+        real(batch, macs, body, record)
+
+    monkeypatch.setattr(generic, "_by_blocks", spy)
+    q, k, v, *_ = _case(((2, 6), (2, 6), (2, 6), 4, 4, 3, 3, None, None, False), np.float32)
+    cpu.attention_forward(q, k, v, 0.5, None, None, None, 0.0)
+    assert len(seen) > 1
+    covered = sorted(i for start, stop in seen for i in range(start, stop))
+    assert covered == list(range(6))
+
+
+def test_only_wanted_gradients_are_computed():
+    q, k, v, *_ = _case(((3,), (3,), (3,), 4, 5, 2, 3, None, None, False), np.float64)
+    out, attn, dropped = cpu.attention_forward(q, k, v, 1.0, None, None, None, 0.0)
+    gy = np.ones_like(out)
+    gq, gk, gv, gmask = cpu.attention_backward(gy, q, k, v, 1.0, attn, dropped, None, 0.0, (False, False, True, False))
+    assert gq is None and gk is None and gmask is None and gv.shape == v.shape
+    gq, gk, gv, gmask = cpu.attention_backward(gy, q, k, v, 1.0, attn, dropped, None, 0.0, (True, False, False, False))
+    assert gv is None and gk is None and gq.shape == q.shape
+
+
+def test_a_float_mask_of_another_dtype_is_cast_to_the_query_dtype():
+    import hubkit.nn.functional as F
+
+    q = hubkit.tensor(RNG.standard_normal((2, 3, 4)).astype(np.float32), requires_grad=True)
+    mask = hubkit.tensor(RNG.standard_normal((3, 3)), requires_grad=True)  # float64
+    y = F.scaled_dot_product_attention(q, q, q, attn_mask=mask)
+    assert y.dtype == hubkit.float32
+    y.sum().backward()
+    assert mask.grad.dtype == hubkit.float64 and mask.grad.shape == (3, 3)
+    want, _ = reference(q.numpy(), q.numpy(), q.numpy(), 0.5, mask.numpy().astype(np.float32), None, None, 0.0)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-6)
