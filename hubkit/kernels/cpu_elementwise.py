@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hubkit.kernels import _jit
+from hubkit.kernels import _jit, generic
 from hubkit.kernels._threads import parallel_for
 
 # Each thread gets at least this many elements: below it the hand-off costs more than the pass.
@@ -67,6 +67,24 @@ def clamp_backward(gy: np.ndarray, y: np.ndarray, lo: float, hi: float) -> np.nd
     _split(gyf.size, lambda a, b: jit.clamp_backward(gyf[a:b], yf[a:b], t(lo), t(hi), gxf[a:b]),
            lambda chunks: jit.clamp_backward_parallel(gyf, yf, t(lo), t(hi), gxf, chunks))  # fmt: skip
     return gx
+
+
+def softmax_rows_(x: np.ndarray, scale: float = 1.0) -> None:
+    """``x = softmax(x * scale)`` over the last axis, in place (a row of only ``-inf`` gives zeros): attention's
+    scores. Float32 runs one compiled kernel per row (a vectorised exp, within 2 ulp of numpy's); other dtypes, or
+    no numba, the numpy reference ``generic.softmax_rows_``. Called from pool threads: it does not split."""
+    jit = _jit.compiled(x.size) if x.dtype == np.float32 and x.ndim >= 1 and x.size else None
+    if jit is None:
+        generic.softmax_rows_(x, scale)
+        return
+    rows = x.view()
+    try:
+        rows.shape = (-1, x.shape[-1])  # a view, or AttributeError where the leading axes do not merge
+    except AttributeError:
+        for part in x:
+            softmax_rows_(part, scale)
+        return
+    jit.softmax_rows_f32(rows, np.float32(scale))
 
 
 def gelu(x: np.ndarray, erf: Callable[[np.ndarray], np.ndarray], want_cdf: bool = True

@@ -203,9 +203,12 @@ def _by_blocks(batch: tuple[int, ...], macs_per_entry: int, body: Any, split: An
     split(batch[axis], lambda start, stop: body((axis, start, stop)), min_items)
 
 
-def _softmax_rows_(scores: Any) -> None:
-    """Softmax over the last axis, in place; a row of only ``-inf`` gives zeros (PyTorch's safe softmax)."""
+def softmax_rows_(scores: Any, scale: float = 1.0) -> None:
+    """``scores = softmax(scores * scale)`` over the last axis, in place; a row of only ``-inf`` gives zeros
+    (PyTorch's safe softmax)."""
     xp = get_array_module(scores)
+    if scale != 1.0:
+        scores *= scores.dtype.type(scale)
     top = scores.max(axis=-1, keepdims=True)
     top[~xp.isfinite(top)] = 0
     scores -= top
@@ -225,6 +228,7 @@ def attention_forward(
     dropout_keep: Any,
     dropout_p: float,
     split: Any = None,
+    softmax: Any = softmax_rows_,
 ) -> tuple[Any, Any, Any]:
     """``softmax(q @ k^T * scale + mask) @ v`` -> ``(out, attn, dropped)``.
 
@@ -232,7 +236,8 @@ def attention_forward(
     ``keep`` (bool: False positions may not be attended to) broadcast to (..., L, S), or None; ``dropout_keep``
     (..., L, S) the dropout draw (1 kept, 0 dropped) or None. ``attn`` (batch..., L, S) is the softmax, over the
     batch shape every operand broadcasts to; ``dropped`` the weights after dropout (``attn`` itself without).
-    ``split`` runs the blocks in parallel (see :func:`_by_blocks`)."""
+    ``split`` runs the blocks in parallel (see :func:`_by_blocks`); ``softmax`` is :func:`softmax_rows_` or a
+    faster kernel of the same contract."""
     xp = get_array_module(q)
     dims = [x.shape[:-2] for x in (q, k, v, mask, keep, dropout_keep) if x is not None and x.ndim > 2]
     batch = np.broadcast_shapes(*dims) if dims else ()
@@ -246,12 +251,15 @@ def attention_forward(
     def body(block: Block) -> None:
         whole = _batch_part(attn, block, nb)
         xp.matmul(_batch_part(q, block, nb), xp.swapaxes(_batch_part(k, block, nb), -1, -2), out=whole)
-        whole *= t(scale)
-        if mask is not None:
-            whole += _batch_part(mask, block, nb)
-        if keep is not None:
-            xp.copyto(whole, -xp.inf, where=~_batch_part(keep, block, nb))
-        _softmax_rows_(whole)
+        if mask is None and keep is None:
+            softmax(whole, scale)
+        else:
+            whole *= t(scale)
+            if mask is not None:
+                whole += _batch_part(mask, block, nb)
+            if keep is not None:
+                xp.copyto(whole, -xp.inf, where=~_batch_part(keep, block, nb))
+            softmax(whole, 1.0)
         weights = whole
         if dropout_keep is not None:
             weights = _batch_part(dropped, block, nb)

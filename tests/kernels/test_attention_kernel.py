@@ -1,5 +1,6 @@
 """Scaled dot-product attention's kernels (``kernels/generic.py``): by blocks of the batch on hubkit's pool
-against one block, and both against a plain numpy statement of the math.
+(with the compiled float32 softmax when numba is installed) against one block of numpy, and both against a plain
+numpy statement of the math; the compiled softmax against the numpy one on odd rows.
 
 The CPU kernels cut the batch's longest axis into blocks (operands broadcast along it are read whole); the
 cases cover broadcast key/value and masks, a mask that widens the batch, bool masks with fully masked rows,
@@ -13,15 +14,17 @@ import numpy as np
 import pytest
 
 import hubkit
-from hubkit.kernels import cpu, generic
+from hubkit.kernels import _jit, cpu, cpu_elementwise, generic
 
 RNG = np.random.default_rng(5)
 
 
 @pytest.fixture(autouse=True)
 def two_threads_small_blocks(monkeypatch):
-    """Two pool threads, and blocks of any size, so that the small shapes here are split."""
+    """Two pool threads, blocks of any size and compiled kernels for any size, so that the small shapes here
+    are split and run the compiled softmax."""
     monkeypatch.setattr(generic, "_ATTENTION_BLOCK_MIN_MACS", 1)
+    monkeypatch.setattr(_jit, "MIN_WORK", 0)
     before = hubkit.get_num_threads()
     hubkit.set_num_threads(2)
     yield
@@ -151,3 +154,47 @@ def test_a_float_mask_of_another_dtype_is_cast_to_the_query_dtype():
     assert mask.grad.dtype == hubkit.float64 and mask.grad.shape == (3, 3)
     want, _ = reference(q.numpy(), q.numpy(), q.numpy(), 0.5, mask.numpy().astype(np.float32), None, None, 0.0)
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+needs_numba = pytest.mark.skipif(not _jit.available(), reason="numba is not installed: no compiled softmax to test")
+
+
+@needs_numba
+@pytest.mark.parametrize("width", [1, 7, 40, 499])
+@pytest.mark.parametrize("scale", [1.0, 0.125, -0.6])
+def test_compiled_softmax_matches_numpy(width, scale):
+    x = (RNG.standard_normal((4, 6, width)) * 6).astype(np.float32)
+    x[2, 3, 0] = -95.0 / scale  # below exp's normal range after the shift (a weight of 0 next to the row's maximum)
+    masked = -np.inf if scale > 0 else np.inf  # what the scaling turns into -inf
+    x[0, 1] = masked  # a row with nothing to attend to: zeros
+    x[1, 2, ::2] = masked  # masked positions: exactly 0
+    want, got = x.copy(), x.copy()
+    generic.softmax_rows_(want, scale)
+    cpu_elementwise.softmax_rows_(got, scale)
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+    assert np.all(got[0, 1] == 0) and np.all(got[1, 2, ::2] == 0)
+    if width > 1:
+        np.testing.assert_allclose(got.sum(axis=-1)[np.arange(4) != 0].ravel(), 1, rtol=1e-5)
+
+
+@needs_numba
+def test_compiled_softmax_on_rows_that_do_not_merge_and_nan():
+    """A block cut from a middle axis cannot be viewed as one (R, S) matrix: its parts are done in place."""
+    base = (RNG.standard_normal((3, 8, 5, 9)) * 3).astype(np.float32)
+    want = base.copy()
+    generic.softmax_rows_(want[:, 2:6], 0.5)
+    got = base.copy()
+    cpu_elementwise.softmax_rows_(got[:, 2:6], 0.5)
+    np.testing.assert_allclose(got, np.concatenate([base[:, :2], want[:, 2:6], base[:, 6:]], axis=1), rtol=2e-6,
+                               atol=1e-7)  # fmt: skip
+    row = np.array([[0.5, np.nan, 1.0], [1.0, 2.0, 3.0]], dtype=np.float32)
+    cpu_elementwise.softmax_rows_(row)
+    assert np.isnan(row[0]).all() and np.isfinite(row[1]).all()
+
+
+def test_float64_softmax_is_the_numpy_reference():
+    x = RNG.standard_normal((5, 7))
+    want, got = x.copy(), x.copy()
+    generic.softmax_rows_(want, 0.3)
+    cpu_elementwise.softmax_rows_(got, 0.3)
+    np.testing.assert_array_equal(got, want)
