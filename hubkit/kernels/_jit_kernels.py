@@ -652,6 +652,9 @@ def depthwise_weight_grad_cl(xt, gyt, kh, kw, partial, n0, n1, sy, sx, pt, pl, d
 
 
 # ---------------------------------------------------------------- direct convolution (cpu_wide.py)
+# Bytes of one accumulator row of a strip of the forward pass (four rows, plus the two input runs they read,
+# fit a 32 KiB first-level cache).
+_DIRECT_STRIP_BYTES = 4096
 # Small convolutions without im2col, on the wide layout: ``planes`` (P, M, C, L) are the zero-padded images
 # split by stride phase and flattened, so that kernel tap ``t`` of output pixel (i, j) reads element
 # ``offset[t] + i*PW + j`` of phase plane ``phase[t]``, one contiguous run of ``OH*PW`` elements per tap
@@ -666,44 +669,51 @@ def depthwise_weight_grad_cl(xt, gyt, kh, kw, partial, n0, n1, sy, sx, pt, pl, d
 
 @njit(nogil=True, cache=True, fastmath={"contract"})
 def _direct_conv_block(planes, wb, bias, blocks, phase, offset, pw, y, n, k):  # pragma: no cover (compiled)
-    """Output-channel block ``k`` of image ``n`` of :func:`direct_conv`."""
+    """Output-channel block ``k`` of image ``n`` of :func:`direct_conv`, a strip of output rows at a time: the
+    four accumulator rows of a strip (``_DIRECT_STRIP_BYTES`` each) stay in the first-level cache while every
+    tap passes over them (a 224x224 stem's whole map, 200 KB of accumulators, ran at half speed). Each output
+    still sums its taps in the same order, so strips do not change the result."""
     _, oc_n, oh, ow = y.shape
     cg, taps = wb.shape[1], wb.shape[2]
     ocg = oc_n // (planes.shape[2] // cg)
-    run = oh * pw
-    acc = np.empty((4, run), dtype=y.dtype)
+    strip_rows = max(1, _DIRECT_STRIP_BYTES // (pw * y.itemsize))
+    acc = np.empty((4, min(strip_rows, oh) * pw), dtype=y.dtype)
     a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
     o0, ob = blocks[k, 0], blocks[k, 1]
     c0 = (o0 // ocg) * cg
-    acc[:] = 0
-    for c in range(cg):
-        wk = wb[k, c]
-        for t in range(0, taps - 1, 2):
-            u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
-            v = planes[phase[t + 1], n, c0 + c, offset[t + 1] : offset[t + 1] + run]
-            u0, u1, u2, u3 = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
-            v0, v1, v2, v3 = wk[t + 1, 0], wk[t + 1, 1], wk[t + 1, 2], wk[t + 1, 3]
-            for j in range(run):
-                p, q = u[j], v[j]
-                a0[j] += u0 * p + v0 * q
-                a1[j] += u1 * p + v1 * q
-                a2[j] += u2 * p + v2 * q
-                a3[j] += u3 * p + v3 * q
-        if taps % 2:
-            t = taps - 1
-            u = planes[phase[t], n, c0 + c, offset[t] : offset[t] + run]
-            u0, u1, u2, u3 = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
-            for j in range(run):
-                p = u[j]
-                a0[j] += u0 * p
-                a1[j] += u1 * p
-                a2[j] += u2 * p
-                a3[j] += u3 * p
-    for b in range(ob):
-        shift = bias[o0 + b]
-        for i in range(oh):
-            for j in range(ow):
-                y[n, o0 + b, i, j] = acc[b, i * pw + j] + shift
+    for i0 in range(0, oh, strip_rows):
+        i1 = min(oh, i0 + strip_rows)
+        start, run = i0 * pw, (i1 - i0) * pw
+        acc[:] = 0
+        for c in range(cg):
+            wk = wb[k, c]
+            for t in range(0, taps - 1, 2):
+                u = planes[phase[t], n, c0 + c, offset[t] + start : offset[t] + start + run]
+                v = planes[phase[t + 1], n, c0 + c, offset[t + 1] + start : offset[t + 1] + start + run]
+                u0, u1, u2, u3 = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
+                v0, v1, v2, v3 = wk[t + 1, 0], wk[t + 1, 1], wk[t + 1, 2], wk[t + 1, 3]
+                for j in range(run):
+                    p, q = u[j], v[j]
+                    a0[j] += u0 * p + v0 * q
+                    a1[j] += u1 * p + v1 * q
+                    a2[j] += u2 * p + v2 * q
+                    a3[j] += u3 * p + v3 * q
+            if taps % 2:
+                t = taps - 1
+                u = planes[phase[t], n, c0 + c, offset[t] + start : offset[t] + start + run]
+                u0, u1, u2, u3 = wk[t, 0], wk[t, 1], wk[t, 2], wk[t, 3]
+                for j in range(run):
+                    p = u[j]
+                    a0[j] += u0 * p
+                    a1[j] += u1 * p
+                    a2[j] += u2 * p
+                    a3[j] += u3 * p
+        for b in range(ob):
+            shift = bias[o0 + b]
+            for i in range(i0, i1):
+                row = (i - i0) * pw
+                for j in range(ow):
+                    y[n, o0 + b, i, j] = acc[b, row + j] + shift
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"})
@@ -867,6 +877,86 @@ def direct_conv_grad_weight_parallel(planes, gyw, blocks, phase, offset, partial
     jobs = blocks.shape[0]
     for i in prange(gyw.shape[0] * jobs):
         _direct_conv_grad_weight_block(planes, gyw, blocks, phase, offset, partial, i // jobs, i % jobs)
+
+
+# ---------------------------------------------------------------- Winograd F(2x2, 3x3) (cpu_winograd.py)
+# Tiles of 2x2 outputs read 4x4 inputs; tile row r is image r // TH, tile row r % TH, and the tiles of rows
+# r0:r1 are columns (r - r0)*TW + tx of the transformed operands. Each loop runs along a row of tiles.
+
+
+@njit(nogil=True, cache=True)
+def winograd_input(x, v, r0, r1, th, tw, pt, pl):  # pragma: no cover (compiled)
+    """``v`` (16, C, (r1-r0)*TW) = B^T d B for every 4x4 input tile ``d`` of tile rows r0:r1 of ``x``
+    (N, C, H, W), padded by ``pt`` rows on top and ``pl`` columns on the left (zeros past every edge)."""
+    h, w = x.shape[2], x.shape[3]
+    width = 2 * tw + 2
+    d = np.zeros((4, width), dtype=x.dtype)
+    t = np.empty((4, width), dtype=x.dtype)
+    first, last = min(pl, width), min(pl + w, width)
+    for c in range(x.shape[1]):
+        for r in range(r0, r1):
+            n, ty = r // th, r % th
+            for i in range(4):
+                iy = 2 * ty - pt + i
+                row = d[i]
+                if 0 <= iy < h:
+                    src = x[n, c, iy]
+                    for j in range(first):
+                        row[j] = 0
+                    for j in range(first, last):
+                        row[j] = src[j - pl]
+                    for j in range(last, width):
+                        row[j] = 0
+                else:
+                    for j in range(width):
+                        row[j] = 0
+            for j in range(width):  # B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3
+                t[0, j] = d[0, j] - d[2, j]
+                t[1, j] = d[1, j] + d[2, j]
+                t[2, j] = d[2, j] - d[1, j]
+                t[3, j] = d[1, j] - d[3, j]
+            base = (r - r0) * tw
+            for i in range(4):  # (B^T d) B: the same along each tile's four columns
+                ti = t[i]
+                k = 4 * i
+                for tx in range(tw):
+                    a0, a1, a2, a3 = ti[2 * tx], ti[2 * tx + 1], ti[2 * tx + 2], ti[2 * tx + 3]
+                    v[k, c, base + tx] = a0 - a2
+                    v[k + 1, c, base + tx] = a1 + a2
+                    v[k + 2, c, base + tx] = a2 - a1
+                    v[k + 3, c, base + tx] = a1 - a3
+
+
+@njit(nogil=True, cache=True)
+def winograd_output(m, bias, y, r0, r1, th, tw):  # pragma: no cover (compiled)
+    """``y`` (N, OC, OH, OW) tiles of rows r0:r1 = A^T M A (+ ``bias`` (OC,), or size 0) from ``m``
+    (16, OC, (r1-r0)*TW), the products of the transformed tiles and weights."""
+    oh, ow = y.shape[2], y.shape[3]
+    full = ow // 2  # tiles whose two columns are both inside the output
+    s = np.empty((8, tw), dtype=y.dtype)
+    for o in range(m.shape[1]):
+        b = bias[o] if bias.size else y.dtype.type(0)
+        for r in range(r0, r1):
+            n, ty = r // th, r % th
+            base = (r - r0) * tw
+            for j in range(4):  # A^T M: rows m0 + m1 + m2 and m1 - m2 - m3, per tile column j
+                for tx in range(tw):
+                    p = base + tx
+                    m0, m1, m2, m3 = m[j, o, p], m[4 + j, o, p], m[8 + j, o, p], m[12 + j, o, p]
+                    s[j, tx] = m0 + m1 + m2
+                    s[4 + j, tx] = m1 - m2 - m3
+            for a in range(2):
+                oy = 2 * ty + a
+                if oy >= oh:
+                    break
+                out = y[n, o, oy]
+                q = 4 * a
+                for tx in range(full):
+                    s1, s2 = s[q + 1, tx], s[q + 2, tx]
+                    out[2 * tx] = s[q, tx] + s1 + s2 + b
+                    out[2 * tx + 1] = s1 - s2 - s[q + 3, tx] + b
+                if full < tw:
+                    out[2 * full] = s[q, full] + s[q + 1, full] + s[q + 2, full] + b
 
 
 # ---------------------------------------------------------------- padding copies (cpu_conv.py's wide columns)

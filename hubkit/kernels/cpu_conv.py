@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from hubkit.kernels import cpu_depthwise, cpu_wide
+from hubkit.kernels import cpu_depthwise, cpu_wide, cpu_winograd
 from hubkit.kernels._cpu_util import (
     Pads,
     Pair,
@@ -268,6 +268,11 @@ def conv2d(
                                                          x.size)  # fmt: skip
     if jit is not None:
         y = cpu_wide.conv2d(jit, x, w, b, stride, pads, dilation, (oh, ow), groups)
+        return (y, None) if keep_columns else y
+    # Winograd where wide columns are not used (those are kept for the weight gradient; the others are rebuilt)
+    jit = None if use_wide else cpu_winograd.applies(x, w, stride, pads, dilation, groups)
+    if jit is not None:
+        y = cpu_winograd.conv2d(jit, x, w, b, pads, (oh, ow))
         return (y, None) if keep_columns else y
     if use_wide:
         y = np.empty((n, oc, oh, ow), dtype=np.result_type(x, w))

@@ -1,0 +1,155 @@
+"""Winograd F(2x2, 3x3) (``cpu_winograd.py``, numba) against the im2col + GEMM path, which stays the reference.
+
+The odd shapes: odd output sizes (a last tile half outside the map), asymmetric padding of 0-2, more or fewer
+output than input channels, batch 1, a non-contiguous input, float64, with and without bias, many small row
+blocks and one; then the selection rule, the results' independence from the thread count, and the layer
+through autograd (its gradients stay on the GEMM path) against torch under ``-m parity``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hubkit
+from hubkit.kernels import _jit, cpu_conv, cpu_wide, cpu_winograd
+
+RNG = np.random.default_rng(23)
+calls: list = []  # input shapes of the Winograd calls of the current test
+needs_numba = pytest.mark.skipif(not _jit.available(), reason="numba is not installed: no Winograd kernels to test")
+
+
+@pytest.fixture(autouse=True)
+def small_layers_too(monkeypatch):
+    """Let the small test layers take the Winograd path (the real thresholds are for speed, not correctness):
+    not the direct convolution nor wide columns, which small layers take first. Every Winograd call is counted."""
+    monkeypatch.setattr(cpu_winograd, "_MIN_CHANNELS", 1)
+    monkeypatch.setattr(cpu_winograd, "_MIN_TILES", 1)
+    monkeypatch.setattr(cpu_wide, "_DIRECT_MAX_ROWS", 0)
+    monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
+    monkeypatch.setattr(_jit, "MIN_WORK", 0)
+    real = cpu_winograd.conv2d
+
+    def counted(*args):
+        calls.append(args[1].shape)
+        return real(*args)
+
+    monkeypatch.setattr(cpu_winograd, "conv2d", counted)
+    calls.clear()
+    threads = hubkit.get_num_threads()
+    yield
+    hubkit.set_num_threads(threads)
+
+
+def _gemm_reference(x, w, b, pads, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(cpu_winograd, "applies", lambda *args: None)
+        return cpu_conv.conv2d(x, w, b, (1, 1), pads, (1, 1), 1)
+
+
+# x shape, output channels, pads
+CASES = [
+    ((2, 5, 9, 9), 7, ((1, 1), (1, 1))),  # odd output: the last tile row and column half outside
+    ((1, 6, 8, 10), 4, ((0, 2), (1, 0))),  # batch 1, asymmetric padding
+    ((3, 4, 7, 7), 9, ((0, 0), (0, 0))),  # no padding: a 5x5 output
+    ((2, 3, 5, 6), 3, ((2, 2), (2, 2))),  # padding 2: tiles that read only zeros at the corners
+    ((4, 8, 12, 11), 8, ((1, 0), (0, 1))),
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("xs, oc, pads", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("block_bytes", [1, 1 << 20])
+def test_winograd_matches_the_gemm_path(xs, oc, pads, dtype, bias, block_bytes, monkeypatch):
+    monkeypatch.setattr(cpu_winograd, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(cpu_winograd, "_BLOCK_MIN_TILES", 1)  # with 1 byte: one row of tiles per block
+    monkeypatch.setattr(cpu_winograd, "_BLOCK_FLOOR_TILES", 1)
+    x = RNG.standard_normal((xs[0], xs[2], xs[3], xs[1])).astype(dtype).transpose(0, 3, 1, 2)  # not contiguous
+    w = RNG.standard_normal((oc, xs[1], 3, 3)).astype(dtype)
+    b = RNG.standard_normal(oc).astype(dtype) if bias else None
+    assert cpu_winograd.applies(x, w, (1, 1), pads, (1, 1), 1) is not None
+    got = cpu_conv.conv2d(x, w, b, (1, 1), pads, (1, 1), 1)
+    assert calls == [x.shape]
+    want = _gemm_reference(x, w, b, pads, monkeypatch)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+@needs_numba
+def test_winograd_keeps_no_columns():
+    x, w = RNG.standard_normal((2, 4, 6, 6)).astype(np.float32), RNG.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    y, columns = cpu_conv.conv2d(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, keep_columns=True)
+    assert columns is None and y.shape == (2, 4, 6, 6) and calls == [x.shape]
+
+
+@needs_numba
+def test_winograd_results_do_not_depend_on_the_thread_count(monkeypatch):
+    """The row blocks depend on the layer's shape only; each is one set of BLAS calls on one thread."""
+    monkeypatch.setattr(cpu_winograd, "_BLOCK_BYTES", 1)
+    x, w = RNG.standard_normal((4, 8, 14, 14)).astype(np.float32), RNG.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    hubkit.set_num_threads(1)
+    one = cpu_conv.conv2d(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    hubkit.set_num_threads(2)
+    two = cpu_conv.conv2d(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(one, two)
+
+
+@needs_numba
+def test_weight_transform_is_g_w_g_transposed():
+    w = RNG.standard_normal((3, 2, 3, 3))
+    u = cpu_winograd.transform_weights(w)
+    g = cpu_winograd._G
+    for o in range(3):
+        for c in range(2):
+            np.testing.assert_allclose(u[:, o, c].reshape(4, 4), g @ w[o, c] @ g.T, rtol=1e-13, atol=1e-14)
+
+
+def test_winograd_runs_on_resnet_layers_and_nowhere_else(monkeypatch):
+    monkeypatch.setattr(cpu_winograd, "_MIN_CHANNELS", 32)
+    monkeypatch.setattr(cpu_winograd, "_MIN_TILES", 128)
+    f32 = np.float32
+    x, w = np.zeros((16, 64, 56, 56), f32), np.zeros((64, 64, 3, 3), f32)
+    same = ((1, 1), (1, 1))
+
+    def applies(x=x, w=w, stride=(1, 1), pads=same, dilation=(1, 1), groups=1):
+        return cpu_winograd.applies(x, w, stride, pads, dilation, groups) is not None
+
+    if _jit.compiled() is not None:
+        assert applies()  # ResNet's 64->64 at 56x56
+        assert applies(np.zeros((1, 128, 28, 28), f32), np.zeros((128, 128, 3, 3), f32))  # 196 tiles
+    assert not applies(stride=(2, 2))
+    assert not applies(dilation=(2, 2))
+    assert not applies(w=np.zeros((64, 32, 3, 3), f32), groups=2)
+    assert not applies(w=np.zeros((64, 64, 5, 5), f32))
+    assert not applies(pads=((3, 3), (3, 3)))
+    assert not applies(x=np.zeros((16, 16, 56, 56), f32), w=np.zeros((16, 16, 3, 3), f32))  # too few channels
+    assert not applies(x=np.zeros((1, 256, 14, 14), f32), w=np.zeros((256, 256, 3, 3), f32))  # 49 tiles
+    assert not applies(w=np.zeros((64, 64, 3, 3), np.float64))  # mixed dtypes
+    assert not applies(x=x.astype(np.float16), w=w.astype(np.float16))
+    monkeypatch.setattr(_jit, "_enabled", False)
+    assert not applies()
+
+
+@needs_numba
+@pytest.mark.parity
+def test_conv_layer_on_the_winograd_path_matches_torch(monkeypatch):
+    """Forward through Winograd, gradients through im2col + GEMM, against torch's Conv2d."""
+    import torch
+
+    x = RNG.standard_normal((2, 6, 10, 9)).astype(np.float32)
+    layer = hubkit.nn.Conv2d(6, 5, 3, padding=1)
+    theirs = torch.nn.Conv2d(6, 5, 3, padding=1)
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in layer.state_dict().items()})
+    assert cpu_winograd.applies(x, layer.weight.numpy(), (1, 1), ((1, 1), (1, 1)), (1, 1), 1) is not None
+    xh, xt = hubkit.tensor(x, requires_grad=True), torch.from_numpy(x).requires_grad_()
+    yh, yt = layer(xh), theirs(xt)
+    assert calls == [x.shape]
+    np.testing.assert_allclose(yh.numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    (yh * yh).sum().backward()
+    (yt * yt).sum().backward()
+    np.testing.assert_allclose(xh.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
