@@ -32,6 +32,9 @@ from hubkit.kernels._cpu_util import Pads, Pair, _over_images, _scratch
 # (bench/engine.py --only direct runs the small layers against torch; bench/RESULTS.md).
 _DIRECT_MAX_ROWS = 320
 _DIRECT_MAX_OUT_CHANNELS = 64
+# On numba's threads the batch goes in runs of images whose wide output gradient (or padded planes) takes at
+# most this many bytes: a 224x224 stem's whole batch widened at once added 53 MB to ResNet-18's peak memory.
+_PARALLEL_RUN_BYTES = 8 << 20
 
 
 def geometry(
@@ -131,6 +134,13 @@ def direct_applies(dtypes: tuple[np.dtype, ...], rows: int, oc: int, groups: int
     return _jit.compiled(work)
 
 
+def _runs(n: int, bytes_per_image: int) -> list[tuple[int, int]]:
+    """Consecutive ``(n0, n1)`` runs of the ``n`` images of at most ``_PARALLEL_RUN_BYTES`` each (one image at
+    least): the units the parallel drivers take at a time. Each image is computed whole either way."""
+    step = max(1, _PARALLEL_RUN_BYTES // max(bytes_per_image, 1))
+    return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
+
+
 def _taps(taps: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
     table = np.asarray(taps, dtype=np.int64).reshape(-1, 2)
     return np.ascontiguousarray(table[:, 0]), np.ascontiguousarray(table[:, 1])
@@ -178,8 +188,9 @@ def conv2d(jit, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair
     y = np.empty((n, oc) + tuple(out_hw), dtype=x.dtype)
 
     if _jit.parallel_threads() > 1:
-        xp = planes(x, (kh, kw), stride, pads, dilation, out_hw, jit)
-        jit.direct_conv_parallel(xp, wb, bias, blocks, phase, offset, pw, y)
+        for n0, n1 in _runs(n, c * ph * pw * stride[0] * stride[1] * x.itemsize):
+            xp = planes(x[n0:n1], (kh, kw), stride, pads, dilation, out_hw, jit)
+            jit.direct_conv_parallel(xp, wb, bias, blocks, phase, offset, pw, y[n0:n1])
         return y
 
     def images(n0: int, n1: int) -> None:
@@ -225,7 +236,8 @@ def conv2d_backward(jit, x: np.ndarray | None, gy: np.ndarray, w: np.ndarray | N
             kernel(xp, g, out_blocks, phase, offset, partial[n0:n1])
 
     if parallel:
-        images(0, n)
+        for n0, n1 in _runs(n, oc * oh * pw * gy.itemsize):
+            images(n0, n1)
     else:
         _over_images(n, cg * kh * kw * oh * pw * gy.itemsize, images)
     gw = partial.sum(axis=0).reshape(w_shape) if partial is not None else None

@@ -250,3 +250,18 @@ def test_openmp_workers_spin_briefly_unless_the_user_chose(preset):
     assert out.returncode == 0, out.stderr
     expected = {None: _jit._GOMP_SPINCOUNT, "GOMP_SPINCOUNT=123": "123", "OMP_WAIT_POLICY=PASSIVE": "None"}[preset]
     assert out.stdout.strip() == expected
+
+
+@needs_numba
+def test_direct_conv_in_runs_of_images_on_numba_threads(monkeypatch):
+    """numba's threads take the batch a run of images at a time (``_PARALLEL_RUN_BYTES``); an image is computed
+    whole either way, so one image per run gives the same bits as the whole batch in one run."""
+    _two_threads_or_skip()
+    x, w, b = _rand(5, 3, 30, 30), _rand(8, 3, 7, 7), _rand(8)
+    pads = ((3, 3), (3, 3))
+    whole = _conv_all(x, w, b, (2, 2), pads, (1, 1), 1)
+    monkeypatch.setattr(cpu_wide, "_PARALLEL_RUN_BYTES", 1)
+    assert len(cpu_wide._runs(5, 100)) == 5
+    single = _conv_all(x, w, b, (2, 2), pads, (1, 1), 1)
+    for a, r in zip(single, whole):
+        np.testing.assert_array_equal(a, r)
