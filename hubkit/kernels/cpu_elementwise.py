@@ -8,6 +8,7 @@ flattened array, or, without numba, the numpy reference: a couple of ufunc passe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,10 @@ def _split(n: int, body: Callable[[int, int], None], parallel: Callable[[int], N
 
 def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """``min(max(x, lo), hi)`` elementwise, a new array of x's shape and dtype (NaN stays NaN)."""
+    if x.dtype.kind in "iu":  # integer tensors (relu of an index map): whole bounds, an infinite one left out
+        bounds = [None if math.isinf(v) else int(math.ceil(v) if i == 0 else math.floor(v))
+                  for i, v in enumerate((lo, hi))]  # fmt: skip
+        return np.clip(x, *bounds)
     jit = _compiled(x)
     t = x.dtype.type
     if jit is None:

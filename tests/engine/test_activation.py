@@ -116,3 +116,13 @@ def test_tensor_methods_and_top_level_names_exist():
         np.testing.assert_allclose(getattr(x, name)().numpy(), getattr(F, name)(x).numpy())
         np.testing.assert_allclose(getattr(hubkit, name)(x).numpy(), getattr(F, name)(x).numpy())
     np.testing.assert_allclose(hubkit.softmax(x, 0).numpy(), x.softmax(0).numpy())
+
+
+def test_relu_relu6_and_hardtanh_of_integer_tensors():
+    """Integer inputs keep their dtype through relu (the clamp kernel had turned an infinite bound into an
+    OverflowError); relu6 and hardtanh take floating point, as their float-only ops."""
+    x = hubkit.tensor(np.array([[-3, 0], [2, 9]], dtype=np.int64))
+    y = F.relu(x)
+    assert y.dtype == hubkit.int64 and y.numpy().tolist() == [[0, 0], [2, 9]]
+    assert F.relu(hubkit.tensor(np.array([0, 200], dtype=np.uint8))).numpy().tolist() == [0, 200]
+    assert F.relu6(x).numpy().tolist() == [[0, 0], [2, 6]]
