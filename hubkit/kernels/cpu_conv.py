@@ -316,6 +316,21 @@ def conv2d(
     return (y, columns) if keep_columns else y
 
 
+def _winograd_grad_input(gy: np.ndarray, w: np.ndarray, in_hw: Pair, stride: Pair, pads: Pads, dilation: Pair,
+                         groups: int) -> np.ndarray | None:  # fmt: skip
+    """The input gradient of a 3x3 stride-1 layer as the forward Winograd convolution of ``gy`` with the
+    flipped, transposed kernel and padding ``2 - pad`` (the full correlation), where ``cpu_winograd.applies``
+    to that convolution; else None."""
+    if stride != (1, 1) or w.shape[2:] != (3, 3) or groups != 1:
+        return None
+    back = ((2 - pads[0][0], 2 - pads[0][1]), (2 - pads[1][0], 2 - pads[1][1]))
+    if min(back[0] + back[1]) < 0 or (gy.shape[2] + sum(back[0]) - 2, gy.shape[3] + sum(back[1]) - 2) != in_hw:
+        return None
+    flipped = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+    jit = cpu_winograd.applies(gy, flipped, (1, 1), back, dilation, 1)
+    return None if jit is None else cpu_winograd.conv2d(jit, gy, flipped, None, back, in_hw)
+
+
 def conv2d_grad_input(
     gy: np.ndarray,
     w: np.ndarray,
@@ -344,6 +359,9 @@ def conv2d_grad_input(
         if jit is not None:
             return cpu_wide.conv2d_backward(jit, None, gy, w, w.shape, in_hw, stride, pads, dilation, groups, True,
                                             False)[0]  # fmt: skip
+        gx = _winograd_grad_input(gy, w, in_hw, stride, pads, dilation, groups)
+        if gx is not None:
+            return gx
     if cpu_depthwise.taps_apply(cg, oc, groups, (1, 1), dilation):
         # The input gradient is the full correlation of gy, spread out by the stride (zeros between), with the
         # flipped kernel; input rows/columns no window reached get zeros from extra bottom/right padding.

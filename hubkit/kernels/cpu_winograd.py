@@ -1,4 +1,5 @@
-"""Winograd F(2x2, 3x3) for the forward pass of 3x3 stride-1 convolutions (numba; ``cpu_conv.py`` calls it).
+"""Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions, forward and input gradient (numba; ``cpu_conv.py`` calls
+it: the input gradient is the forward of the output gradient with the flipped, transposed kernel).
 
 Each 2x2 block of outputs is ``A^T [(G g G^T) * (B^T d B)] A`` over its 4x4 input tile ``d`` (Lavin and
 Gray, 2015): the 9 multiply-adds per output and input channel of the direct form become 4, as 16
@@ -9,8 +10,8 @@ row blocks are fixed by the layer's shape, not by the thread count: results do n
 
 In float32 the result is within a few units in the last place of im2col + GEMM's (the transforms add at most
 four terms, with coefficients 1/2 and 1), far inside what the tests hold it to. It runs where it pays (``applies``):
-the 3x3 layers of ResNets, 32-512 channels, in inference and in the forward pass of training (the gradients
-stay on im2col + GEMM: ``cpu_conv.py`` rebuilds the columns for those layers either way). The GEMM path is the
+the 3x3 layers of ResNets, 32-512 channels, in inference and training (the weight gradient stays on im2col +
+GEMM: ``cpu_conv.py`` rebuilds the columns for those layers either way). The GEMM path is the
 reference, and the path without numba.
 """
 

@@ -2,8 +2,9 @@
 
 The odd shapes: odd output sizes (a last tile half outside the map), asymmetric padding of 0-2, more or fewer
 output than input channels, batch 1, a non-contiguous input, float64, with and without bias, many small row
-blocks and one; then the selection rule, the results' independence from the thread count, and the layer
-through autograd (its gradients stay on the GEMM path) against torch under ``-m parity``.
+blocks and one, forward and input gradient; then the selection rule, the results' independence from the thread
+count, and the layer through autograd (its weight gradient stays on the GEMM path) against torch under
+``-m parity``.
 """
 
 from __future__ import annotations
@@ -79,6 +80,25 @@ def test_winograd_matches_the_gemm_path(xs, oc, pads, dtype, bias, block_bytes, 
 
 
 @needs_numba
+@pytest.mark.parametrize("xs, oc, pads", CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_input_gradient_matches_the_gemm_path(xs, oc, pads, dtype, monkeypatch):
+    """The input gradient of a 3x3 stride-1 layer is the Winograd forward of gy with the flipped, transposed
+    kernel and padding 2 - pad."""
+    w = RNG.standard_normal((oc, xs[1], 3, 3)).astype(dtype)
+    oh, ow = xs[2] + sum(pads[0]) - 2, xs[3] + sum(pads[1]) - 2
+    gy = RNG.standard_normal((xs[0], oh, ow, oc)).astype(dtype).transpose(0, 3, 1, 2)  # not contiguous
+    got = cpu_conv.conv2d_grad_input(gy, w, xs[2:], (1, 1), pads, (1, 1), 1)
+    assert calls == [gy.shape]
+    with monkeypatch.context() as m:
+        m.setattr(cpu_winograd, "applies", lambda *args: None)
+        want = cpu_conv.conv2d_grad_input(gy, w, xs[2:], (1, 1), pads, (1, 1), 1)
+    assert got.shape == want.shape == (xs[0], xs[1], xs[2], xs[3]) and got.dtype == want.dtype
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+@needs_numba
 def test_winograd_keeps_no_columns():
     x, w = RNG.standard_normal((2, 4, 6, 6)).astype(np.float32), RNG.standard_normal((4, 4, 3, 3)).astype(np.float32)
     y, columns = cpu_conv.conv2d(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, keep_columns=True)
@@ -137,7 +157,7 @@ def test_winograd_runs_on_resnet_layers_and_nowhere_else(monkeypatch):
 @needs_numba
 @pytest.mark.parity
 def test_conv_layer_on_the_winograd_path_matches_torch(monkeypatch):
-    """Forward through Winograd, gradients through im2col + GEMM, against torch's Conv2d."""
+    """Forward and input gradient through Winograd, weight gradient through im2col + GEMM, against torch."""
     import torch
 
     x = RNG.standard_normal((2, 6, 10, 9)).astype(np.float32)
@@ -148,8 +168,10 @@ def test_conv_layer_on_the_winograd_path_matches_torch(monkeypatch):
     xh, xt = hubkit.tensor(x, requires_grad=True), torch.from_numpy(x).requires_grad_()
     yh, yt = layer(xh), theirs(xt)
     assert calls == [x.shape]
+    calls.clear()
     np.testing.assert_allclose(yh.numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
     (yh * yh).sum().backward()
     (yt * yt).sum().backward()
+    assert calls == [yh.shape]  # the input gradient
     np.testing.assert_allclose(xh.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(layer.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
