@@ -740,9 +740,9 @@ def _direct_conv_block(planes, wb, bias, blocks, phase, offset, pw, y, n, k):  #
         for b in range(4):
             for c in range(cg):
                 for t in range(taps):
-                    at = phase[t] * plane + first + c * length + offset[t]
+                    at = np.uint64(phase[t] * plane + first + c * length + offset[t])
                     for r in range(run):
-                        wide[b, r] += wb[k, c, t, b] * flat[at + r]
+                        wide[b, r] += wb[k, c, t, b] * flat[at + np.uint64(r)]
     steps = cg * taps
     at = np.empty(steps, dtype=np.uint64)  # where (channel, tap) q's run starts in flat
     for c in range(cg):

@@ -20,6 +20,8 @@ Without numba the numpy GEMM path runs: it is the reference the direct kernels a
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from hubkit.kernels import _jit
@@ -75,7 +77,7 @@ def planes(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair
     :func:`compiled_copies`, which leaves small jobs to numpy)."""
     n, c, h, w = x.shape
     (sy, sx), ((pt, _), (pl, _)) = stride, pads
-    (ph, pw), _ = geometry((h, w), kernel, stride, pads, dilation, out_hw)
+    (ph, pw), _, _ = _tap_table((h, w), kernel, stride, pads, dilation, tuple(out_hw))
     jit = jit or compiled_copies(x)
     padded = _scratch("padded", (n, c, ph * sy, pw * sx), x.dtype, zero=jit is None)
     if jit is None:
@@ -142,36 +144,50 @@ def _runs(n: int, bytes_per_image: int) -> list[tuple[int, int]]:
     return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
 
 
-def _taps(taps: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=256)
+def _tap_table(hw: Pair, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair
+               ) -> tuple[Pair, np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`geometry` as the compiled kernels take it: ``((PH, PW), phase, offset)``, int64 arrays (read-only:
+    cached per layer shape, since a training step asks for the same few)."""
+    plane_hw, taps = geometry(hw, kernel, stride, pads, dilation, out_hw)
     table = np.asarray(taps, dtype=np.int64).reshape(-1, 2)
-    return np.ascontiguousarray(table[:, 0]), np.ascontiguousarray(table[:, 1])
+    phase, offset = np.ascontiguousarray(table[:, 0]), np.ascontiguousarray(table[:, 1])
+    phase.flags.writeable = offset.flags.writeable = False
+    return plane_hw, phase, offset
 
 
+@functools.lru_cache(maxsize=256)
 def _blocks(per_group: int, groups: int) -> np.ndarray:
     """(K, 2) int64: ``(first channel, count)`` of the blocks of at most four channels the compiled kernels
-    take, none spanning two groups."""
-    return np.array([(g * per_group + i, min(4, per_group - i)) for g in range(groups) for i in range(0, per_group, 4)],
-                    dtype=np.int64).reshape(-1, 2)  # fmt: skip
+    take, none spanning two groups (read-only, cached)."""
+    blocks = np.array([(g * per_group + i, min(4, per_group - i))
+                       for g in range(groups) for i in range(0, per_group, 4)], dtype=np.int64).reshape(-1, 2)
+    blocks.flags.writeable = False
+    return blocks
 
 
-def _forward_weights(w3: np.ndarray, blocks: np.ndarray) -> np.ndarray:
-    """``w3`` (OC, C/G, T) -> (K, C/G, T, 4) by output-channel block, zero-padded (see ``direct_conv``)."""
-    out = np.zeros((len(blocks), w3.shape[1], w3.shape[2], 4), dtype=w3.dtype)
-    for k, (o0, ob) in enumerate(blocks.tolist()):
-        out[k, :, :, :ob] = w3[o0 : o0 + ob].transpose(1, 2, 0)
-    return out
+def _by_fours(w4: np.ndarray) -> np.ndarray:
+    """``w4`` (G, A, B, T) -> (G * ceil(A/4), B, T, 4): axis A in blocks of four (the last zero-padded), each
+    block's four entries last."""
+    g, a, b, t = w4.shape
+    k = -(-a // 4)
+    if a % 4:
+        w4 = np.concatenate([w4, np.zeros((g, 4 * k - a, b, t), dtype=w4.dtype)], axis=1)
+    return np.ascontiguousarray(w4.reshape(g, k, 4, b, t).transpose(0, 1, 3, 4, 2)).reshape(g * k, b, t, 4)
 
 
-def _input_weights(w3: np.ndarray, blocks: np.ndarray, groups: int) -> np.ndarray:
-    """``w3`` (OC, C/G, T) -> (K, OC/G, T, 4) by input-channel block, zero-padded (see
+def _forward_weights(w3: np.ndarray, groups: int) -> np.ndarray:
+    """``w3`` (OC, C/G, T) -> (K, C/G, T, 4) by the output-channel blocks of :func:`_blocks`, zero-padded (see
+    ``direct_conv``)."""
+    oc, cg, taps = w3.shape
+    return _by_fours(w3.reshape(groups, oc // groups, cg, taps))
+
+
+def _input_weights(w3: np.ndarray, groups: int) -> np.ndarray:
+    """``w3`` (OC, C/G, T) -> (K, OC/G, T, 4) by the input-channel blocks of :func:`_blocks`, zero-padded (see
     ``direct_conv_grad_input``)."""
     oc, cg, taps = w3.shape
-    ocg = oc // groups
-    out = np.zeros((len(blocks), ocg, taps, 4), dtype=w3.dtype)
-    for k, (c0, cb) in enumerate(blocks.tolist()):
-        g, first = divmod(c0, cg)
-        out[k, :, :, :cb] = w3[g * ocg : (g + 1) * ocg, first : first + cb].transpose(0, 2, 1)
-    return out
+    return _by_fours(w3.reshape(groups, oc // groups, cg, taps).transpose(0, 2, 1, 3))
 
 
 def conv2d(jit, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair, pads: Pads, dilation: Pair,
@@ -181,10 +197,9 @@ def conv2d(jit, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair
     hubkit's pool."""
     n, c, h, wd = x.shape
     oc, cg, kh, kw = w.shape
-    (ph, pw), taps = geometry((h, wd), (kh, kw), stride, pads, dilation, out_hw)
-    phase, offset = _taps(taps)
+    (ph, pw), phase, offset = _tap_table((h, wd), (kh, kw), stride, pads, dilation, tuple(out_hw))
     blocks = _blocks(oc // groups, groups)
-    wb = _forward_weights(w.reshape(oc, cg, kh * kw), blocks)
+    wb = _forward_weights(w.reshape(oc, cg, kh * kw), groups)
     bias = np.zeros(oc, dtype=w.dtype) if b is None else np.ascontiguousarray(b, dtype=w.dtype)
     y = np.empty((n, oc) + tuple(out_hw), dtype=x.dtype)
 
@@ -209,12 +224,11 @@ def conv2d_backward(jit, x: np.ndarray | None, gy: np.ndarray, w: np.ndarray | N
     the batch: each thread widens its images' output gradient once for the two."""
     n, oc, oh, ow = gy.shape
     _, cg, kh, kw = w_shape
-    (ph, pw), taps = geometry(in_hw, (kh, kw), stride, pads, dilation, (oh, ow))
-    phase, offset = _taps(taps)
+    (ph, pw), phase, offset = _tap_table(tuple(in_hw), (kh, kw), stride, pads, dilation, (oh, ow))
     gx = partial = None
     if need_x:
         in_blocks = _blocks(cg, groups)
-        wb = _input_weights(w.reshape(oc, cg, kh * kw), in_blocks, groups)
+        wb = _input_weights(w.reshape(oc, cg, kh * kw), groups)
         gx = np.empty((n, cg * groups) + tuple(in_hw), dtype=gy.dtype)
     if need_w:
         out_blocks = _blocks(oc // groups, groups)
