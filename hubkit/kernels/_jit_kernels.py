@@ -670,8 +670,10 @@ def depthwise_weight_grad_cl(xt, gyt, kh, kw, partial, n0, n1, sy, sx, pt, pl, d
 # buffer (``_stack_buffer``): LLVM promotes it to registers, which it cannot do for an array numba allocates
 # on the heap (nor did it for this buffer when the chunk loop was written inside the block function's own
 # loops), and indexes are unsigned so that no negative-index wraparound check sits in the loop. LeNet-5's
-# 6->16 layer, one thread, batch 64: 1.0 ms against 1.9 ms for accumulator rows in memory; its 1->6 layer and
-# 3->64 7x7/2 stems (few taps per chunk) about even.
+# 6->16 layer, one thread, batch 64: 0.66-0.70 ms against 1.27-1.40 ms for accumulator rows in memory; 32->32
+# 3x3 at 16 px 0.67-0.84x, a 3->64 7x7/2 stem 0.86-0.91x, but LeNet-5's 1->6 layer (25 taps per chunk) 1.15x.
+# In float64 the sixteen accumulators do not fit the sixteen AVX registers and spill: 1.4-1.8x slower than the
+# accumulator rows were (a chunk of eight through numba's IR inlining lost the registers altogether).
 _CHUNK = 16
 _CHUNK_BLOCK = 4 * _CHUNK  # the stack buffer of a chunk of four channels (a literal for _stack_buffer)
 
