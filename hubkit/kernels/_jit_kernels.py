@@ -113,29 +113,37 @@ def max_pool_2x2(x, y, arg, n0, n1, want_arg):  # pragma: no cover (compiled)
 @njit(nogil=True, cache=True)
 def max_pool_2x2_backward(gy, arg, gx, n0, n1):  # pragma: no cover (compiled)
     """Gradient of :func:`max_pool_2x2` for images ``n0:n1``: every pixel of ``gx`` (N, C, H, W) written once
-    (``gy`` where it won, else 0; an odd last row/column gets 0), so ``gx`` needs no zeroing."""
+    (``gy`` where it won, else 0; an odd last row/column gets 0), so ``gx`` needs no zeroing. All three arrays
+    C-contiguous.
+
+    Each of a window's four pixels is ``g * mask[k, position]``, the winner ``k`` picking a row of the identity:
+    no branch (comparisons compiled to branches that a random argmax mispredicted: 4.5x slower), and the
+    product is the numpy path's ``g * (k == position)`` exactly. Indexes are unsigned (no wraparound checks)."""
     c, h, w = gx.shape[1], gx.shape[2], gx.shape[3]
     oh, ow = gy.shape[2], gy.shape[3]
-    for n in range(n0, n1):
-        for ch in range(c):
-            for i in range(oh):
-                top = gx[n, ch, 2 * i]
-                bottom = gx[n, ch, 2 * i + 1]
-                grow = gy[n, ch, i]
-                arow = arg[n, ch, i]
-                for j in range(ow):
-                    # multiplying by the comparison (not selecting) vectorises: 4x faster; as the numpy path
-                    g = grow[j]
-                    k = np.int32(arow[j])
-                    top[2 * j] = g * (k == 0)
-                    top[2 * j + 1] = g * (k == 1)
-                    bottom[2 * j] = g * (k == 2)
-                    bottom[2 * j + 1] = g * (k == 3)
-                if w > 2 * ow:
-                    top[w - 1] = 0
-                    bottom[w - 1] = 0
-            for r in range(2 * oh, h):
-                gx[n, ch, r, :] = 0
+    mask = np.zeros((4, 4), dtype=gx.dtype)
+    for k in range(4):
+        mask[k, k] = 1
+    g_flat, a_flat, x_flat = gy.reshape(-1), arg.reshape(-1), gx.reshape(-1)
+    one, two = np.uint64(1), np.uint64(2)
+    for plane in range(n0 * c, n1 * c):
+        for i in range(oh):
+            src = np.uint64((plane * oh + i) * ow)
+            top = np.uint64((plane * h + 2 * i) * w)
+            bottom = top + np.uint64(w)
+            for j in range(ow):
+                at = src + np.uint64(j)
+                g, k = g_flat[at], a_flat[at]
+                col = two * np.uint64(j)
+                x_flat[top + col] = g * mask[k, 0]
+                x_flat[top + col + one] = g * mask[k, 1]
+                x_flat[bottom + col] = g * mask[k, 2]
+                x_flat[bottom + col + one] = g * mask[k, 3]
+            if w > 2 * ow:
+                x_flat[top + np.uint64(w - 1)] = 0
+                x_flat[bottom + np.uint64(w - 1)] = 0
+        for r in range(2 * oh * w, h * w):
+            x_flat[plane * h * w + r] = 0
 
 
 @njit(nogil=True, cache=True, parallel=True)

@@ -91,6 +91,7 @@ def test_allocator_tuning_is_applied_once_and_can_be_turned_off(monkeypatch):
 POOLS = [
     # (N, C, H, W), kernel, stride, padding, dilation, ceil_mode
     ((2, 3, 9, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),  # the pairwise kernel, odd height
+    ((3, 2, 6, 11), (2, 2), (2, 2), (0, 0), (1, 1), False),  # the pairwise kernel, odd width
     ((1, 2, 7, 9), (2, 2), (2, 2), (0, 0), (1, 1), True),  # ceil mode overhangs: the general kernel
     ((2, 3, 11, 10), (3, 3), (2, 2), (1, 1), (1, 1), False),  # ResNet's stem pool
     ((2, 2, 10, 9), (3, 2), (2, 1), (1, 0), (2, 1), True),
