@@ -3,6 +3,7 @@ split over hubkit's thread pool (see ``cpu.py`` for the conventions)."""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -37,7 +38,7 @@ def _scratch(role: str, shape: tuple[int, ...], dtype: np.dtype, zero: bool = Fa
     on this thread, so it must not be returned or kept, and two live temporaries need two roles.
     """
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > _SCRATCH_MAX_BYTES:
         return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
     buffers = _scratch_buffers.__dict__

@@ -14,6 +14,7 @@ channel (statistics) or image (the elementwise passes); without it, numpy ufuncs
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -200,7 +201,7 @@ def layer_norm_forward(
     jit = _jit.compiled(x.size)
     if jit is None:
         return None
-    d = int(np.prod(x.shape[x.ndim - k :]))
+    d = math.prod(x.shape[x.ndim - k :])
     w = np.empty(0, x.dtype) if weight is None else weight.reshape(-1)
     b = np.empty(0, x.dtype) if bias is None else bias.reshape(-1)
     if w.dtype != x.dtype or b.dtype != x.dtype or w.size not in (0, d) or b.size not in (0, d):

@@ -42,7 +42,7 @@ _PARALLEL_RUN_BYTES = 8 << 20
 
 def geometry(
     hw: Pair, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair, out_hw: Pair
-) -> tuple[Pair, list[tuple[int, int]]]:
+) -> tuple[Pair, tuple[tuple[int, int], ...]]:
     """The stride-phase planes' size ``(PH, PW)`` and, for each kernel position ``(ky, kx)`` in row-major
     order, ``(phase, offset)``.
 
@@ -53,6 +53,13 @@ def geometry(
     contiguous run of ``OH*PW`` elements per kernel position. Each plane has one spare row, so the run of
     the last kernel position (whose final ``PW - OW`` entries are never used) stays inside it.
     """
+    return _geometry(tuple(hw), tuple(kernel), tuple(stride), (tuple(pads[0]), tuple(pads[1])), tuple(dilation))
+
+
+@functools.lru_cache(maxsize=256)
+def _geometry(hw: Pair, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair
+              ) -> tuple[Pair, tuple[tuple[int, int], ...]]:  # fmt: skip
+    """:func:`geometry`, cached per layer shape (a training step asks for the same few every time)."""
     (kh, kw), (sy, sx), (dy, dx) = kernel, stride, dilation
     hp, wp = hw[0] + sum(pads[0]), hw[1] + sum(pads[1])
     ph, pw = -(-hp // sy) + 1, -(-wp // sx)
@@ -62,7 +69,7 @@ def geometry(
         for kx in range(kw):
             rx, px = divmod(kx * dx, sx)
             taps.append((py * sx + px, ry * pw + rx))
-    return (ph, pw), taps
+    return (ph, pw), tuple(taps)
 
 
 def compiled_copies(a: np.ndarray):
