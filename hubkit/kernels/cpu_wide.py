@@ -224,15 +224,43 @@ def conv2d(jit, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair
     return y
 
 
+def _transposed_pads(stride: Pair, dilation: Pair, kernel: Pair, pads: Pads) -> Pads | None:
+    """The padding of the forward convolution that gives a stride-1 layer's input gradient (``K - 1 - pad`` on
+    each side), or None when the layer is strided or dilated or pads by more than ``K - 1``."""
+    (kh, kw), ((pt, pb), (pl, pr)) = kernel, pads
+    flipped = ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr))
+    if stride != (1, 1) or dilation != (1, 1) or min(flipped[0] + flipped[1]) < 0:
+        return None
+    return flipped
+
+
+def _flipped(w: np.ndarray, groups: int) -> np.ndarray:
+    """``w`` (OC, C/G, KH, KW) -> (C, OC/G, KH, KW), rotated by 180 degrees: the kernel of the input gradient."""
+    oc, cg, kh, kw = w.shape
+    turned = w[:, :, ::-1, ::-1].reshape(groups, oc // groups, cg, kh, kw).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(turned).reshape(groups * cg, oc // groups, kh, kw)
+
+
 def conv2d_backward(jit, x: np.ndarray | None, gy: np.ndarray, w: np.ndarray | None, w_shape: tuple[int, ...],
                     in_hw: Pair, stride: Pair, pads: Pads, dilation: Pair, groups: int, need_x: bool, need_w: bool
                     ) -> tuple[np.ndarray | None, np.ndarray | None]:  # fmt: skip
-    """Both gradients of the direct convolution (as ``cpu_conv.conv2d_backward`` gives them), one pass over
-    the batch: each thread widens its images' output gradient once for the two."""
+    """Both gradients of the direct convolution (as ``cpu_conv.conv2d_backward`` gives them).
+
+    With stride and dilation 1 (and no padding wider than the kernel less one) the input gradient is the direct
+    forward of ``gy`` with the flipped, transposed kernel and padding ``K - 1 - pad``, whose outputs stay in
+    registers: 0.8-0.9x the time of the scatter kernel on LeNet-5's 6->16 layer, 0.8x on 16- to 64-channel 3x3
+    layers. Otherwise one pass over the batch scatters ``gy`` back over the taps, each thread widening its
+    images' output gradient once for both gradients."""
     n, oc, oh, ow = gy.shape
     _, cg, kh, kw = w_shape
-    (ph, pw), phase, offset = _tap_table(tuple(in_hw), (kh, kw), stride, pads, dilation, (oh, ow))
     gx = partial = None
+    gx_pads = _transposed_pads(stride, dilation, (kh, kw), pads) if need_x else None
+    if gx_pads is not None:
+        gx = conv2d(jit, gy, _flipped(w, groups), None, (1, 1), gx_pads, (1, 1), tuple(in_hw), groups)
+        need_x = False
+        if not need_w:
+            return gx, None
+    (ph, pw), phase, offset = _tap_table(tuple(in_hw), (kh, kw), stride, pads, dilation, (oh, ow))
     if need_x:
         in_blocks = _blocks(cg, groups)
         wb = _input_weights(w.reshape(oc, cg, kh * kw), groups)
@@ -245,7 +273,7 @@ def conv2d_backward(jit, x: np.ndarray | None, gy: np.ndarray, w: np.ndarray | N
 
     def images(n0: int, n1: int) -> None:
         g = widen(gy[n0:n1], pw, jit)
-        if gx is not None:
+        if need_x:
             # three spare channels per group for the unused rows of a partial block (see direct_conv_grad_input)
             gplanes = _scratch("gplanes", (stride[0] * stride[1], n1 - n0, gx.shape[1] + 3 * groups, ph * pw),
                                gy.dtype)  # fmt: skip

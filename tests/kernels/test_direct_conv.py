@@ -33,6 +33,7 @@ CASES = [
     ((2, 2, 9, 8), (3, 2, 2, 4), (3, 2), ((0, 1), (2, 0)), (1, 1), 1),  # even tap count, stride 3
     ((2, 3, 64, 64), (8, 3, 7, 7), (2, 2), ((3, 3), (3, 3)), (1, 1), 1),  # a stem: many chunks of outputs
     ((1, 2, 5, 5), (4, 2, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),  # a run of 35: the last chunk overlaps
+    ((2, 4, 9, 10), (6, 4, 3, 4), (1, 1), ((0, 2), (1, 3)), (1, 1), 1),  # asymmetric pads up to K - 1
 ]
 
 
@@ -120,6 +121,36 @@ def test_direct_conv_runs_where_it_is_faster_and_nowhere_else(monkeypatch):
     assert not cpu_wide.direct_applies((np.dtype(np.int32), np.dtype(np.int32)), 25, 6, 1, (5, 5), pads2, 1 << 20)
     monkeypatch.setattr(_jit, "_enabled", False)
     assert not cpu_wide.direct_applies((f32, f32), 25, 6, 1, (5, 5), pads2, 1 << 20)
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "stride, pads, dil, as_forward",
+    [
+        ((1, 1), ((2, 2), (2, 2)), (1, 1), True),  # pads up to K - 1: the forward of gy, flipped kernel
+        ((1, 1), ((0, 1), (2, 0)), (1, 1), True),
+        ((2, 2), ((1, 1), (1, 1)), (1, 1), False),  # strided: the scatter kernel
+        ((1, 1), ((1, 1), (1, 1)), (2, 1), False),  # dilated
+        ((1, 1), ((3, 3), (0, 0)), (1, 1), False),  # wider padding than K - 1 = 2
+    ],
+)
+def test_direct_input_gradient_runs_as_a_forward_convolution_only_where_that_is_exact(
+    stride, pads, dil, as_forward, monkeypatch
+):
+    hubkit.set_num_threads(1)
+    x, w = _rand(2, 4, 9, 8), _rand(6, 2, 3, 3)
+    y, _ = cpu_conv.conv2d(x, w, None, stride, pads, dil, 2, keep_columns=True)
+    gy = _rand(*y.shape)
+    calls = []
+    forward = cpu_wide.conv2d
+    monkeypatch.setattr(cpu_wide, "conv2d", lambda *a, **k: calls.append(a[6]) or forward(*a, **k))
+    gx, gw = cpu_conv.conv2d_backward(x, gy, w, w.shape, x.shape[2:], stride, pads, dil, 2, None, True, True)
+    assert bool(calls) == as_forward
+    monkeypatch.setattr(cpu_wide, "_DIRECT_MAX_ROWS", 0)  # the reference: im2col + GEMM
+    want_gx, want_gw = cpu_conv.conv2d_backward(x, gy, w, w.shape, x.shape[2:], stride, pads, dil, 2, None, True,
+                                                True)  # fmt: skip
+    np.testing.assert_allclose(gx, want_gx, rtol=3e-5, atol=3e-5 * np.abs(want_gx).max())
+    np.testing.assert_allclose(gw, want_gw, rtol=3e-5, atol=3e-5 * np.abs(want_gw).max())
 
 
 @needs_numba
