@@ -1015,38 +1015,73 @@ def winograd_output(m, bias, y, r0, r1, th, tw):  # pragma: no cover (compiled)
 # zeroing a whole buffer before copying its interior writes it twice.
 
 
+# The wide layout's copies (cpu_wide.planes and widen) index flat arrays with unsigned offsets: slicing a row
+# view per image row cost numba's reference counting on every one of ~100,000 short rows (the MNIST example's
+# padded output gradient: 2.8 ms one thread, 1.2 ms flat, 0.5 ms flat on two threads).
+
+
+@njit(nogil=True, cache=True)
+def _pad_range(x, out, pt, pl, r0, r1):  # pragma: no cover (compiled)
+    """Rows ``r0:r1`` of :func:`pad_rows`."""
+    h, w = x.shape[1], x.shape[2]
+    ph, pw = out.shape[1], out.shape[2]
+    src, dst = x.reshape(-1), out.reshape(-1)
+    for r in range(r0, r1):
+        for i in range(ph):
+            row = np.uint64((r * ph + i) * pw)
+            if i < pt or i >= pt + h:
+                for j in range(pw):
+                    dst[row + np.uint64(j)] = 0
+                continue
+            for j in range(pl):
+                dst[row + np.uint64(j)] = 0
+            at, first = row + np.uint64(pl), np.uint64((r * h + i - pt) * w)
+            for j in range(w):
+                dst[at + np.uint64(j)] = src[first + np.uint64(j)]
+            for j in range(pl + w, pw):
+                dst[row + np.uint64(j)] = 0
+
+
 @njit(nogil=True, cache=True)
 def pad_rows(x, out, pt, pl):  # pragma: no cover (compiled)
-    """``out`` (R, PH, PW) = ``x`` (R, H, W) at offset (pt, pl), zeros elsewhere; every entry written once."""
-    rows, h, w = x.shape
-    ph, pw = out.shape[1], out.shape[2]
-    for r in range(rows):
-        for i in range(ph):
-            dst = out[r, i]
-            if i < pt or i >= pt + h:
-                dst[:] = 0
-                continue
-            src = x[r, i - pt]
-            for j in range(pl):
-                dst[j] = 0
-            for j in range(w):
-                dst[pl + j] = src[j]
-            for j in range(pl + w, pw):
-                dst[j] = 0
+    """``out`` (R, PH, PW) = ``x`` (R, H, W) at offset (pt, pl), zeros elsewhere; every entry written once.
+    Both C-contiguous."""
+    _pad_range(x, out, pt, pl, 0, x.shape[0])
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def pad_rows_parallel(x, out, pt, pl, chunks):  # pragma: no cover (compiled)
+    """:func:`pad_rows` in ``chunks`` contiguous ranges of rows over numba's threads."""
+    n = x.shape[0]
+    for i in prange(chunks):
+        _pad_range(x, out, pt, pl, i * n // chunks, (i + 1) * n // chunks)
+
+
+@njit(nogil=True, cache=True)
+def _widen_range(g, out, r0, r1):  # pragma: no cover (compiled)
+    """Rows ``r0:r1`` of :func:`widen_rows`."""
+    w, pw = g.shape[1], out.shape[1]
+    src, dst = g.reshape(-1), out.reshape(-1)
+    for r in range(r0, r1):
+        at, first = np.uint64(r * pw), np.uint64(r * w)
+        for j in range(w):
+            dst[at + np.uint64(j)] = src[first + np.uint64(j)]
+        for j in range(w, pw):
+            dst[at + np.uint64(j)] = 0
 
 
 @njit(nogil=True, cache=True)
 def widen_rows(g, out):  # pragma: no cover (compiled)
-    """``out`` (R, PW) = rows of ``g`` (R, W) followed by zeros."""
-    rows, w = g.shape
-    pw = out.shape[1]
-    for r in range(rows):
-        src = g[r]
-        dst = out[r]
-        for j in range(w):
-            dst[j] = src[j]
-        for j in range(w, pw):
-            dst[j] = 0
+    """``out`` (R, PW) = rows of ``g`` (R, W) followed by zeros. Both C-contiguous."""
+    _widen_range(g, out, 0, g.shape[0])
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def widen_rows_parallel(g, out, chunks):  # pragma: no cover (compiled)
+    """:func:`widen_rows` in ``chunks`` contiguous ranges of rows over numba's threads."""
+    n = g.shape[0]
+    for i in prange(chunks):
+        _widen_range(g, out, i * n // chunks, (i + 1) * n // chunks)
 
 
 # ---------------------------------------------------------------- optimizer (cpu_elementwise.sgd_update)

@@ -25,7 +25,7 @@ import functools
 import numpy as np
 
 from hubkit.kernels import _jit
-from hubkit.kernels._cpu_util import Pads, Pair, _over_images, _scratch
+from hubkit.kernels._cpu_util import Pads, Pair, _numba_min_items, _over_images, _scratch
 
 # The direct convolution runs when a column has at most _DIRECT_MAX_ROWS rows (C/groups*KH*KW) and the
 # layer has at most _DIRECT_MAX_OUT_CHANNELS output channels per group. Measured with two threads (numba's
@@ -90,7 +90,12 @@ def planes(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair
     if jit is None:
         padded[:, :, pt : pt + h, pl : pl + w] = x
     else:
-        jit.pad_rows(np.ascontiguousarray(x).reshape(n * c, h, w), padded.reshape(n * c, ph * sy, pw * sx), pt, pl)
+        rows = (np.ascontiguousarray(x).reshape(n * c, h, w), padded.reshape(n * c, ph * sy, pw * sx), pt, pl)
+        chunks = _jit.parallel_chunks(n * c, _numba_min_items(ph * sy * pw * sx * x.itemsize))
+        if chunks:
+            jit.pad_rows_parallel(*rows, chunks)
+        else:
+            jit.pad_rows(*rows)
     # (N, C, PH, SY, PW, SX) -> (SY, SX, N, C, PH, PW): a no-op for stride 1, one copy otherwise
     split = padded.reshape(n, c, ph, sy, pw, sx).transpose(3, 5, 0, 1, 2, 4)
     if stride != (1, 1):
@@ -122,7 +127,12 @@ def widen(g: np.ndarray, pw: int, jit=None) -> np.ndarray:
         wide[..., ow:] = 0
         wide[..., :ow] = g
     else:
-        jit.widen_rows(np.ascontiguousarray(g).reshape(-1, ow), wide.reshape(-1, pw))
+        rows = (np.ascontiguousarray(g).reshape(-1, ow), wide.reshape(-1, pw))
+        chunks = _jit.parallel_chunks(n * oc * oh, _numba_min_items(pw * g.itemsize))
+        if chunks:
+            jit.widen_rows_parallel(*rows, chunks)
+        else:
+            jit.widen_rows(*rows)
     return wide.reshape(n, oc, oh * pw)
 
 

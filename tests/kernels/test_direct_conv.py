@@ -297,3 +297,29 @@ def test_direct_conv_in_runs_of_images_on_numba_threads(monkeypatch):
     single = _conv_all(x, w, b, (2, 2), pads, (1, 1), 1)
     for a, r in zip(single, whole):
         np.testing.assert_array_equal(a, r)
+
+
+@needs_numba
+@pytest.mark.parametrize("chunks", [0, 2, 3])
+def test_wide_layout_copies_match_numpy(chunks):
+    """The compiled pad and widen copies (flat, unsigned indexes; serial and on numba's threads) against numpy:
+    every entry written, padding zero, on odd row counts and offsets."""
+    jit = _jit.compiled()
+    x = _rand(37, 5, 7)
+    for pt, pl, ph, pw in [(0, 0, 6, 7), (2, 1, 9, 10), (1, 3, 8, 12)]:
+        want = np.zeros((37, ph, pw), dtype=x.dtype)
+        want[:, pt : pt + 5, pl : pl + 7] = x[:, : ph - pt, : pw - pl]
+        got = np.full((37, ph, pw), np.nan, dtype=x.dtype)
+        if chunks:
+            jit.pad_rows_parallel(x, got, pt, pl, chunks)
+        else:
+            jit.pad_rows(x, got, pt, pl)
+        np.testing.assert_array_equal(got, want)
+    g = _rand(41, 9)
+    want = np.concatenate([g, np.zeros((41, 4), dtype=g.dtype)], axis=1)
+    got = np.full((41, 13), np.nan, dtype=g.dtype)
+    if chunks:
+        jit.widen_rows_parallel(g, got, chunks)
+    else:
+        jit.widen_rows(g, got)
+    np.testing.assert_array_equal(got, want)
