@@ -744,22 +744,21 @@ def _direct_conv_block(planes, wb, bias, blocks, phase, offset, pw, y, n, k):  #
     run = oh * pw
     o0, ob = blocks[k, 0], blocks[k, 1]
     first = (n * c_n + (o0 // ocg) * cg) * length  # the block's group's first channel of image n
-    wide = np.empty((4, run), dtype=y.dtype)
-    if run < _CHUNK:  # a map too small for one chunk
-        wide[:] = 0
-        for b in range(4):
-            for c in range(cg):
-                for t in range(taps):
-                    at = np.uint64(phase[t] * plane + first + c * length + offset[t])
-                    for r in range(run):
-                        wide[b, r] += wb[k, c, t, b] * flat[at + np.uint64(r)]
     steps = cg * taps
     at = np.empty(steps, dtype=np.uint64)  # where (channel, tap) q's run starts in flat
     for c in range(cg):
         for t in range(taps):
             at[c * taps + t] = phase[t] * plane + first + c * length + offset[t]
+    wq = wb[k].reshape(steps, 4)
+    wide = np.empty((4, run), dtype=y.dtype)
     if run >= _CHUNK:
-        _direct_conv_chunks(flat, wb[k].reshape(steps, 4), at, run, wide)
+        _direct_conv_chunks(flat, wq, at, run, wide)
+    else:  # a map too small for one chunk
+        wide[:] = 0
+        for b in range(4):
+            for q in range(steps):
+                for r in range(run):
+                    wide[b, r] += wq[q, b] * flat[at[q] + np.uint64(r)]
     for b in range(ob):
         shift = bias[o0 + b]
         for i in range(oh):
