@@ -321,13 +321,11 @@ def _winograd_grad_input(gy: np.ndarray, w: np.ndarray, in_hw: Pair, stride: Pai
     """The input gradient of a 3x3 stride-1 layer as the forward Winograd convolution of ``gy`` with the
     flipped, transposed kernel and padding ``2 - pad`` (the full correlation), where ``cpu_winograd.applies``
     to that convolution; else None."""
-    if stride != (1, 1) or w.shape[2:] != (3, 3) or groups != 1:
+    back = cpu_wide.transposed_pads(stride, dilation, w.shape[2:], pads)
+    if back is None or w.shape[2:] != (3, 3) or groups != 1:
         return None
-    back = ((2 - pads[0][0], 2 - pads[0][1]), (2 - pads[1][0], 2 - pads[1][1]))
-    if min(back[0] + back[1]) < 0 or (gy.shape[2] + sum(back[0]) - 2, gy.shape[3] + sum(back[1]) - 2) != in_hw:
-        return None
-    flipped = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-    jit = cpu_winograd.applies(gy, flipped, (1, 1), back, dilation, 1)
+    flipped = cpu_wide.flipped_kernel(w, 1)
+    jit = cpu_winograd.applies(gy, flipped, (1, 1), back, (1, 1), 1)
     return None if jit is None else cpu_winograd.conv2d(jit, gy, flipped, None, back, in_hw)
 
 

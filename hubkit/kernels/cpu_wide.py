@@ -234,9 +234,10 @@ def conv2d(jit, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair
     return y
 
 
-def _transposed_pads(stride: Pair, dilation: Pair, kernel: Pair, pads: Pads) -> Pads | None:
+def transposed_pads(stride: Pair, dilation: Pair, kernel: Pair, pads: Pads) -> Pads | None:
     """The padding of the forward convolution that gives a stride-1 layer's input gradient (``K - 1 - pad`` on
-    each side), or None when the layer is strided or dilated or pads by more than ``K - 1``."""
+    each side, the full correlation with :func:`flipped_kernel`), or None when the layer is strided or dilated
+    or pads by more than ``K - 1``. Used by the direct and the Winograd input gradients."""
     (kh, kw), ((pt, pb), (pl, pr)) = kernel, pads
     flipped = ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr))
     if stride != (1, 1) or dilation != (1, 1) or min(flipped[0] + flipped[1]) < 0:
@@ -244,7 +245,7 @@ def _transposed_pads(stride: Pair, dilation: Pair, kernel: Pair, pads: Pads) -> 
     return flipped
 
 
-def _flipped(w: np.ndarray, groups: int) -> np.ndarray:
+def flipped_kernel(w: np.ndarray, groups: int) -> np.ndarray:
     """``w`` (OC, C/G, KH, KW) -> (C, OC/G, KH, KW), rotated by 180 degrees: the kernel of the input gradient."""
     oc, cg, kh, kw = w.shape
     turned = w[:, :, ::-1, ::-1].reshape(groups, oc // groups, cg, kh, kw).transpose(0, 2, 1, 3, 4)
@@ -264,9 +265,9 @@ def conv2d_backward(jit, x: np.ndarray | None, gy: np.ndarray, w: np.ndarray | N
     n, oc, oh, ow = gy.shape
     _, cg, kh, kw = w_shape
     gx = partial = None
-    gx_pads = _transposed_pads(stride, dilation, (kh, kw), pads) if need_x else None
+    gx_pads = transposed_pads(stride, dilation, (kh, kw), pads) if need_x else None
     if gx_pads is not None:
-        gx = conv2d(jit, gy, _flipped(w, groups), None, (1, 1), gx_pads, (1, 1), tuple(in_hw), groups)
+        gx = conv2d(jit, gy, flipped_kernel(w, groups), None, (1, 1), gx_pads, (1, 1), tuple(in_hw), groups)
         need_x = False
         if not need_w:
             return gx, None
