@@ -107,10 +107,14 @@ def gelu(x: np.ndarray, erf: Callable[[np.ndarray], np.ndarray], want_cdf: bool 
         return x * cdf, cdf
     xf = _flat(x)
     y = np.empty(x.shape, dtype=x.dtype)
-    cdf = np.empty(x.shape if want_cdf else (0,), dtype=x.dtype)
-    yf, cf = y.reshape(-1), cdf.reshape(-1)
-    _split(xf.size, lambda a, b: jit.gelu_erf_f32(xf[a:b], yf[a:b], cf[a:b] if want_cdf else cf))
-    return y, (cdf if want_cdf else None)
+    yf = y.reshape(-1)
+    if not want_cdf:
+        _split(xf.size, lambda a, b: jit.gelu_erf_f32(xf[a:b], yf[a:b]))
+        return y, None
+    cdf = np.empty(x.shape, dtype=x.dtype)
+    cf = cdf.reshape(-1)
+    _split(xf.size, lambda a, b: jit.gelu_erf_cdf_f32(xf[a:b], yf[a:b], cf[a:b]))
+    return y, cdf
 
 
 def gelu_backward(gy: np.ndarray, x: np.ndarray, cdf: np.ndarray) -> np.ndarray:

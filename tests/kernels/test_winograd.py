@@ -1,10 +1,11 @@
-"""Winograd F(2x2, 3x3) (``cpu_winograd.py``, numba) against the im2col + GEMM path, which stays the reference.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) (``cpu_winograd.py``, numba) against the im2col + GEMM path, which stays
+the reference.
 
-The odd shapes: odd output sizes (a last tile half outside the map), asymmetric padding of 0-2, more or fewer
+The odd shapes: odd output sizes (a last tile partly outside the map), asymmetric padding of 0-2, more or fewer
 output than input channels, batch 1, a non-contiguous input, float64, with and without bias, many small row
-blocks and one, forward and input gradient; then the selection rule, the results' independence from the thread
-count, and the layer through autograd (its weight gradient stays on the GEMM path) against torch under
-``-m parity``.
+blocks and one, forward and input gradient, both tile sizes; then the selection rules, the results'
+independence from the thread count, and the layer through autograd (its weight gradient stays on the GEMM
+path) against torch under ``-m parity``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,22 @@ from hubkit.kernels import _jit, cpu_conv, cpu_wide, cpu_winograd
 RNG = np.random.default_rng(23)
 calls: list = []  # input shapes of the Winograd calls of the current test
 needs_numba = pytest.mark.skipif(not _jit.available(), reason="numba is not installed: no Winograd kernels to test")
+
+
+@pytest.fixture(params=[2, 4], ids=["F2x2", "F4x4"])
+def tile(request, monkeypatch):
+    """Runs the test with every Winograd call in tiles of 2x2 outputs, then of 4x4 (whatever the map's size)."""
+    monkeypatch.setattr(cpu_winograd, "_TILE4_MIN_SIDE", 1 if request.param == 4 else 1 << 30)
+    real = cpu_winograd.transform_weights
+    sizes = []
+
+    def recorded(w, tile=2):
+        sizes.append(tile)
+        return real(w, tile)
+
+    monkeypatch.setattr(cpu_winograd, "transform_weights", recorded)
+    yield request.param
+    assert sizes and set(sizes) == {request.param}
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +80,7 @@ CASES = [
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("block_bytes", [1, 1 << 20])
-def test_winograd_matches_the_gemm_path(xs, oc, pads, dtype, bias, block_bytes, monkeypatch):
+def test_winograd_matches_the_gemm_path(xs, oc, pads, dtype, bias, block_bytes, tile, monkeypatch):
     monkeypatch.setattr(cpu_winograd, "_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(cpu_winograd, "_BLOCK_MIN_TILES", 1)  # with 1 byte: one row of tiles per block
     monkeypatch.setattr(cpu_winograd, "_BLOCK_FLOOR_TILES", 1)
@@ -82,7 +99,7 @@ def test_winograd_matches_the_gemm_path(xs, oc, pads, dtype, bias, block_bytes, 
 @needs_numba
 @pytest.mark.parametrize("xs, oc, pads", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_winograd_input_gradient_matches_the_gemm_path(xs, oc, pads, dtype, monkeypatch):
+def test_winograd_input_gradient_matches_the_gemm_path(xs, oc, pads, dtype, tile, monkeypatch):
     """The input gradient of a 3x3 stride-1 layer is the Winograd forward of gy with the flipped, transposed
     kernel and padding 2 - pad."""
     w = RNG.standard_normal((oc, xs[1], 3, 3)).astype(dtype)
@@ -106,7 +123,7 @@ def test_winograd_keeps_no_columns():
 
 
 @needs_numba
-def test_winograd_results_do_not_depend_on_the_thread_count(monkeypatch):
+def test_winograd_results_do_not_depend_on_the_thread_count(tile, monkeypatch):
     """The row blocks depend on the layer's shape only; each is one set of BLAS calls on one thread."""
     monkeypatch.setattr(cpu_winograd, "_BLOCK_BYTES", 1)
     x, w = RNG.standard_normal((4, 8, 14, 14)).astype(np.float32), RNG.standard_normal((8, 8, 3, 3)).astype(np.float32)
@@ -119,13 +136,45 @@ def test_winograd_results_do_not_depend_on_the_thread_count(monkeypatch):
 
 
 @needs_numba
-def test_weight_transform_is_g_w_g_transposed():
+@pytest.mark.parametrize("size, g", [(2, cpu_winograd._G), (4, cpu_winograd._G4)])
+def test_weight_transform_is_g_w_g_transposed(size, g):
     w = RNG.standard_normal((3, 2, 3, 3))
-    u = cpu_winograd.transform_weights(w)
-    g = cpu_winograd._G
+    u = cpu_winograd.transform_weights(w, size)
+    alpha = size + 2
+    assert u.shape == (alpha * alpha, 3, 2)
     for o in range(3):
         for c in range(2):
-            np.testing.assert_allclose(u[:, o, c].reshape(4, 4), g @ w[o, c] @ g.T, rtol=1e-13, atol=1e-14)
+            np.testing.assert_allclose(u[:, o, c].reshape(alpha, alpha), g @ w[o, c] @ g.T, rtol=1e-13, atol=1e-14)
+
+
+def test_f4x4_matrices_compute_a_3x3_correlation_of_a_6x6_tile():
+    """The transforms written out in the compiled loops, as matrices: A^T [(G g G^T) * (B^T d B)] A = d * g."""
+    bt = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                   [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float)  # fmt: skip
+    at = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], float)
+    g4 = cpu_winograd._G4
+    d, g = RNG.standard_normal((6, 6)), RNG.standard_normal((3, 3))
+    want = [[np.sum(d[i : i + 3, j : j + 3] * g) for j in range(4)] for i in range(4)]
+    np.testing.assert_allclose(at @ ((g4 @ g @ g4.T) * (bt @ d @ bt.T)) @ at.T, want, rtol=1e-12, atol=1e-12)
+
+
+def test_tiles_of_4x4_outputs_from_8x8_maps():
+    assert cpu_winograd.tile_size((56, 56)) == cpu_winograd.tile_size((8, 9)) == 4
+    assert cpu_winograd.tile_size((7, 7)) == cpu_winograd.tile_size((7, 56)) == 2
+
+
+@needs_numba
+@pytest.mark.parametrize("size", [2, 4])
+def test_float32_error_stays_small_on_a_resnet_layer(size, monkeypatch):
+    """256 channels at 14x14 (ResNet's layer3), against the float64 result of the same path: F(4x4)'s larger
+    transforms cost precision, but it stays within 3e-5 of the output's scale (F(2x2): 2e-6)."""
+    x = RNG.standard_normal((2, 256, 14, 14)).astype(np.float32)
+    w = (RNG.standard_normal((256, 256, 3, 3)) * 0.05).astype(np.float32)
+    jit, pads = _jit.compiled(), ((1, 1), (1, 1))
+    want = cpu_winograd.conv2d(jit, x.astype(np.float64), w.astype(np.float64), None, pads, (14, 14), size)
+    got = cpu_winograd.conv2d(jit, x, w, None, pads, (14, 14), size)
+    bound = 3e-5 if size == 4 else 2e-6
+    assert np.abs(got - want).max() <= bound * np.abs(want).max()
 
 
 def test_winograd_runs_on_resnet_layers_and_nowhere_else(monkeypatch):
@@ -156,7 +205,7 @@ def test_winograd_runs_on_resnet_layers_and_nowhere_else(monkeypatch):
 
 @needs_numba
 @pytest.mark.parity
-def test_conv_layer_on_the_winograd_path_matches_torch(monkeypatch):
+def test_conv_layer_on_the_winograd_path_matches_torch(tile, monkeypatch):
     """Forward and input gradient through Winograd, weight gradient through im2col + GEMM, against torch."""
     import torch
 
