@@ -39,8 +39,10 @@ _DEFAULT_MAX_THREADS = 8
 _ENV_VAR = "HUBKIT_NUM_THREADS"
 
 # Products with fewer multiply-adds than this run as one BLAS call: below it the hand-off to a pool thread
-# (tens of microseconds with the GIL) costs more than the second core gains. Chosen by measurement.
-_MATMUL_SPLIT_MIN_MACS = 1 << 26
+# (tens of microseconds with the GIL) costs more than the second core gains. Measured on 2 cores (Zen 3,
+# float32): split products of 19-58M multiply-adds took 0.62-0.88x the serial time, 12.8M ones 0.89-1.04x
+# (batch-1 convolutions and mid-sized Linear layers fall in between; 1 << 26 left them on one core).
+_MATMUL_SPLIT_MIN_MACS = 1 << 24
 # Where the work allows it, each thread's share is cut into this many chunks, claimed by whichever thread is
 # free: on a machine shared with other jobs a descheduled pool thread then holds up less of the step.
 _CHUNKS_PER_THREAD = 2
