@@ -13,8 +13,8 @@ blocks are fixed by the layer's shape, not by the thread count: results do not d
 F(4x4) runs on maps of 8x8 outputs and more (``tile_size``); at 7x7 its tiles cover 8x8 as F(2x2)'s do and its
 larger weight transform made ResNet's 512-channel layers 40% slower. In float32, F(2x2)'s result is within a
 few units in the last place of im2col + GEMM's; F(4x4)'s transforms (coefficients up to 8 and 1/24) cost about
-ten times that, ~1e-5 of the output's scale on a 256-channel layer (the tests hold it to 3e-5), the trade
-oneDNN and cuDNN make with the same transform. It runs where it pays (``applies``): the 3x3 layers of ResNets,
+twenty times that, ~1e-5 of the output's scale on a 256-channel layer (the tests hold it to 3e-5), the trade
+oneDNN and cuDNN offer with the same transform. It runs where it pays (``applies``): the 3x3 layers of ResNets,
 32-512 channels, in inference and training (the weight gradient stays on im2col + GEMM: ``cpu_conv.py``
 rebuilds the columns for those layers either way). The GEMM path is the reference, and the path without numba.
 """
@@ -45,7 +45,7 @@ _MIN_TILES = 128
 
 # F(4x4, 3x3) instead of F(2x2, 3x3) where both output sides are at least this: 36 products per 16 outputs
 # instead of 16 per 4 (2.25 multiplications per output instead of 4), for larger transforms and a float32
-# error about 10x F(2x2)'s (still ~1e-6 of the output's scale: oneDNN and cuDNN use the same F(4x4, 3x3)).
+# error about 20x F(2x2)'s (~1e-5 of the output's scale; oneDNN and cuDNN offer the same F(4x4, 3x3)).
 _TILE4_MIN_SIDE = 8
 
 # G, the kernel transform ((m + 2) x 3 for tiles of m x m outputs; B^T and A^T are in the compiled loops), and
