@@ -9,10 +9,10 @@ The compiled kernels release the GIL (``nogil``) and run single-threaded: hubkit
 work over images or channels as it does for the numpy kernels, so results stay bit-identical for any
 thread count. The kernels of LeNet-sized work (direct convolution, 2x2 max pooling, clamp, Adadelta) have a
 parallel driver (``*_parallel``: ``prange`` over the same contiguous chunks) that runs on numba's own
-threads, whose fork and join costs microseconds where the pool's hand-off costs a tenth of a millisecond
-(:func:`parallel_threads` says when they are used). Compilation is cached on disk (numba's ``cache=True``:
-beside the module, or in numba's user cache directory when the package directory is read-only), so only the
-first process pays for it.
+threads (GNU OpenMP, or TBB when asked for), whose fork and join costs microseconds where the pool's hand-off
+costs a tenth of a millisecond (:func:`parallel_threads` says when they are used).
+Compilation is cached on disk (numba's ``cache=True``: beside the module, or in numba's user cache directory
+when the package directory is read-only), so only the first process pays for it.
 
 Jobs under ``MIN_WORK`` elements stay on numpy. ``HUBKIT_NUMBA=0`` (or ``set_enabled(False)``) keeps every
 kernel on numpy.
@@ -20,9 +20,11 @@ kernel on numpy.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
 import os
+import sys
 import threading
 from types import ModuleType
 
@@ -88,14 +90,18 @@ def compiled(work: int | None = None) -> ModuleType | None:
 # fallback, workqueue, aborts when two threads call it at once), from a thread that is not one of hubkit's
 # pool threads, and not in a child forked after the parent used them (GNU OpenMP terminates such a child).
 _parallel_ok: bool | None = None  # None until probed
+# Whether GNU OpenMP's workers spin long here (see _GOMP_SPINCOUNT): then streaming jobs and jobs of more than
+# _LONG_SPIN_MAX_BYTES stay on hubkit's pool.
+_spins_long = False
 _parallel_used = False
 _numba_threads = threading.local()
 
 
-def parallel_threads() -> int:
+def parallel_threads(nbytes: int = 0, streaming: bool = False) -> int:
     """How many threads a compiled kernel's parallel driver (``*_parallel``) should run on: hubkit's thread
-    count (``hubkit.set_num_threads``) when above one and numba's threads are usable here (see above), else 1:
-    run the serial driver (on hubkit's pool where the caller splits the work)."""
+    count (``hubkit.set_num_threads``) when above one and numba's threads are usable here (see above) for a
+    job of ``nbytes`` (its inputs and outputs; ``streaming``: one pass over memory, as elementwise kernels
+    are), else 1: run the serial driver (on hubkit's pool where the caller splits the work)."""
     global _parallel_ok, _parallel_used
     from hubkit.kernels import _threads
 
@@ -106,7 +112,7 @@ def parallel_threads() -> int:
         with _lock:
             if _parallel_ok is None:
                 _parallel_ok = _probe_parallel()
-    if not _parallel_ok:
+    if not _parallel_ok or (_spins_long and (streaming or nbytes > _LONG_SPIN_MAX_BYTES)):
         return 1
     import numba
 
@@ -118,27 +124,84 @@ def parallel_threads() -> int:
     return threads
 
 
-def parallel_chunks(n: int, min_items: int) -> int:
-    """How many contiguous chunks a parallel driver should split ``n`` items into (at least ``min_items``
-    each, at most one per thread), or 0 when the serial path should run instead (one thread, or too little
-    work: below a chunk per thread the fork and join costs more than it saves)."""
-    chunks = min(parallel_threads(), n // max(min_items, 1))
+def parallel_chunks(n: int, min_items: int, nbytes: int = 0, streaming: bool = False) -> int:
+    """How many contiguous chunks a parallel driver should split ``n`` items (a job of ``nbytes``, ``streaming``
+    or not: see :func:`parallel_threads`) into (at least ``min_items`` each, at most one per thread), or 0 when
+    the serial path should run instead (one thread, or too little work: below a chunk per thread the fork and
+    join costs more than it saves)."""
+    chunks = min(parallel_threads(nbytes, streaming), n // max(min_items, 1))
     return chunks if chunks > 1 else 0
 
 
-# GNU OpenMP's idle workers spin for GOMP_SPINCOUNT iterations (300,000 by default) before they sleep. While
-# they spin they hold the second core that the next kernel on hubkit's pool needs: MobileNet-V2's step, which
-# mixes the two, ran 20% slower. 10,000 keeps most of the gain where numba's threads run back to back (LeNet-5
-# 9.1 -> 10.3 ms against 11-12 ms on the pool alone) and none of the loss (bench/RESULTS.md). Set before the
-# threading layer loads, unless the user chose a spin count or wait policy.
+# GNU OpenMP's idle workers (numba's default threading layer here) spin for GOMP_SPINCOUNT iterations (300,000 by
+# default) before they sleep. While they spin they hold the second core that the next kernel on hubkit's pool
+# needs: MobileNet-V2's step, which mixes the two, ran 20% slower. 10,000 keeps most of the gain where numba's
+# threads run back to back (LeNet-5 9.1 -> 10.3 ms against 11-12 ms on the pool alone) and none of the loss
+# (bench/RESULTS.md). Set before the threading layer loads, unless the user chose a spin count or wait policy.
+# It only takes effect when hubkit is first to load libgomp: in a process that imported torch first (torch
+# ships libgomp, and numba's layer then shares it) the workers keep 300,000 and MobileNet-V2's step took
+# 330-350 ms instead of 250-265 and ResNet-50's batch-16 forward 1,300-1,500 ms instead of 1,130-1,190 (its
+# ReLUs run on numba's threads, its convolutions on the pool). When hubkit finds libgomp loaded that way, only
+# convolution and pooling jobs of up to _LONG_SPIN_MAX_BYTES run on numba's threads: there the parallel regions
+# come back to back (LeNet-5), and a larger job's hand-off to the pool costs little beside its own time.
+# Elementwise jobs (clamp, Adadelta) stay on the pool: they are short, and each one's spin then slowed the
+# next kernel (MobileNet-V2's step, torch imported first: 310-366 ms with its ReLU6s on numba's threads,
+# 255-315 on the pool, 294-320 in a process without torch). TBB (``NUMBA_THREADING_LAYER=tbb`` with
+# ``pip install tbb``) does not spin, but LeNet-5's step, many short parallel regions, is 10-40% slower on it
+# than on OpenMP, and ResNet-50's forward 10% slower than on the pool.
 _GOMP_SPINCOUNT = "10000"
+_LONG_SPIN_MAX_BYTES = 2 << 20
+
+
+def _spin_chosen_by_user() -> bool:
+    return "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ
+
+
+def _gomp_spins_long() -> bool:
+    """Whether GNU OpenMP is already loaded (torch loads it) with its default spin: no GOMP_SPINCOUNT or
+    OMP_WAIT_POLICY in the environment, which it read when it loaded."""
+    if _spin_chosen_by_user() or not sys.platform.startswith("linux"):
+        return False
+    try:
+        ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD)
+    except OSError:
+        return False
+    return True
+
+
+def _load_pip_tbb() -> bool:
+    """When the user asked numba for TBB (``NUMBA_THREADING_LAYER=tbb`` or ``safe``), make the ``tbb`` wheel's
+    library visible to numba, which looks for ``libtbb.so.12`` by name: pip puts it in ``<prefix>/lib``,
+    outside the loader's path, and numba would find no layer at all. Loading it by its full path first lets
+    the lookup by name find it. Says whether it was loaded."""
+    import numba
+
+    if numba.config.THREADING_LAYER not in ("tbb", "safe") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        from importlib import metadata
+
+        files = metadata.files("tbb") or []
+    except metadata.PackageNotFoundError:
+        return False
+    for f in files:
+        if f.name == "libtbb.so.12":
+            try:
+                ctypes.CDLL(str(f.locate()), mode=ctypes.RTLD_GLOBAL)
+            except OSError as exc:
+                log.info("hubkit: the tbb package's library does not load (%s)", exc)
+                return False
+            return True
+    return False
 
 
 def _probe_parallel() -> bool:
     """Start numba's threading layer (one tiny parallel call) and say whether it is thread-safe."""
     import numba
 
-    if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+    global _spins_long
+    spins_long = _gomp_spins_long()
+    if not _load_pip_tbb() and not _spin_chosen_by_user():
         os.environ["GOMP_SPINCOUNT"] = _GOMP_SPINCOUNT
     try:
         _module.parallel_probe(np.zeros(2))
@@ -149,6 +212,10 @@ def _probe_parallel() -> bool:
     if layer not in ("omp", "tbb"):
         log.info("hubkit: numba's threading layer is %r (not thread-safe); using hubkit's pool", layer)
         return False
+    if layer == "omp" and spins_long:
+        log.info("hubkit: GNU OpenMP was loaded before hubkit with its default spin count; jobs over %d bytes "
+                 "and elementwise jobs stay on hubkit's pool", _LONG_SPIN_MAX_BYTES)  # fmt: skip
+        _spins_long = True
     return True
 
 

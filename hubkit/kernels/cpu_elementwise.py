@@ -33,8 +33,9 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 def _split(n: int, body: Callable[[int, int], None], parallel: Callable[[int], None] | None = None) -> None:
     """``body(start, stop)`` over contiguous ranges of ``n`` elements on hubkit's pool, or, when the kernel has a
-    parallel driver and numba's threads are usable, ``parallel(chunks)`` once (``_jit.parallel_chunks``)."""
-    chunks = _jit.parallel_chunks(n, _PARALLEL_MIN_ELEMENTS) if parallel is not None else 0
+    parallel driver and numba's threads are usable for a streaming job, ``parallel(chunks)`` once
+    (``_jit.parallel_chunks``)."""
+    chunks = _jit.parallel_chunks(n, _PARALLEL_MIN_ELEMENTS, streaming=True) if parallel is not None else 0
     if chunks:
         parallel(chunks)
     else:

@@ -106,7 +106,8 @@ def max_pool2d(
         arg4 = arg.reshape(n * c, 1, *out_hw) if with_argmax else arg
 
         pairwise = _is_pairwise_pool(kernel, stride, pads, dilation)
-        chunks = _jit.parallel_chunks(n * c, _numba_min_items(x.shape[2] * x.shape[3] * x.itemsize)) if pairwise else 0
+        min_items = _numba_min_items(x.shape[2] * x.shape[3] * x.itemsize)
+        chunks = _jit.parallel_chunks(n * c, min_items, x.nbytes + 2 * y.nbytes) if pairwise else 0
         if chunks:
             jit.max_pool_2x2_parallel(xc, y4, arg4, with_argmax, chunks)
             return y, (arg if with_argmax else None)
@@ -177,7 +178,7 @@ def max_pool2d_backward(
         pairwise = _is_pairwise_pool(kernel, stride, ((pt, pb), (pl, pr)), dilation)
         gx = (np.empty if pairwise else np.zeros)((n, c, h, w), dtype=gy.dtype)
         gx4 = gx.reshape(*planes, h, w)
-        chunks = _jit.parallel_chunks(n * c, _numba_min_items(h * w * gy.itemsize)) if pairwise else 0
+        chunks = _jit.parallel_chunks(n * c, _numba_min_items(h * w * gy.itemsize), 4 * gy.nbytes) if pairwise else 0
         if chunks:
             jit.max_pool_2x2_backward_parallel(gyc, argc, gx4, chunks)
             return gx

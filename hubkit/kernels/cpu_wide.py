@@ -91,7 +91,7 @@ def planes(x: np.ndarray, kernel: Pair, stride: Pair, pads: Pads, dilation: Pair
         padded[:, :, pt : pt + h, pl : pl + w] = x
     else:
         rows = (np.ascontiguousarray(x).reshape(n * c, h, w), padded.reshape(n * c, ph * sy, pw * sx), pt, pl)
-        chunks = _jit.parallel_chunks(n * c, _numba_min_items(ph * sy * pw * sx * x.itemsize))
+        chunks = _jit.parallel_chunks(n * c, _numba_min_items(ph * sy * pw * sx * x.itemsize), 2 * x.nbytes)
         if chunks:
             jit.pad_rows_parallel(*rows, chunks)
         else:
@@ -128,7 +128,7 @@ def widen(g: np.ndarray, pw: int, jit=None) -> np.ndarray:
         wide[..., :ow] = g
     else:
         rows = (np.ascontiguousarray(g).reshape(-1, ow), wide.reshape(-1, pw))
-        chunks = _jit.parallel_chunks(n * oc * oh, _numba_min_items(pw * g.itemsize))
+        chunks = _jit.parallel_chunks(n * oc * oh, _numba_min_items(pw * g.itemsize), 2 * g.nbytes)
         if chunks:
             jit.widen_rows_parallel(*rows, chunks)
         else:
@@ -220,7 +220,7 @@ def conv2d(jit, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair
     bias = np.zeros(oc, dtype=w.dtype) if b is None else np.ascontiguousarray(b, dtype=w.dtype)
     y = np.empty((n, oc) + tuple(out_hw), dtype=x.dtype)
 
-    if _jit.parallel_threads() > 1:
+    if _jit.parallel_threads(x.nbytes + y.nbytes) > 1:
         for n0, n1 in _runs(n, c * ph * pw * stride[0] * stride[1] * x.itemsize):
             xp = planes(x[n0:n1], (kh, kw), stride, pads, dilation, out_hw, jit)
             jit.direct_conv_parallel(xp, wb, bias, blocks, phase, offset, pw, y[n0:n1])
@@ -280,7 +280,7 @@ def conv2d_backward(jit, x: np.ndarray | None, gy: np.ndarray, w: np.ndarray | N
         out_blocks = _blocks(oc // groups, groups)
         partial = np.empty((n, oc, cg, kh * kw), dtype=gy.dtype)
 
-    parallel = _jit.parallel_threads() > 1
+    parallel = _jit.parallel_threads(gy.nbytes + (x.nbytes if need_w else 0) + (gx.nbytes if need_x else 0)) > 1
 
     def images(n0: int, n1: int) -> None:
         g = widen(gy[n0:n1], pw, jit)

@@ -268,20 +268,50 @@ def test_openmp_workers_spin_briefly_unless_the_user_chose(preset):
     import os
 
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env["NUMBA_THREADING_LAYER"] = "omp"
     if preset:
         key, value = preset.split("=")
         env[key] = value
-    script = (
-        "import os, hubkit\n"
-        "from hubkit.kernels import _jit\n"
-        "hubkit.set_num_threads(2)\n"
-        "_jit.parallel_threads()\n"
-        "print(os.environ.get('GOMP_SPINCOUNT'))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    out = subprocess.run([sys.executable, "-c", _LAYER_SCRIPT], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     expected = {None: _jit._GOMP_SPINCOUNT, "GOMP_SPINCOUNT=123": "123", "OMP_WAIT_POLICY=PASSIVE": "None"}[preset]
-    assert out.stdout.strip() == expected
+    assert out.stdout.split() == ["omp", expected, "same"]
+
+
+# Starts numba's threads, then prints the layer, GOMP_SPINCOUNT and whether the direct convolution on numba's
+# threads (one where the machine has one core) gives the serial kernel's bits.
+_LAYER_SCRIPT = (
+    "import os, numba, numpy as np, hubkit\n"
+    "from hubkit.kernels import _jit, cpu_conv\n"
+    "x = np.random.default_rng(0).standard_normal((8, 6, 14, 14), dtype=np.float32)\n"
+    "w = np.random.default_rng(1).standard_normal((16, 6, 5, 5), dtype=np.float32)\n"
+    "args = (None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)\n"
+    "hubkit.set_num_threads(1)\n"
+    "serial = cpu_conv.conv2d(x, w, *args)\n"
+    "hubkit.set_num_threads(2)\n"
+    "_jit.parallel_threads()\n"
+    "same = np.array_equal(cpu_conv.conv2d(x, w, *args), serial)\n"
+    "print(numba.threading_layer(), os.environ.get('GOMP_SPINCOUNT'), 'same' if same else 'differ')\n"
+)
+
+
+@needs_numba
+def test_the_tbb_wheel_serves_a_user_who_asks_numba_for_tbb():
+    """pip's ``tbb`` (in the test extra on x86-64 Linux) installs ``libtbb.so.12`` outside the loader's path,
+    where numba finds no threading layer at all; hubkit loads it so numba runs on TBB, and leaves
+    GOMP_SPINCOUNT alone."""
+    import os
+    from importlib import metadata
+
+    try:
+        metadata.version("tbb")
+    except metadata.PackageNotFoundError:
+        pytest.skip("the tbb package is not installed (the test extra installs it on x86-64 Linux only)")
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    env["NUMBA_THREADING_LAYER"] = "tbb"
+    out = subprocess.run([sys.executable, "-c", _LAYER_SCRIPT], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["tbb", "None", "same"]
 
 
 @needs_numba
@@ -323,3 +353,51 @@ def test_wide_layout_copies_match_numpy(chunks):
     else:
         jit.widen_rows(g, got)
     np.testing.assert_array_equal(got, want)
+
+
+@needs_numba
+@pytest.mark.parametrize("preload", [False, True])
+def test_large_jobs_stay_on_the_pool_when_openmp_was_loaded_first_with_its_long_spin(preload):
+    """torch loads GNU OpenMP with its default 300,000-iteration spin before hubkit can set GOMP_SPINCOUNT; then
+    only small convolution and pooling jobs run on numba's threads (``_jit._LONG_SPIN_MAX_BYTES``), elementwise
+    ones on the pool. Loading libgomp first does the same as importing torch first."""
+    import ctypes
+    import os
+
+    _two_threads_or_skip()
+
+    try:
+        ctypes.CDLL("libgomp.so.1")
+    except OSError:
+        pytest.skip("no GNU OpenMP library here")
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env["NUMBA_THREADING_LAYER"] = "omp"
+    script = (
+        ("import ctypes; ctypes.CDLL('libgomp.so.1', mode=ctypes.RTLD_GLOBAL)\n" if preload else "")
+        + "import hubkit\n"
+        "from hubkit.kernels import _jit\n"
+        "hubkit.set_num_threads(2)\n"
+        "small = _jit.parallel_threads(_jit._LONG_SPIN_MAX_BYTES)\n"
+        "large = _jit.parallel_threads(_jit._LONG_SPIN_MAX_BYTES + 1)\n"
+        "print(_jit._spins_long, small, large, _jit.parallel_threads(1024, streaming=True))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == (["True", "2", "1", "1"] if preload else ["False", "2", "2", "2"])
+
+
+@needs_numba
+def test_elementwise_jobs_stay_on_the_pool_when_openmp_spins_long(monkeypatch):
+    """With a long-spinning libgomp (``_jit._spins_long``) clamp's parallel driver is skipped: the job is split
+    over hubkit's pool instead, with the same result. Small convolution jobs keep numba's threads."""
+    _two_threads_or_skip()
+    jit = _jit.compiled()
+    calls = []
+    monkeypatch.setattr(jit, "clamp_parallel", lambda *args: calls.append(len(args)))
+    x = RNG.standard_normal((1, 4, 256, 256)).astype(np.float32)
+    monkeypatch.setattr(_jit, "_spins_long", True)
+    np.testing.assert_array_equal(cpu_elementwise.clamp(x, 0.0, np.inf), np.maximum(x, 0))
+    assert calls == [] and _jit.parallel_threads(1 << 20) == 2
+    monkeypatch.setattr(_jit, "_spins_long", False)
+    cpu_elementwise.clamp(x, 0.0, np.inf)
+    assert len(calls) == 1
