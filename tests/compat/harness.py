@@ -218,6 +218,9 @@ class same_start:  # noqa: N801
         self.framework = framework
         self.states: list[dict[str, np.ndarray]] = [] if states is None else states
         self._seen: set[int] = set()
+        # The seen modules stay referenced: a freed module's id can be reused by the next model a program builds
+        # (nn_tutorial builds three), which would then be skipped on one side only.
+        self._kept: list[Any] = []
         self._depth = 0
         self._loaded = 0
 
@@ -230,6 +233,7 @@ class same_start:  # noqa: N801
         def call(module: Any, *args: Any, **kwargs: Any) -> Any:
             if harness._depth == 0 and id(module) not in harness._seen:
                 harness._seen.add(id(module))
+                harness._kept.append(module)
                 harness._first_call(module)
             harness._depth += 1
             try:
