@@ -7,6 +7,7 @@
     OPENBLAS_NUM_THREADS=1 python bench/engine.py   # hubkit's own kernel threads instead of BLAS's
     python bench/engine.py --device cuda   # cupy vs PyTorch CUDA (runs bench/gpu.py)
     BENCH_MNIST_IMAGES=6400 python bench/engine.py --only MNIST   # a tenth of the MNIST epoch
+    python bench/engine.py --processes     # each library in a worker process of its own
 
 Issue 14's CPU rows: ``--only "train LeNet"``, ``--only MNIST`` (one epoch, 60,000 images, at most 2 timed
 rounds), ``--only "train resnet18"``, ``--only "train mobilenet"``, ``--only "peak RSS"`` (ResNet-18 training
@@ -14,10 +15,14 @@ memory, each side in a fresh process); inference rows are in bench/models.py, te
 bench/text.py and bench/audio.py.
 
 Each case is a name plus two setup functions (hubkit, torch) that build inputs and return a
-zero-argument callable to time. Timings are the best of ``--repeat`` rounds after one warm-up, a round of a
-short case being as many back-to-back calls as fill ``ROUND_SECONDS`` (0.25 s; the time per call is reported),
-as training runs its steps; the ratio
-is hubkit time / torch time (lower is better, 1.0 = parity). torch runs with as many threads as
+zero-argument callable to time. Both run in this process, where torch's libgomp is loaded first and numba's
+OpenMP threads share it with its default 300,000-iteration spin (``hubkit/kernels/_jit.py``), which a process
+running only hubkit does not have (hubkit sets 10,000). ``--processes`` runs each side in a worker process of
+its own (this script with ``--worker``), the parent telling them in turn to run a round; there torch's idle
+workers spin at the start of hubkit's rounds instead (bench/RESULTS.md, 2026-12-03 afternoon).
+Timings are the best of ``--repeat`` rounds after one warm-up, a round of a short case being as many
+back-to-back calls as fill ``ROUND_SECONDS`` (0.25 s; the time per call is reported), as training runs its
+steps; the ratio is hubkit time / torch time (lower is better, 1.0 = parity). torch runs with as many threads as
 numpy's BLAS uses, so both get the same cores. The CPU-time ratio (best ``time.process_time`` of each
 side) is printed too: on a machine shared with other jobs it moves much less than wall time, though
 with several threads it also counts the time BLAS/OpenMP workers spend spinning. Add a section by
@@ -30,6 +35,8 @@ import argparse
 import math
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,6 +198,79 @@ def _interleaved_best(fns: list[Callable[[], object]], repeat: int) -> tuple[lis
     return best, best_cpu
 
 
+class _Worker:
+    """One side of a case in a process of its own (``--worker``): ``run(n)`` makes it call the case ``n`` times
+    and returns the wall and CPU seconds it took."""
+
+    def __init__(self, side: str, case: Case, threads: int) -> None:
+        command = [sys.executable, os.path.abspath(__file__), "--worker", side, "--case", case.name]
+        self.proc = subprocess.Popen(command + (["--threads", str(threads)] if threads else []),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        self._reply()  # the case is built
+
+    def _reply(self) -> list[float]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("@"):
+                return [float(v) for v in line[1:].split()]
+        raise SystemExit(f"bench worker exited with status {self.proc.wait()} (its error is above)")
+
+    def run(self, calls: int) -> tuple[float, float]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{calls}\n")
+        self.proc.stdin.flush()
+        wall, cpu = self._reply()
+        return wall, cpu
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
+# Pause before each round of --processes: the other worker's idle OpenMP threads spin for a while after its
+# round (torch's for 300,000 iterations) and would take a core from this round's start.
+_SETTLE_SECONDS = 0.1
+
+
+def _interleaved_processes(case: Case, repeat: int, threads: int) -> tuple[list[float], list[float]]:
+    """``_interleaved_best`` with each side in a worker process of its own, the two taking turns each round."""
+    workers = [_Worker("hubkit", case, threads), _Worker("torch", case, threads)]
+    try:
+        calls = [max(1, math.ceil(ROUND_SECONDS / max(w.run(1)[0], 1e-6))) for w in workers]
+        best, best_cpu = [float("inf")] * 2, [float("inf")] * 2
+        for _ in range(repeat):
+            for i, w in enumerate(workers):
+                time.sleep(_SETTLE_SECONDS)
+                wall, cpu = w.run(calls[i])
+                best[i], best_cpu[i] = min(best[i], wall / calls[i]), min(best_cpu[i], cpu / calls[i])
+        return best, best_cpu
+    finally:
+        for w in workers:
+            w.close()
+
+
+def _worker_main(side: str, name: str, threads: int) -> None:
+    """``--worker``: build ``side`` of the case called ``name``, then for each count read from stdin call it that
+    many times and print ``@wall cpu`` (seconds)."""
+    if threads:
+        limiter = _limit_blas_threads(threads)  # noqa: F841  (held for the run)
+    if side == "torch":
+        import torch
+
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+    case = next(c for c in CASES if c.name == name)
+    setup = case.hubkit if side == "hubkit" else case.torch
+    assert setup is not None
+    fn = setup()
+    print("@", flush=True)
+    for line in sys.stdin:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for _ in range(int(line)):
+            fn()
+        print(f"@{time.perf_counter() - start} {time.process_time() - start_cpu}", flush=True)
+
+
 def _limit_blas_threads(threads: int) -> object:
     """Keep numpy's BLAS at ``threads`` threads (threadpoolctl); returns the limiter to hold."""
     try:
@@ -215,7 +295,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="BLAS and torch threads (default: all cores)")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda: the GPU cases of bench/gpu.py")
+    parser.add_argument("--processes", action="store_true",
+                        help="run each library in a worker process of its own")  # fmt: skip
+    parser.add_argument("--worker", choices=("hubkit", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        _worker_main(args.worker, args.case, args.threads)
+        return
     if args.device != "cpu":
         import gpu  # bench/gpu.py: the same kind of cases with both sides on the GPU
 
@@ -243,7 +330,10 @@ def main(argv: list[str] | None = None) -> None:
             continue
         repeat = min(args.repeat, case.repeat or args.repeat)
         if torch is not None and case.torch is not None:
-            (hub_s, torch_s), (hub_cpu, torch_cpu) = _interleaved_best([case.hubkit(), case.torch()], repeat)
+            if args.processes:
+                (hub_s, torch_s), (hub_cpu, torch_cpu) = _interleaved_processes(case, repeat, args.threads)
+            else:
+                (hub_s, torch_s), (hub_cpu, torch_cpu) = _interleaved_best([case.hubkit(), case.torch()], repeat)
             hub_ms, torch_ms = hub_s * 1e3, torch_s * 1e3
             cpu_ratio = hub_cpu / torch_cpu if torch_cpu > 0 else float("nan")
             print(f"{case.name:<46} {hub_ms:>10.2f} {torch_ms:>10.2f} {hub_ms / torch_ms:>6.2f}x {cpu_ratio:>9.2f}x",
