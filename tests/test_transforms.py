@@ -528,7 +528,34 @@ def test_rotate_matches_torchvision(tv, angle, mode, expand, center, fill):
     torch, TF, IM = tv
     ours = T.rotate(hubkit.from_numpy(SMOOTH_CHW), angle, mode, expand, center, fill)
     theirs = TF.rotate(torch.from_numpy(SMOOTH_CHW), angle, IM(mode), expand, center, fill)
-    assert _diff(ours, theirs) <= (0 if mode == "nearest" else 1)
+    if mode == "bilinear":
+        assert _diff(ours, theirs) <= 1
+        return
+    # Nearest: a source coordinate that is exactly a half-integer (40.5) is a tie that one float32 ulp decides;
+    # torchvision computes the grid with a batched GEMM, whose rounding depends on the CPU's kernels. Only
+    # such pixels may differ, and they must be few.
+    gx, gy = _rotation_sources(SMOOTH_CHW.shape[-2:], angle, expand, center)
+    differs = (_np(ours) != theirs.numpy()).any(axis=0)
+    assert differs.shape == gx.shape
+    ties = (np.abs(gx - np.floor(gx) - 0.5) < 1e-4) | (np.abs(gy - np.floor(gy) - 0.5) < 1e-4)
+    assert not (differs & ~ties).any(), np.argwhere(differs & ~ties)[:5]
+    assert differs.sum() <= max(4, differs.size // 1000)
+
+
+def _rotation_sources(hw, angle, expand, center):
+    """Where each output pixel of ``rotate`` samples the input, in float64 (torchvision's affine grid)."""
+    from hubkit.transforms.functional import _expanded_size, _inverse_rotation_matrix
+
+    h, w = hw
+    offset = [0.0, 0.0] if center is None else [float(c) - s * 0.5 for c, s in zip(center, (w, h))]
+    matrix = _inverse_rotation_matrix(offset, -angle)
+    ow, oh = _expanded_size(matrix, w, h) if expand else (w, h)
+    theta = np.asarray(matrix).reshape(2, 3) / np.array([[0.5 * w], [0.5 * h]])
+    xs = np.linspace(-ow * 0.5 + 0.5, ow * 0.5 - 0.5, ow)
+    ys = np.linspace(-oh * 0.5 + 0.5, oh * 0.5 - 0.5, oh)[:, None]
+    gx = ((xs * theta[0, 0] + ys * theta[0, 1] + theta[0, 2] + 1) * w - 1) / 2
+    gy = ((xs * theta[1, 0] + ys * theta[1, 1] + theta[1, 2] + 1) * h - 1) / 2
+    return gx, gy
 
 
 @pytest.mark.parity
