@@ -179,10 +179,12 @@ ROUND_SECONDS = 0.25
 
 def _interleaved_best(fns: list[Callable[[], object]], repeat: int) -> tuple[list[float], list[float]]:
     """Best wall time and best CPU time per call of each callable, running them in turn each round so that
-    load from other processes on a shared machine hits both sides alike. The untimed first call of each
-    sets how many back-to-back calls make its round (see ``ROUND_SECONDS``)."""
+    load from other processes on a shared machine hits both sides alike. After an untimed first call (it
+    loads and compiles), the time of a second call sets how many back-to-back calls make its round (see
+    ``ROUND_SECONDS``): sizing rounds by the cold first call made them a few calls long, most of them cold."""
     calls = []
     for fn in fns:
+        fn()  # the first call loads and compiles what the case uses
         start = time.perf_counter()
         fn()
         calls.append(max(1, math.ceil(ROUND_SECONDS / max(time.perf_counter() - start, 1e-6))))
@@ -237,6 +239,8 @@ def _interleaved_processes(case: Case, repeat: int, threads: int) -> tuple[list[
     """``_interleaved_best`` with each side in a worker process of its own, the two taking turns each round."""
     workers = [_Worker("hubkit", case, threads), _Worker("torch", case, threads)]
     try:
+        for w in workers:
+            w.run(1)  # loads and compiles what the case uses
         calls = [max(1, math.ceil(ROUND_SECONDS / max(w.run(1)[0], 1e-6))) for w in workers]
         best, best_cpu = [float("inf")] * 2, [float("inf")] * 2
         for _ in range(repeat):
