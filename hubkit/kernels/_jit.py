@@ -74,6 +74,7 @@ def compiled(work: int | None = None) -> ModuleType | None:
                     _load_failed = True
                     return None
                 try:
+                    _prefer_full_width_vectors()
                     from hubkit.kernels import _jit_kernels
                 except Exception as exc:  # noqa: BLE001  (a broken numba install must not break the engine)
                     log.warning("hubkit: numba is installed but its kernels failed to load (%s); using numpy", exc)
@@ -81,6 +82,43 @@ def compiled(work: int | None = None) -> ModuleType | None:
                     return None
                 _module = _jit_kernels
     return _module
+
+
+# LLVM tunes its code for Intel's AVX-512 cores (Skylake-X to Sapphire Rapids, Rocket Lake) to prefer 256-bit
+# vectors, and its vectoriser then leaves some loops scalar that it vectorises with 512-bit ones: the 2x2 max
+# pooling's forward (stride-2 loads, a byte per output for the argmax) ran 6.5x faster with 512-bit vectors on
+# a Sapphire Rapids VM (LeNet-5's two layers at batch 64: 0.55 -> 0.19 ms), while the other kernels moved within
+# the run-to-run noise (bench/RESULTS.md, 2026-12-03 evening). So on a CPU with AVX-512 the kernels are compiled
+# without that preference, unless the user chose numba's CPU name or features (NUMBA_CPU_NAME,
+# NUMBA_CPU_FEATURES). numba's on-disk cache is keyed by the features, so the two builds never mix.
+_FULL_WIDTH_FEATURES = ("avx512f", "avx512bw", "avx512vl")
+
+
+def full_width_features(host: dict[str, bool]) -> str | None:
+    """numba's CPU feature string for a host with features ``host`` (LLVM's names): the host's own, less the
+    256-bit preference, when it has AVX-512 (F, BW, VL); else None (keep numba's default)."""
+    if not all(host.get(name, False) for name in _FULL_WIDTH_FEATURES):
+        return None
+    flat = ",".join(("+" if on else "-") + name for name, on in sorted(host.items()))
+    return flat + ",-prefer-256-bit"
+
+
+def _prefer_full_width_vectors() -> None:
+    """Apply :func:`full_width_features` to numba's configuration before anything is compiled or loaded from
+    its cache (a no-op when the user set NUMBA_CPU_NAME or NUMBA_CPU_FEATURES, or AVX is turned off)."""
+    from numba.core import config
+
+    if config.CPU_NAME is not None or config.CPU_FEATURES is not None or not config.ENABLE_AVX:
+        return
+    import llvmlite.binding as llvm
+
+    try:
+        host = dict(llvm.get_host_cpu_features())
+    except RuntimeError:  # LLVM cannot read this CPU's features: keep numba's default
+        return
+    features = full_width_features(host)
+    if features is not None:
+        config.CPU_FEATURES = features
 
 
 # ---------------------------------------------------------------- numba's own threads

@@ -86,6 +86,45 @@ def test_allocator_tuning_is_applied_once_and_can_be_turned_off(monkeypatch):
     assert _malloc.tune() is False
 
 
+def test_full_width_vectors_are_asked_for_only_on_avx512_hosts():
+    host = {"avx2": True, "avx512f": True, "avx512bw": True, "avx512vl": True, "sse2": True, "amx-tile": False}
+    features = _jit.full_width_features(host)
+    assert features is not None and features.endswith(",-prefer-256-bit")
+    assert set(features.split(",")[:-1]) == {"+avx2", "+avx512f", "+avx512bw", "+avx512vl", "+sse2", "-amx-tile"}
+    assert _jit.full_width_features({**host, "avx512bw": False}) is None
+    assert _jit.full_width_features({"avx2": True, "fma": True}) is None
+
+
+_FEATURES_SCRIPT = (
+    "from hubkit.kernels import _jit\n"
+    "assert _jit.compiled() is not None\n"
+    "from numba.core import config\n"
+    "print(config.CPU_FEATURES)\n"
+)
+
+
+@needs_numba
+@pytest.mark.parametrize("user_choice", [None, "NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME"])
+def test_kernels_compile_without_the_256_bit_preference_on_avx512_hosts_unless_the_user_chose(user_choice):
+    import llvmlite.binding as llvm
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_FEATURES", "NUMBA_CPU_NAME")}
+    if user_choice == "NUMBA_CPU_FEATURES":
+        env[user_choice] = "+sse2,+avx2"
+    elif user_choice == "NUMBA_CPU_NAME":
+        env[user_choice] = "generic"
+    out = subprocess.run([sys.executable, "-c", _FEATURES_SCRIPT], capture_output=True, text=True, timeout=300,
+                         env=env, check=True).stdout.strip()  # fmt: skip
+    expected = _jit.full_width_features(dict(llvm.get_host_cpu_features()))
+    if user_choice == "NUMBA_CPU_FEATURES":
+        assert out == "+sse2,+avx2"
+    elif user_choice == "NUMBA_CPU_NAME":
+        assert "prefer-256-bit" not in out  # numba's own choice for a named CPU
+    elif expected is None:
+        assert out == "None"
+    else:
+        assert out == expected
+
 # ---------------------------------------------------------------- max pooling
 
 POOLS = [
