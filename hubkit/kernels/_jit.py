@@ -121,6 +121,14 @@ def _prefer_full_width_vectors() -> None:
         config.CPU_FEATURES = features
 
 
+def full_width_applied() -> bool:
+    """Whether numba compiles hubkit's kernels for full-width (512-bit) vectors: see
+    :func:`_prefer_full_width_vectors`, or the user's own NUMBA_CPU_FEATURES saying the same."""
+    from numba.core import config
+
+    return config.CPU_NAME is None and (config.CPU_FEATURES or "").endswith(",-prefer-256-bit")
+
+
 # ---------------------------------------------------------------- numba's own threads
 # Handing a short kernel to hubkit's pool costs about 0.1 ms on a small VM (waking a blocked Python thread,
 # then the GIL), as much as a LeNet-5 layer's whole kernel; numba's parallel drivers (``prange``) fork and join

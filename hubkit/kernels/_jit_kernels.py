@@ -13,6 +13,8 @@ from numba import carray, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from hubkit.kernels import _jit
+
 # Reductions may be reassociated (vectorised float64 accumulators): the order is fixed by the compiled
 # code, so results are still reproducible run to run. No other fast-math flag: NaN and inf must propagate.
 _REDUCE = {"reassoc", "contract"}
@@ -707,8 +709,12 @@ def depthwise_weight_grad_cl(xt, gyt, kh, kw, partial, n0, n1, sy, sx, pt, pl, d
 # 3x3 at 16 px 0.67-0.84x, a 3->64 7x7/2 stem 0.86-0.91x, but LeNet-5's 1->6 layer (25 taps per chunk) 1.15x.
 # In float64 the sixteen accumulators do not fit the sixteen AVX registers and spill: 1.4-1.8x slower than the
 # accumulator rows were (a chunk of eight through numba's IR inlining lost the registers altogether).
+# Compiled for 512-bit vectors (``_jit.full_width_features``: AVX-512), a chunk of sixteen float32 outputs is one
+# register per channel, four dependent multiply-add chains, too few to hide the latency of two FMA units; chunks
+# of 32 (eight registers of 32 available) took LeNet-5's two forward layers from 0.83 to 0.66-0.72 ms on a
+# Sapphire Rapids VM. Runs of 16-31 outputs then take the 16-output chunks.
 _CHUNK = 16
-_CHUNK_BLOCK = 4 * _CHUNK  # the stack buffer of a chunk of four channels (a literal for _stack_buffer)
+_WIDE_CHUNK = 32 if _jit.full_width_applied() else _CHUNK
 
 
 @intrinsic
@@ -725,39 +731,49 @@ def _stack_buffer(typingctx, like, count):
     return types.CPointer(dtype)(like, count), codegen
 
 
-@njit(nogil=True, cache=True, fastmath={"contract"})
-def _direct_conv_chunks(flat, wq, at, run, wide):  # pragma: no cover (compiled)
-    """``wide[b, r] = sum over q of wq[q, b] * flat[at[q] + r]`` for the four rows ``b`` and ``r < run``
-    (``run >= _CHUNK``), ``_CHUNK`` outputs at a time in registers; the last chunk ends at ``run`` and may
-    overlap the one before it (its outputs are computed again, in the same order: the same values)."""
-    acc = carray(_stack_buffer(wide, _CHUNK_BLOCK), (4, _CHUNK))
-    for j0 in range(0, run, _CHUNK):
-        start = np.uint64(min(j0, run - _CHUNK))
-        for jj in range(_CHUNK):
-            acc[0, jj] = 0
-            acc[1, jj] = 0
-            acc[2, jj] = 0
-            acc[3, jj] = 0
-        for q in range(at.shape[0]):
-            base = at[q] + start
-            w0, w1, w2, w3 = wq[q, 0], wq[q, 1], wq[q, 2], wq[q, 3]
-            for jj in range(_CHUNK):
-                v = flat[base + np.uint64(jj)]
-                acc[0, jj] += w0 * v
-                acc[1, jj] += w1 * v
-                acc[2, jj] += w2 * v
-                acc[3, jj] += w3 * v
-        for jj in range(_CHUNK):
-            r = start + np.uint64(jj)
-            wide[0, r] = acc[0, jj]
-            wide[1, r] = acc[1, jj]
-            wide[2, r] = acc[2, jj]
-            wide[3, r] = acc[3, jj]
+def _make_direct_conv_chunks(chunk: int):
+    """The chunk loop of the direct convolution for chunks of ``chunk`` outputs (a compile-time constant)."""
+    block = 4 * chunk  # the stack buffer of a chunk of four channels (a literal for _stack_buffer)
+
+    @njit(nogil=True, cache=True, fastmath={"contract"})
+    def direct_conv_chunks(flat, wq, at, run, wide):  # pragma: no cover (compiled)
+        """``wide[b, r] = sum over q of wq[q, b] * flat[at[q] + r]`` for the four rows ``b`` and ``r < run``
+        (``run >= chunk``), ``chunk`` outputs at a time in registers; the last chunk ends at ``run`` and may
+        overlap the one before it (its outputs are computed again, in the same order: the same values)."""
+        acc = carray(_stack_buffer(wide, block), (4, chunk))
+        for j0 in range(0, run, chunk):
+            start = np.uint64(min(j0, run - chunk))
+            for jj in range(chunk):
+                acc[0, jj] = 0
+                acc[1, jj] = 0
+                acc[2, jj] = 0
+                acc[3, jj] = 0
+            for q in range(at.shape[0]):
+                base = at[q] + start
+                w0, w1, w2, w3 = wq[q, 0], wq[q, 1], wq[q, 2], wq[q, 3]
+                for jj in range(chunk):
+                    v = flat[base + np.uint64(jj)]
+                    acc[0, jj] += w0 * v
+                    acc[1, jj] += w1 * v
+                    acc[2, jj] += w2 * v
+                    acc[3, jj] += w3 * v
+            for jj in range(chunk):
+                r = start + np.uint64(jj)
+                wide[0, r] = acc[0, jj]
+                wide[1, r] = acc[1, jj]
+                wide[2, r] = acc[2, jj]
+                wide[3, r] = acc[3, jj]
+
+    return direct_conv_chunks
+
+
+_direct_conv_chunks = _make_direct_conv_chunks(_CHUNK)
+_direct_conv_chunks_wide = _make_direct_conv_chunks(_WIDE_CHUNK) if _WIDE_CHUNK != _CHUNK else _direct_conv_chunks
 
 
 @njit(nogil=True, cache=True, fastmath={"contract"})
 def _direct_conv_block(planes, wb, bias, blocks, phase, offset, pw, y, n, k):  # pragma: no cover (compiled)
-    """Output-channel block ``k`` of image ``n`` of :func:`direct_conv`, ``_CHUNK`` outputs at a time; the last
+    """Output-channel block ``k`` of image ``n`` of :func:`direct_conv`, ``_WIDE_CHUNK`` outputs at a time; the last
     chunk of a run ends at the run's end and may overlap the one before it (its outputs are computed again,
     in the same order: the same values). ``planes`` must be C-contiguous."""
     _, oc_n, oh, ow = y.shape
@@ -776,7 +792,9 @@ def _direct_conv_block(planes, wb, bias, blocks, phase, offset, pw, y, n, k):  #
             at[c * taps + t] = phase[t] * plane + first + c * length + offset[t]
     wq = wb[k].reshape(steps, 4)
     wide = np.empty((4, run), dtype=y.dtype)
-    if run >= _CHUNK:
+    if run >= _WIDE_CHUNK:
+        _direct_conv_chunks_wide(flat, wq, at, run, wide)
+    elif run >= _CHUNK:
         _direct_conv_chunks(flat, wq, at, run, wide)
     else:  # a map too small for one chunk
         wide[:] = 0
