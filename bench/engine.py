@@ -17,9 +17,11 @@ bench/text.py and bench/audio.py.
 Each case is a name plus two setup functions (hubkit, torch) that build inputs and return a
 zero-argument callable to time. Both run in this process, where torch's libgomp is loaded first and numba's
 OpenMP threads share it with its default 300,000-iteration spin (``hubkit/kernels/_jit.py``), which a process
-running only hubkit does not have (hubkit sets 10,000). ``--processes`` runs each side in a worker process of
-its own (this script with ``--worker``), the parent telling them in turn to run a round; there torch's idle
-workers spin at the start of hubkit's rounds instead (bench/RESULTS.md, 2026-12-03 afternoon).
+running only hubkit does not have (hubkit sets 10,000), and where torch allocates with hubkit's allocator
+settings (``hubkit/kernels/_malloc.py``, process-wide), which make it faster than it is for its own users
+(the MNIST network's step 41.8 -> 35.8 ms). ``--processes`` runs each side in a worker process of its own (this
+script with ``--worker``; bench/_timing.py), the parent telling them in turn to run a round: what a user of
+either library gets (bench/RESULTS.md, 2026-12-03).
 Timings are the best of ``--repeat`` rounds after one warm-up, a round of a short case being as many
 back-to-back calls as fill ``ROUND_SECONDS`` (0.25 s; the time per call is reported), as training runs its
 steps; the ratio is hubkit time / torch time (lower is better, 1.0 = parity). torch runs with as many threads as
@@ -35,13 +37,13 @@ import argparse
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from _timing import SETTLE_SECONDS, Worker, serve
 
 import hubkit
 import hubkit.nn.functional as F
@@ -200,44 +202,11 @@ def _interleaved_best(fns: list[Callable[[], object]], repeat: int) -> tuple[lis
     return best, best_cpu
 
 
-class _Worker:
-    """One side of a case in a process of its own (``--worker``): ``run(n)`` makes it call the case ``n`` times
-    and returns the wall and CPU seconds it took."""
-
-    def __init__(self, side: str, case: Case, threads: int) -> None:
-        command = [sys.executable, os.path.abspath(__file__), "--worker", side, "--case", case.name]
-        self.proc = subprocess.Popen(command + (["--threads", str(threads)] if threads else []),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-        self._reply()  # the case is built
-
-    def _reply(self) -> list[float]:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("@"):
-                return [float(v) for v in line[1:].split()]
-        raise SystemExit(f"bench worker exited with status {self.proc.wait()} (its error is above)")
-
-    def run(self, calls: int) -> tuple[float, float]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{calls}\n")
-        self.proc.stdin.flush()
-        wall, cpu = self._reply()
-        return wall, cpu
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait()
-
-
-# Pause before each round of --processes: the other worker's idle OpenMP threads spin for a while after its
-# round (torch's for 300,000 iterations) and would take a core from this round's start.
-_SETTLE_SECONDS = 0.1
-
-
 def _interleaved_processes(case: Case, repeat: int, threads: int) -> tuple[list[float], list[float]]:
     """``_interleaved_best`` with each side in a worker process of its own, the two taking turns each round."""
-    workers = [_Worker("hubkit", case, threads), _Worker("torch", case, threads)]
+    command = [sys.executable, os.path.abspath(__file__), "--case", case.name] + (
+        ["--threads", str(threads)] if threads else [])  # fmt: skip
+    workers = [Worker(command + ["--worker", "hubkit"]), Worker(command + ["--worker", "torch"], torch_side=True)]
     try:
         for w in workers:
             w.run(1)  # loads and compiles what the case uses
@@ -245,7 +214,7 @@ def _interleaved_processes(case: Case, repeat: int, threads: int) -> tuple[list[
         best, best_cpu = [float("inf")] * 2, [float("inf")] * 2
         for _ in range(repeat):
             for i, w in enumerate(workers):
-                time.sleep(_SETTLE_SECONDS)
+                time.sleep(SETTLE_SECONDS)
                 wall, cpu = w.run(calls[i])
                 best[i], best_cpu[i] = min(best[i], wall / calls[i]), min(best_cpu[i], cpu / calls[i])
         return best, best_cpu
@@ -266,13 +235,7 @@ def _worker_main(side: str, name: str, threads: int) -> None:
     case = next(c for c in CASES if c.name == name)
     setup = case.hubkit if side == "hubkit" else case.torch
     assert setup is not None
-    fn = setup()
-    print("@", flush=True)
-    for line in sys.stdin:
-        start, start_cpu = time.perf_counter(), time.process_time()
-        for _ in range(int(line)):
-            fn()
-        print(f"@{time.perf_counter() - start} {time.process_time() - start_cpu}", flush=True)
+    serve(setup())
 
 
 def _limit_blas_threads(threads: int) -> object:

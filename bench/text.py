@@ -4,6 +4,7 @@ generation with the key/value cache vs transformers' ``generate``.
     python bench/text.py                     # both; 1,000 sentences, batch 32, 3 repeats
     python bench/text.py --sentences 256 --batch-size 64
     python bench/text.py --only generate --new-tokens 128
+    python bench/text.py --only encode --processes   # each library in a process of its own
 
 Generation runs a small random GPT-2 (``--layers`` x ``--width``, GPT-2's 50,257-token vocabulary) on the same
 weights in both libraries, greedy, from a 32-token prompt, with the end-of-sequence token off so both produce
@@ -23,10 +24,12 @@ import argparse
 import importlib.util
 import os
 import platform
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from _timing import best_of, best_of_interleaved
+from _timing import best_of, best_of_interleaved, best_of_processes, serve
 
 import hubkit
 
@@ -61,8 +64,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--new-tokens", type=int, default=128, help="tokens generated per run (generate)")
     parser.add_argument("--layers", type=int, default=4, help="GPT-2 layers (generate)")
     parser.add_argument("--width", type=int, default=256, help="GPT-2 width, 64 per head (generate)")
+    parser.add_argument("--processes", action="store_true",
+                        help="encode: each library in a worker process of its own (see bench/_timing.py)")  # fmt: skip
+    parser.add_argument("--worker", choices=("hubkit", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.only != "generate":
+    if args.worker:
+        serve(_encode_side(args.worker, args))
+        return
+    if args.only != "generate" and args.processes:
+        encode_processes(args)
+    elif args.only != "generate":
         encode_bench(args)
     if args.only != "encode":
         generate_bench(args)
@@ -110,6 +121,39 @@ def generate_bench(args: argparse.Namespace) -> None:
     print(f"| hubkit generate, use_cache=False ({short} tokens) | {nocache_s:.3f} | {short / nocache_s:.0f} | "
           f"{(nocache_s / short) / (hf_s / n):.2f}x per token |")
     print("token ids identical: yes")
+
+
+def _encode_side(side: str, args: argparse.Namespace) -> Callable[[], object]:
+    """``--worker``: one library's encode of the sentences (hubkit without torch imported)."""
+    folder, texts = _model_dir(), sentences(args.sentences)
+    if side == "torch":
+        from sentence_transformers import SentenceTransformer
+
+        theirs = SentenceTransformer(str(folder), device="cpu")
+        return lambda: theirs.encode(texts, batch_size=args.batch_size)
+    from hubkit.hub import load_checkpoint
+    from hubkit.zoo.text.bert import _add_position_ids, all_minilm_l6_v2
+    from hubkit.zoo.text.tokenizer_json import TokenizerFast
+
+    ours = all_minilm_l6_v2()
+    ours.load_state_dict(_add_position_ids(dict(load_checkpoint(folder / "model.safetensors"))))
+    ours.eval()
+    ours.tokenizer = TokenizerFast.from_file(folder / "tokenizer.json", model_max_length=256)
+    return lambda: ours.encode(texts, batch_size=args.batch_size)
+
+
+def encode_processes(args: argparse.Namespace) -> None:
+    """The encode comparison with each library in a worker process of its own (``--processes``)."""
+    command = [sys.executable, os.path.abspath(__file__), "--sentences", str(args.sentences), "--batch-size",
+               str(args.batch_size), "--worker"]  # fmt: skip
+    hub_s, st_s = best_of_processes([(command + ["hubkit"], False), (command + ["torch"], True)], args.repeat)
+    n = args.sentences
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {n} sentences, batch {args.batch_size}; "
+          "each library in a process of its own")  # fmt: skip
+    print("| contender | time (s) | sentences/s | vs sentence-transformers |")
+    print("|---|---:|---:|---:|")
+    print(f"| sentence-transformers encode | {st_s:.3f} | {n / st_s:.0f} | 1.00x |")
+    print(f"| hubkit encode | {hub_s:.3f} | {n / hub_s:.0f} | {hub_s / st_s:.2f}x |", flush=True)
 
 
 def encode_bench(args: argparse.Namespace) -> None:
