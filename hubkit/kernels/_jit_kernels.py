@@ -242,6 +242,40 @@ def batch_norm_input_grad(gy, x, mean, a, b, k, gx):  # pragma: no cover (compil
             gx[r, q] = aa * gy[r, q] - bb - kk * (x[r, q] - m)
 
 
+@njit(nogil=True, cache=True, parallel=True)
+def channel_mean_var_parallel(x, mean, var, chunks):  # pragma: no cover (compiled)
+    """:func:`channel_mean_var` of every channel, in ``chunks`` contiguous ranges over numba's threads."""
+    c = x.shape[1]
+    for i in prange(chunks):
+        channel_mean_var(x, mean, var, i * c // chunks, (i + 1) * c // chunks)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def channel_grad_sums_parallel(gy, x, mean, gb, gxc, chunks):  # pragma: no cover (compiled)
+    """:func:`channel_grad_sums` of every channel, in ``chunks`` contiguous ranges over numba's threads."""
+    c = x.shape[1]
+    for i in prange(chunks):
+        channel_grad_sums(gy, x, mean, gb, gxc, i * c // chunks, (i + 1) * c // chunks)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def scale_shift_parallel(x, scale, shift, y, chunks):  # pragma: no cover (compiled)
+    """:func:`scale_shift` of every row, in ``chunks`` contiguous ranges over numba's threads."""
+    rows = x.shape[0]
+    for i in prange(chunks):
+        r0, r1 = i * rows // chunks, (i + 1) * rows // chunks
+        scale_shift(x[r0:r1], scale[r0:r1], shift[r0:r1], y[r0:r1])
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def batch_norm_input_grad_parallel(gy, x, mean, a, b, k, gx, chunks):  # pragma: no cover (compiled)
+    """:func:`batch_norm_input_grad` of every row, in ``chunks`` contiguous ranges over numba's threads."""
+    rows = x.shape[0]
+    for i in prange(chunks):
+        r0, r1 = i * rows // chunks, (i + 1) * rows // chunks
+        batch_norm_input_grad(gy[r0:r1], x[r0:r1], mean[r0:r1], a[r0:r1], b[r0:r1], k[r0:r1], gx[r0:r1])
+
+
 # ---------------------------------------------------------------- layer normalization (rows of x viewed as (R, D))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hubkit.kernels import _jit, generic
+from hubkit.kernels._cpu_util import _numba_min_items
 from hubkit.kernels._threads import parallel_for
 
 # Channels (statistics) or images (elementwise passes) per thread get at least this many elements.
@@ -46,6 +47,10 @@ def _affine(x3: np.ndarray, scale: np.ndarray, shift: np.ndarray, out: np.ndarra
         return
     x2, a, b = _rows(x3, scale, shift)
     y2 = out.reshape(x2.shape)
+    chunks = _numba_chunks(x2, streaming=True)
+    if chunks:
+        jit.scale_shift_parallel(x2, a, b, y2, chunks)
+        return
     parallel_for(x2.shape[0], lambda r0, r1: jit.scale_shift(x2[r0:r1], a[r0:r1], b[r0:r1], y2[r0:r1]),
                  _per_item(x2.size, x2.shape[0]))  # fmt: skip
 
@@ -60,7 +65,11 @@ def _mean_var(x3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.square(centered, out=centered)
         return mean.astype(np.float64), centered.mean(axis=(0, 2)).astype(np.float64)
     mean, var = np.empty(c), np.empty(c)
-    parallel_for(c, lambda c0, c1: jit.channel_mean_var(x3, mean, var, c0, c1), _per_item(x3.size, c))
+    chunks = _numba_chunks(x3.transpose(1, 0, 2))
+    if chunks:
+        jit.channel_mean_var_parallel(x3, mean, var, chunks)
+    else:
+        parallel_for(c, lambda c0, c1: jit.channel_mean_var(x3, mean, var, c0, c1), _per_item(x3.size, c))
     return mean, var
 
 
@@ -149,8 +158,12 @@ def batch_norm_backward(
         else:
             gb64, gxc64 = np.empty(c), np.empty(c)
             mean64 = mean.astype(np.float64)
-            parallel_for(c, lambda c0, c1: jit.channel_grad_sums(gy3, x3, mean64, gb64, gxc64, c0, c1),
-                         _per_item(gy3.size, c))  # fmt: skip
+            chunks = _numba_chunks(gy3.transpose(1, 0, 2), 2)
+            if chunks:
+                jit.channel_grad_sums_parallel(gy3, x3, mean64, gb64, gxc64, chunks)
+            else:
+                parallel_for(c, lambda c0, c1: jit.channel_grad_sums(gy3, x3, mean64, gb64, gxc64, c0, c1),
+                             _per_item(gy3.size, c))  # fmt: skip
     inv64 = inv_std.astype(np.float64)
     gw64 = None if gxc64 is None else gxc64 * inv64  # sum(gy * xhat)
     gx = None
@@ -177,13 +190,26 @@ def batch_norm_backward(
                 t = gy.dtype
                 x2, m2, a2, b2, k2 = _rows(x3, mean, a.astype(t), b.astype(t), k.astype(t))
                 gy2, gx2 = gy3.reshape(x2.shape), gx3.reshape(x2.shape)
+                chunks = _numba_chunks(x2, 3, streaming=True)
+                if chunks:
+                    jit.batch_norm_input_grad_parallel(gy2, x2, m2, a2, b2, k2, gx2, chunks)
+                    return _grads(gx, gw64, gb64, gy.dtype, need_w, need_b)
                 parallel_for(x2.shape[0], lambda r0, r1: jit.batch_norm_input_grad(
                     gy2[r0:r1], x2[r0:r1], m2[r0:r1], a2[r0:r1], b2[r0:r1], k2[r0:r1], gx2[r0:r1]),
                     _per_item(x2.size, x2.shape[0]))  # fmt: skip
-    dtype = gy.dtype
-    gw = gw64.astype(dtype) if need_w else None
-    gb = gb64.astype(dtype) if need_b else None
-    return gx, gw, gb
+    return _grads(gx, gw64, gb64, gy.dtype, need_w, need_b)
+
+
+def _grads(gx: Any, gw64: Any, gb64: Any, dtype: np.dtype, need_w: bool, need_b: bool) -> tuple[Any, Any, Any]:
+    return gx, gw64.astype(dtype) if need_w else None, gb64.astype(dtype) if need_b else None
+
+
+def _numba_chunks(items: np.ndarray, arrays: int = 1, streaming: bool = False) -> int:
+    """Chunks for a compiled pass's parallel driver over the leading axis of ``items`` (rows, or channels of a
+    channel-first view), each chunk reading ``arrays`` arrays like it (``_jit.parallel_chunks``), or 0: run
+    the pass on hubkit's pool instead."""
+    per_item = math.prod(items.shape[1:]) * items.itemsize * arrays
+    return _jit.parallel_chunks(items.shape[0], _numba_min_items(per_item), items.nbytes * arrays, streaming)
 
 
 def layer_norm_forward(

@@ -200,6 +200,47 @@ def test_parallel_pool_and_clamp_drivers_match_the_serial_kernels(shape):
 
 
 @needs_numba
+@pytest.mark.parametrize("shape", [(3, 5, 12, 10), (1, 7, 9), (4, 3, 5, 6)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_batch_norm_drivers_match_the_serial_kernels(shape, dtype, monkeypatch):
+    """BatchNorm's four compiled passes on numba's threads give the serial kernels' bits (each channel's
+    statistics and each row are computed whole by one thread), and the numpy reference's values."""
+    from hubkit.kernels import _cpu_util, cpu_norm
+
+    monkeypatch.setattr(_cpu_util, "_NUMBA_PARALLEL_MIN_BYTES", 1)  # small test shapes still split
+    x = (RNG.standard_normal(shape) * 3 + 1).astype(dtype)
+    gy = RNG.standard_normal(shape).astype(dtype)
+    weight, bias = RNG.standard_normal(shape[1]).astype(dtype), RNG.standard_normal(shape[1]).astype(dtype)
+
+    def run():
+        out = []
+        for training in (True, False):
+            stats = [np.linspace(-1, 1, shape[1]).astype(dtype), np.linspace(0.5, 2, shape[1]).astype(dtype)]
+            y, saved, st = cpu_norm.batch_norm_forward(x, weight, bias, *stats, training, 0.1, 1e-5, True)
+            out += [y, *stats, *cpu_norm.batch_norm_backward(gy, saved, st, weight, training, True, True, True)]
+        return out
+
+    called = []
+    jit = _jit.compiled()
+    for name in ("channel_mean_var_parallel", "scale_shift_parallel", "channel_grad_sums_parallel",
+                 "batch_norm_input_grad_parallel"):  # fmt: skip
+        real = getattr(jit, name)
+        monkeypatch.setattr(jit, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
+    hubkit.set_num_threads(1)
+    serial = run()
+    assert not called
+    _two_threads_or_skip()
+    for a, r in zip(run(), serial):
+        np.testing.assert_array_equal(a, r)
+    assert set(called) == {"channel_mean_var_parallel", "scale_shift_parallel", "channel_grad_sums_parallel",
+                           "batch_norm_input_grad_parallel"}  # fmt: skip
+    monkeypatch.setattr(_jit, "_enabled", False)  # the numpy reference
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for a, r in zip(run(), serial):
+        np.testing.assert_allclose(a, r, rtol=tol, atol=tol)
+
+
+@needs_numba
 def test_pool_threads_run_the_serial_drivers():
     from hubkit.kernels import _threads
 
