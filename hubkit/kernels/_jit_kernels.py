@@ -722,6 +722,53 @@ def depthwise_weight_grad_cl(xt, gyt, kh, kw, partial, n0, n1, sy, sx, pt, pl, d
                             acc[ch] += g[ch] * src[ch]
 
 
+
+
+# Parallel drivers of the depthwise kernels: ``chunks`` contiguous ranges of images over numba's threads.
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def depthwise_forward_parallel(x, w, kw, y, geo, chunks):  # pragma: no cover (compiled)
+    n = x.shape[0]
+    for i in prange(chunks):
+        depthwise_forward(x, w, kw, y, i * n // chunks, (i + 1) * n // chunks, geo)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def depthwise_input_grad_parallel(gy, w, kw, gx, geo, chunks):  # pragma: no cover (compiled)
+    n = gy.shape[0]
+    for i in prange(chunks):
+        depthwise_input_grad(gy, w, kw, gx, i * n // chunks, (i + 1) * n // chunks, geo)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def depthwise_weight_grad_parallel(x, gy, kw, partial, geo, chunks):  # pragma: no cover (compiled)
+    n = x.shape[0]
+    for i in prange(chunks):
+        depthwise_weight_grad(x, gy, kw, partial, i * n // chunks, (i + 1) * n // chunks, geo)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def depthwise_forward_cl_parallel(xt, wt, kh, kw, yt, sy, sx, pt, pl, dy, dx, chunks):  # pragma: no cover
+    n = xt.shape[0]
+    for i in prange(chunks):
+        depthwise_forward_cl(xt, wt, kh, kw, yt, i * n // chunks, (i + 1) * n // chunks, sy, sx, pt, pl, dy, dx)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def depthwise_input_grad_cl_parallel(gyt, wt, kh, kw, gxt, sy, sx, pt, pl, dy, dx, chunks):  # pragma: no cover
+    n = gyt.shape[0]
+    for i in prange(chunks):
+        depthwise_input_grad_cl(gyt, wt, kh, kw, gxt, i * n // chunks, (i + 1) * n // chunks, sy, sx, pt, pl, dy, dx)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def depthwise_weight_grad_cl_parallel(xt, gyt, kh, kw, partial, sy, sx, pt, pl, dy, dx, chunks):  # pragma: no cover
+    n = xt.shape[0]
+    for i in prange(chunks):
+        depthwise_weight_grad_cl(xt, gyt, kh, kw, partial, i * n // chunks, (i + 1) * n // chunks, sy, sx, pt, pl,
+                                 dy, dx)  # fmt: skip
+
 # ---------------------------------------------------------------- direct convolution (cpu_wide.py)
 # Small convolutions without im2col, on the wide layout: ``planes`` (P, M, C, L) are the zero-padded images
 # split by stride phase and flattened, so that kernel tap ``t`` of output pixel (i, j) reads element

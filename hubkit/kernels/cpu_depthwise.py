@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from hubkit.kernels import _jit
-from hubkit.kernels._cpu_util import Pads, Pair, _over_images, _scratch
+from hubkit.kernels._cpu_util import Pads, Pair, _numba_min_items, _over_images, _scratch
 
 
 def is_depthwise(cg: int, oc: int, groups: int) -> bool:
@@ -59,6 +59,17 @@ def _small(out_hw: Pair) -> bool:
     return out_hw[0] * out_hw[1] <= _CHANNELS_LAST_MAX_PIXELS
 
 
+def _images(n: int, bytes_per_image: int, serial, parallel) -> None:
+    """Run a compiled pass over the ``n`` images: ``parallel(chunks)`` once on numba's threads when they are
+    usable for the job (``_jit.parallel_chunks``), else ``serial(n0, n1)`` over chunks on hubkit's pool. Each
+    image is computed whole by one thread either way: the same bits."""
+    chunks = _jit.parallel_chunks(n, _numba_min_items(bytes_per_image), n * bytes_per_image)
+    if chunks:
+        parallel(chunks)
+    else:
+        _over_images(n, bytes_per_image, serial)
+
+
 def _taps_last(w: np.ndarray) -> np.ndarray:
     """(C, 1, KH, KW) -> (KH*KW, C)."""
     return np.ascontiguousarray(w.reshape(w.shape[0], -1).T)
@@ -76,15 +87,15 @@ def compiled_forward(x: np.ndarray, w: np.ndarray, stride: Pair, pads: Pads, dil
         xt, wt = _channels_last(x), _taps_last(w)
         yt = np.empty((n, *out_hw, c), dtype=x.dtype)
         args = (*stride, pads[0][0], pads[1][0], *dilation)
-        _over_images(n, x[0].nbytes,
-                     lambda n0, n1: jit.depthwise_forward_cl(xt, wt, *kernel, yt, n0, n1, *args))  # fmt: skip
+        _images(n, x[0].nbytes, lambda n0, n1: jit.depthwise_forward_cl(xt, wt, *kernel, yt, n0, n1, *args),
+                lambda chunks: jit.depthwise_forward_cl_parallel(xt, wt, *kernel, yt, *args, chunks))  # fmt: skip
         return _channels_first(yt)
     w2 = np.ascontiguousarray(w.reshape(c, -1))
     xc = np.ascontiguousarray(x)
     y = np.empty((n, c, *out_hw), dtype=x.dtype)
     geo = _geometry(x.shape[2:], out_hw, kernel, stride, pads, dilation)
-    _over_images(n, c * x.shape[2] * x.shape[3] * x.itemsize,
-                 lambda n0, n1: jit.depthwise_forward(xc, w2, kernel[1], y, n0, n1, geo))  # fmt: skip
+    _images(n, x[0].nbytes, lambda n0, n1: jit.depthwise_forward(xc, w2, kernel[1], y, n0, n1, geo),
+            lambda chunks: jit.depthwise_forward_parallel(xc, w2, kernel[1], y, geo, chunks))  # fmt: skip
     return y
 
 
@@ -99,15 +110,15 @@ def compiled_grad_input(gy: np.ndarray, w: np.ndarray, in_hw: Pair, stride: Pair
         gyt, wt = _channels_last(gy), _taps_last(w)
         gxt = np.empty((n, *in_hw, c), dtype=gy.dtype)
         args = (*stride, pads[0][0], pads[1][0], *dilation)
-        _over_images(n, gxt[0].nbytes,
-                     lambda n0, n1: jit.depthwise_input_grad_cl(gyt, wt, *kernel, gxt, n0, n1, *args))  # fmt: skip
+        _images(n, gxt[0].nbytes, lambda n0, n1: jit.depthwise_input_grad_cl(gyt, wt, *kernel, gxt, n0, n1, *args),
+                lambda chunks: jit.depthwise_input_grad_cl_parallel(gyt, wt, *kernel, gxt, *args, chunks))  # fmt: skip
         return _channels_first(gxt)
     w2 = np.ascontiguousarray(w.reshape(c, -1))
     gyc = np.ascontiguousarray(gy)
     gx = np.empty((n, c, *in_hw), dtype=gy.dtype)
     geo = _geometry(in_hw, gy.shape[2:], kernel, stride, pads, dilation)
-    _over_images(n, c * in_hw[0] * in_hw[1] * gy.itemsize,
-                 lambda n0, n1: jit.depthwise_input_grad(gyc, w2, kernel[1], gx, n0, n1, geo))  # fmt: skip
+    _images(n, gx[0].nbytes, lambda n0, n1: jit.depthwise_input_grad(gyc, w2, kernel[1], gx, n0, n1, geo),
+            lambda chunks: jit.depthwise_input_grad_parallel(gyc, w2, kernel[1], gx, geo, chunks))  # fmt: skip
     return gx
 
 
@@ -122,14 +133,14 @@ def compiled_grad_weight(x: np.ndarray, gy: np.ndarray, kernel: Pair, stride: Pa
         xt, gyt = _channels_last(x), _channels_last(gy)
         parts = np.empty((n, kernel[0] * kernel[1], c), dtype=x.dtype)
         args = (*stride, pads[0][0], pads[1][0], *dilation)
-        _over_images(n, x[0].nbytes,
-                     lambda n0, n1: jit.depthwise_weight_grad_cl(xt, gyt, *kernel, parts, n0, n1, *args))  # fmt: skip
+        _images(n, x[0].nbytes, lambda n0, n1: jit.depthwise_weight_grad_cl(xt, gyt, *kernel, parts, n0, n1, *args),
+                lambda k: jit.depthwise_weight_grad_cl_parallel(xt, gyt, *kernel, parts, *args, k))  # fmt: skip
         return parts.sum(axis=0, dtype=np.float64).T.astype(x.dtype).reshape(c, 1, *kernel)
     xc, gyc = np.ascontiguousarray(x), np.ascontiguousarray(gy)
     partial = np.empty((n, c, kernel[0] * kernel[1]))
     geo = _geometry(x.shape[2:], gy.shape[2:], kernel, stride, pads, dilation)
-    _over_images(n, c * x.shape[2] * x.shape[3] * x.itemsize,
-                 lambda n0, n1: jit.depthwise_weight_grad(xc, gyc, kernel[1], partial, n0, n1, geo))  # fmt: skip
+    _images(n, x[0].nbytes, lambda n0, n1: jit.depthwise_weight_grad(xc, gyc, kernel[1], partial, n0, n1, geo),
+            lambda chunks: jit.depthwise_weight_grad_parallel(xc, gyc, kernel[1], partial, geo, chunks))  # fmt: skip
     return partial.sum(axis=0).astype(x.dtype).reshape(c, 1, *kernel)
 
 

@@ -240,6 +240,49 @@ def test_parallel_batch_norm_drivers_match_the_serial_kernels(shape, dtype, monk
         np.testing.assert_allclose(a, r, rtol=tol, atol=tol)
 
 
+DEPTHWISE_MAPS = [
+    ((12, 10), (1, 1), ((1, 1), (1, 1))),  # channels-last (small maps)
+    ((3, 4), (2, 1), ((1, 0), (1, 2))),
+    ((40, 36), (1, 1), ((1, 1), (1, 1))),  # channels-first
+    ((70, 66), (2, 2), ((1, 0), (1, 1))),
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("hw, stride, pads", DEPTHWISE_MAPS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_depthwise_drivers_match_the_serial_kernels(hw, stride, pads, dtype, monkeypatch):
+    """The depthwise convolution's six compiled passes (channels-first, and channels-last for small maps) on
+    numba's threads give the serial kernels' bits: each image is computed whole by one thread."""
+    from hubkit.kernels import _cpu_util, cpu_depthwise
+
+    monkeypatch.setattr(_cpu_util, "_NUMBA_PARALLEL_MIN_BYTES", 1)
+    x = RNG.standard_normal((3, 5) + hw).astype(dtype)
+    w = RNG.standard_normal((5, 1, 3, 3)).astype(dtype)
+    out_hw = tuple(cpu_conv.conv_out_size(s, 3, st, *p, 1) for s, st, p in zip(hw, stride, pads))
+    gy = RNG.standard_normal((3, 5) + out_hw).astype(dtype)
+
+    def run():
+        return (cpu_depthwise.compiled_forward(x, w, stride, pads, (1, 1), out_hw),
+                cpu_depthwise.compiled_grad_input(gy, w, hw, stride, pads, (1, 1)),
+                cpu_depthwise.compiled_grad_weight(x, gy, (3, 3), stride, pads, (1, 1)))  # fmt: skip
+
+    called = []
+    jit = _jit.compiled()
+    suffix = "_cl_parallel" if cpu_depthwise._small(out_hw) else "_parallel"
+    names = [f"depthwise_{kind}{suffix}" for kind in ("forward", "input_grad", "weight_grad")]
+    for name in names:
+        real = getattr(jit, name)
+        monkeypatch.setattr(jit, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
+    hubkit.set_num_threads(1)
+    serial = run()
+    assert not called
+    _two_threads_or_skip()
+    for a, r in zip(run(), serial):
+        np.testing.assert_array_equal(a, r)
+    assert sorted(called) == sorted(names)
+
+
 @needs_numba
 def test_pool_threads_run_the_serial_drivers():
     from hubkit.kernels import _threads
