@@ -463,6 +463,24 @@ def gelu_erf_cdf_f32(x, y, cdf):  # pragma: no cover (compiled)
         y[i] = v * c
 
 
+@njit(nogil=True, cache=True, parallel=True)
+def gelu_erf_f32_parallel(x, y, chunks):  # pragma: no cover (compiled)
+    """:func:`gelu_erf_f32` in ``chunks`` contiguous ranges over numba's threads."""
+    n = x.size
+    for i in prange(chunks):
+        a, b = i * n // chunks, (i + 1) * n // chunks
+        gelu_erf_f32(x[a:b], y[a:b])
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def gelu_erf_cdf_f32_parallel(x, y, cdf, chunks):  # pragma: no cover (compiled)
+    """:func:`gelu_erf_cdf_f32` in ``chunks`` contiguous ranges over numba's threads."""
+    n = x.size
+    for i in prange(chunks):
+        a, b = i * n // chunks, (i + 1) * n // chunks
+        gelu_erf_cdf_f32(x[a:b], y[a:b], cdf[a:b])
+
+
 # ---------------------------------------------------------------- softmax (rows of attention's scores)
 # exp(t) for t <= 0 without libm (a scalar call that does not vectorise; numpy's float32 exp costs 3 ns per value
 # on an AVX2 machine): t = n ln2 + r with |r| <= ln2 / 2, e^r from Cephes' expf polynomial (within 2 ulp), and
@@ -1318,6 +1336,16 @@ def sgd_momentum(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, max
         b = d if first else buf[i] * momentum + (1 - dampening) * d
         buf[i] = b
         p[i] -= lr * (d + momentum * b if nesterov else b)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def sgd_momentum_parallel(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first,
+                          chunks):  # pragma: no cover (compiled)  # fmt: skip
+    """:func:`sgd_momentum` in ``chunks`` contiguous ranges over numba's threads."""
+    n = p.size
+    for i in prange(chunks):
+        a, b = i * n // chunks, (i + 1) * n // chunks
+        sgd_momentum(p[a:b], g[a:b], buf[a:b], lr, momentum, dampening, weight_decay, nesterov, maximize, first)
 
 
 @njit(nogil=True, cache=True)

@@ -110,11 +110,13 @@ def gelu(x: np.ndarray, erf: Callable[[np.ndarray], np.ndarray], want_cdf: bool 
     y = np.empty(x.shape, dtype=x.dtype)
     yf = y.reshape(-1)
     if not want_cdf:
-        _split(xf.size, lambda a, b: jit.gelu_erf_f32(xf[a:b], yf[a:b]))
+        _split(xf.size, lambda a, b: jit.gelu_erf_f32(xf[a:b], yf[a:b]),
+               lambda chunks: jit.gelu_erf_f32_parallel(xf, yf, chunks))  # fmt: skip
         return y, None
     cdf = np.empty(x.shape, dtype=x.dtype)
     cf = cdf.reshape(-1)
-    _split(xf.size, lambda a, b: jit.gelu_erf_cdf_f32(xf[a:b], yf[a:b], cf[a:b]))
+    _split(xf.size, lambda a, b: jit.gelu_erf_cdf_f32(xf[a:b], yf[a:b], cf[a:b]),
+           lambda chunks: jit.gelu_erf_cdf_f32_parallel(xf, yf, cf, chunks))  # fmt: skip
     return y, cdf
 
 
@@ -147,7 +149,8 @@ def sgd_update(p: np.ndarray, g: np.ndarray, buf: np.ndarray | None, lr: float, 
     pf, gf, bf = p.reshape(-1), _flat(g), buf.reshape(-1)
     t = p.dtype.type
     args = (t(lr), t(momentum), t(dampening), t(weight_decay), nesterov, maximize, first)
-    _split(pf.size, lambda a, b: jit.sgd_momentum(pf[a:b], gf[a:b], bf[a:b], *args))
+    _split(pf.size, lambda a, b: jit.sgd_momentum(pf[a:b], gf[a:b], bf[a:b], *args),
+           lambda chunks: jit.sgd_momentum_parallel(pf, gf, bf, *args, chunks))  # fmt: skip
     return buf
 
 

@@ -240,6 +240,38 @@ def test_parallel_batch_norm_drivers_match_the_serial_kernels(shape, dtype, monk
         np.testing.assert_allclose(a, r, rtol=tol, atol=tol)
 
 
+@needs_numba
+@pytest.mark.parametrize("size", [1001, 4096])
+def test_parallel_gelu_and_sgd_drivers_match_the_serial_kernels(size, monkeypatch):
+    from hubkit.ops.elementwise import erf_array
+
+    monkeypatch.setattr(cpu_elementwise, "_PARALLEL_MIN_ELEMENTS", 64)
+    x = (RNG.standard_normal(size) * 3).astype(np.float32)
+    g = RNG.standard_normal(size).astype(np.float32)
+
+    def run():
+        p, out = x.copy(), []
+        buf = cpu_elementwise.sgd_update(p, g, None, 0.1, 0.9, 0.0, 1e-4, False, False)  # the first step
+        for nesterov in (False, True):
+            cpu_elementwise.sgd_update(p, g * 0.5, buf, 0.1, 0.9, 0.1 * (not nesterov), 1e-4, nesterov, True)
+            out += [p.copy(), buf.copy()]
+        return out + [cpu_elementwise.gelu(x, erf_array, False)[0], *cpu_elementwise.gelu(x, erf_array, True)]
+
+    called = []
+    jit = _jit.compiled()
+    names = ["sgd_momentum_parallel", "gelu_erf_f32_parallel", "gelu_erf_cdf_f32_parallel"]
+    for name in names:
+        real = getattr(jit, name)
+        monkeypatch.setattr(jit, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
+    hubkit.set_num_threads(1)
+    serial = run()
+    assert not called
+    _two_threads_or_skip()
+    for a, r in zip(run(), serial):
+        np.testing.assert_array_equal(a, r)
+    assert set(called) == set(names)
+
+
 DEPTHWISE_MAPS = [
     ((12, 10), (1, 1), ((1, 1), (1, 1))),  # channels-last (small maps)
     ((3, 4), (2, 1), ((1, 0), (1, 2))),
