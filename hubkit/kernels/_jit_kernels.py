@@ -363,6 +363,22 @@ def group_norm_rows(x, groups, w, b, eps, y, xhat, rstd, r0, r1):  # pragma: no 
                     out[j] = (row[j] - m) * a + shift
 
 
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def layer_norm_rows_parallel(x, w, b, eps, y, xhat, rstd, chunks):  # pragma: no cover (compiled)
+    """:func:`layer_norm_rows` of every row, in ``chunks`` contiguous ranges over numba's threads."""
+    rows = x.shape[0]
+    for i in prange(chunks):
+        layer_norm_rows(x, w, b, eps, y, xhat, rstd, i * rows // chunks, (i + 1) * rows // chunks)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def group_norm_rows_parallel(x, groups, w, b, eps, y, xhat, rstd, chunks):  # pragma: no cover (compiled)
+    """:func:`group_norm_rows` of every (image, group) row, in ``chunks`` contiguous ranges over numba's threads."""
+    rows = x.shape[0]
+    for i in prange(chunks):
+        group_norm_rows(x, groups, w, b, eps, y, xhat, rstd, i * rows // chunks, (i + 1) * rows // chunks)
 # ---------------------------------------------------------------- activations (flat arrays)
 # The caller passes slices rather than a start index: a loop over range(start, stop) indexes with a possibly
 # negative number, numba's wraparound check then stops LLVM from vectorising it (10x slower).

@@ -240,8 +240,12 @@ def layer_norm_forward(
     xhat2 = xhat.reshape(-1, d)
     rstd = np.empty(rows, dtype=x.dtype)
     w, b = np.ascontiguousarray(w), np.ascontiguousarray(b)
-    parallel_for(rows, lambda r0, r1: jit.layer_norm_rows(x2, w, b, eps, y2, xhat2, rstd, r0, r1),
-                 _per_item(x2.size, rows))  # fmt: skip
+    chunks = _numba_chunks(x2, 2 + training, streaming=True)
+    if chunks:
+        jit.layer_norm_rows_parallel(x2, w, b, eps, y2, xhat2, rstd, chunks)
+    else:
+        parallel_for(rows, lambda r0, r1: jit.layer_norm_rows(x2, w, b, eps, y2, xhat2, rstd, r0, r1),
+                     _per_item(x2.size, rows))  # fmt: skip
     if not training:
         return y, None, None
     return y, xhat, rstd.reshape(x.shape[: x.ndim - k] + (1,) * k)
@@ -271,6 +275,10 @@ def group_norm_forward(
     b2 = np.empty((0, 0), x.dtype) if bias is None else np.ascontiguousarray(bias).reshape(groups, cg)
     rstd = np.empty(rows, dtype=x.dtype)
     y3, xhat3 = y.reshape(x3.shape), (none if xhat is None else xhat.reshape(x3.shape))
-    parallel_for(rows, lambda r0, r1: jit.group_norm_rows(x3, groups, w2, b2, eps, y3, xhat3, rstd, r0, r1),
-                 _per_item(x3.size, rows))  # fmt: skip
+    chunks = _numba_chunks(x3, 2 + training, streaming=True)
+    if chunks:
+        jit.group_norm_rows_parallel(x3, groups, w2, b2, eps, y3, xhat3, rstd, chunks)
+    else:
+        parallel_for(rows, lambda r0, r1: jit.group_norm_rows(x3, groups, w2, b2, eps, y3, xhat3, rstd, r0, r1),
+                     _per_item(x3.size, rows))  # fmt: skip
     return y, (xhat if training else None), rstd.reshape(n, groups, 1)

@@ -272,6 +272,40 @@ def test_parallel_gelu_and_sgd_drivers_match_the_serial_kernels(size, monkeypatc
     assert set(called) == set(names)
 
 
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_layer_and_group_norm_drivers_match_the_serial_kernels(dtype, monkeypatch):
+    from hubkit.kernels import _cpu_util, cpu_norm
+
+    monkeypatch.setattr(_cpu_util, "_NUMBA_PARALLEL_MIN_BYTES", 1)
+    x = (RNG.standard_normal((3, 7, 24)) * 2 + 1).astype(dtype)
+    w, b = RNG.standard_normal(24).astype(dtype), RNG.standard_normal(24).astype(dtype)
+    gw, gb = RNG.standard_normal(7).astype(dtype), RNG.standard_normal(7).astype(dtype)
+
+    def run():
+        out = []
+        for training in (True, False):
+            out += [a for a in cpu_norm.layer_norm_forward(x, 1, w, b, 1e-5, training) if a is not None]
+            out += [a for a in cpu_norm.group_norm_forward(x, 7, gw, gb, 1e-5, training) if a is not None]
+        return out
+
+    called = []
+    jit = _jit.compiled()
+    names = ["layer_norm_rows_parallel", "group_norm_rows_parallel"]
+    for name in names:
+        real = getattr(jit, name)
+        monkeypatch.setattr(jit, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
+    hubkit.set_num_threads(1)
+    serial = run()
+    assert not called
+    _two_threads_or_skip()
+    got = run()
+    assert len(got) == len(serial) == 9
+    for a, r in zip(got, serial):
+        np.testing.assert_array_equal(a, r)
+    assert set(called) == set(names)
+
+
 DEPTHWISE_MAPS = [
     ((12, 10), (1, 1), ((1, 1), (1, 1))),  # channels-last (small maps)
     ((3, 4), (2, 1), ((1, 0), (1, 2))),
