@@ -7,10 +7,11 @@ time: numba's own import takes about half a second, paid by the first kernel tha
 
 The compiled kernels release the GIL (``nogil``) and run single-threaded: hubkit's thread pool splits the
 work over images or channels as it does for the numpy kernels, so results stay bit-identical for any
-thread count. The kernels of LeNet-sized work (direct convolution, 2x2 max pooling, clamp, Adadelta) have a
-parallel driver (``*_parallel``: ``prange`` over the same contiguous chunks) that runs on numba's own
-threads (GNU OpenMP, or TBB when asked for), whose fork and join costs microseconds where the pool's hand-off
-costs a tenth of a millisecond (:func:`parallel_threads` says when they are used).
+thread count. Most kernels also have a parallel driver (``*_parallel``: ``prange`` over the same contiguous
+chunks: the direct convolution, 2x2 max pooling, clamp, BatchNorm's, LayerNorm's and GroupNorm's passes, the
+depthwise convolution, GELU, the SGD and Adadelta updates) that runs on numba's own threads (GNU OpenMP, or TBB
+when asked for), whose fork and join costs microseconds where the pool's hand-off costs 0.05-0.1 ms each way
+(:func:`parallel_threads` says when they are used).
 Compilation is cached on disk (numba's ``cache=True``: beside the module, or in numba's user cache directory
 when the package directory is read-only), so only the first process pays for it.
 

@@ -8,8 +8,9 @@ channel, and training keeps the input ``x`` and the batch mean for backward inst
 
 Forward returns ``(y, saved, stats)``; backward takes both back unchanged. ``saved``/``stats`` are either
 ``xhat`` and ``inv_std`` (C,), as from ``generic``, or ``x`` and ``(2, C)`` = ``(inv_std, mean)``, as from
-here. With numba installed (``_jit.py``) each pass is one compiled loop split over hubkit's threads by
-channel (statistics) or image (the elementwise passes); without it, numpy ufuncs with ``out=``.
+here. With numba installed (``_jit.py``) each pass is one compiled loop split by channel (statistics) or by
+(image, channel) row (the elementwise passes) over numba's threads (``*_parallel``), or over hubkit's pool
+where those are not in use; without numba, numpy ufuncs with ``out=``.
 """
 
 from __future__ import annotations
