@@ -191,9 +191,10 @@ def parallel_chunks(n: int, min_items: int, nbytes: int = 0, streaming: bool = F
 # ReLUs run on numba's threads, its convolutions on the pool). When hubkit finds libgomp loaded that way, only
 # convolution and pooling jobs of up to _LONG_SPIN_MAX_BYTES run on numba's threads: there the parallel regions
 # come back to back (LeNet-5), and a larger job's hand-off to the pool costs little beside its own time.
-# Elementwise jobs (clamp, Adadelta) stay on the pool: they are short, and each one's spin then slowed the
-# next kernel (MobileNet-V2's step, torch imported first: 310-366 ms with its ReLU6s on numba's threads,
-# 255-315 on the pool, 294-320 in a process without torch). TBB (``NUMBA_THREADING_LAYER=tbb`` with
+# Streaming jobs (the elementwise passes: clamp, BatchNorm's affine map and input gradient, LayerNorm, GroupNorm,
+# GELU, the optimizer updates) stay on the pool: they are short, and each one's spin then slowed the next
+# kernel (MobileNet-V2's step, torch imported first: 310-366 ms with its ReLU6s on numba's threads, 255-315 on
+# the pool, 294-320 in a process without torch). TBB (``NUMBA_THREADING_LAYER=tbb`` with
 # ``pip install tbb``) does not spin, but LeNet-5's step, many short parallel regions, is 10-40% slower on it
 # than on OpenMP, and ResNet-50's forward 10% slower than on the pool.
 _GOMP_SPINCOUNT = "10000"

@@ -756,8 +756,6 @@ def depthwise_weight_grad_cl(xt, gyt, kh, kw, partial, n0, n1, sy, sx, pt, pl, d
                             acc[ch] += g[ch] * src[ch]
 
 
-
-
 # Parallel drivers of the depthwise kernels: ``chunks`` contiguous ranges of images over numba's threads.
 
 

@@ -199,6 +199,27 @@ def test_parallel_pool_and_clamp_drivers_match_the_serial_kernels(shape):
         np.testing.assert_array_equal(a, r)
 
 
+def _same_bits_on_numba_threads(run, drivers, monkeypatch):
+    """``run()`` on one thread (the serial kernels), then on two: every array the same bits, and each parallel
+    driver in ``drivers`` (``_jit_kernels`` names) called on two threads only. Returns the serial results and
+    the drivers' calls in order."""
+    called = []
+    jit = _jit.compiled()
+    for name in drivers:
+        real = getattr(jit, name)
+        monkeypatch.setattr(jit, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
+    hubkit.set_num_threads(1)
+    serial = run()
+    assert not called
+    _two_threads_or_skip()
+    got = run()
+    assert len(got) == len(serial)
+    for a, r in zip(got, serial):
+        np.testing.assert_array_equal(a, r)
+    assert set(called) == set(drivers)
+    return serial, called
+
+
 @needs_numba
 @pytest.mark.parametrize("shape", [(3, 5, 12, 10), (1, 7, 9), (4, 3, 5, 6)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -220,20 +241,9 @@ def test_parallel_batch_norm_drivers_match_the_serial_kernels(shape, dtype, monk
             out += [y, *stats, *cpu_norm.batch_norm_backward(gy, saved, st, weight, training, True, True, True)]
         return out
 
-    called = []
-    jit = _jit.compiled()
-    for name in ("channel_mean_var_parallel", "scale_shift_parallel", "channel_grad_sums_parallel",
-                 "batch_norm_input_grad_parallel"):  # fmt: skip
-        real = getattr(jit, name)
-        monkeypatch.setattr(jit, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
-    hubkit.set_num_threads(1)
-    serial = run()
-    assert not called
-    _two_threads_or_skip()
-    for a, r in zip(run(), serial):
-        np.testing.assert_array_equal(a, r)
-    assert set(called) == {"channel_mean_var_parallel", "scale_shift_parallel", "channel_grad_sums_parallel",
-                           "batch_norm_input_grad_parallel"}  # fmt: skip
+    drivers = ["channel_mean_var_parallel", "scale_shift_parallel", "channel_grad_sums_parallel",
+               "batch_norm_input_grad_parallel"]  # fmt: skip
+    serial, _ = _same_bits_on_numba_threads(run, drivers, monkeypatch)
     monkeypatch.setattr(_jit, "_enabled", False)  # the numpy reference
     tol = 2e-5 if dtype == np.float32 else 1e-12
     for a, r in zip(run(), serial):
@@ -257,19 +267,8 @@ def test_parallel_gelu_and_sgd_drivers_match_the_serial_kernels(size, monkeypatc
             out += [p.copy(), buf.copy()]
         return out + [cpu_elementwise.gelu(x, erf_array, False)[0], *cpu_elementwise.gelu(x, erf_array, True)]
 
-    called = []
-    jit = _jit.compiled()
-    names = ["sgd_momentum_parallel", "gelu_erf_f32_parallel", "gelu_erf_cdf_f32_parallel"]
-    for name in names:
-        real = getattr(jit, name)
-        monkeypatch.setattr(jit, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
-    hubkit.set_num_threads(1)
-    serial = run()
-    assert not called
-    _two_threads_or_skip()
-    for a, r in zip(run(), serial):
-        np.testing.assert_array_equal(a, r)
-    assert set(called) == set(names)
+    _same_bits_on_numba_threads(run, ["sgd_momentum_parallel", "gelu_erf_f32_parallel", "gelu_erf_cdf_f32_parallel"],
+                                monkeypatch)  # fmt: skip
 
 
 @needs_numba
@@ -289,21 +288,8 @@ def test_parallel_layer_and_group_norm_drivers_match_the_serial_kernels(dtype, m
             out += [a for a in cpu_norm.group_norm_forward(x, 7, gw, gb, 1e-5, training) if a is not None]
         return out
 
-    called = []
-    jit = _jit.compiled()
-    names = ["layer_norm_rows_parallel", "group_norm_rows_parallel"]
-    for name in names:
-        real = getattr(jit, name)
-        monkeypatch.setattr(jit, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
-    hubkit.set_num_threads(1)
-    serial = run()
-    assert not called
-    _two_threads_or_skip()
-    got = run()
-    assert len(got) == len(serial) == 9
-    for a, r in zip(got, serial):
-        np.testing.assert_array_equal(a, r)
-    assert set(called) == set(names)
+    serial, _ = _same_bits_on_numba_threads(run, ["layer_norm_rows_parallel", "group_norm_rows_parallel"], monkeypatch)
+    assert len(serial) == 9  # y, xhat, rstd of both in training; y of LayerNorm, y and rstd of GroupNorm in eval
 
 
 DEPTHWISE_MAPS = [
@@ -333,20 +319,10 @@ def test_parallel_depthwise_drivers_match_the_serial_kernels(hw, stride, pads, d
                 cpu_depthwise.compiled_grad_input(gy, w, hw, stride, pads, (1, 1)),
                 cpu_depthwise.compiled_grad_weight(x, gy, (3, 3), stride, pads, (1, 1)))  # fmt: skip
 
-    called = []
-    jit = _jit.compiled()
     suffix = "_cl_parallel" if cpu_depthwise._small(out_hw) else "_parallel"
     names = [f"depthwise_{kind}{suffix}" for kind in ("forward", "input_grad", "weight_grad")]
-    for name in names:
-        real = getattr(jit, name)
-        monkeypatch.setattr(jit, name, lambda *a, _real=real, _name=name: called.append(_name) or _real(*a))
-    hubkit.set_num_threads(1)
-    serial = run()
-    assert not called
-    _two_threads_or_skip()
-    for a, r in zip(run(), serial):
-        np.testing.assert_array_equal(a, r)
-    assert sorted(called) == sorted(names)
+    _, called = _same_bits_on_numba_threads(run, names, monkeypatch)
+    assert sorted(called) == sorted(names)  # each once
 
 
 @needs_numba
