@@ -8,8 +8,9 @@ Cases: single conv layers (forward, forward+backward) at ResNet shapes, full tra
 an MLP, ResNet-18) and ResNet-18 inference. Each side is synchronised (``cupy``'s device and
 ``torch.cuda``) after every call, so the times are wall time of finished GPU work. Timings are the
 median of ``--repeat`` interleaved rounds after two warm-up calls (kernel compilation, allocator pools);
-the ratio is hubkit time / torch time (lower is better, 1.0 = parity). cupy 14 ships without cuDNN, so
-hubkit's convolutions are im2col + cuBLAS while torch uses cuDNN: conv-heavy ratios measure exactly that.
+the ratio is hubkit time / torch time (lower is better, 1.0 = parity). hubkit's convolutions run on cuDNN
+when NVIDIA's wheel is installed (torch's CUDA builds bring it), with torch's defaults (TF32 for float32
+convolutions); ``--no-cudnn`` times hubkit's own im2col + cuBLAS convolutions instead.
 Model bench (inference with pretrained-shaped weights): ``python bench/models.py --device cuda``.
 """
 
@@ -127,7 +128,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run the cases whose name contains this text")
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--no-cudnn", action="store_true", help="hubkit's im2col convolutions instead of cuDNN")
     args = parser.parse_args(argv)
+    if args.no_cudnn:
+        hubkit.backends.cudnn.enabled = False
 
     try:
         import cupy
@@ -136,8 +140,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"bench/gpu.py needs cupy and torch with a CUDA device ({e})") from None
 
     props = cupy.cuda.runtime.getDeviceProperties(0)
-    print(f"GPU: {props['name'].decode()}; cupy {cupy.__version__} (cuDNN: no); torch {torch.__version__} "
-          f"(cuDNN {torch.backends.cudnn.version()}); numpy {np.__version__}")  # fmt: skip
+    ours = hubkit.backends.cudnn
+    convs = (f"cuDNN {ours.version()}, TF32 {ours.allow_tf32}" if ours.enabled and ours.is_available() else
+             f"im2col + cuBLAS ({'disabled' if not ours.enabled else ours.unavailable_reason()})")  # fmt: skip
+    print(f"GPU: {props['name'].decode()}; cupy {cupy.__version__}, hubkit convolutions: {convs}; torch "
+          f"{torch.__version__} (cuDNN {torch.backends.cudnn.version()}); numpy {np.__version__}")  # fmt: skip
     print(f"{'case':<44} {'hubkit ms':>10} {'torch ms':>10} {'ratio':>7}")
     for case in CASES:
         if args.only not in case.name:

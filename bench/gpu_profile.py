@@ -1,6 +1,7 @@
 """Where a GPU step's time goes: cProfile of hubkit's ResNet-18 training step (N=32) and ViT-B/16
 inference (N=1) on the GPU, top functions by own time. Kernel time shows up as time in cupy's
-synchronize; everything else is host-side Python work that the GPU waits for.
+synchronize; everything else is host-side Python work that the GPU waits for. The header line also gives
+the host's time to queue a call against the call's whole time.
 
     python bench/gpu_profile.py [--top 25]
 """
@@ -62,6 +63,7 @@ def main() -> None:
         start = time.perf_counter()
         for _ in range(args.steps):
             fn()
+        issued = (time.perf_counter() - start) / args.steps  # host time to queue the work (waits included)
         cupy.cuda.Device().synchronize()
         wall = (time.perf_counter() - start) / args.steps
         profile = cProfile.Profile()
@@ -70,7 +72,8 @@ def main() -> None:
             fn()
         cupy.cuda.Device().synchronize()
         profile.disable()
-        print(f"\n=== {label}: {wall * 1e3:.2f} ms per call (unprofiled) ===")
+        print(f"\n=== {label}: {wall * 1e3:.2f} ms per call (unprofiled); the host had queued it after "
+              f"{issued * 1e3:.2f} ms (close to the total: host-bound or a sync inside) ===")  # fmt: skip
         pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 
 

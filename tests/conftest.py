@@ -57,6 +57,16 @@ def _isolated_hubkit_home(tmp_path_factory, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def _fp32_convolutions_in_gpu_tests(request, monkeypatch):
+    """GPU tests compare with the CPU at float32 tolerances, so their cuDNN convolutions run in FP32, as
+    torch's own test suite does; the TF32 default has its own tests (tests/kernels/test_cudnn.py)."""
+    if request.node.get_closest_marker("gpu") is not None and request.node.get_closest_marker("tf32") is None:
+        import hubkit.backends.cudnn
+
+        monkeypatch.setattr(hubkit.backends.cudnn, "allow_tf32", False)
+
+
 @pytest.fixture
 def http_server():
     """A real threaded HTTP/1.1 server on 127.0.0.1 (ephemeral port) with Range, ETag and injectable faults.

@@ -1,8 +1,8 @@
 """``hubkit.backends``: the flags PyTorch code reads or sets under ``torch.backends``.
 
-``mps`` (Apple Metal) is never available in hubkit. ``cudnn`` and ``cuda.matmul`` hold the flags
-training scripts set (``benchmark``, ``deterministic``, ``allow_tf32``); hubkit's GPU kernels are
-cupy/cuBLAS kernels without cuDNN, deterministic by construction, and compute in full FP32.
+``mps`` (Apple Metal) is never available in hubkit. ``cudnn`` holds the flags training scripts set
+(``benchmark``, ``deterministic``, ``allow_tf32``), which hubkit's GPU convolutions follow when NVIDIA's
+cuDNN wheel is installed; ``cuda.matmul.allow_tf32`` stays False: matrix products compute in full FP32.
 """
 
 from hubkit.backends import cuda, cudnn, mps

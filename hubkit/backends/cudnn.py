@@ -1,8 +1,16 @@
-"""``hubkit.backends.cudnn``: flags torch scripts set; hubkit's GPU convolutions do not use cuDNN.
+"""``hubkit.backends.cudnn``: torch's cuDNN flags, read by hubkit's GPU convolutions (``kernels/cudnn.py``).
 
-``deterministic`` and ``benchmark`` are kept so code that sets and reads them works; hubkit's conv
-kernels are deterministic (gather-style col2im, no atomics) whatever they say.
+hubkit finds cuDNN in NVIDIA's wheel (``nvidia-cudnn-cu12``/``-cu13``, which PyTorch's CUDA builds install too)
+or at ``HUBKIT_CUDNN_LIBRARY``; without it, GPU convolutions run on hubkit's own im2col kernels and these flags
+change nothing. Defaults are torch's:
+
+- ``enabled`` (True): convolutions on cuDNN when it is available.
+- ``allow_tf32`` (True): float32 convolutions may use TF32 tensor cores (about 1e-3 relative error).
+- ``deterministic`` (False): True keeps to algorithms cuDNN reports as deterministic.
+- ``benchmark`` (False): True times cuDNN's algorithms once per geometry and keeps the fastest.
 """
+
+from __future__ import annotations
 
 enabled = True
 benchmark = False
@@ -11,8 +19,22 @@ allow_tf32 = True
 
 
 def is_available() -> bool:
-    return False
+    """True when a cuDNN library was found and loads (a GPU is not needed to answer)."""
+    from hubkit.kernels import cudnn
+
+    return cudnn.library() is not None
 
 
-def version() -> None:
-    return None
+def version() -> int | None:
+    """cuDNN's version number (e.g. 92400 for 9.24.0), or None when it is not available."""
+    from hubkit.kernels import cudnn
+
+    lib = cudnn.library()
+    return None if lib is None else lib.version
+
+
+def unavailable_reason() -> str | None:
+    """Why cuDNN is not used (not found, or built for another CUDA version than cupy's), or None."""
+    from hubkit.kernels import cudnn
+
+    return cudnn.unavailable_reason()

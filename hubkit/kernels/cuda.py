@@ -1,9 +1,11 @@
 """GPU kernels on cupy arrays, with the names, signatures and results of ``cpu.py``.
 
-cupy 14 has no cuDNN, so convolution is im2col (an ElementwiseKernel, one thread per column element)
-plus one cuBLAS GEMM through ``cupy.matmul``. Every backward kernel is gather-style: each thread owns one
-*input* element and sums the outputs that read it, so there are no atomics and results are deterministic
-(run to run and against the CPU up to float rounding order). Pooling keeps its argmax as int32.
+Convolutions run on cuDNN where NVIDIA's cuDNN wheel is installed (``kernels/cudnn.py``: TF32 and the
+algorithm rules follow ``hubkit.backends.cudnn``, as torch's do). Otherwise, and for what cuDNN cannot
+describe (asymmetric padding), convolution is im2col (an ElementwiseKernel, one thread per column element)
+plus one cuBLAS GEMM through ``cupy.matmul``. Every backward kernel of our own is gather-style: each thread
+owns one *input* element and sums the outputs that read it, so there are no atomics and results are
+deterministic (run to run and against the CPU up to float rounding order). Pooling keeps its argmax as int32.
 
 This module imports cupy at the top: it is only ever imported by ``hubkit.kernels.kernels_for`` when a
 cupy array arrives.
@@ -16,7 +18,7 @@ import math
 import cupy as cp
 import numpy as np
 
-from hubkit.kernels import generic
+from hubkit.kernels import cudnn, generic
 from hubkit.kernels.shapes import (
     conv_out_size,
     linear_indices,
@@ -338,6 +340,11 @@ def conv2d(
     With ``keep_columns``, returns ``(y, columns)``: the im2col matrix ``(G, C/G*KH*KW, N*OH*OW)`` for
     :func:`conv2d_grad_weight` when it is at most ``_KEEP_COLUMNS_BYTES``, else None.
     """
+    y = cudnn.conv2d(x, w, stride, pads, dilation, groups)
+    if y is not None:
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return (y, None) if keep_columns else y
     n = x.shape[0]
     oc, cg, kh, kw = w.shape
     oh, ow = _out_hw(x.shape[2:], (kh, kw), stride, pads, dilation)
@@ -360,6 +367,9 @@ def conv2d_grad_input(
     gy: cp.ndarray, w: cp.ndarray, in_hw: Pair, stride: Pair, pads: Pads, dilation: Pair, groups: int
 ) -> cp.ndarray:
     """Gradient of :func:`conv2d` w.r.t. its input: ``gy`` (N, OC, OH, OW) -> (N, C, H, W)."""
+    gx = cudnn.conv2d_grad_input(gy, w, tuple(in_hw), stride, pads, dilation, groups)
+    if gx is not None:
+        return gx
     n, oc, oh, ow = gy.shape
     _, cg, kh, kw = w.shape
     c = cg * groups
@@ -387,6 +397,10 @@ def conv2d_grad_weight(
     what ``conv2d(..., keep_columns=True)`` returned for this ``x`` (``x`` may then be None)."""
     n, oc, oh, ow = gy.shape
     kh, kw = kernel
+    if columns is None:
+        gw = cudnn.conv2d_grad_weight(x, gy, (oc, x.shape[1] // groups, kh, kw), stride, pads, dilation, groups)
+        if gw is not None:
+            return gw
     g = _to_channel_major(gy, groups)
     if columns is not None:
         col = columns

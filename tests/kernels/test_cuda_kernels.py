@@ -39,9 +39,14 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.parametrize("use_cudnn", [True, False], ids=["cudnn", "im2col"])
 @pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", CONV_CASES)
-def test_conv2d_forward_and_gradients_match_cpu(cuda, xs, ws, stride, pads, dil, groups):
+def test_conv2d_forward_and_gradients_match_cpu(cuda, xs, ws, stride, pads, dil, groups, use_cudnn, monkeypatch):
     import cupy
+
+    import hubkit.backends.cudnn
+
+    monkeypatch.setattr(hubkit.backends.cudnn, "enabled", use_cudnn)
 
     x, w, b = _rand(*xs), _rand(ws[0], xs[1] // groups, ws[1], ws[2]), _rand(ws[0])
     y = cpu.conv2d(x, w, b, stride, pads, dil, groups)
@@ -53,8 +58,12 @@ def test_conv2d_forward_and_gradients_match_cpu(cuda, xs, ws, stride, pads, dil,
     _close(cuda.conv2d_grad_weight(cupy.asarray(x), cupy.asarray(gy), ws[1:], stride, pads, dil, groups), gw)
 
 
-def test_kept_columns_give_the_same_weight_gradient(cuda):
+def test_kept_columns_give_the_same_weight_gradient(cuda, monkeypatch):
     import cupy
+
+    import hubkit.backends.cudnn
+
+    monkeypatch.setattr(hubkit.backends.cudnn, "enabled", False)  # columns belong to the im2col path
 
     x, w = cupy.asarray(_rand(4, 6, 14, 14)), cupy.asarray(_rand(16, 6, 5, 5))
     args = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1)

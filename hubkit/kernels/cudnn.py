@@ -1,0 +1,473 @@
+"""cuDNN convolutions for cupy arrays, through ctypes.
+
+cupy 14 dropped its cuDNN bindings, but NVIDIA ships cuDNN itself as wheels (``nvidia-cudnn-cu12``,
+``nvidia-cudnn-cu13``; PyTorch's CUDA builds install one). When one built for the CUDA major version cupy
+runs on is installed, ``kernels/cuda.py`` runs 2-d convolutions (forward, input gradient, weight gradient,
+and the transposed convolution through those) on cuDNN's convolution API with PyTorch's settings:
+
+- ``hubkit.backends.cudnn.allow_tf32`` (default True, as in torch): float32 convolutions may use TF32 tensor
+  cores, about 1e-3 relative error; False keeps them in FP32 (``CUDNN_FMA_MATH``). Matrix products are not
+  affected: ``hubkit.backends.cuda.matmul.allow_tf32`` stays False, as torch's does.
+- ``deterministic``: only algorithms cuDNN reports as deterministic (the weight gradient's fastest ones sum
+  with atomics); ``hubkit.use_deterministic_algorithms(True)`` asks for the same.
+- ``benchmark``: time every algorithm on the first call of each geometry (``cudnnFind*``) instead of taking
+  cuDNN's heuristic choice; ``enabled = False``: hubkit's own im2col kernels.
+
+Where cuDNN cannot run a convolution (asymmetric padding, a dtype it lacks, no algorithm within the rules
+above) the functions here return None and the caller runs the im2col path; an error while a convolution
+runs raises :class:`CudnnError`. Descriptors and algorithm choices are built once per geometry and kept
+(an LRU of :data:`_PLAN_CACHE_SIZE`), so a call costs a few ctypes calls on the host.
+
+The library is looked up in ``HUBKIT_CUDNN_LIBRARY`` (a path), then in the ``nvidia.cudnn`` package, then on
+the loader's path. Nothing here imports cupy until a convolution runs, so the lookup, the descriptors and
+the error paths are tested on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import importlib.util
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubkit.errors import DeviceError
+
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]
+
+_PLAN_CACHE_SIZE = 512
+_MIN_VERSION = 8000  # the *_v7 heuristics and group counts; cuDNN 9 keeps this API
+
+# cudnnDataType_t for the dtypes cuDNN convolves, and the compute type torch pairs with each
+_DATA_TYPES = {"f": 0, "d": 1, "e": 2}  # float32, float64, float16
+_COMPUTE_TYPES = {"f": 0, "d": 1, "e": 0}
+_NCHW = 0
+_CROSS_CORRELATION = 1
+_DEFAULT_MATH, _TENSOR_OP_MATH, _TENSOR_OP_MATH_ALLOW_CONVERSION, _FMA_MATH = 0, 1, 2, 3
+_DETERMINISTIC = 1
+_ALGO_COUNTS = {"forward": 8, "data": 6, "filter": 7}
+
+
+class CudnnError(DeviceError):
+    """A cuDNN call failed: the status cuDNN gave, the call, and what to do."""
+
+
+def _not_supported(status: int) -> bool:
+    """cuDNN 8's BAD_PARAM (3) / NOT_SUPPORTED (9), and cuDNN 9's 2000 and 3000 families."""
+    return status in (3, 9) or status // 1000 in (2, 3)
+
+
+class _Perf(ctypes.Structure):
+    """cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t (the three share this layout)."""
+
+    _fields_ = [
+        ("algo", ctypes.c_int),
+        ("status", ctypes.c_int),
+        ("time", ctypes.c_float),
+        ("memory", ctypes.c_size_t),
+        ("determinism", ctypes.c_int),
+        ("mathType", ctypes.c_int),
+        ("reserved", ctypes.c_int * 3),
+    ]
+
+
+_P, _I, _S = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+_PROTOTYPES: dict[str, tuple[Any, ...]] = {
+    "cudnnCreate": (_P,),
+    "cudnnSetStream": (_P, _P),
+    "cudnnCreateTensorDescriptor": (_P,),
+    "cudnnSetTensor4dDescriptor": (_P, _I, _I, _I, _I, _I, _I),
+    "cudnnDestroyTensorDescriptor": (_P,),
+    "cudnnCreateFilterDescriptor": (_P,),
+    "cudnnSetFilter4dDescriptor": (_P, _I, _I, _I, _I, _I, _I),
+    "cudnnDestroyFilterDescriptor": (_P,),
+    "cudnnCreateConvolutionDescriptor": (_P,),
+    "cudnnSetConvolution2dDescriptor": (_P, _I, _I, _I, _I, _I, _I, _I, _I),
+    "cudnnSetConvolutionGroupCount": (_P, _I),
+    "cudnnSetConvolutionMathType": (_P, _I),
+    "cudnnDestroyConvolutionDescriptor": (_P,),
+    "cudnnGetConvolution2dForwardOutputDim": (_P, _P, _P, _P, _P, _P, _P),
+    "cudnnGetConvolutionForwardAlgorithm_v7": (_P, _P, _P, _P, _P, _I, _P, _P),
+    "cudnnFindConvolutionForwardAlgorithm": (_P, _P, _P, _P, _P, _I, _P, _P),
+    "cudnnGetConvolutionForwardWorkspaceSize": (_P, _P, _P, _P, _P, _I, _P),
+    "cudnnConvolutionForward": (_P, _P, _P, _P, _P, _P, _P, _I, _P, _S, _P, _P, _P),
+    "cudnnGetConvolutionBackwardDataAlgorithm_v7": (_P, _P, _P, _P, _P, _I, _P, _P),
+    "cudnnFindConvolutionBackwardDataAlgorithm": (_P, _P, _P, _P, _P, _I, _P, _P),
+    "cudnnGetConvolutionBackwardDataWorkspaceSize": (_P, _P, _P, _P, _P, _I, _P),
+    "cudnnConvolutionBackwardData": (_P, _P, _P, _P, _P, _P, _P, _I, _P, _S, _P, _P, _P),
+    "cudnnGetConvolutionBackwardFilterAlgorithm_v7": (_P, _P, _P, _P, _P, _I, _P, _P),
+    "cudnnFindConvolutionBackwardFilterAlgorithm": (_P, _P, _P, _P, _P, _I, _P, _P),
+    "cudnnGetConvolutionBackwardFilterWorkspaceSize": (_P, _P, _P, _P, _P, _I, _P),
+    "cudnnConvolutionBackwardFilter": (_P, _P, _P, _P, _P, _P, _P, _I, _P, _S, _P, _P, _P),
+}
+
+
+class _Library:
+    """The loaded libcudnn with typed entry points; every call goes through :meth:`check`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.dll = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        self.dll.cudnnGetVersion.restype = ctypes.c_size_t
+        self.dll.cudnnGetVersion.argtypes = ()
+        self.dll.cudnnGetCudartVersion.restype = ctypes.c_size_t
+        self.dll.cudnnGetCudartVersion.argtypes = ()
+        self.dll.cudnnGetErrorString.restype = ctypes.c_char_p
+        self.dll.cudnnGetErrorString.argtypes = (ctypes.c_int,)
+        self.version = int(self.dll.cudnnGetVersion())
+        self.cudart_version = int(self.dll.cudnnGetCudartVersion())
+        for name, argtypes in _PROTOTYPES.items():
+            fn = getattr(self.dll, name)
+            fn.argtypes = argtypes
+            fn.restype = ctypes.c_int
+
+    def status_text(self, status: int) -> str:
+        return self.dll.cudnnGetErrorString(status).decode(errors="replace")
+
+    def check(self, name: str, *args: Any) -> None:
+        status = getattr(self.dll, name)(*args)
+        if status:
+            raise CudnnError(
+                f"{name} failed with {self.status_text(status)} ({status}), cuDNN {self.version} at {self.path}; "
+                "set hubkit.backends.cudnn.enabled = False to run hubkit's own convolution kernels instead"
+            )
+
+    def call(self, name: str, *args: Any) -> int:
+        """The raw status, for calls whose failure means 'not for this geometry'."""
+        return int(getattr(self.dll, name)(*args))
+
+
+def _candidates() -> list[str]:
+    """Where libcudnn may be, in the order tried."""
+    explicit = os.environ.get("HUBKIT_CUDNN_LIBRARY")
+    if explicit:
+        return [explicit]
+    found = []
+    spec = importlib.util.find_spec("nvidia")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        found += sorted(glob.glob(os.path.join(root, "cudnn", "lib", "libcudnn.so.*")))
+    system = ctypes.util.find_library("cudnn")
+    if system:
+        found.append(system)
+    return found
+
+
+_lock = threading.Lock()
+_library: _Library | None = None
+_unavailable: str | None = None
+_searched = False
+
+
+def library() -> _Library | None:
+    """The loaded cuDNN, or None (then :func:`unavailable_reason` says why). Loaded once per process."""
+    global _library, _unavailable, _searched
+    if _searched:
+        return _library
+    with _lock:
+        if _searched:
+            return _library
+        paths = _candidates()
+        errors = []
+        for path in paths:
+            try:
+                lib = _Library(path)
+            except (OSError, AttributeError) as exc:
+                errors.append(f"{path}: {exc}")
+                continue
+            if lib.version < _MIN_VERSION:
+                errors.append(f"{path}: cuDNN {lib.version} is older than {_MIN_VERSION}")
+                continue
+            _library = lib
+            break
+        if _library is None:
+            _unavailable = (
+                "; ".join(errors) if errors else
+                "no libcudnn found (pip install nvidia-cudnn-cu12 or nvidia-cudnn-cu13, matching your cupy)"
+            )  # fmt: skip
+        _searched = True
+    return _library
+
+
+def unavailable_reason() -> str | None:
+    """Why cuDNN is not used, or None when it is loaded."""
+    library()
+    return _unavailable
+
+
+def _reset_for_tests() -> None:
+    global _library, _unavailable, _searched, _checked_runtime
+    with _lock:
+        _library, _unavailable, _searched, _checked_runtime = None, None, False, None
+        _plans.clear()
+        _handles.clear()
+
+
+# ---------------------------------------------------------------- descriptors and plans
+
+
+@dataclass
+class _Algo:
+    algo: int
+    math: int
+    workspace: int
+
+
+@dataclass
+class _Plan:
+    """Descriptors for one convolution geometry, and the algorithms chosen for it (None: not chosen yet;
+    False: cuDNN has none within the rules, use the im2col path)."""
+
+    x: ctypes.c_void_p
+    w: ctypes.c_void_p
+    y: ctypes.c_void_p
+    conv: ctypes.c_void_p
+    y_shape: tuple[int, int, int, int]
+    math: int
+    algos: dict[str, _Algo | bool] = field(default_factory=dict)
+
+    def destroy(self, lib: _Library) -> None:
+        lib.call("cudnnDestroyTensorDescriptor", self.x)
+        lib.call("cudnnDestroyTensorDescriptor", self.y)
+        lib.call("cudnnDestroyFilterDescriptor", self.w)
+        lib.call("cudnnDestroyConvolutionDescriptor", self.conv)
+
+
+_plans: OrderedDict[tuple, _Plan | None] = OrderedDict()
+_handles: dict[int, ctypes.c_void_p] = {}
+
+
+def _new(lib: _Library, kind: str) -> ctypes.c_void_p:
+    desc = ctypes.c_void_p()
+    lib.check(f"cudnnCreate{kind}Descriptor", ctypes.byref(desc))
+    return desc
+
+
+def make_plan(lib: _Library, dtype_char: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Pair,
+              pads: Pads, dilation: Pair, groups: int, tf32: bool) -> _Plan | None:  # fmt: skip
+    """Descriptors for ``x`` (N, C, H, W) convolved with ``w`` (OC, C/groups, KH, KW); None when cuDNN cannot
+    describe it (asymmetric padding, an unsupported dtype or geometry)."""
+    (pt, pb), (pl, pr) = pads
+    if pt != pb or pl != pr or dtype_char not in _DATA_TYPES:
+        return None
+    dtype = _DATA_TYPES[dtype_char]
+    x, w, y, conv = (_new(lib, "Tensor"), _new(lib, "Filter"), _new(lib, "Tensor"), _new(lib, "Convolution"))
+    if dtype_char == "e":
+        math = _TENSOR_OP_MATH
+    elif dtype_char == "f" and not tf32:
+        math = _FMA_MATH
+    else:
+        math = _DEFAULT_MATH
+    dims = (ctypes.c_int * 4)()
+    statuses = (
+        lib.call("cudnnSetTensor4dDescriptor", x, _NCHW, dtype, *x_shape),
+        lib.call("cudnnSetFilter4dDescriptor", w, dtype, _NCHW, *w_shape),
+        lib.call("cudnnSetConvolution2dDescriptor", conv, pt, pl, *stride, *dilation, _CROSS_CORRELATION,
+                 _COMPUTE_TYPES[dtype_char]),  # fmt: skip
+        lib.call("cudnnSetConvolutionGroupCount", conv, groups),
+        lib.call("cudnnSetConvolutionMathType", conv, math),
+        lib.call("cudnnGetConvolution2dForwardOutputDim", conv, x, w, *(ctypes.byref(dims, 4 * i) for i in range(4))),
+    )
+    plan = _Plan(x, w, y, conv, tuple(dims), math)
+    bad = next((s for s in statuses if s), 0)
+    if not bad and min(plan.y_shape) > 0:
+        bad = lib.call("cudnnSetTensor4dDescriptor", y, _NCHW, dtype, *plan.y_shape)
+    if bad or min(plan.y_shape) <= 0:
+        plan.destroy(lib)
+        if bad and not _not_supported(bad):
+            raise CudnnError(f"cuDNN could not describe a convolution of {x_shape} with {w_shape}: "
+                             f"{lib.status_text(bad)} ({bad})")  # fmt: skip
+        return None
+    return plan
+
+
+def _flags() -> tuple[bool, bool, bool, bool]:
+    from hubkit import _config
+    from hubkit.backends import cudnn as flags
+
+    deterministic = bool(flags.deterministic) or _config.are_deterministic_algorithms_enabled()
+    return bool(flags.enabled), bool(flags.allow_tf32), deterministic, bool(flags.benchmark)
+
+
+def choose(lib: _Library, handle: Any, plan: _Plan, kind: str, deterministic: bool, benchmark: bool) -> _Algo | None:
+    """The algorithm for ``kind`` ("forward", "data" or "filter") under the flags: cuDNN's heuristic order
+    (or measured order with ``benchmark``), skipping failures, non-deterministic algorithms when asked, and
+    tensor-core math when TF32 is off."""
+    count = _ALGO_COUNTS[kind]
+    perf = (_Perf * count)()
+    returned = ctypes.c_int()
+    suffix = {"forward": "Forward", "data": "BackwardData", "filter": "BackwardFilter"}[kind]
+    name = f"cudnnFindConvolution{suffix}Algorithm" if benchmark else f"cudnnGetConvolution{suffix}Algorithm_v7"
+    if kind == "forward":
+        descs = (plan.x, plan.w, plan.conv, plan.y)
+    elif kind == "data":
+        descs = (plan.w, plan.y, plan.conv, plan.x)
+    else:
+        descs = (plan.x, plan.y, plan.conv, plan.w)
+    status = lib.call(name, handle, *descs, count, ctypes.byref(returned), perf)
+    if status:
+        if _not_supported(status):
+            return None
+        raise CudnnError(f"{name} failed with {lib.status_text(status)} ({status}); set "
+                         "hubkit.backends.cudnn.enabled = False to run hubkit's own convolution kernels")  # fmt: skip
+    for p in perf[: returned.value]:
+        if p.status != 0 or (deterministic and p.determinism != _DETERMINISTIC):
+            continue
+        if plan.math == _FMA_MATH and p.mathType != _FMA_MATH:
+            continue  # TF32 is off: no tensor-core algorithm for float32
+        size = ctypes.c_size_t()
+        if lib.call("cudnnSetConvolutionMathType", plan.conv, p.mathType):
+            continue
+        if lib.call(f"cudnnGetConvolution{suffix}WorkspaceSize", handle, *descs, p.algo, ctypes.byref(size)):
+            continue
+        return _Algo(p.algo, p.mathType, size.value)
+    return None
+
+
+def _handle(lib: _Library, cp: Any) -> Any:
+    device = cp.cuda.Device().id
+    handle = _handles.get(device)
+    if handle is None:
+        handle = ctypes.c_void_p()
+        lib.check("cudnnCreate", ctypes.byref(handle))
+        _handles[device] = handle
+    lib.check("cudnnSetStream", handle, cp.cuda.get_current_stream().ptr)
+    return handle
+
+
+def _compatible(lib: _Library, cp: Any) -> bool:
+    """cuDNN built for another CUDA major version than cupy's runtime must not be mixed into the process."""
+    global _unavailable
+    runtime = cp.cuda.runtime.runtimeGetVersion()
+    if runtime // 1000 != lib.cudart_version // 1000:
+        _unavailable = (f"{lib.path} is built for CUDA {lib.cudart_version // 1000}, cupy runs on CUDA "
+                        f"{runtime // 1000}: install the nvidia-cudnn wheel for CUDA {runtime // 1000}")  # fmt: skip
+        return False
+    return True
+
+
+_checked_runtime: bool | None = None
+
+
+def _ready(cp: Any, dtype_char: str) -> tuple[_Library, bool, bool, bool] | None:
+    """The library and (tf32, deterministic, benchmark) when cuDNN should run this dtype; else None."""
+    global _checked_runtime
+    enabled, tf32, deterministic, benchmark = _flags()
+    if not enabled or dtype_char not in _DATA_TYPES:
+        return None
+    lib = library()
+    if lib is None:
+        return None
+    if _checked_runtime is None:
+        _checked_runtime = _compatible(lib, cp)
+    if not _checked_runtime:
+        return None
+    return lib, tf32, deterministic, benchmark
+
+
+def _plan_for(lib, cp, kind, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic,
+              benchmark) -> tuple[Any, _Plan, _Algo] | None:  # fmt: skip
+    key = (cp.cuda.Device().id, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic,
+           benchmark)  # fmt: skip
+    handle = _handle(lib, cp)
+    with _lock:
+        if key in _plans:
+            plan = _plans[key]
+            _plans.move_to_end(key)
+        else:
+            plan = make_plan(lib, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32)
+            _plans[key] = plan
+            while len(_plans) > _PLAN_CACHE_SIZE:
+                _, old = _plans.popitem(last=False)
+                if old is not None:
+                    old.destroy(lib)
+        if plan is None:
+            return None
+        algo = plan.algos.get(kind)
+        if algo is None:
+            algo = choose(lib, handle, plan, kind, deterministic, benchmark) or False
+            plan.algos[kind] = algo
+    if algo is False:
+        return None
+    return handle, plan, algo
+
+
+def _run(lib: _Library, cp: Any, name: str, handle: Any, plan: _Plan, algo: _Algo, dtype_char: str,
+         operands: tuple[Any, ...]) -> None:  # fmt: skip
+    one, zero = (_ONE_D, _ZERO_D) if dtype_char == "d" else (_ONE_F, _ZERO_F)
+    workspace = cp.empty(algo.workspace, dtype=cp.uint8) if algo.workspace else None
+    lib.check("cudnnSetConvolutionMathType", plan.conv, algo.math)
+    (a_desc, a), (b_desc, b), (out_desc, out) = operands
+    lib.check(name, handle, ctypes.addressof(one), a_desc, a.data.ptr, b_desc, b.data.ptr, plan.conv, algo.algo,
+              workspace.data.ptr if workspace is not None else None, algo.workspace, ctypes.addressof(zero),
+              out_desc, out.data.ptr)  # fmt: skip
+
+
+_ONE_F, _ZERO_F = ctypes.c_float(1.0), ctypes.c_float(0.0)
+_ONE_D, _ZERO_D = ctypes.c_double(1.0), ctypes.c_double(0.0)
+
+
+def conv2d(x: Any, w: Any, stride: Pair, pads: Pads, dilation: Pair, groups: int) -> Any | None:
+    """``x`` (N, C, H, W) cross-correlated with ``w`` -> (N, OC, OH, OW), or None when cuDNN is not used."""
+    import cupy as cp
+
+    ready = _ready(cp, x.dtype.char)
+    if ready is None or w.dtype != x.dtype:
+        return None
+    lib, tf32, deterministic, benchmark = ready
+    got = _plan_for(lib, cp, "forward", x.dtype.char, tuple(x.shape), tuple(w.shape), stride, pads, dilation,
+                    groups, tf32, deterministic, benchmark)  # fmt: skip
+    if got is None:
+        return None
+    handle, plan, algo = got
+    x, w = cp.ascontiguousarray(x), cp.ascontiguousarray(w)
+    y = cp.empty(plan.y_shape, dtype=x.dtype)
+    _run(lib, cp, "cudnnConvolutionForward", handle, plan, algo, x.dtype.char, ((plan.x, x), (plan.w, w), (plan.y, y)))
+    return y
+
+
+def conv2d_grad_input(gy: Any, w: Any, in_hw: Pair, stride: Pair, pads: Pads, dilation: Pair,
+                      groups: int) -> Any | None:  # fmt: skip
+    """Gradient w.r.t. the input, (N, C, *in_hw), or None when cuDNN is not used."""
+    import cupy as cp
+
+    ready = _ready(cp, gy.dtype.char)
+    if ready is None or w.dtype != gy.dtype:
+        return None
+    lib, tf32, deterministic, benchmark = ready
+    x_shape = (gy.shape[0], w.shape[1] * groups, *in_hw)
+    got = _plan_for(lib, cp, "data", gy.dtype.char, x_shape, tuple(w.shape), stride, pads, dilation, groups, tf32,
+                    deterministic, benchmark)  # fmt: skip
+    if got is None or got[1].y_shape != tuple(gy.shape):
+        return None
+    handle, plan, algo = got
+    gy, w = cp.ascontiguousarray(gy), cp.ascontiguousarray(w)
+    gx = cp.empty(x_shape, dtype=gy.dtype)
+    _run(lib, cp, "cudnnConvolutionBackwardData", handle, plan, algo, gy.dtype.char,
+         ((plan.w, w), (plan.y, gy), (plan.x, gx)))  # fmt: skip
+    return gx
+
+
+def conv2d_grad_weight(x: Any, gy: Any, w_shape: tuple[int, int, int, int], stride: Pair, pads: Pads,
+                       dilation: Pair, groups: int) -> Any | None:  # fmt: skip
+    """Gradient w.r.t. the weight, ``w_shape``, or None when cuDNN is not used."""
+    import cupy as cp
+
+    ready = _ready(cp, x.dtype.char)
+    if ready is None or gy.dtype != x.dtype:
+        return None
+    lib, tf32, deterministic, benchmark = ready
+    got = _plan_for(lib, cp, "filter", x.dtype.char, tuple(x.shape), tuple(w_shape), stride, pads, dilation, groups,
+                    tf32, deterministic, benchmark)  # fmt: skip
+    if got is None or got[1].y_shape != tuple(gy.shape):
+        return None
+    handle, plan, algo = got
+    x, gy = cp.ascontiguousarray(x), cp.ascontiguousarray(gy)
+    gw = cp.empty(w_shape, dtype=x.dtype)
+    _run(lib, cp, "cudnnConvolutionBackwardFilter", handle, plan, algo, x.dtype.char,
+         ((plan.x, x), (plan.y, gy), (plan.w, gw)))  # fmt: skip
+    return gw
