@@ -604,15 +604,145 @@ def upsample_bilinear2d_backward(
 
 _FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-_sq_dev_sum = cp.ReductionKernel(
-    "T x, T m", "T y", "(x - m) * (x - m)", "a + b", "y = a", "0", "hubkit_sq_dev_sum"
-)
+# Per-channel sums over (N, *spatial) of an NCHW array, in one launch of C x split blocks: block (c, s) sums
+# channel c of images s, s + split, ... (each plane read contiguously), and writes one partial per block
+# into ``partial`` (2, C, split); the small kernels below finish the sums. cupy's reductions over axes
+# (0, 2, 3) were 10-100x slower (one block per channel, or worse with a broadcast operand). Modes: 0 sums
+# a; 1 sums (a - shift[c])^2; 2 sums a and a * b. Fixed order: the results are deterministic.
+_CHANNEL_SUMS_SOURCE = r"""
+extern "C" __global__ void hubkit_channel_sums_TYPE(
+        const TYPE* __restrict__ a, const TYPE* __restrict__ b, const TYPE* __restrict__ shift,
+        TYPE* __restrict__ partial, long long n, long long hw, int channels, int split, int mode) {
+    const int ch = blockIdx.x, s = blockIdx.y;
+    const TYPE m = mode == 1 ? shift[ch] : (TYPE)0;
+    TYPE acc1 = 0, acc2 = 0;
+    for (long long img = s; img < n; img += split) {
+        const long long base = (img * channels + ch) * hw;
+        for (long long p = threadIdx.x; p < hw; p += blockDim.x) {
+            const TYPE v = a[base + p];
+            if (mode == 0) {
+                acc1 += v;
+            } else if (mode == 1) {
+                const TYPE d = v - m;
+                acc1 += d * d;
+            } else {
+                acc1 += v;
+                acc2 += v * b[base + p];
+            }
+        }
+    }
+    __shared__ TYPE sum1[256];
+    __shared__ TYPE sum2[256];
+    sum1[threadIdx.x] = acc1;
+    sum2[threadIdx.x] = acc2;
+    __syncthreads();
+    for (int step = blockDim.x / 2; step > 0; step >>= 1) {
+        if (threadIdx.x < step) {
+            sum1[threadIdx.x] += sum1[threadIdx.x + step];
+            sum2[threadIdx.x] += sum2[threadIdx.x + step];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        partial[ch * split + s] = sum1[0];
+        if (mode == 2) partial[(long long)channels * split + ch * split + s] = sum2[0];
+    }
+}
+"""
+_CHANNEL_SUMS_BLOCK = 256
+_channel_sums_kernels: dict[str, cp.RawKernel] = {}
+_multiprocessors: dict[int, int] = {}
+
+
+def _channel_sums(a: cp.ndarray, mode: int, b: cp.ndarray | None = None, shift: cp.ndarray | None = None):
+    """``(partial, split)`` for contiguous ``a`` (N, C, *spatial); see ``_CHANNEL_SUMS_SOURCE``."""
+    ctype = "double" if a.dtype == np.float64 else "float"
+    kernel = _channel_sums_kernels.get(ctype)
+    if kernel is None:
+        source = _CHANNEL_SUMS_SOURCE.replace("TYPE", ctype)
+        kernel = _channel_sums_kernels[ctype] = cp.RawKernel(source, f"hubkit_channel_sums_{ctype}")
+    device = cp.cuda.Device().id
+    sms = _multiprocessors.get(device)
+    if sms is None:
+        sms = _multiprocessors[device] = cp.cuda.runtime.getDeviceProperties(device)["multiProcessorCount"]
+    n, c = a.shape[:2]
+    hw = a.size // max(n * c, 1)
+    split = max(1, min(n, -(-4 * sms // c)))
+    partial = cp.empty((2 if mode == 2 else 1, c, split), dtype=a.dtype)
+    kernel((c, split), (_CHANNEL_SUMS_BLOCK,), (a, a if b is None else b, a if shift is None else shift, partial,
+                                                np.int64(n), np.int64(hw), np.int32(c), np.int32(split),
+                                                np.int32(mode)))  # fmt: skip
+    return partial, split
+
+
+# BatchNorm1d-like inputs (a few values per image and channel) keep cupy's reductions: one plane per block
+# would leave most of a block idle
+_PLANE_KERNEL_MIN = 32
+_sq_dev_sum = cp.ReductionKernel("T x, T m", "T y", "(x - m) * (x - m)", "a + b", "y = a", "0", "hubkit_sq_dev_sum")
 _dot_sum = cp.ReductionKernel("T a, T b", "T y", "a * b", "a + b", "y = a", "0", "hubkit_dot_sum")
 
+
+def _channel_mean_and_sq_dev(x: cp.ndarray) -> tuple[cp.ndarray, cp.ndarray, int]:
+    """Per-channel mean and the partial sums of squared deviations from it, ``(mean, partial, split)``."""
+    c = x.shape[1]
+    t = x.dtype.type
+    count = x.size // c
+    if x.size // (x.shape[0] * c) < _PLANE_KERNEL_MIN:
+        axes = generic.channel_axes(x)
+        mean = x.mean(axis=axes)
+        return mean, _sq_dev_sum(x, mean.reshape(generic.channel_shape(x)), axis=axes).reshape(c, 1), 1
+    partial, split = _channel_sums(x, 0)
+    mean = cp.empty(c, dtype=x.dtype)
+    _finish_mean_kernel(partial, np.int32(split), t(1 / count), mean)
+    partial, split = _channel_sums(x, 1, shift=mean)
+    return mean, partial, split
+
+
+def _channel_grad_sums(gy: cp.ndarray, xhat: cp.ndarray | None) -> tuple[cp.ndarray, cp.ndarray | None]:
+    """Per-channel ``sum(gy)`` and ``sum(gy * xhat)`` (None without ``xhat``)."""
+    c = gy.shape[1]
+    if gy.size // max(gy.shape[0] * c, 1) < _PLANE_KERNEL_MIN:
+        axes = generic.channel_axes(gy)
+        return gy.sum(axis=axes), (None if xhat is None else _dot_sum(gy, xhat, axis=axes))
+    gb = cp.empty(c, dtype=gy.dtype)
+    if xhat is None:
+        partial, split = _channel_sums(gy, 0)
+        _finish_mean_kernel(partial, np.int32(split), gy.dtype.type(1), gb)
+        return gb, None
+    partial, split = _channel_sums(gy, 2, b=cp.ascontiguousarray(xhat))
+    gw = cp.empty(c, dtype=gy.dtype)
+    _finish_grads_kernel(partial, np.int32(split), np.int32(c), gb, gw)
+    return gb, gw
+
+
+_finish_mean_kernel = cp.ElementwiseKernel(
+    "raw T partial, int32 split, T inv_count",
+    "T mean",
+    "T acc = 0; for (int s = 0; s < split; ++s) acc += partial[i * split + s]; mean = acc * inv_count;",
+    "hubkit_bn_finish_mean",
+)
+
+_finish_grads_kernel = cp.ElementwiseKernel(
+    "raw T partial, int32 split, int32 channels",
+    "T gb, T gw",
+    """
+    T sum_gy = 0, sum_gy_xhat = 0;
+    for (int s = 0; s < split; ++s) {
+        sum_gy += partial[i * split + s];
+        sum_gy_xhat += partial[(ptrdiff_t)channels * split + i * split + s];
+    }
+    gb = sum_gy;
+    gw = sum_gy_xhat;
+    """,
+    "hubkit_bn_finish_grads",
+)
+
 _bn_statistics_kernel = cp.ElementwiseKernel(
-    "T mean, T sq_sum, T inv_count, T eps, T momentum, T unbias, bool update",
+    "T mean, raw T partial, int32 split, T inv_count, T eps, T momentum, T unbias, bool update",
     "T inv_std, T running_mean, T running_var",
     """
+    T sq_sum = 0;
+    for (int s = 0; s < split; ++s) sq_sum += partial[i * split + s];
     const T var = sq_sum * inv_count;
     inv_std = (T)1 / sqrt(var + eps);
     if (update) {
@@ -630,6 +760,13 @@ _bn_apply_kernel = cp.ElementwiseKernel(
     "hubkit_bn_apply",
 )
 
+_inv_std_kernel = cp.ElementwiseKernel("T var, T eps", "T inv_std", "inv_std = (T)1 / sqrt(var + eps)",
+                                       "hubkit_bn_inv_std")  # fmt: skip
+
+_bn_apply_only_kernel = cp.ElementwiseKernel(
+    "T x, T mean, T inv_std, T w, T b", "T y", "y = (x - mean) * inv_std * w + b;", "hubkit_bn_apply_only"
+)
+
 _bn_backward_kernel = cp.ElementwiseKernel(
     "T gy, T xhat, T scale, T gb, T gw, T inv_count",
     "T gx",
@@ -643,7 +780,8 @@ def _fusable(dtype: np.dtype, *arrays: cp.ndarray | None) -> bool:
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps, keep_xhat):
-    """:func:`hubkit.kernels.generic.batch_norm_forward` in four launches (training) or one (eval)."""
+    """:func:`hubkit.kernels.generic.batch_norm_forward` in five launches (training) or one (eval): two
+    passes over ``x`` for the statistics (the mean, then squared deviations from it) and one to apply them."""
     if not _fusable(x.dtype, weight, bias, running_mean, running_var):
         return generic.batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps,
                                           keep_xhat)  # fmt: skip
@@ -652,35 +790,35 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     shape = generic.channel_shape(x)
     t = x.dtype.type
     if training:
-        axes = generic.channel_axes(x)
         count = x.size // c
-        mean = x.mean(axis=axes)
-        sq_sum = _sq_dev_sum(x, mean.reshape(shape), axis=axes)
+        mean, partial, split = _channel_mean_and_sq_dev(x)
         update = running_mean is not None
         inv_std = cp.empty(c, dtype=x.dtype)
         rm = running_mean if update else cp.empty(c, dtype=x.dtype)
         rv = running_var if update else cp.empty(c, dtype=x.dtype)
-        _bn_statistics_kernel(mean, sq_sum, t(1 / count), t(eps), t(momentum), t(count / max(count - 1, 1)), update,
-                              inv_std, rm, rv)  # fmt: skip
+        _bn_statistics_kernel(mean, partial, np.int32(split), t(1 / count), t(eps), t(momentum),
+                              t(count / max(count - 1, 1)), update, inv_std, rm, rv)  # fmt: skip
     else:
         mean = running_mean
-        inv_std = 1 / cp.sqrt(running_var + t(eps))
+        inv_std = _inv_std_kernel(running_var, t(eps))
     w = t(1) if weight is None else weight.reshape(shape)
     b = t(0) if bias is None else bias.reshape(shape)
+    if not keep_xhat:
+        return _bn_apply_only_kernel(x, mean.reshape(shape), inv_std.reshape(shape), w, b), None, inv_std
     xhat, y = _bn_apply_kernel(x, mean.reshape(shape), inv_std.reshape(shape), w, b)
-    return y, (xhat if keep_xhat else None), inv_std
+    return y, xhat, inv_std
 
 
 def batch_norm_backward(gy, xhat, inv_std, weight, training, need_x, need_w, need_b):
-    """:func:`hubkit.kernels.generic.batch_norm_backward` in at most three launches."""
+    """:func:`hubkit.kernels.generic.batch_norm_backward` in at most three launches (one pass for both sums)."""
     if not _fusable(gy.dtype, xhat, inv_std, weight):
         return generic.batch_norm_backward(gy, xhat, inv_std, weight, training, need_x, need_w, need_b)
     gy = cp.ascontiguousarray(gy)
     shape = generic.channel_shape(gy)
-    axes = generic.channel_axes(gy)
-    gb = gy.sum(axis=axes) if need_b or (need_x and training) else None
-    gw = _dot_sum(gy, xhat, axis=axes) if need_w or (need_x and training) else None
-    gx = None
+    gb = gw = gx = None
+    need_gw = need_w or (need_x and training)
+    if need_gw or need_b:
+        gb, gw = _channel_grad_sums(gy, xhat if need_gw else None)
     if need_x:
         scale = inv_std if weight is None else inv_std * weight
         if training:
@@ -690,6 +828,11 @@ def batch_norm_backward(gy, xhat, inv_std, weight, training, need_x, need_w, nee
         else:
             gx = gy * scale.reshape(shape)
     return gx, (gw if need_w else None), (gb if need_b else None)
+
+
+# ReLU's gradient from its output in one launch (``gy * (y > 0)`` was two and a bool temporary); torch's
+# threshold_backward rule: zero where y <= 0, else gy (a NaN output passes its gradient through)
+relu_backward = cp.ElementwiseKernel("T gy, T y", "T gx", "gx = y <= (T)0 ? (T)0 : gy", "hubkit_relu_backward")
 
 
 _sgd_kernel = cp.ElementwiseKernel(

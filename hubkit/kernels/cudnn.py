@@ -229,6 +229,12 @@ class _Plan:
     y_shape: tuple[int, int, int, int]
     math: int
     algos: dict[str, _Algo | bool] = field(default_factory=dict)
+    math_set: int = -1  # the math type the convolution descriptor holds now
+
+    def set_math(self, lib: _Library, math: int) -> None:
+        if self.math_set != math:
+            lib.check("cudnnSetConvolutionMathType", self.conv, math)
+            self.math_set = math
 
     def destroy(self, lib: _Library) -> None:
         lib.call("cudnnDestroyTensorDescriptor", self.x)
@@ -238,7 +244,7 @@ class _Plan:
 
 
 _plans: OrderedDict[tuple, _Plan | None] = OrderedDict()
-_handles: dict[int, ctypes.c_void_p] = {}
+_handles: dict[int, list[Any]] = {}  # device -> [handle, the stream it is bound to]
 
 
 def _new(lib: _Library, kind: str) -> ctypes.c_void_p:
@@ -320,23 +326,28 @@ def choose(lib: _Library, handle: Any, plan: _Plan, kind: str, deterministic: bo
         if plan.math == _FMA_MATH and p.mathType != _FMA_MATH:
             continue  # TF32 is off: no tensor-core algorithm for float32
         size = ctypes.c_size_t()
+        plan.math_set = -1
         if lib.call("cudnnSetConvolutionMathType", plan.conv, p.mathType):
             continue
+        plan.math_set = p.mathType
         if lib.call(f"cudnnGetConvolution{suffix}WorkspaceSize", handle, *descs, p.algo, ctypes.byref(size)):
             continue
         return _Algo(p.algo, p.mathType, size.value)
     return None
 
 
-def _handle(lib: _Library, cp: Any) -> Any:
-    device = cp.cuda.Device().id
-    handle = _handles.get(device)
-    if handle is None:
+def _handle(lib: _Library, cp: Any, device: int) -> Any:
+    """The device's cuDNN handle, bound to cupy's current stream (re-bound only when that changes)."""
+    entry = _handles.get(device)
+    if entry is None:
         handle = ctypes.c_void_p()
         lib.check("cudnnCreate", ctypes.byref(handle))
-        _handles[device] = handle
-    lib.check("cudnnSetStream", handle, cp.cuda.get_current_stream().ptr)
-    return handle
+        entry = _handles[device] = [handle, None]
+    stream = cp.cuda.get_current_stream().ptr
+    if entry[1] != stream:
+        lib.check("cudnnSetStream", entry[0], stream)
+        entry[1] = stream
+    return entry[0]
 
 
 def _compatible(lib: _Library, cp: Any) -> bool:
@@ -371,9 +382,9 @@ def _ready(cp: Any, dtype_char: str) -> tuple[_Library, bool, bool, bool] | None
 
 def _plan_for(lib, cp, kind, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic,
               benchmark) -> tuple[Any, _Plan, _Algo] | None:  # fmt: skip
-    key = (cp.cuda.Device().id, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic,
-           benchmark)  # fmt: skip
-    handle = _handle(lib, cp)
+    device = cp.cuda.Device().id
+    key = (device, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic, benchmark)
+    handle = _handle(lib, cp, device)
     with _lock:
         if key in _plans:
             plan = _plans[key]
@@ -400,7 +411,7 @@ def _run(lib: _Library, cp: Any, name: str, handle: Any, plan: _Plan, algo: _Alg
          operands: tuple[Any, ...]) -> None:  # fmt: skip
     one, zero = (_ONE_D, _ZERO_D) if dtype_char == "d" else (_ONE_F, _ZERO_F)
     workspace = cp.empty(algo.workspace, dtype=cp.uint8) if algo.workspace else None
-    lib.check("cudnnSetConvolutionMathType", plan.conv, algo.math)
+    plan.set_math(lib, algo.math)
     (a_desc, a), (b_desc, b), (out_desc, out) = operands
     lib.check(name, handle, ctypes.addressof(one), a_desc, a.data.ptr, b_desc, b.data.ptr, plan.conv, algo.algo,
               workspace.data.ptr if workspace is not None else None, algo.workspace, ctypes.addressof(zero),

@@ -59,6 +59,10 @@ class ReLU(Function):
         cpu = _cpu_elementwise(gy)
         if cpu is not None:
             return cpu.clamp_backward(gy, self.y, 0.0, math.inf)
+        if gy.dtype.kind == "f" and gy.dtype == self.y.dtype:
+            from hubkit.kernels import cuda
+
+            return cuda.relu_backward(gy, self.y)
         return gy * (self.y > 0)
 
 

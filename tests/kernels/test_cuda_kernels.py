@@ -168,3 +168,64 @@ def test_dispatcher_picks_cuda_for_cupy_arrays(cuda):
     from hubkit import kernels
 
     assert kernels.kernels_for(cupy.zeros(1)) is cuda
+
+
+BN_SHAPES = [
+    (4, 3, 9, 7),  # 63 values per plane: the plane kernel, one pass of the block
+    (5, 6, 40, 40),  # planes longer than a block, more images than blocks per channel
+    (3, 130, 8, 8),  # more channels than the GPU has multiprocessors x 4: one block per channel
+    (6, 4, 5),  # BatchNorm1d over length 5: cupy's reductions
+    (16, 3),  # (N, C)
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", BN_SHAPES, ids=str)
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_kernels_match_the_reference(cuda, shape, dtype, affine):
+    import cupy
+
+    from hubkit.kernels import generic
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(shape) * 3 + 40).astype(dtype)  # a large mean: the two-pass variance matters
+    gy = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    w = rng.standard_normal(c).astype(dtype) if affine else None
+    b = rng.standard_normal(c).astype(dtype) if affine else None
+    rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    want_y, want_xhat, want_inv = generic.batch_norm_forward(x, w, b, rm, rv, True, 0.1, 1e-5, True)
+    g = [None if a is None else cupy.asarray(a) for a in (x, w, b)]
+    grm, grv = cupy.zeros(c, dtype), cupy.ones(c, dtype)
+    y, xhat, inv = cuda.batch_norm_forward(*g, grm, grv, True, 0.1, 1e-5, True)
+    for got, want in ((y, want_y), (xhat, want_xhat), (inv, want_inv), (grm, rm), (grv, rv)):
+        _close(got, want, **tol)
+    y_only, none, _ = cuda.batch_norm_forward(*g, None, None, True, 0.1, 1e-5, False)
+    assert none is None
+    _close(y_only, want_y, **tol)
+    wg = None if w is None else cupy.asarray(w)
+    for need in ((True, True, True), (False, False, True), (True, False, False)):
+        want = generic.batch_norm_backward(gy, want_xhat, want_inv, w, True, *need)
+        got = cuda.batch_norm_backward(cupy.asarray(gy), xhat, inv, wg, True, *need)
+        for gv, wv in zip(got, want):
+            assert (gv is None) == (wv is None)
+            if gv is not None:
+                _close(gv, wv, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
+
+
+def test_channel_sums_are_deterministic(cuda):
+    import cupy
+
+    x = cupy.asarray(_rand(32, 64, 28, 28))
+    first = cuda._channel_sums(x, 0)[0]
+    for _ in range(3):
+        assert (cuda._channel_sums(x, 0)[0] == first).all()
+
+
+def test_relu_backward_follows_torchs_rule(cuda):
+    import cupy
+
+    y = cupy.asarray(np.array([-1.0, 0.0, 2.0, np.nan], dtype=np.float32))
+    gy = cupy.asarray(np.array([5.0, 6.0, 7.0, 8.0], dtype=np.float32))
+    np.testing.assert_array_equal(cupy.asnumpy(cuda.relu_backward(gy, y)), [0.0, 0.0, 7.0, 8.0])
