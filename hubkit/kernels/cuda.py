@@ -780,12 +780,22 @@ def _fusable(dtype: np.dtype, *arrays: cp.ndarray | None) -> bool:
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps, keep_xhat):
-    """:func:`hubkit.kernels.generic.batch_norm_forward` in five launches (training) or one (eval): two
+    """:func:`hubkit.kernels.generic.batch_norm_forward`: one cuDNN call for 4-d float inputs where cuDNN is
+    used (``saved`` is then a :class:`cudnn.SavedBatchNorm`), else five launches (training) or one (eval): two
     passes over ``x`` for the statistics (the mean, then squared deviations from it) and one to apply them."""
     if not _fusable(x.dtype, weight, bias, running_mean, running_var):
         return generic.batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps,
                                           keep_xhat)  # fmt: skip
     x = cp.ascontiguousarray(x)
+    if training:
+        got = cudnn.batch_norm_training(x, weight, bias, running_mean, running_var, momentum, eps)
+        if got is not None:
+            y, saved, inv_std = got
+            return y, (saved if keep_xhat else None), inv_std
+    elif not keep_xhat:
+        y = cudnn.batch_norm_inference(x, weight, bias, running_mean, running_var, eps)
+        if y is not None:
+            return y, None, None
     c = x.shape[1]
     shape = generic.channel_shape(x)
     t = x.dtype.type
@@ -810,7 +820,15 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
 
 
 def batch_norm_backward(gy, xhat, inv_std, weight, training, need_x, need_w, need_b):
-    """:func:`hubkit.kernels.generic.batch_norm_backward` in at most three launches (one pass for both sums)."""
+    """:func:`hubkit.kernels.generic.batch_norm_backward` in at most three launches (one pass for both sums), or
+    one cuDNN call when the forward ran on cuDNN (``xhat`` is then its :class:`cudnn.SavedBatchNorm`)."""
+    if isinstance(xhat, cudnn.SavedBatchNorm):
+        got = cudnn.batch_norm_backward(gy, xhat, inv_std, weight)
+        if got is not None:
+            gx, gw, gb = got
+            return (gx if need_x else None), (gw if need_w else None), (gb if need_b else None)
+        shape = generic.channel_shape(xhat.x)
+        xhat = (xhat.x - xhat.mean.reshape(shape)) * inv_std.reshape(shape)
     if not _fusable(gy.dtype, xhat, inv_std, weight):
         return generic.batch_norm_backward(gy, xhat, inv_std, weight, training, need_x, need_w, need_b)
     gy = cp.ascontiguousarray(gy)

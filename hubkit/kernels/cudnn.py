@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubkit.errors import DeviceError
+from hubkit.kernels import cudnn_graph
+from hubkit.kernels.shapes import conv_out_size
 
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
@@ -121,7 +123,7 @@ class _Library:
         self.dll.cudnnGetErrorString.argtypes = (ctypes.c_int,)
         self.version = int(self.dll.cudnnGetVersion())
         self.cudart_version = int(self.dll.cudnnGetCudartVersion())
-        for name, argtypes in _PROTOTYPES.items():
+        for name, argtypes in {**_PROTOTYPES, **cudnn_graph.PROTOTYPES}.items():
             fn = getattr(self.dll, name)
             fn.argtypes = argtypes
             fn.restype = ctypes.c_int
@@ -204,7 +206,11 @@ def _reset_for_tests() -> None:
     with _lock:
         _library, _unavailable, _searched, _checked_runtime = None, None, False, None
         _plans.clear()
+        _graphs.clear()
         _handles.clear()
+        _bn_descriptors.clear()
+        _bn_constants.clear()
+        graph_refusals.clear()
 
 
 # ---------------------------------------------------------------- descriptors and plans
@@ -243,7 +249,9 @@ class _Plan:
         lib.call("cudnnDestroyConvolutionDescriptor", self.conv)
 
 
-_plans: OrderedDict[tuple, _Plan | None] = OrderedDict()
+_plans: OrderedDict[tuple, _Plan | None] = OrderedDict()  # legacy descriptors per geometry
+_graphs: OrderedDict[tuple, Any] = OrderedDict()  # graph-API plans per call kind and geometry (False: refused)
+graph_refusals: list[str] = []  # geometries whose graph plan cuDNN refused at run time (the legacy calls run them)
 _handles: dict[int, list[Any]] = {}  # device -> [handle, the stream it is bound to]
 
 
@@ -422,23 +430,90 @@ _ONE_F, _ZERO_F = ctypes.c_float(1.0), ctypes.c_float(0.0)
 _ONE_D, _ZERO_D = ctypes.c_double(1.0), ctypes.c_double(0.0)
 
 
+def _build_graph(lib, handle, kind, dtype_char, shapes, stride, pads, dilation, alignment, tf32,
+                 deterministic) -> cudnn_graph.GraphPlan | None:  # fmt: skip
+    try:
+        return cudnn_graph.build(lib, handle, kind, _DATA_TYPES[dtype_char], _COMPUTE_TYPES[dtype_char], shapes,
+                                 stride, pads, dilation, alignment, dtype_char == "f", tf32, deterministic)  # fmt: skip
+    except AttributeError:  # a cuDNN without the graph API
+        return None
+
+
+def _convolve(cp: Any, kind: str, dtype_char: str, groups: int, stride: Pair, pads: Pads, dilation: Pair,
+              arrays: dict[str, Any]) -> bool:  # fmt: skip
+    """Run one convolution on cuDNN: ``arrays`` holds x, w and y (contiguous; the output one written).
+    False when cuDNN does not take it (the caller then runs the im2col path)."""
+    ready = _ready(cp, dtype_char)
+    if ready is None:
+        return False
+    lib, tf32, deterministic, benchmark = ready
+    x_shape, w_shape, y_shape = (tuple(arrays[k].shape) for k in "xwy")
+    expected = (x_shape[0], w_shape[0], *(conv_out_size(x_shape[2 + a], w_shape[2 + a], stride[a], *pads[a],
+                                                        dilation[a]) for a in (0, 1)))  # fmt: skip
+    (pt, pb), (pl, pr) = pads
+    if y_shape != expected or pt != pb or pl != pr or x_shape[1] != w_shape[1] * groups:
+        return False
+    device = cp.cuda.Device().id
+    handle = _handle(lib, cp, device)
+    if not benchmark:
+        aligned = all(a.data.ptr % 16 == 0 for a in arrays.values())
+        alignment = 16 if aligned else arrays["x"].itemsize
+        key = (kind, device, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic,
+               alignment)  # fmt: skip
+        with _lock:
+            graph = _graphs.get(key)
+            if graph is None:
+                shapes = {"x": x_shape, "w": w_shape, "y": y_shape}
+                graph = _build_graph(lib, handle, kind, dtype_char, shapes, stride, pads, dilation, alignment, tf32,
+                                     deterministic) or False  # fmt: skip
+                _graphs[key] = graph
+                while len(_graphs) > _PLAN_CACHE_SIZE:
+                    _, old = _graphs.popitem(last=False)
+                    if old:
+                        old.descriptors.destroy()
+            else:
+                _graphs.move_to_end(key)
+        if graph:
+            workspace = cp.empty(graph.workspace, dtype=cp.uint8) if graph.workspace else None
+            pointers = {k: a.data.ptr for k, a in arrays.items()}
+            scratch = None if workspace is None else workspace.data.ptr
+            status = cudnn_graph.execute(lib, handle, graph, pointers, scratch)
+            if not status:
+                return True
+            with _lock:  # refused at run time: the legacy calls take this geometry from now on
+                _graphs[key] = False
+                graph_refusals.append(f"{kind} {x_shape} {w_shape}: {lib.status_text(status)} ({status})")
+    got = _plan_for(lib, cp, kind, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic,
+                    benchmark)  # fmt: skip
+    if got is None:
+        return False
+    handle, plan, algo = got
+    x, w, y = arrays["x"], arrays["w"], arrays["y"]
+    if kind == "forward":
+        _run(lib, cp, "cudnnConvolutionForward", handle, plan, algo, dtype_char,
+             ((plan.x, x), (plan.w, w), (plan.y, y)))  # fmt: skip
+    elif kind == "data":
+        _run(lib, cp, "cudnnConvolutionBackwardData", handle, plan, algo, dtype_char,
+             ((plan.w, w), (plan.y, y), (plan.x, x)))  # fmt: skip
+    else:
+        _run(lib, cp, "cudnnConvolutionBackwardFilter", handle, plan, algo, dtype_char,
+             ((plan.x, x), (plan.y, y), (plan.w, w)))  # fmt: skip
+    return True
+
+
 def conv2d(x: Any, w: Any, stride: Pair, pads: Pads, dilation: Pair, groups: int) -> Any | None:
     """``x`` (N, C, H, W) cross-correlated with ``w`` -> (N, OC, OH, OW), or None when cuDNN is not used."""
     import cupy as cp
 
-    ready = _ready(cp, x.dtype.char)
-    if ready is None or w.dtype != x.dtype:
+    if w.dtype != x.dtype or x.dtype.char not in _DATA_TYPES:
         return None
-    lib, tf32, deterministic, benchmark = ready
-    got = _plan_for(lib, cp, "forward", x.dtype.char, tuple(x.shape), tuple(w.shape), stride, pads, dilation,
-                    groups, tf32, deterministic, benchmark)  # fmt: skip
-    if got is None:
-        return None
-    handle, plan, algo = got
     x, w = cp.ascontiguousarray(x), cp.ascontiguousarray(w)
-    y = cp.empty(plan.y_shape, dtype=x.dtype)
-    _run(lib, cp, "cudnnConvolutionForward", handle, plan, algo, x.dtype.char, ((plan.x, x), (plan.w, w), (plan.y, y)))
-    return y
+    oh, ow = (conv_out_size(x.shape[2 + a], w.shape[2 + a], stride[a], *pads[a], dilation[a]) for a in (0, 1))
+    if min(oh, ow) <= 0:
+        return None
+    y = cp.empty((x.shape[0], w.shape[0], oh, ow), dtype=x.dtype)
+    done = _convolve(cp, "forward", x.dtype.char, groups, stride, pads, dilation, {"x": x, "w": w, "y": y})
+    return y if done else None
 
 
 def conv2d_grad_input(gy: Any, w: Any, in_hw: Pair, stride: Pair, pads: Pads, dilation: Pair,
@@ -446,21 +521,12 @@ def conv2d_grad_input(gy: Any, w: Any, in_hw: Pair, stride: Pair, pads: Pads, di
     """Gradient w.r.t. the input, (N, C, *in_hw), or None when cuDNN is not used."""
     import cupy as cp
 
-    ready = _ready(cp, gy.dtype.char)
-    if ready is None or w.dtype != gy.dtype:
+    if w.dtype != gy.dtype or gy.dtype.char not in _DATA_TYPES:
         return None
-    lib, tf32, deterministic, benchmark = ready
-    x_shape = (gy.shape[0], w.shape[1] * groups, *in_hw)
-    got = _plan_for(lib, cp, "data", gy.dtype.char, x_shape, tuple(w.shape), stride, pads, dilation, groups, tf32,
-                    deterministic, benchmark)  # fmt: skip
-    if got is None or got[1].y_shape != tuple(gy.shape):
-        return None
-    handle, plan, algo = got
     gy, w = cp.ascontiguousarray(gy), cp.ascontiguousarray(w)
-    gx = cp.empty(x_shape, dtype=gy.dtype)
-    _run(lib, cp, "cudnnConvolutionBackwardData", handle, plan, algo, gy.dtype.char,
-         ((plan.w, w), (plan.y, gy), (plan.x, gx)))  # fmt: skip
-    return gx
+    gx = cp.empty((gy.shape[0], w.shape[1] * groups, *in_hw), dtype=gy.dtype)
+    done = _convolve(cp, "data", gy.dtype.char, groups, stride, pads, dilation, {"x": gx, "w": w, "y": gy})
+    return gx if done else None
 
 
 def conv2d_grad_weight(x: Any, gy: Any, w_shape: tuple[int, int, int, int], stride: Pair, pads: Pads,
@@ -468,17 +534,152 @@ def conv2d_grad_weight(x: Any, gy: Any, w_shape: tuple[int, int, int, int], stri
     """Gradient w.r.t. the weight, ``w_shape``, or None when cuDNN is not used."""
     import cupy as cp
 
-    ready = _ready(cp, x.dtype.char)
-    if ready is None or gy.dtype != x.dtype:
+    if gy.dtype != x.dtype or x.dtype.char not in _DATA_TYPES:
         return None
-    lib, tf32, deterministic, benchmark = ready
-    got = _plan_for(lib, cp, "filter", x.dtype.char, tuple(x.shape), tuple(w_shape), stride, pads, dilation, groups,
-                    tf32, deterministic, benchmark)  # fmt: skip
-    if got is None or got[1].y_shape != tuple(gy.shape):
-        return None
-    handle, plan, algo = got
     x, gy = cp.ascontiguousarray(x), cp.ascontiguousarray(gy)
     gw = cp.empty(w_shape, dtype=x.dtype)
-    _run(lib, cp, "cudnnConvolutionBackwardFilter", handle, plan, algo, x.dtype.char,
-         ((plan.x, x), (plan.y, gy), (plan.w, gw)))  # fmt: skip
-    return gw
+    done = _convolve(cp, "filter", x.dtype.char, groups, stride, pads, dilation, {"x": x, "w": gw, "y": gy})
+    return gw if done else None
+
+
+# ---------------------------------------------------------------- batch normalization
+
+
+_BN_SPATIAL = 1
+_P2, _D = ctypes.c_void_p, ctypes.c_double
+_BN_PROTOTYPES: dict[str, tuple[Any, ...]] = {
+    "cudnnDeriveBNTensorDescriptor": (_P2, _P2, ctypes.c_int),
+    "cudnnBatchNormalizationForwardTraining": (_P2, ctypes.c_int, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _D,
+                                               _P2, _P2, _D, _P2, _P2),  # fmt: skip
+    "cudnnBatchNormalizationForwardInference": (_P2, ctypes.c_int, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _P2,
+                                                _P2, _D),  # fmt: skip
+    "cudnnBatchNormalizationBackward": (_P2, ctypes.c_int, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _P2, _P2,
+                                        _P2, _P2, _P2, _D, _P2, _P2),  # fmt: skip
+}
+_bn_descriptors: dict[tuple, tuple[ctypes.c_void_p, ctypes.c_void_p] | None] = {}
+_bn_constants: dict[tuple, tuple[Any, Any]] = {}
+
+
+@dataclass
+class SavedBatchNorm:
+    """What cuDNN's batch-norm backward needs from the forward: the input, its mean and 1/std per channel."""
+
+    x: Any
+    mean: Any
+    eps: float
+
+
+def _bn_descriptors_for(lib: _Library, dtype_char: str, shape: tuple[int, ...]):
+    key = (dtype_char, shape)
+    if key not in _bn_descriptors:
+        x, stats = _new(lib, "Tensor"), _new(lib, "Tensor")
+        ok = not (lib.call("cudnnSetTensor4dDescriptor", x, _NCHW, _DATA_TYPES[dtype_char], *shape)
+                  or lib.call("cudnnDeriveBNTensorDescriptor", stats, x, _BN_SPATIAL))  # fmt: skip
+        if not ok:
+            lib.call("cudnnDestroyTensorDescriptor", x)
+            lib.call("cudnnDestroyTensorDescriptor", stats)
+        _bn_descriptors[key] = (x, stats) if ok else None
+    return _bn_descriptors[key]
+
+
+def _bn_ready(cp: Any, x: Any, *params: Any):
+    """(lib, handle, x descriptor, stats descriptor) when cuDNN takes this batch norm, else None: 4-d float32
+    or float64 ``x`` with parameters of its dtype."""
+    if x.ndim != 4 or x.dtype.char not in "fd" or any(p is not None and p.dtype != x.dtype for p in params):
+        return None
+    ready = _ready(cp, x.dtype.char)
+    if ready is None or not hasattr(ready[0].dll, "cudnnBatchNormalizationForwardTraining"):
+        return None
+    lib = ready[0]
+    if not getattr(lib, "bn_typed", False):
+        for name, argtypes in _BN_PROTOTYPES.items():
+            fn = getattr(lib.dll, name)
+            fn.argtypes, fn.restype = argtypes, ctypes.c_int
+        lib.bn_typed = True
+    descs = _bn_descriptors_for(lib, x.dtype.char, tuple(x.shape))
+    if descs is None:
+        return None
+    return lib, _handle(lib, cp, cp.cuda.Device().id), descs[0], descs[1]
+
+
+def _scale_and_bias(cp: Any, weight: Any, bias: Any, c: int, dtype: Any) -> tuple[Any, Any]:
+    """The weight and bias, or ones and zeros where the layer has none (cuDNN needs both pointers)."""
+    if weight is not None and bias is not None:
+        return weight, bias
+    key = (cp.cuda.Device().id, c, dtype.char)
+    if key not in _bn_constants:
+        _bn_constants[key] = (cp.ones(c, dtype=dtype), cp.zeros(c, dtype=dtype))
+    ones, zeros = _bn_constants[key]
+    return (ones if weight is None else weight), (zeros if bias is None else bias)
+
+
+def _ptr(a: Any) -> int | None:
+    return None if a is None else a.data.ptr
+
+
+def batch_norm_training(x: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any, momentum: float,
+                        eps: float) -> tuple[Any, SavedBatchNorm, Any] | None:  # fmt: skip
+    """Training-mode batch norm of contiguous ``x`` (N, C, H, W) on cuDNN: ``(y, saved, inv_std)``, the running
+    statistics updated in place (unbiased variance, torch's rule); None when cuDNN does not take it."""
+    import cupy as cp
+
+    ready = _bn_ready(cp, x, weight, bias, running_mean, running_var)
+    if ready is None:
+        return None
+    lib, handle, x_desc, stats_desc = ready
+    c = x.shape[1]
+    scale, shift = _scale_and_bias(cp, weight, bias, c, x.dtype)
+    y = cp.empty_like(x)
+    mean, inv_std = cp.empty(c, dtype=x.dtype), cp.empty(c, dtype=x.dtype)
+    one, zero = (_ONE_D, _ZERO_D) if x.dtype.char == "d" else (_ONE_F, _ZERO_F)
+    status = lib.dll.cudnnBatchNormalizationForwardTraining(
+        handle, _BN_SPATIAL, ctypes.addressof(one), ctypes.addressof(zero), x_desc, x.data.ptr, x_desc, y.data.ptr,
+        stats_desc, scale.data.ptr, shift.data.ptr, float(momentum), _ptr(running_mean), _ptr(running_var),
+        float(eps), mean.data.ptr, inv_std.data.ptr,
+    )  # fmt: skip
+    if status:
+        return None
+    return y, SavedBatchNorm(x, mean, eps), inv_std
+
+
+def batch_norm_inference(x: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any, eps: float) -> Any:
+    """Eval-mode batch norm of contiguous ``x`` (N, C, H, W) with the running statistics, or None."""
+    import cupy as cp
+
+    ready = _bn_ready(cp, x, weight, bias, running_mean, running_var)
+    if ready is None or running_mean is None:
+        return None
+    lib, handle, x_desc, stats_desc = ready
+    scale, shift = _scale_and_bias(cp, weight, bias, x.shape[1], x.dtype)
+    y = cp.empty_like(x)
+    one, zero = (_ONE_D, _ZERO_D) if x.dtype.char == "d" else (_ONE_F, _ZERO_F)
+    status = lib.dll.cudnnBatchNormalizationForwardInference(
+        handle, _BN_SPATIAL, ctypes.addressof(one), ctypes.addressof(zero), x_desc, x.data.ptr, x_desc, y.data.ptr,
+        stats_desc, scale.data.ptr, shift.data.ptr, running_mean.data.ptr, running_var.data.ptr, float(eps),
+    )  # fmt: skip
+    return None if status else y
+
+
+def batch_norm_backward(gy: Any, saved: SavedBatchNorm, inv_std: Any, weight: Any) -> tuple[Any, Any, Any] | None:
+    """``(gx, gweight, gbias)`` of :func:`batch_norm_training` (training-mode gradients), or None when cuDNN
+    was switched off since the forward."""
+    import cupy as cp
+
+    x = saved.x
+    gy = cp.ascontiguousarray(gy)
+    ready = _bn_ready(cp, x, weight)
+    if ready is None or gy.dtype != x.dtype:
+        return None
+    lib, handle, x_desc, stats_desc = ready
+    c = x.shape[1]
+    scale, _ = _scale_and_bias(cp, weight, None, c, x.dtype)
+    gx = cp.empty_like(x)
+    gw, gb = cp.empty(c, dtype=x.dtype), cp.empty(c, dtype=x.dtype)
+    one, zero = (_ONE_D, _ZERO_D) if x.dtype.char == "d" else (_ONE_F, _ZERO_F)
+    lib.check(
+        "cudnnBatchNormalizationBackward", handle, _BN_SPATIAL, ctypes.addressof(one), ctypes.addressof(zero),
+        ctypes.addressof(one), ctypes.addressof(zero), x_desc, x.data.ptr, x_desc, gy.data.ptr, x_desc, gx.data.ptr,
+        stats_desc, scale.data.ptr, gw.data.ptr, gb.data.ptr, float(saved.eps), saved.mean.data.ptr,
+        inv_std.data.ptr,
+    )  # fmt: skip
+    return gx, gw, gb

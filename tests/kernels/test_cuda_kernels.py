@@ -179,14 +179,17 @@ BN_SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("use_cudnn", [True, False], ids=["cudnn", "own-kernels"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", BN_SHAPES, ids=str)
 @pytest.mark.parametrize("affine", [True, False])
-def test_batch_norm_kernels_match_the_reference(cuda, shape, dtype, affine):
+def test_batch_norm_kernels_match_the_reference(cuda, shape, dtype, affine, use_cudnn, monkeypatch):
     import cupy
 
-    from hubkit.kernels import generic
+    import hubkit.backends.cudnn
+    from hubkit.kernels import cudnn, generic
 
+    monkeypatch.setattr(hubkit.backends.cudnn, "enabled", use_cudnn)
     rng = np.random.default_rng(5)
     x = (rng.standard_normal(shape) * 3 + 40).astype(dtype)  # a large mean: the two-pass variance matters
     gy = rng.standard_normal(shape).astype(dtype)
@@ -198,8 +201,11 @@ def test_batch_norm_kernels_match_the_reference(cuda, shape, dtype, affine):
     want_y, want_xhat, want_inv = generic.batch_norm_forward(x, w, b, rm, rv, True, 0.1, 1e-5, True)
     g = [None if a is None else cupy.asarray(a) for a in (x, w, b)]
     grm, grv = cupy.zeros(c, dtype), cupy.ones(c, dtype)
-    y, xhat, inv = cuda.batch_norm_forward(*g, grm, grv, True, 0.1, 1e-5, True)
-    for got, want in ((y, want_y), (xhat, want_xhat), (inv, want_inv), (grm, rm), (grv, rv)):
+    y, saved, inv = cuda.batch_norm_forward(*g, grm, grv, True, 0.1, 1e-5, True)
+    on_cudnn = isinstance(saved, cudnn.SavedBatchNorm)
+    assert on_cudnn == (use_cudnn and len(shape) == 4 and cudnn.library() is not None)
+    checks = [(y, want_y), (inv, want_inv), (grm, rm), (grv, rv)] + ([] if on_cudnn else [(saved, want_xhat)])
+    for got, want in checks:
         _close(got, want, **tol)
     y_only, none, _ = cuda.batch_norm_forward(*g, None, None, True, 0.1, 1e-5, False)
     assert none is None
@@ -207,11 +213,31 @@ def test_batch_norm_kernels_match_the_reference(cuda, shape, dtype, affine):
     wg = None if w is None else cupy.asarray(w)
     for need in ((True, True, True), (False, False, True), (True, False, False)):
         want = generic.batch_norm_backward(gy, want_xhat, want_inv, w, True, *need)
-        got = cuda.batch_norm_backward(cupy.asarray(gy), xhat, inv, wg, True, *need)
+        got = cuda.batch_norm_backward(cupy.asarray(gy), saved, inv, wg, True, *need)
         for gv, wv in zip(got, want):
             assert (gv is None) == (wv is None)
             if gv is not None:
                 _close(gv, wv, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
+    # eval mode with the running statistics, without a graph (one cuDNN call) and with one
+    want_eval = generic.batch_norm_forward(x, w, b, rm, rv, False, 0.1, 1e-5, False)[0]
+    _close(cuda.batch_norm_forward(*g, grm, grv, False, 0.1, 1e-5, False)[0], want_eval, **tol)
+    _close(cuda.batch_norm_forward(*g, grm, grv, False, 0.1, 1e-5, True)[0], want_eval, **tol)
+
+
+def test_batch_norm_backward_after_cudnn_is_switched_off(cuda, monkeypatch):
+    import cupy
+
+    import hubkit.backends.cudnn
+    from hubkit.kernels import generic
+
+    x, gy = _rand(4, 3, 8, 8), _rand(4, 3, 8, 8)
+    w, b = _rand(3), _rand(3)
+    _, saved, inv = cuda.batch_norm_forward(*map(cupy.asarray, (x, w, b)), None, None, True, 0.1, 1e-5, True)
+    monkeypatch.setattr(hubkit.backends.cudnn, "enabled", False)
+    got = cuda.batch_norm_backward(cupy.asarray(gy), saved, inv, cupy.asarray(w), True, True, True, True)
+    _, xhat, want_inv = generic.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5, True)
+    for gv, wv in zip(got, generic.batch_norm_backward(gy, xhat, want_inv, w, True, True, True, True)):
+        _close(gv, wv, rtol=1e-3, atol=1e-4)
 
 
 def test_channel_sums_are_deterministic(cuda):

@@ -17,7 +17,7 @@ import pytest
 import hubkit
 import hubkit.backends.cudnn as flags
 from hubkit.errors import DeviceError
-from hubkit.kernels import cudnn
+from hubkit.kernels import cudnn, cudnn_graph
 from hubkit.kernels.shapes import conv_out_size
 
 
@@ -138,6 +138,38 @@ def test_a_failing_call_raises_a_device_error_that_names_the_status_and_the_way_
 
 @pytest.mark.parity
 @needs_wheel
+@pytest.mark.parametrize("kind", ["forward", "data", "filter"])
+@pytest.mark.parametrize("dtype", ["f", "d", "e"])
+@pytest.mark.parametrize("xs, ws, stride, pads, dil, groups", GEOMETRIES)
+def test_graph_api_operations_finalize(xs, ws, stride, pads, dil, groups, dtype, kind):
+    lib = cudnn.library()
+    ys = (xs[0], ws[0], *(conv_out_size(xs[2 + a], ws[2 + a], stride[a], *pads[a], dil[a]) for a in (0, 1)))
+    d = cudnn_graph.Descriptors(lib)
+    try:
+        op = cudnn_graph.operation(d, kind, cudnn._DATA_TYPES[dtype], cudnn._COMPUTE_TYPES[dtype],
+                                   {"x": xs, "w": ws, "y": ys}, stride, pads, dil, 16)  # fmt: skip
+        assert op and len(d.made) == 5  # three tensors, the convolution, the operation
+    finally:
+        d.destroy()
+    assert d.made == []
+
+
+@pytest.mark.parity
+@needs_wheel
+def test_graph_api_refuses_inconsistent_shapes_and_a_missing_handle():
+    lib = cudnn.library()
+    shapes = {"x": (2, 4, 9, 9), "w": (8, 4, 3, 3), "y": (2, 8, 7, 7)}  # y should be 5x5 at stride 2
+    d = cudnn_graph.Descriptors(lib)
+    with pytest.raises(cudnn_graph.Refused, match="forward operation"):
+        cudnn_graph.operation(d, "forward", 0, 0, shapes, (2, 2), ((1, 1), (1, 1)), (1, 1), 16)
+    d.destroy()
+    shapes["y"] = (2, 8, 5, 5)
+    args = (lib, ctypes.c_void_p(0), "forward", 0, 0, shapes, (2, 2), ((1, 1), (1, 1)), (1, 1), 16, True, True, False)
+    assert cudnn_graph.build(*args) is None  # no handle (and here no GPU): the legacy calls take over
+
+
+@pytest.mark.parity
+@needs_wheel
 def test_the_version_is_reported():
     assert flags.is_available() is True
     assert flags.version() >= 8000
@@ -156,15 +188,35 @@ def cp():
 
 
 def _calls(monkeypatch) -> list[str]:
+    """Spy on both ways a convolution reaches cuDNN: "graph <kind>" (the graph API's plans) or the legacy
+    call's name."""
     seen: list[str] = []
-    run = cudnn._run
+    run, execute = cudnn._run, cudnn_graph.execute
 
-    def spy(lib, cp, name, *args):
+    def spy_run(lib, cp, name, *args):
         seen.append(name)
         return run(lib, cp, name, *args)
 
-    monkeypatch.setattr(cudnn, "_run", spy)
+    def spy_execute(lib, handle, plan, pointers, workspace):
+        status = execute(lib, handle, plan, pointers, workspace)
+        kind = next(k for k, g in cudnn._graphs.items() if g is plan)[0]
+        seen.append(f"graph {kind}" if status == 0 else f"graph {kind} refused")
+        return status
+
+    monkeypatch.setattr(cudnn, "_run", spy_run)
+    monkeypatch.setattr(cudnn_graph, "execute", spy_execute)
     return seen
+
+
+LEGACY = {"forward": "cudnnConvolutionForward", "data": "cudnnConvolutionBackwardData",
+          "filter": "cudnnConvolutionBackwardFilter"}  # fmt: skip
+
+
+def _on_cudnn(calls: list[str]) -> None:
+    """Each of forward, data and filter ran on cuDNN once, on either path."""
+    kinds = [c.split()[1] if c.startswith("graph") else next(k for k, v in LEGACY.items() if v == c) for c in calls
+             if not c.endswith("refused")]  # fmt: skip
+    assert kinds == ["forward", "data", "filter"], calls
 
 
 def _three(cp, x, w, gy, stride, pads, dil, groups):
@@ -192,7 +244,7 @@ def test_cudnn_matches_im2col(cp, xs, ws, stride, pads, dil, groups, dtype, tol,
     x, w, gy = _operands(cp, xs, ws, stride, pads, dil, dtype)
     calls = _calls(monkeypatch)
     got = _three(cp, x, w, gy, stride, pads, dil, groups)
-    assert calls == ["cudnnConvolutionForward", "cudnnConvolutionBackwardData", "cudnnConvolutionBackwardFilter"]
+    _on_cudnn(calls)
     monkeypatch.setattr(flags, "enabled", False)
     want = _three(cp, x, w, gy, stride, pads, dil, groups)
     assert len(calls) == 3
@@ -234,7 +286,7 @@ def test_float16_runs_on_cudnn(cp, monkeypatch):
     x, w, gy = _operands(cp, (2, 16, 10, 10), (32, 16, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), np.float16)
     calls = _calls(monkeypatch)
     got = _three(cp, x, w, gy, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
-    assert len(calls) == 3
+    _on_cudnn(calls)
     want = _three(cp, x.astype(cp.float64), w.astype(cp.float64), gy.astype(cp.float64), (1, 1),
                   ((1, 1), (1, 1)), (1, 1), 1)  # fmt: skip
     for g, r in zip(got, want):
@@ -256,8 +308,8 @@ def test_deterministic_weight_gradients_repeat_bit_for_bit(cp, setting, monkeypa
         first = cuda.conv2d_grad_weight(x, gy, *args)
         for _ in range(3):
             assert (cuda.conv2d_grad_weight(x, gy, *args) == first).all()
-        plan = next(p for p in cudnn._plans.values() if p is not None)
-        assert plan.algos["filter"] is not False
+        plans = [g for key, g in cudnn._graphs.items() if key[0] == "filter" and g]
+        assert plans and all(cudnn_graph.NOTE_NONDETERMINISTIC not in g.engine_notes for g in plans)
     finally:
         hubkit.use_deterministic_algorithms(False)
 
@@ -280,6 +332,31 @@ def test_benchmark_mode_times_algorithms_once_per_geometry(cp, monkeypatch):
     _three(cp, x, w, gy, *args)
     assert sorted(found) == ["cudnnFindConvolutionBackwardDataAlgorithm",
                              "cudnnFindConvolutionBackwardFilterAlgorithm", "cudnnFindConvolutionForwardAlgorithm"]
+    monkeypatch.setattr(flags, "enabled", False)
+    for g, r in zip(got, _three(cp, x, w, gy, *args)):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_float32_layers_run_on_graph_plans(cp, monkeypatch):
+    calls = _calls(monkeypatch)
+    for xs, ws, stride in (((8, 64, 56, 56), (64, 64, 3, 3), (1, 1)), ((8, 64, 56, 56), (128, 64, 1, 1), (2, 2))):
+        pads = ((ws[2] // 2,) * 2, (ws[3] // 2,) * 2)
+        x, w, gy = _operands(cp, xs, ws, stride, pads, (1, 1), np.float32)
+        _three(cp, x, w, gy, stride, pads, (1, 1), 1)
+    assert calls == ["graph forward", "graph data", "graph filter"] * 2
+    assert cudnn.graph_refusals == []
+
+
+@pytest.mark.gpu
+def test_a_graph_plan_refused_at_run_time_moves_to_the_legacy_calls(cp, monkeypatch):
+    monkeypatch.setattr(cudnn_graph, "execute", lambda *args: 3000)  # CUDNN_STATUS_NOT_SUPPORTED
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    x, w, gy = _operands(cp, (2, 8, 10, 10), (8, 8, 3, 3), *args[:3], np.float32)
+    calls = _calls(monkeypatch)
+    got = _three(cp, x, w, gy, *args)
+    assert [c for c in calls if not c.startswith("graph")] == list(LEGACY.values())
+    assert len(cudnn.graph_refusals) == 3 and "CUDNN_STATUS" in cudnn.graph_refusals[0]
     monkeypatch.setattr(flags, "enabled", False)
     for g, r in zip(got, _three(cp, x, w, gy, *args)):
         np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-4)
@@ -320,6 +397,6 @@ def test_plans_are_built_once_per_geometry(cp):
     x, w, gy = _operands(cp, (2, 8, 10, 10), (8, 8, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), np.float32)
     args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     _three(cp, x, w, gy, *args)
-    count = len(cudnn._plans)
+    count = len(cudnn._graphs)
     _three(cp, x, w, gy, *args)
-    assert len(cudnn._plans) == count == 1
+    assert len(cudnn._graphs) == count == 3  # forward, data, filter
