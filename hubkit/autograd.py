@@ -223,9 +223,10 @@ class Function:
 
     def _free(self) -> None:
         """Drop what forward saved, so memory is released once backward has used it."""
-        for name in list(vars(self)):
-            if name not in ("inputs", "parents", "outputs", "needs_input_grad"):
-                delattr(self, name)
+        state = self.__dict__
+        kept = {name: state[name] for name in _KEPT_AFTER_BACKWARD if name in state}
+        state.clear()
+        state.update(kept)
 
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
@@ -235,6 +236,9 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+_KEPT_AFTER_BACKWARD = ("inputs", "parents", "outputs", "needs_input_grad")
 
 
 def _saved_values(fn: Function, inputs: tuple, outs: tuple) -> tuple:

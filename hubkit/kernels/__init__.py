@@ -11,12 +11,16 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+_modules: dict[type, ModuleType] = {}  # array type -> its kernel module (every op asks: no import per call)
+
 
 def kernels_for(array: Any) -> ModuleType:
     """The kernel module (``hubkit.kernels.cpu`` or ``hubkit.kernels.cuda``) for ``array``'s device."""
-    if type(array).__module__.startswith("cupy"):
-        return importlib.import_module("hubkit.kernels.cuda")
-    return importlib.import_module("hubkit.kernels.cpu")
+    module = _modules.get(type(array))
+    if module is None:
+        name = "hubkit.kernels.cuda" if type(array).__module__.startswith("cupy") else "hubkit.kernels.cpu"
+        module = _modules[type(array)] = importlib.import_module(name)
+    return module
 
 
 def matmul(a, b, bias=None):

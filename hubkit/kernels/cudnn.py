@@ -35,6 +35,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubkit import _config
+from hubkit.backends import cudnn as flags
 from hubkit.errors import DeviceError
 from hubkit.kernels import cudnn_graph
 from hubkit.kernels.shapes import conv_out_size
@@ -300,9 +302,6 @@ def make_plan(lib: _Library, dtype_char: str, x_shape: tuple[int, ...], w_shape:
 
 
 def _flags() -> tuple[bool, bool, bool, bool]:
-    from hubkit import _config
-    from hubkit.backends import cudnn as flags
-
     deterministic = bool(flags.deterministic) or _config.are_deterministic_algorithms_enabled()
     return bool(flags.enabled), bool(flags.allow_tf32), deterministic, bool(flags.benchmark)
 
