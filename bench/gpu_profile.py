@@ -1,7 +1,7 @@
-"""Where a GPU step's time goes: cProfile of hubkit's ResNet-18 training step (N=32) and ViT-B/16
-inference (N=1) on the GPU, top functions by own time. Kernel time shows up as time in cupy's
-synchronize; everything else is host-side Python work that the GPU waits for. The header line also gives
-the host's time to queue a call against the call's whole time.
+"""Where a GPU step's time goes: cProfile of hubkit's ResNet-18 training step (N=32), ResNet-18
+inference (N=64) and ViT-B/16 inference (N=1) on the GPU, top functions by own time. Kernel time shows
+up as time in cupy's synchronize; everything else is host-side Python work that the GPU waits for. The
+header line also gives the host's time to queue a call against the call's whole time.
 
     python bench/gpu_profile.py [--top 25]
 """
@@ -36,6 +36,18 @@ def _resnet18_step():
     return step
 
 
+def _resnet18_infer():
+    hubkit.manual_seed(0)
+    model = hubkit.load("resnet18").to("cuda").eval()
+    x = hubkit.tensor(np.random.default_rng(0).standard_normal((64, 3, 224, 224), dtype=np.float32), device="cuda")
+
+    def run():
+        with hubkit.no_grad():
+            model(x)
+
+    return run
+
+
 def _vit_infer():
     hubkit.manual_seed(0)
     model = hubkit.load("vit_b_16").to("cuda").eval()
@@ -54,8 +66,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--only", default="", help="the cases whose label contains this text")
+    cases = (("resnet18 train step N=32", _resnet18_step), ("resnet18 infer N=64", _resnet18_infer),
+             ("vit_b_16 infer N=1", _vit_infer))  # fmt: skip
     args = parser.parse_args()
-    for label, build in (("resnet18 train step N=32", _resnet18_step), ("vit_b_16 infer N=1", _vit_infer)):
+    for label, build in cases:
+        if args.only not in label:
+            continue
         fn = build()
         for _ in range(2):
             fn()
