@@ -1,10 +1,11 @@
-"""``hubkit.backends.cudnn``: torch's cuDNN flags, read by hubkit's GPU convolutions (``kernels/cudnn.py``).
+"""``hubkit.backends.cudnn``: torch's cuDNN flags, read by hubkit's GPU convolutions and batch norms
+(``kernels/cudnn.py``).
 
-hubkit finds cuDNN in NVIDIA's wheel (``nvidia-cudnn-cu12``/``-cu13``, which PyTorch's CUDA builds install too)
-or at ``HUBKIT_CUDNN_LIBRARY``; without it, GPU convolutions run on hubkit's own im2col kernels and these flags
-change nothing. Defaults are torch's:
+hubkit finds cuDNN in NVIDIA's wheel (``nvidia-cudnn-cu12``/``-cu13``: the ``cuda12``/``cuda13`` extras install
+it, and PyTorch's CUDA builds do too) or at ``HUBKIT_CUDNN_LIBRARY``; without it, GPU convolutions and batch
+norms run on hubkit's own kernels and these flags change nothing. Defaults are torch's:
 
-- ``enabled`` (True): convolutions on cuDNN when it is available.
+- ``enabled`` (True): convolutions and 4-d batch norms on cuDNN when it is available.
 - ``allow_tf32`` (True): float32 convolutions may use TF32 tensor cores (about 1e-3 relative error).
 - ``deterministic`` (False): True keeps to algorithms cuDNN reports as deterministic.
 - ``benchmark`` (False): True times cuDNN's algorithms once per geometry and keeps the fastest.

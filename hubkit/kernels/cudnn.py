@@ -438,6 +438,21 @@ def _build_graph(lib, handle, kind, dtype_char, shapes, stride, pads, dilation, 
         return None
 
 
+def _run_graph(lib: _Library, cp: Any, device: int, graph: cudnn_graph.GraphPlan, key: tuple,
+               arrays: dict[str, Any]) -> bool:  # fmt: skip
+    """Execute a graph plan; False (and the geometry handed to the legacy calls) when cuDNN refuses it."""
+    handle = _handle(lib, cp, device)
+    workspace = cp.empty(graph.workspace, dtype=cp.uint8) if graph.workspace else None
+    pointers = (arrays["x"].data.ptr, arrays["w"].data.ptr, arrays["y"].data.ptr)
+    status = cudnn_graph.execute(lib, handle, graph, pointers, None if workspace is None else workspace.data.ptr)
+    if not status:
+        return True
+    with _lock:
+        _graphs[key] = False
+        graph_refusals.append(f"{key[0]} {key[3]} {key[4]}: {lib.status_text(status)} ({status})")
+    return False
+
+
 def _convolve(cp: Any, kind: str, dtype_char: str, groups: int, stride: Pair, pads: Pads, dilation: Pair,
               arrays: dict[str, Any]) -> bool:  # fmt: skip
     """Run one convolution on cuDNN: ``arrays`` holds x, w and y (contiguous; the output one written).
@@ -446,19 +461,25 @@ def _convolve(cp: Any, kind: str, dtype_char: str, groups: int, stride: Pair, pa
     if ready is None:
         return False
     lib, tf32, deterministic, benchmark = ready
-    x_shape, w_shape, y_shape = (tuple(arrays[k].shape) for k in "xwy")
+    x, w, y = arrays["x"], arrays["w"], arrays["y"]
+    x_shape, w_shape, y_shape = tuple(x.shape), tuple(w.shape), tuple(y.shape)
+    device = cp.cuda.Device().id
+    if not benchmark:
+        alignment = 16 if (x.data.ptr | w.data.ptr | y.data.ptr) % 16 == 0 else x.itemsize
+        key = (kind, device, dtype_char, x_shape, w_shape, y_shape, stride, pads, dilation, groups, tf32,
+               deterministic, alignment)  # fmt: skip
+        graph = _graphs.get(key)
+        if graph:  # the common case: a plan built (and its geometry checked) on an earlier call
+            if _run_graph(lib, cp, device, graph, key, arrays):
+                return True
+            graph = False
     expected = (x_shape[0], w_shape[0], *(conv_out_size(x_shape[2 + a], w_shape[2 + a], stride[a], *pads[a],
                                                         dilation[a]) for a in (0, 1)))  # fmt: skip
     (pt, pb), (pl, pr) = pads
     if y_shape != expected or pt != pb or pl != pr or x_shape[1] != w_shape[1] * groups:
         return False
-    device = cp.cuda.Device().id
     handle = _handle(lib, cp, device)
-    if not benchmark:
-        aligned = all(a.data.ptr % 16 == 0 for a in arrays.values())
-        alignment = 16 if aligned else arrays["x"].itemsize
-        key = (kind, device, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic,
-               alignment)  # fmt: skip
+    if not benchmark and graph is None:
         with _lock:
             graph = _graphs.get(key)
             if graph is None:
@@ -466,28 +487,17 @@ def _convolve(cp: Any, kind: str, dtype_char: str, groups: int, stride: Pair, pa
                 graph = _build_graph(lib, handle, kind, dtype_char, shapes, stride, pads, dilation, alignment, tf32,
                                      deterministic) or False  # fmt: skip
                 _graphs[key] = graph
-                while len(_graphs) > _PLAN_CACHE_SIZE:
+                while len(_graphs) > _PLAN_CACHE_SIZE:  # the oldest plans go first
                     _, old = _graphs.popitem(last=False)
                     if old:
                         old.descriptors.destroy()
-            else:
-                _graphs.move_to_end(key)
-        if graph:
-            workspace = cp.empty(graph.workspace, dtype=cp.uint8) if graph.workspace else None
-            pointers = {k: a.data.ptr for k, a in arrays.items()}
-            scratch = None if workspace is None else workspace.data.ptr
-            status = cudnn_graph.execute(lib, handle, graph, pointers, scratch)
-            if not status:
-                return True
-            with _lock:  # refused at run time: the legacy calls take this geometry from now on
-                _graphs[key] = False
-                graph_refusals.append(f"{kind} {x_shape} {w_shape}: {lib.status_text(status)} ({status})")
+        if graph and _run_graph(lib, cp, device, graph, key, arrays):
+            return True
     got = _plan_for(lib, cp, kind, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic,
                     benchmark)  # fmt: skip
     if got is None:
         return False
     handle, plan, algo = got
-    x, w, y = arrays["x"], arrays["w"], arrays["y"]
     if kind == "forward":
         _run(lib, cp, "cudnnConvolutionForward", handle, plan, algo, dtype_char,
              ((plan.x, x), (plan.w, w), (plan.y, y)))  # fmt: skip

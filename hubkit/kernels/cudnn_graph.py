@@ -214,18 +214,20 @@ def build(lib: Any, handle: Any, kind: str, data_type: int, compute_type: int, s
     return None
 
 
-def execute(lib: Any, handle: Any, plan: GraphPlan, pointers: dict[str, int], workspace: int | None) -> int:
-    """Run ``plan`` on the device pointers of x, w and y; the status (0: queued on the handle's stream)."""
+_PACK_UIDS = (ctypes.c_int64 * 3)(UIDS["x"], UIDS["w"], UIDS["y"])
+
+
+def execute(lib: Any, handle: Any, plan: GraphPlan, pointers: tuple[int, int, int], workspace: int | None) -> int:
+    """Run ``plan`` on the device pointers of (x, w, y); the status (0: queued on the handle's stream)."""
+    dll = lib.dll
     pack = ctypes.c_void_p()
-    status = lib.call("cudnnBackendCreateDescriptor", VARIANT_PACK, ctypes.byref(pack))
+    status = dll.cudnnBackendCreateDescriptor(VARIANT_PACK, ctypes.byref(pack))
     if status:
         return status
     try:
-        uids = (ctypes.c_int64 * 3)(UIDS["x"], UIDS["w"], UIDS["y"])
-        ptrs = (ctypes.c_void_p * 3)(pointers["x"], pointers["w"], pointers["y"])
-        dll = lib.dll
+        ptrs = (ctypes.c_void_p * 3)(*pointers)
         status = (
-            dll.cudnnBackendSetAttribute(pack, PACK_UIDS, T_INT64, 3, uids)
+            dll.cudnnBackendSetAttribute(pack, PACK_UIDS, T_INT64, 3, _PACK_UIDS)
             or dll.cudnnBackendSetAttribute(pack, PACK_POINTERS, T_VOID_PTR, 3, ptrs)
             or dll.cudnnBackendSetAttribute(pack, PACK_WORKSPACE, T_VOID_PTR, 1, (ctypes.c_void_p * 1)(workspace))
             or dll.cudnnBackendFinalize(pack)
