@@ -4,7 +4,7 @@
 # bench/gpu_profile.py and bench/models.py --device cuda.
 #   bash bench/gpu_check.sh [OUTDIR]        (logs go to OUTDIR, default ./gpu-check-logs)
 # Each step has its own time limit so one hang cannot eat the others' time; STEPS picks steps
-# (default "tests bench nocudnn profile models"), TESTS replaces the test list.
+# (default "tests bench nocudnn profile models"), TESTS replaces the test paths (default: all of tests/).
 set -u
 out=${1:-gpu-check-logs}
 mkdir -p "$out"
@@ -18,7 +18,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 $py -c 'import cupy, numpy, torch, hubkit; print("cupy", cupy.__version__, "numpy", numpy.__version__, "torch",
 torch.__version__, "hubkit cuDNN", hubkit.backends.cudnn.version(), hubkit.backends.cudnn.unavailable_reason())' \
     | tee -a "$out/gpu.txt"
-tests=${TESTS:-tests/kernels/test_cudnn.py tests/engine/test_gpu.py tests/kernels/test_cuda_kernels.py tests/nn/test_module.py tests/zoo/test_vision_gpu.py tests/zoo/test_text_gpu.py tests/zoo/test_audio_gpu.py}
+tests=${TESTS:-tests}  # every gpu-marked test
 case " $steps " in *" tests "*)
     # shellcheck disable=SC2086
     timeout "${TEST_LIMIT:-300}" $py -m pytest -m gpu -p no:cacheprovider -q --timeout 120 $tests 2>&1 | tee "$out/tests.log"
