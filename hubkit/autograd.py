@@ -192,15 +192,21 @@ class Function:
         if self._ctx_style:
             raise GradError(f"{type(self).__name__} defines a static forward(ctx, ...): call it as "
                             f"{type(self).__name__}.apply(...), not on an instance")
-        arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
-        record = is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-        if record:
-            self.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-        else:
-            self.needs_input_grad = (False,) * len(inputs)
+        # one pass over the inputs: this runs for every op, so it is kept to plain loops
+        arrays = []
+        needs = []
+        for x in inputs:
+            if isinstance(x, Tensor):
+                arrays.append(x.array)
+                needs.append(x.requires_grad)
+            else:
+                arrays.append(x)
+                needs.append(False)
+        record = True in needs and is_grad_enabled()
+        self.needs_input_grad = tuple(needs) if record else (False,) * len(inputs)
         ys = self.forward(*arrays)
         single = not isinstance(ys, tuple)
-        outs = tuple(Tensor._make(y) for y in ((ys,) if single else ys))
+        outs = (Tensor._make(ys),) if single else tuple([Tensor._make(y) for y in ys])
         if record:
             self._saved = _saved_values(self, inputs, outs)
             _connect(self, inputs, outs)
@@ -263,12 +269,21 @@ def _saved_values(fn: Function, inputs: tuple, outs: tuple) -> tuple:
 def _connect(fn: Function, inputs: tuple, outs: tuple, differentiable: Callable[[Any], bool] | None = None) -> None:
     """Record ``fn`` as the creator of ``outs`` (the floating-point ones) with ``inputs`` as its edges."""
     fn.inputs = inputs
-    fn.parents = tuple(_node_of(x) for x in inputs)
+    parents = []
     # the inputs' shapes and dtypes at call time: an in-place reshaping op (t.squeeze_(), t.t_()) may give an
     # input tensor another shape before backward reaches this node
-    fn._in_meta = tuple((x.array.shape, x.array.dtype) if isinstance(x, Tensor) else None for x in inputs)
-    fn.outputs = tuple(weakref.ref(o) for o in outs)
-    fn._meta = tuple((o.array.shape, o.array.dtype) for o in outs)
+    in_meta = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            parents.append(None if x._creator is None else _node_of(x))
+            in_meta.append((x.array.shape, x.array.dtype))
+        else:
+            parents.append(None)
+            in_meta.append(None)
+    fn.parents = tuple(parents)
+    fn._in_meta = tuple(in_meta)
+    fn.outputs = tuple([weakref.ref(o) for o in outs])
+    fn._meta = tuple([(o.array.shape, o.array.dtype) for o in outs])
     for o in outs:
         if o.array.dtype.kind in "fc" and (differentiable is None or differentiable(o)):
             o.requires_grad = True
@@ -524,12 +539,14 @@ def _run_backward(roots: list[tuple[Tensor, Any]], retain_graph: bool,
                 captured[id(out)] = g
             if out._retain_grad:
                 out.grad = Tensor._make(g.copy())
-        if all(g is None for g in gys):
+        missing = [g is None for g in gys]
+        if False not in missing:
             if pending:
                 _finish_ready_leaves(fn, pending, leaf_grads, handed_out)
             continue
         fn._check_saved()
-        gys = [xp.zeros(*fn._out_meta(i)) if g is None else g for i, g in enumerate(gys)]
+        if True in missing:
+            gys = [xp.zeros(*fn._out_meta(i)) if g is None else g for i, g in enumerate(gys)]
         gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
