@@ -1,26 +1,29 @@
-"""cuDNN convolutions for cupy arrays, through ctypes.
+"""cuDNN convolutions and batch norms for cupy arrays, through ctypes.
 
 cupy 14 dropped its cuDNN bindings, but NVIDIA ships cuDNN itself as wheels (``nvidia-cudnn-cu12``,
-``nvidia-cudnn-cu13``; PyTorch's CUDA builds install one). When one built for the CUDA major version cupy
-runs on is installed, ``kernels/cuda.py`` runs 2-d convolutions (forward, input gradient, weight gradient,
-and the transposed convolution through those) on cuDNN's convolution API with PyTorch's settings:
+``nvidia-cudnn-cu13``; hubkit's ``cuda12``/``cuda13`` extras and PyTorch's CUDA builds install one). When one
+built for the CUDA major version cupy runs on is installed, ``kernels/cuda.py`` runs 2-d convolutions (forward,
+input gradient, weight gradient, and the transposed convolution through those) and 4-d batch norms here, with
+PyTorch's settings:
 
 - ``hubkit.backends.cudnn.allow_tf32`` (default True, as in torch): float32 convolutions may use TF32 tensor
-  cores, about 1e-3 relative error; False keeps them in FP32 (``CUDNN_FMA_MATH``). Matrix products are not
-  affected: ``hubkit.backends.cuda.matmul.allow_tf32`` stays False, as torch's does.
+  cores, about 1e-3 relative error; False keeps them in FP32. Matrix products are not affected:
+  ``hubkit.backends.cuda.matmul.allow_tf32`` stays False, as torch's does.
 - ``deterministic``: only algorithms cuDNN reports as deterministic (the weight gradient's fastest ones sum
   with atomics); ``hubkit.use_deterministic_algorithms(True)`` asks for the same.
 - ``benchmark``: time every algorithm on the first call of each geometry (``cudnnFind*``) instead of taking
-  cuDNN's heuristic choice; ``enabled = False``: hubkit's own im2col kernels.
+  cuDNN's heuristic choice; ``enabled = False``: hubkit's own kernels.
 
-Where cuDNN cannot run a convolution (asymmetric padding, a dtype it lacks, no algorithm within the rules
-above) the functions here return None and the caller runs the im2col path; an error while a convolution
-runs raises :class:`CudnnError`. Descriptors and algorithm choices are built once per geometry and kept
-(an LRU of :data:`_PLAN_CACHE_SIZE`), so a call costs a few ctypes calls on the host.
+A convolution runs on an execution plan of cuDNN's graph API (``cudnn_graph.py``), built once per call kind
+and geometry; the legacy calls (``cudnnConvolutionForward`` ...) serve ``benchmark`` and whatever the graph
+API refuses. Where cuDNN cannot run a convolution at all (asymmetric padding, a dtype it lacks, no algorithm
+within the rules above) the functions here return None and the caller runs the im2col path; an error while
+a legacy call runs raises :class:`CudnnError`. Plans and descriptors are kept (up to :data:`_PLAN_CACHE_SIZE`
+of each), so a call costs a few ctypes calls on the host.
 
 The library is looked up in ``HUBKIT_CUDNN_LIBRARY`` (a path), then in the ``nvidia.cudnn`` package, then on
 the loader's path. Nothing here imports cupy until a convolution runs, so the lookup, the descriptors and
-the error paths are tested on machines without a GPU.
+the error paths are tested on machines without a GPU (tests/kernels/test_cudnn.py, test_cudnn_dispatch.py).
 """
 
 from __future__ import annotations
