@@ -158,3 +158,17 @@ def test_save_image_matches_torchvision_pixels(tmp_path):
     hubkit.utils.save_image(hubkit.from_numpy(images), tmp_path / "ours.png")
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "ours.png")),
                                   np.asarray(Image.open(tmp_path / "theirs.png")))
+
+
+def test_cudnn_flags_context_sets_and_restores():
+    cudnn = hubkit.backends.cudnn
+    assert (cudnn.enabled, cudnn.benchmark, cudnn.deterministic, cudnn.allow_tf32) == (True, False, False, True)
+    with cudnn.flags(enabled=True, allow_tf32=False):
+        assert cudnn.enabled is True and cudnn.allow_tf32 is False and cudnn.benchmark is False
+    with cudnn.flags():  # torch's defaults: enabled=False, the others as they start
+        assert cudnn.enabled is False and cudnn.allow_tf32 is True
+    assert cudnn.enabled is True and cudnn.allow_tf32 is True
+    with pytest.raises(RuntimeError), cudnn.flags(enabled=True, benchmark=True, deterministic=True):
+        assert cudnn.benchmark is True and cudnn.deterministic is True
+        raise RuntimeError("the flags come back after an error too")
+    assert (cudnn.enabled, cudnn.benchmark, cudnn.deterministic, cudnn.allow_tf32) == (True, False, False, True)

@@ -13,6 +13,10 @@ norms run on hubkit's own kernels and these flags change nothing. Defaults are t
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
+
 enabled = True
 benchmark = False
 deterministic = False
@@ -39,3 +43,21 @@ def unavailable_reason() -> str | None:
     from hubkit.kernels import cudnn
 
     return cudnn.unavailable_reason()
+
+
+@contextlib.contextmanager
+def flags(enabled: bool = False, benchmark: bool = False, benchmark_limit: int | None = 10,
+          deterministic: bool = False, allow_tf32: bool = True) -> Iterator[None]:  # fmt: skip
+    """``with hubkit.backends.cudnn.flags(enabled=False): ...``: torch's context manager, with its defaults (every
+    flag is set for the block, ``enabled`` to False unless given) and all of them restored afterwards.
+    ``benchmark_limit`` is accepted; hubkit's benchmark mode always times every algorithm."""
+    module = sys.modules[__name__]
+    names = ("enabled", "benchmark", "deterministic", "allow_tf32")
+    saved = {name: getattr(module, name) for name in names}
+    try:
+        for name, value in zip(names, (enabled, benchmark, deterministic, allow_tf32)):
+            setattr(module, name, bool(value))
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
