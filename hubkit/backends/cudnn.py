@@ -24,10 +24,11 @@ allow_tf32 = True
 
 
 def is_available() -> bool:
-    """True when a cuDNN library was found and loads (a GPU is not needed to answer)."""
+    """True when a cuDNN library was found and loads (a GPU is not needed to answer), unless a first GPU
+    convolution found it built for another CUDA version than cupy's (then ``unavailable_reason()`` says so)."""
     from hubkit.kernels import cudnn
 
-    return cudnn.library() is not None
+    return cudnn.library() is not None and cudnn._checked_runtime is not False
 
 
 def version() -> int | None:

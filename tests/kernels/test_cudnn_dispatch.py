@@ -151,3 +151,16 @@ def test_disabled_or_other_dtypes_never_reach_cudnn(fake, monkeypatch):
     monkeypatch.setattr(flags, "enabled", False)
     assert cudnn.conv2d(x, w, *ARGS) is None
     assert fake.built == [] and fake.legacy == []
+
+
+def test_a_cudnn_for_another_cuda_major_version_is_not_mixed_in(fake, monkeypatch):
+    import cupy
+
+    monkeypatch.setattr(cudnn, "_checked_runtime", None)
+    cupy.cuda.runtime = types.SimpleNamespace(runtimeGetVersion=lambda: 12080)  # cupy on CUDA 12.8
+    assert cudnn.conv2d(_Array((2, 4, 8, 8)), _Array((6, 4, 3, 3)), *ARGS) is None
+    reason = cudnn.unavailable_reason()
+    assert "built for CUDA 13" in reason and "cupy runs on CUDA 12" in reason
+    assert "nvidia-cudnn wheel for CUDA 12" in reason
+    assert flags.is_available() is False
+    assert fake.built == [] and fake.legacy == []
