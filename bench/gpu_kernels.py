@@ -4,7 +4,9 @@ torch.profiler's CUDA activity comes from CUPTI, which sees every kernel launche
 cuDNN's included, so the same table covers both libraries. For each case it prints the kernels by device
 time and the host-side CUDA calls (launches, synchronizations, allocations) by host time, per step.
 
-    python bench/gpu_kernels.py [--only train] [--steps 5] [--rows 25] [--trace DIR]
+    python bench/gpu_kernels.py [--only TEXT] [--steps 5] [--rows 25] [--trace DIR]
+
+Cases are bench/gpu.py's; by default its ResNet-18 training step (N=32) and inference (N=64).
 """
 
 from __future__ import annotations
@@ -12,51 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
-from engine_training import resnet18, train_case
+from gpu import CASES  # bench/gpu.py's cases: the same models, batches and data
 
-import hubkit
-
-_rng = np.random.default_rng(0)
-_X = _rng.standard_normal((32, 3, 224, 224), dtype=np.float32)
-_Y = _rng.integers(0, 1000, 32)
-
-
-class _Case:
-    def __init__(self, name, hubkit, torch):
-        self.name, self.hubkit, self.torch = name, hubkit, torch
-
-
-def _infer(batch: int) -> _Case:
-    x = _rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)
-
-    def hub():
-        model = hubkit.load("resnet18").to("cuda").eval()
-        xt = hubkit.tensor(x, device="cuda")
-
-        def run():
-            with hubkit.no_grad():
-                return model(xt)
-
-        return run
-
-    def tor():
-        import torch
-        import torchvision
-
-        model = torchvision.models.resnet18(weights=None).cuda().eval()
-        xt = torch.from_numpy(x).cuda()
-
-        def run():
-            with torch.no_grad():
-                return model(xt)
-
-        return run
-
-    return _Case(f"infer ResNet-18 N={batch}", hub, tor)
-
-
-CASES = [train_case(_Case, "ResNet-18 224px N=32", resnet18, _X, _Y, device="cuda"), _infer(64)]
+# without --only: the two ResNet-18 rows of issue 14's table
+DEFAULT = ("train ResNet-18 224px N=32 step", "infer ResNet-18 224px N=64")
 
 
 def _table(prof, sort: str, rows: int, steps: int) -> None:
@@ -82,13 +43,13 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="")
+    parser.add_argument("--only", default="", help="bench/gpu.py's cases whose name contains this text")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rows", type=int, default=25)
     parser.add_argument("--trace", default="", help="write Chrome traces (one per case and library) here")
     args = parser.parse_args()
     for case in CASES:
-        if args.only not in case.name:
+        if (args.only not in case.name) if args.only else (case.name not in DEFAULT):
             continue
         for lib, build in (("hubkit", case.hubkit), ("torch", case.torch)):
             fn = build()
@@ -106,7 +67,7 @@ def main() -> None:
             _table(prof, "host", 12, args.steps)
             if args.trace:
                 os.makedirs(args.trace, exist_ok=True)
-                prof.export_chrome_trace(os.path.join(args.trace, f"{case.name.split()[0]}-{lib}.json"))
+                prof.export_chrome_trace(os.path.join(args.trace, f"{'-'.join(case.name.split()[:2])}-{lib}.json"))
 
 
 if __name__ == "__main__":

@@ -36,28 +36,20 @@ def _resnet18_step():
     return step
 
 
-def _resnet18_infer():
-    hubkit.manual_seed(0)
-    model = hubkit.load("resnet18").to("cuda").eval()
-    x = hubkit.tensor(np.random.default_rng(0).standard_normal((64, 3, 224, 224), dtype=np.float32), device="cuda")
+def _infer(name: str, batch: int):
+    def build():
+        hubkit.manual_seed(0)
+        model = hubkit.load(name).to("cuda").eval()
+        x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+        xt = hubkit.tensor(x, device="cuda")
 
-    def run():
-        with hubkit.no_grad():
-            model(x)
+        def run():
+            with hubkit.no_grad():
+                model(xt)
 
-    return run
+        return run
 
-
-def _vit_infer():
-    hubkit.manual_seed(0)
-    model = hubkit.load("vit_b_16").to("cuda").eval()
-    x = hubkit.tensor(np.random.default_rng(0).standard_normal((1, 3, 224, 224), dtype=np.float32), device="cuda")
-
-    def run():
-        with hubkit.no_grad():
-            model(x)
-
-    return run
+    return build
 
 
 def main() -> None:
@@ -67,8 +59,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--only", default="", help="the cases whose label contains this text")
-    cases = (("resnet18 train step N=32", _resnet18_step), ("resnet18 infer N=64", _resnet18_infer),
-             ("vit_b_16 infer N=1", _vit_infer))  # fmt: skip
+    cases = (("resnet18 train step N=32", _resnet18_step), ("resnet18 infer N=64", _infer("resnet18", 64)),
+             ("vit_b_16 infer N=1", _infer("vit_b_16", 1)))  # fmt: skip
     args = parser.parse_args()
     for label, build in cases:
         if args.only not in label:

@@ -687,7 +687,7 @@ def _channel_mean_and_sq_dev(x: cp.ndarray) -> tuple[cp.ndarray, cp.ndarray, int
     c = x.shape[1]
     t = x.dtype.type
     count = x.size // c
-    if x.size // (x.shape[0] * c) < _PLANE_KERNEL_MIN:
+    if x.size // max(x.shape[0] * c, 1) < _PLANE_KERNEL_MIN:
         axes = generic.channel_axes(x)
         mean = x.mean(axis=axes)
         return mean, _sq_dev_sum(x, mean.reshape(generic.channel_shape(x)), axis=axes).reshape(c, 1), 1

@@ -128,7 +128,10 @@ class _Library:
         self.dll.cudnnGetErrorString.argtypes = (ctypes.c_int,)
         self.version = int(self.dll.cudnnGetVersion())
         self.cudart_version = int(self.dll.cudnnGetCudartVersion())
-        for name, argtypes in {**_PROTOTYPES, **cudnn_graph.PROTOTYPES}.items():
+        # the batch-norm calls are deprecated in cuDNN 9: a build without them keeps hubkit's own batch norm
+        self.has_batch_norm = all(hasattr(self.dll, name) for name in _BN_PROTOTYPES)
+        prototypes = {**_PROTOTYPES, **cudnn_graph.PROTOTYPES, **(_BN_PROTOTYPES if self.has_batch_norm else {})}
+        for name, argtypes in prototypes.items():
             fn = getattr(self.dll, name)
             fn.argtypes = argtypes
             fn.restype = ctypes.c_int
@@ -419,17 +422,25 @@ def _plan_for(lib, cp, kind, dtype_char, x_shape, w_shape, stride, pads, dilatio
 
 def _run(lib: _Library, cp: Any, name: str, handle: Any, plan: _Plan, algo: _Algo, dtype_char: str,
          operands: tuple[Any, ...]) -> None:  # fmt: skip
-    one, zero = (_ONE_D, _ZERO_D) if dtype_char == "d" else (_ONE_F, _ZERO_F)
+    one, zero = _units(dtype_char)
     workspace = cp.empty(algo.workspace, dtype=cp.uint8) if algo.workspace else None
     plan.set_math(lib, algo.math)
     (a_desc, a), (b_desc, b), (out_desc, out) = operands
-    lib.check(name, handle, ctypes.addressof(one), a_desc, a.data.ptr, b_desc, b.data.ptr, plan.conv, algo.algo,
-              workspace.data.ptr if workspace is not None else None, algo.workspace, ctypes.addressof(zero),
+    lib.check(name, handle, one, a_desc, a.data.ptr, b_desc, b.data.ptr, plan.conv, algo.algo,
+              workspace.data.ptr if workspace is not None else None, algo.workspace, zero,
               out_desc, out.data.ptr)  # fmt: skip
 
 
 _ONE_F, _ZERO_F = ctypes.c_float(1.0), ctypes.c_float(0.0)
 _ONE_D, _ZERO_D = ctypes.c_double(1.0), ctypes.c_double(0.0)
+_UNITS = {"d": (ctypes.addressof(_ONE_D), ctypes.addressof(_ZERO_D))}
+_UNITS_FLOAT = (ctypes.addressof(_ONE_F), ctypes.addressof(_ZERO_F))
+
+
+def _units(dtype_char: str) -> tuple[int, int]:
+    """Addresses of 1 and 0 in the type cuDNN scales ``dtype_char`` data with (double for float64, else float):
+    its alpha and beta."""
+    return _UNITS.get(dtype_char, _UNITS_FLOAT)
 
 
 def _build_graph(lib, handle, kind, dtype_char, shapes, stride, pads, dilation, alignment, tf32,
@@ -590,6 +601,10 @@ def _bn_descriptors_for(lib: _Library, dtype_char: str, shape: tuple[int, ...]):
         if not ok:
             lib.call("cudnnDestroyTensorDescriptor", x)
             lib.call("cudnnDestroyTensorDescriptor", stats)
+        while len(_bn_descriptors) >= _PLAN_CACHE_SIZE:  # the oldest shapes go first, as plans do
+            old = _bn_descriptors.pop(next(iter(_bn_descriptors)))
+            for desc in old or ():
+                lib.call("cudnnDestroyTensorDescriptor", desc)
         _bn_descriptors[key] = (x, stats) if ok else None
     return _bn_descriptors[key]
 
@@ -600,14 +615,9 @@ def _bn_ready(cp: Any, x: Any, *params: Any):
     if x.ndim != 4 or x.dtype.char not in "fd" or any(p is not None and p.dtype != x.dtype for p in params):
         return None
     ready = _ready(cp, x.dtype.char)
-    if ready is None or not hasattr(ready[0].dll, "cudnnBatchNormalizationForwardTraining"):
+    if ready is None or not ready[0].has_batch_norm:
         return None
     lib = ready[0]
-    if not getattr(lib, "bn_typed", False):
-        for name, argtypes in _BN_PROTOTYPES.items():
-            fn = getattr(lib.dll, name)
-            fn.argtypes, fn.restype = argtypes, ctypes.c_int
-        lib.bn_typed = True
     descs = _bn_descriptors_for(lib, x.dtype.char, tuple(x.shape))
     if descs is None:
         return None
@@ -643,9 +653,9 @@ def batch_norm_training(x: Any, weight: Any, bias: Any, running_mean: Any, runni
     scale, shift = _scale_and_bias(cp, weight, bias, c, x.dtype)
     y = cp.empty_like(x)
     mean, inv_std = cp.empty(c, dtype=x.dtype), cp.empty(c, dtype=x.dtype)
-    one, zero = (_ONE_D, _ZERO_D) if x.dtype.char == "d" else (_ONE_F, _ZERO_F)
+    one, zero = _units(x.dtype.char)
     status = lib.dll.cudnnBatchNormalizationForwardTraining(
-        handle, _BN_SPATIAL, ctypes.addressof(one), ctypes.addressof(zero), x_desc, x.data.ptr, x_desc, y.data.ptr,
+        handle, _BN_SPATIAL, one, zero, x_desc, x.data.ptr, x_desc, y.data.ptr,
         stats_desc, scale.data.ptr, shift.data.ptr, float(momentum), _ptr(running_mean), _ptr(running_var),
         float(eps), mean.data.ptr, inv_std.data.ptr,
     )  # fmt: skip
@@ -664,9 +674,9 @@ def batch_norm_inference(x: Any, weight: Any, bias: Any, running_mean: Any, runn
     lib, handle, x_desc, stats_desc = ready
     scale, shift = _scale_and_bias(cp, weight, bias, x.shape[1], x.dtype)
     y = cp.empty_like(x)
-    one, zero = (_ONE_D, _ZERO_D) if x.dtype.char == "d" else (_ONE_F, _ZERO_F)
+    one, zero = _units(x.dtype.char)
     status = lib.dll.cudnnBatchNormalizationForwardInference(
-        handle, _BN_SPATIAL, ctypes.addressof(one), ctypes.addressof(zero), x_desc, x.data.ptr, x_desc, y.data.ptr,
+        handle, _BN_SPATIAL, one, zero, x_desc, x.data.ptr, x_desc, y.data.ptr,
         stats_desc, scale.data.ptr, shift.data.ptr, running_mean.data.ptr, running_var.data.ptr, float(eps),
     )  # fmt: skip
     return None if status else y
@@ -687,10 +697,10 @@ def batch_norm_backward(gy: Any, saved: SavedBatchNorm, inv_std: Any, weight: An
     scale, _ = _scale_and_bias(cp, weight, None, c, x.dtype)
     gx = cp.empty_like(x)
     gw, gb = cp.empty(c, dtype=x.dtype), cp.empty(c, dtype=x.dtype)
-    one, zero = (_ONE_D, _ZERO_D) if x.dtype.char == "d" else (_ONE_F, _ZERO_F)
+    one, zero = _units(x.dtype.char)
     lib.check(
-        "cudnnBatchNormalizationBackward", handle, _BN_SPATIAL, ctypes.addressof(one), ctypes.addressof(zero),
-        ctypes.addressof(one), ctypes.addressof(zero), x_desc, x.data.ptr, x_desc, gy.data.ptr, x_desc, gx.data.ptr,
+        "cudnnBatchNormalizationBackward", handle, _BN_SPATIAL, one, zero,
+        one, zero, x_desc, x.data.ptr, x_desc, gy.data.ptr, x_desc, gx.data.ptr,
         stats_desc, scale.data.ptr, gw.data.ptr, gb.data.ptr, float(saved.eps), saved.mean.data.ptr,
         inv_std.data.ptr,
     )  # fmt: skip
