@@ -146,17 +146,24 @@ def argwhere(input: Tensor) -> Tensor:  # noqa: A002
 # ---------------------------------------------------------------- the scatter family
 
 
-def multiply_at(target: Any, index: tuple, values: Any) -> None:
-    """``target[index] *= values`` in place, repeated positions multiplying in (numpy's ``multiply.at``).
+def reduce_at(ufunc: str, target: Any, index: tuple, values: Any) -> None:
+    """``target[index] = ufunc(target[index], values)`` in place with repeated positions combining in, for
+    ``ufunc`` 'multiply', 'maximum' or 'minimum' (numpy's ``ufunc.at``).
 
-    cupy's ``ufunc.at`` has no ``multiply``, so a CUDA array makes one round trip through the host.
+    cupy's ``ufunc.at`` has no ``multiply``, and its ``maximum``/``minimum`` round float64 through float32,
+    so a CUDA array makes one round trip through the host (these ops are rare; ``add`` has its own seam).
     """
     if get_array_module(target) is np:
-        np.multiply.at(target, index, values)
+        getattr(np, ufunc).at(target, index, values)
         return
     host = to_device(target, CPU)
-    np.multiply.at(host, tuple(to_device(i, CPU) for i in index), to_device(values, CPU))
+    getattr(np, ufunc).at(host, tuple(to_device(i, CPU) for i in index), to_device(values, CPU))
     target[...] = to_device(host, device_of(target))
+
+
+def multiply_at(target: Any, index: tuple, values: Any) -> None:
+    """``target[index] *= values`` in place, repeated positions multiplying in."""
+    reduce_at("multiply", target, index, values)
 
 
 def _scatter_where(xp: Any, idx: Any, axis: int) -> tuple[Any, ...]:
@@ -276,7 +283,7 @@ class ScatterReduce(Function):
         if self.reduce in ("sum", "mean"):  # the scatter-add seam: deterministic on CUDA when that is asked for
             add_at(out, self.where, block)
         else:
-            {"prod": xp.multiply, "amax": xp.maximum, "amin": xp.minimum}[self.reduce].at(out, self.where, block)
+            reduce_at({"prod": "multiply", "amax": "maximum", "amin": "minimum"}[self.reduce], out, self.where, block)
         count = None
         if self.reduce == "mean":
             count = xp.zeros(x.shape, dtype=x.dtype)
