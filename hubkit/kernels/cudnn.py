@@ -504,7 +504,7 @@ def _convolve(cp: Any, kind: str, dtype_char: str, groups: int, stride: Pair, pa
                 while len(_graphs) > _PLAN_CACHE_SIZE:  # the oldest plans go first
                     _, old = _graphs.popitem(last=False)
                     if old:
-                        old.descriptors.destroy()
+                        old.destroy()
         if graph and _run_graph(lib, cp, device, graph, key, arrays):
             return True
     got = _plan_for(lib, cp, kind, dtype_char, x_shape, w_shape, stride, pads, dilation, groups, tf32, deterministic,

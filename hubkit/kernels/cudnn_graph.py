@@ -17,6 +17,8 @@ Enumeration values are cuDNN's (``cudnn_graph.h``, stable across cuDNN 8.x and 9
 from __future__ import annotations
 
 import ctypes
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,14 +101,31 @@ class Descriptors:
         self.made.clear()
 
 
+PACKS_PER_PLAN = 32  # variant packs kept per plan: one per set of device pointers seen, the oldest go first
+
+
 @dataclass
 class GraphPlan:
-    """A finalized execution plan and what a call needs: the workspace size and the tensors' ids."""
+    """A finalized execution plan and what a call needs: the workspace size and the tensors' ids.
+
+    ``packs`` keeps the variant packs (the device pointers of one call) by their pointers: cupy's memory pool
+    hands a layer the same addresses step after step, so a steady call is one ``cudnnBackendExecute``.
+    """
 
     descriptors: Descriptors
     plan: int
     workspace: int
     engine_notes: tuple[int, ...]
+    packs: OrderedDict = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def destroy(self) -> None:
+        """Free the variant packs, the plan and every descriptor it was built from."""
+        with self.lock:
+            for pack in self.packs.values():
+                self.descriptors.lib.call("cudnnBackendDestroyDescriptor", pack)
+            self.packs.clear()
+            self.descriptors.destroy()
 
 
 def _tensor(d: Descriptors, uid: int, data_type: int, shape: tuple[int, ...], alignment: int) -> int:
@@ -217,22 +236,36 @@ def build(lib: Any, handle: Any, kind: str, data_type: int, compute_type: int, s
 _PACK_UIDS = (ctypes.c_int64 * 3)(UIDS["x"], UIDS["w"], UIDS["y"])
 
 
-def execute(lib: Any, handle: Any, plan: GraphPlan, pointers: tuple[int, int, int], workspace: int | None) -> int:
-    """Run ``plan`` on the device pointers of (x, w, y); the status (0: queued on the handle's stream)."""
-    dll = lib.dll
+def _variant_pack(dll: Any, pointers: tuple[int, int, int], workspace: int | None) -> tuple[int, int]:
+    """A finalized variant pack for the device pointers of (x, w, y) and the workspace: (pack, 0) or (0, status)."""
     pack = ctypes.c_void_p()
     status = dll.cudnnBackendCreateDescriptor(VARIANT_PACK, ctypes.byref(pack))
     if status:
-        return status
-    try:
-        ptrs = (ctypes.c_void_p * 3)(*pointers)
-        status = (
-            dll.cudnnBackendSetAttribute(pack, PACK_UIDS, T_INT64, 3, _PACK_UIDS)
-            or dll.cudnnBackendSetAttribute(pack, PACK_POINTERS, T_VOID_PTR, 3, ptrs)
-            or dll.cudnnBackendSetAttribute(pack, PACK_WORKSPACE, T_VOID_PTR, 1, (ctypes.c_void_p * 1)(workspace))
-            or dll.cudnnBackendFinalize(pack)
-            or dll.cudnnBackendExecute(handle, plan.plan, pack)
-        )
-    finally:
-        lib.dll.cudnnBackendDestroyDescriptor(pack)
-    return status
+        return 0, status
+    ptrs = (ctypes.c_void_p * 3)(*pointers)
+    status = (
+        dll.cudnnBackendSetAttribute(pack, PACK_UIDS, T_INT64, 3, _PACK_UIDS)
+        or dll.cudnnBackendSetAttribute(pack, PACK_POINTERS, T_VOID_PTR, 3, ptrs)
+        or dll.cudnnBackendSetAttribute(pack, PACK_WORKSPACE, T_VOID_PTR, 1, (ctypes.c_void_p * 1)(workspace))
+        or dll.cudnnBackendFinalize(pack)
+    )
+    if status:
+        dll.cudnnBackendDestroyDescriptor(pack)
+        return 0, status
+    return pack.value, 0
+
+
+def execute(lib: Any, handle: Any, plan: GraphPlan, pointers: tuple[int, int, int], workspace: int | None) -> int:
+    """Run ``plan`` on the device pointers of (x, w, y); the status (0: queued on the handle's stream)."""
+    dll = lib.dll
+    key = (*pointers, workspace)
+    with plan.lock:
+        pack = plan.packs.get(key)
+        if pack is None:
+            pack, status = _variant_pack(dll, pointers, workspace)
+            if status:
+                return status
+            plan.packs[key] = pack
+            if len(plan.packs) > PACKS_PER_PLAN:
+                dll.cudnnBackendDestroyDescriptor(plan.packs.popitem(last=False)[1])
+        return dll.cudnnBackendExecute(handle, plan.plan, pack)

@@ -164,3 +164,70 @@ def test_a_cudnn_for_another_cuda_major_version_is_not_mixed_in(fake, monkeypatc
     assert "nvidia-cudnn wheel for CUDA 12" in reason
     assert flags.is_available() is False
     assert fake.built == [] and fake.legacy == []
+
+
+class _PackDll:
+    """The graph API's variant-pack calls, recorded; ``fail`` names a call that returns an error status."""
+
+    def __init__(self, fail: str = "") -> None:
+        self.calls, self.live, self.fail, self.next = [], set(), fail, 100
+
+    def _status(self, name: str) -> int:
+        self.calls.append(name)
+        return 3000 if name == self.fail else 0
+
+    def cudnnBackendCreateDescriptor(self, kind, ref):
+        if self._status("create"):
+            return 3000
+        self.next += 1
+        ref._obj.value = self.next
+        self.live.add(self.next)
+        return 0
+
+    def cudnnBackendSetAttribute(self, *args):
+        return self._status("set")
+
+    def cudnnBackendFinalize(self, pack):
+        return self._status("finalize")
+
+    def cudnnBackendExecute(self, handle, plan, pack):
+        assert pack in self.live, "executed a destroyed variant pack"
+        return self._status("execute")
+
+    def cudnnBackendDestroyDescriptor(self, pack):
+        self.live.discard(pack.value if hasattr(pack, "value") else pack)
+        self.calls.append("destroy")
+        return 0
+
+
+def _pack_lib(dll):
+    return types.SimpleNamespace(dll=dll, call=lambda name, *args: getattr(dll, name)(*args))
+
+
+def test_a_steady_call_reuses_its_variant_pack_and_the_oldest_packs_are_freed():
+    dll = _PackDll()
+    lib = _pack_lib(dll)
+    plan = cudnn_graph.GraphPlan(cudnn_graph.Descriptors(lib), 7, 0, ())
+    assert cudnn_graph.execute(lib, "handle", plan, (1, 2, 3), None) == 0
+    assert cudnn_graph.execute(lib, "handle", plan, (1, 2, 3), None) == 0
+    assert dll.calls.count("create") == 1 and dll.calls.count("execute") == 2
+    cudnn_graph.execute(lib, "handle", plan, (1, 2, 3), 64)  # another workspace is another pack
+    assert dll.calls.count("create") == 2
+    for i in range(cudnn_graph.PACKS_PER_PLAN):
+        cudnn_graph.execute(lib, "handle", plan, (10 + i, 2, 3), None)
+    assert len(plan.packs) == cudnn_graph.PACKS_PER_PLAN == len(dll.live)
+    assert (1, 2, 3, None) not in plan.packs and dll.calls.count("destroy") == 2
+    plan.destroy()
+    assert dll.live == set() and not plan.packs
+
+
+@pytest.mark.parametrize("fail", ["create", "set", "finalize", "execute"])
+def test_a_refused_variant_pack_returns_the_status_and_leaves_nothing_behind(fail):
+    dll = _PackDll(fail)
+    lib = _pack_lib(dll)
+    plan = cudnn_graph.GraphPlan(cudnn_graph.Descriptors(lib), 7, 0, ())
+    assert cudnn_graph.execute(lib, "handle", plan, (1, 2, 3), None) == 3000
+    if fail == "execute":  # a finalized pack stays with its plan (freed with it)
+        assert len(plan.packs) == 1
+        plan.destroy()
+    assert not plan.packs and dll.live == set()
