@@ -143,6 +143,16 @@ def sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maxim
     return kernels_for(p).sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize)
 
 
+def sgd_update_many(ps, gs, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """:func:`sgd_update` over lists of parameters, gradients and buffers (one launch on the GPU, torch's
+    foreach path); returns the buffers to keep."""
+    many = getattr(kernels_for(ps[0]), "sgd_update_many", None)
+    if many is not None:
+        return many(ps, gs, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize)
+    return [sgd_update(p, g, b, lr, momentum, dampening, weight_decay, nesterov, maximize)
+            for p, g, b in zip(ps, gs, bufs)]  # fmt: skip
+
+
 def adam_update(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, decoupled,
                 maximize):  # fmt: skip
     return kernels_for(p).adam_update(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,

@@ -14,6 +14,7 @@ cupy array arrives.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import cupy as cp
 import numpy as np
@@ -890,6 +891,99 @@ def sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maxim
         buf = cp.empty_like(p)
     _sgd_kernel(g, t(lr), t(momentum), t(dampening), t(weight_decay), bool(nesterov), bool(maximize), first, p, buf)
     return buf
+
+
+# SGD over a whole parameter group in one launch (torch's foreach path): thread i finds its tensor by a binary
+# search of the running element counts in ``ends``, then applies the per-tensor kernel's arithmetic above, in
+# the same order. ``table`` holds (p, g, buf) device pointers per tensor, then ``ends``.
+_SGD_MANY_SOURCE = r"""
+extern "C" __global__ void hubkit_sgd_many_TYPE(
+        const long long* __restrict__ table, int n, long long total, TYPE lr, TYPE momentum, TYPE dampening,
+        TYPE weight_decay, bool nesterov, bool maximize, bool first, bool with_momentum) {
+    const long long* ends = table + 3 * n;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)blockDim.x * gridDim.x) {
+        int lo = 0, hi = n - 1;
+        while (lo < hi) {
+            const int mid = (lo + hi) >> 1;
+            if (ends[mid] > i) hi = mid; else lo = mid + 1;
+        }
+        const long long j = i - (lo ? ends[lo - 1] : 0);
+        TYPE* p = (TYPE*)table[3 * lo];
+        const TYPE* grad = (const TYPE*)table[3 * lo + 1];
+        TYPE* buf = (TYPE*)table[3 * lo + 2];
+        TYPE g = maximize ? -grad[j] : grad[j];
+        if (weight_decay != (TYPE)0) g = g + weight_decay * p[j];
+        if (with_momentum) {
+            const TYPE b = first ? g : buf[j] * momentum + ((TYPE)1 - dampening) * g;
+            buf[j] = b;
+            g = nesterov ? g + momentum * b : b;
+        }
+        p[j] = p[j] - lr * g;
+    }
+}
+"""
+_sgd_many_kernels: dict[str, cp.RawKernel] = {}
+_sgd_tables: OrderedDict[tuple, cp.ndarray] = OrderedDict()  # device copies of recent pointer tables
+_SGD_TABLES_KEPT = 8
+
+
+def _sgd_table(device: int, table: list[int]) -> cp.ndarray:
+    """The pointer table on the device: a steady training loop sees the same pointers every step (cupy's pool
+    hands them out again), so the host-to-device copy happens once."""
+    key = (device, *table)
+    found = _sgd_tables.get(key)
+    if found is None:
+        found = _sgd_tables[key] = cp.asarray(np.array(table, dtype=np.int64))
+        while len(_sgd_tables) > _SGD_TABLES_KEPT:
+            _sgd_tables.popitem(last=False)
+    return found
+
+
+def sgd_update_many(ps, gs, bufs, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """:func:`sgd_update` for every (p, g, buf) of a parameter group in one or two launches (two when some
+    parameters start their momentum this step); returns the buffers to keep. Parameters of another dtype, a
+    non-contiguous layout or another device than the first take the per-parameter path."""
+    dtype, device = ps[0].dtype, ps[0].data.device_id
+    with_momentum = momentum != 0
+    bufs = list(bufs) if with_momentum else [None] * len(ps)
+    rows: dict[bool, list[int]] = {False: [], True: []}  # first step of the momentum -> (p, g, buf) pointers
+    ends: dict[bool, list[int]] = {False: [], True: []}
+    for i, (p, g) in enumerate(zip(ps, gs)):
+        buf = bufs[i]
+        if not isinstance(p, cp.ndarray) or not isinstance(g, cp.ndarray):
+            bufs[i] = generic.sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize)
+            continue
+        if not (p.dtype == dtype and g.dtype == dtype and p.flags.c_contiguous and g.flags.c_contiguous
+                and p.data.device_id == device and g.data.device_id == device and g.size == p.size
+                and dtype in _FUSED_DTYPES
+                and (buf is None or (buf.dtype == dtype and buf.flags.c_contiguous and buf.size == p.size)))):
+            bufs[i] = sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize)
+            continue
+        first = with_momentum and buf is None
+        if first:
+            buf = bufs[i] = cp.empty_like(p)
+        rows[first] += (p.data.ptr, g.data.ptr, p.data.ptr if buf is None else buf.data.ptr)
+        ends[first].append((ends[first][-1] if ends[first] else 0) + p.size)
+    if not (rows[False] or rows[True]):
+        return bufs
+    ctype = "double" if dtype == np.float64 else "float"
+    kernel = _sgd_many_kernels.get(ctype)
+    if kernel is None:
+        kernel = _sgd_many_kernels[ctype] = cp.RawKernel(_SGD_MANY_SOURCE.replace("TYPE", ctype),
+                                                         f"hubkit_sgd_many_{ctype}")  # fmt: skip
+    t = dtype.type
+    with cp.cuda.Device(device):
+        for first in (False, True):
+            total = ends[first][-1] if ends[first] else 0
+            if not total:
+                continue
+            table = _sgd_table(device, rows[first] + ends[first])
+            blocks = min(-(-total // 256), 4096)
+            kernel((blocks,), (256,), (table, np.int32(len(ends[first])), np.int64(total), t(lr), t(momentum),
+                                       t(dampening), t(weight_decay), np.bool_(nesterov), np.bool_(maximize),
+                                       np.bool_(first), np.bool_(with_momentum)))  # fmt: skip
+    return bufs
 
 
 _adam_kernel = cp.ElementwiseKernel(

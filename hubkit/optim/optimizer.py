@@ -6,9 +6,10 @@ whose step is not a per-group loop (LBFGS) override ``step`` instead.
 
 State lives in ``self.state[param]`` as torch keeps it: array state as Tensors (``exp_avg``,
 ``momentum_buffer``, ...), ``step`` as a 0-d float32 Tensor (float64 when the default dtype is float64).
-``foreach`` and ``fused`` pick one of torch's implementations of the same update; hubkit has one (a loop
-over the parameters on raw arrays, with a single fused cupy kernel per parameter on the GPU for SGD and
-Adam), so those flags are accepted, recorded in the group and change nothing. ``capturable`` (CUDA graph
+``foreach`` and ``fused`` pick one of torch's implementations of the same update; hubkit has mostly one (a
+loop over the parameters on raw arrays, with a single fused cupy kernel per parameter on the GPU for SGD and
+Adam), so those flags are accepted and recorded in the group; the exception is SGD on the GPU, whose whole
+group is one launch unless ``foreach=False``. ``capturable`` (CUDA graph
 capture) and ``differentiable`` (autograd through the step) have no hubkit counterpart: True is refused.
 """
 

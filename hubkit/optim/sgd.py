@@ -22,8 +22,9 @@ class SGD(Optimizer):
         g = g + momentum * buf if nesterov else buf
         p -= lr * g
 
-    ``foreach``/``fused`` are accepted and change nothing (see ``hubkit.optim.optimizer``); on the GPU the
-    update is one fused kernel per parameter. ``differentiable=True`` is refused.
+    On the GPU the update of a whole parameter group is one kernel launch (torch's ``foreach`` path, also the
+    default); ``foreach=False`` makes it one launch per parameter, and on the CPU both are a loop over the
+    parameters. ``fused`` is accepted and changes nothing; ``differentiable=True`` is refused.
     """
 
     def __init__(self, params: Iterable[Any], lr: float | Tensor = 1e-3, momentum: float = 0.0,
@@ -43,15 +44,18 @@ class SGD(Optimizer):
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, momentum, dampening = to_scalar(group["lr"]), group["momentum"], group["dampening"]
         weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            if momentum == 0:
-                kernels.sgd_update(p.array, p.grad.array, None, lr, 0.0, dampening, weight_decay, nesterov, maximize)
-                continue
-            state = self.state[p]
-            buf = state.get("momentum_buffer")
-            new = kernels.sgd_update(p.array, p.grad.array, None if buf is None else buf.array, lr, momentum,
-                                     dampening, weight_decay, nesterov, maximize)  # fmt: skip
-            if buf is None:
-                state["momentum_buffer"] = Tensor._make(new)
+        params = [p for p in group["params"] if p.grad is not None]
+        if not params:
+            return
+        states = [self.state[p] for p in params] if momentum != 0 else None
+        bufs = [None if s.get("momentum_buffer") is None else s["momentum_buffer"].array for s in states] \
+            if states is not None else [None] * len(params)  # fmt: skip
+        args = (lr, momentum, dampening, weight_decay, nesterov, maximize)
+        if group["foreach"] is False:  # torch's for-loop implementation: one update per parameter
+            new = [kernels.sgd_update(p.array, p.grad.array, b, *args) for p, b in zip(params, bufs)]
+        else:
+            new = kernels.sgd_update_many([p.array for p in params], [p.grad.array for p in params], bufs, *args)
+        if states is not None:
+            for state, old, buf in zip(states, bufs, new):
+                if old is None:
+                    state["momentum_buffer"] = Tensor._make(buf)

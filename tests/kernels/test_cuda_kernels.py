@@ -255,3 +255,59 @@ def test_relu_backward_follows_torchs_rule(cuda):
     y = cupy.asarray(np.array([-1.0, 0.0, 2.0, np.nan], dtype=np.float32))
     gy = cupy.asarray(np.array([5.0, 6.0, 7.0, 8.0], dtype=np.float32))
     np.testing.assert_array_equal(cupy.asnumpy(cuda.relu_backward(gy, y)), [0.0, 0.0, 7.0, 8.0])
+
+
+SGD_SETTINGS = [  # lr, momentum, dampening, weight_decay, nesterov, maximize
+    (0.1, 0.0, 0.0, 0.0, False, False),
+    (0.1, 0.0, 0.0, 0.01, False, True),
+    (0.05, 0.9, 0.0, 0.01, False, False),
+    (0.05, 0.8, 0.0, 0.0, True, True),
+    (0.05, 0.5, 0.3, 0.001, False, False),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("settings", SGD_SETTINGS)
+def test_sgd_over_a_group_in_one_launch_gives_the_per_parameter_updates(cuda, dtype, settings):
+    import cupy
+
+    shapes = [(3, 5), (1,), (0, 4), (257,), (7, 3, 3, 3), (2, 2)]
+    host = [RNG.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [RNG.standard_normal(s).astype(dtype) for s in shapes]
+    grads[-1] = np.asfortranarray(grads[-1])  # a non-contiguous gradient takes the per-parameter kernel
+    many = [cupy.asarray(a) for a in host]
+    one = [cupy.asarray(a) for a in host]
+    gs = [cupy.asarray(g) for g in grads]
+    bufs_many = [None] * len(shapes)
+    bufs_one = [None] * len(shapes)
+    for step in range(3):
+        if step == 1:  # a parameter that starts its momentum later: both launches in one step
+            bufs_many[1] = bufs_one[1] = None
+        bufs_many = cuda.sgd_update_many(many, gs, bufs_many, *settings)
+        bufs_one = [cuda.sgd_update(p, g, b, *settings) for p, g, b in zip(one, gs, bufs_one)]
+        for a, b in zip(many, one):
+            np.testing.assert_allclose(cupy.asnumpy(a), cupy.asnumpy(b), rtol=1e-6, atol=1e-7)
+        for a, b in zip(bufs_many, bufs_one):
+            assert (a is None) == (b is None)
+            if a is not None:
+                np.testing.assert_allclose(cupy.asnumpy(a), cupy.asnumpy(b), rtol=1e-6, atol=1e-7)
+    reference = [a.copy() for a in host]
+    ref_bufs = [None] * len(shapes)
+    for step in range(3):  # and the CPU's rule
+        if step == 1:
+            ref_bufs[1] = None
+        ref_bufs = [cpu.sgd_update(p, g, b, *settings) for p, g, b in zip(reference, grads, ref_bufs)]
+    for a, b in zip(many, reference):
+        np.testing.assert_allclose(cupy.asnumpy(a), b, rtol=1e-5, atol=1e-6)
+
+
+def test_sgd_over_a_group_takes_mixed_dtypes(cuda):
+    import cupy
+
+    ps = [cupy.ones(4, dtype=np.float32), cupy.ones(3, dtype=np.float64), cupy.ones(2, dtype=np.float16)]
+    gs = [cupy.full(p.shape, 2, dtype=p.dtype) for p in ps]
+    bufs = cuda.sgd_update_many(ps, gs, [None] * 3, 0.25, 0.9, 0.0, 0.0, False, False)
+    for p, b in zip(ps, bufs):
+        assert p.dtype == b.dtype
+        np.testing.assert_array_equal(cupy.asnumpy(p), 0.5)
+        np.testing.assert_array_equal(cupy.asnumpy(b), 2)
