@@ -957,7 +957,7 @@ def sgd_update_many(ps, gs, bufs, lr, momentum, dampening, weight_decay, nestero
         if not (p.dtype == dtype and g.dtype == dtype and p.flags.c_contiguous and g.flags.c_contiguous
                 and p.data.device_id == device and g.data.device_id == device and g.size == p.size
                 and dtype in _FUSED_DTYPES
-                and (buf is None or (buf.dtype == dtype and buf.flags.c_contiguous and buf.size == p.size)))):
+                and (buf is None or (buf.dtype == dtype and buf.flags.c_contiguous and buf.size == p.size))):
             bufs[i] = sgd_update(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize)
             continue
         first = with_momentum and buf is None

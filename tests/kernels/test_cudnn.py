@@ -333,8 +333,9 @@ def test_benchmark_mode_times_algorithms_once_per_geometry(cp, monkeypatch):
     assert sorted(found) == ["cudnnFindConvolutionBackwardDataAlgorithm",
                              "cudnnFindConvolutionBackwardFilterAlgorithm", "cudnnFindConvolutionForwardAlgorithm"]
     monkeypatch.setattr(flags, "enabled", False)
+    # the timed winner may be an FFT or Winograd algorithm, whose error scales with the largest outputs
     for g, r in zip(got, _three(cp, x, w, gy, *args)):
-        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-4 * float(abs(r).max()))
 
 
 @pytest.mark.gpu
