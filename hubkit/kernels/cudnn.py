@@ -216,6 +216,7 @@ def _reset_for_tests() -> None:
         _plans.clear()
         _graphs.clear()
         _handles.clear()
+        _workspaces.clear()
         _bn_descriptors.clear()
         _bn_constants.clear()
         graph_refusals.clear()
@@ -261,6 +262,7 @@ _plans: OrderedDict[tuple, _Plan | None] = OrderedDict()  # legacy descriptors p
 _graphs: OrderedDict[tuple, Any] = OrderedDict()  # graph-API plans per call kind and geometry (False: refused)
 graph_refusals: list[str] = []  # geometries whose graph plan cuDNN refused at run time (the legacy calls run them)
 _handles: dict[int, list[Any]] = {}  # device -> [handle, the stream it is bound to]
+_workspaces: dict[tuple[int, int], Any] = {}  # (device, stream) -> the cuDNN scratch buffer
 
 
 def _new(lib: _Library, kind: str) -> ctypes.c_void_p:
@@ -363,6 +365,17 @@ def _handle(lib: _Library, cp: Any, device: int) -> Any:
     return entry[0]
 
 
+def _workspace(cp: Any, device: int, size: int) -> Any:
+    """Scratch memory of at least ``size`` bytes for a cuDNN call on the current stream, kept between calls (one
+    allocation less per convolution, and a steady pointer for the variant packs): calls queued on one stream
+    run in order, so they can share it. It grows to the largest size asked for, as torch's cached one does."""
+    key = (device, cp.cuda.get_current_stream().ptr)
+    buffer = _workspaces.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = _workspaces[key] = cp.empty(size, dtype=cp.uint8)
+    return buffer
+
+
 def _compatible(lib: _Library, cp: Any) -> bool:
     """cuDNN built for another CUDA major version than cupy's runtime must not be mixed into the process."""
     global _unavailable
@@ -423,7 +436,7 @@ def _plan_for(lib, cp, kind, dtype_char, x_shape, w_shape, stride, pads, dilatio
 def _run(lib: _Library, cp: Any, name: str, handle: Any, plan: _Plan, algo: _Algo, dtype_char: str,
          operands: tuple[Any, ...]) -> None:  # fmt: skip
     one, zero = _units(dtype_char)
-    workspace = cp.empty(algo.workspace, dtype=cp.uint8) if algo.workspace else None
+    workspace = _workspace(cp, cp.cuda.Device().id, algo.workspace) if algo.workspace else None
     plan.set_math(lib, algo.math)
     (a_desc, a), (b_desc, b), (out_desc, out) = operands
     lib.check(name, handle, one, a_desc, a.data.ptr, b_desc, b.data.ptr, plan.conv, algo.algo,
@@ -456,7 +469,7 @@ def _run_graph(lib: _Library, cp: Any, device: int, graph: cudnn_graph.GraphPlan
                arrays: dict[str, Any]) -> bool:  # fmt: skip
     """Execute a graph plan; False (and the geometry handed to the legacy calls) when cuDNN refuses it."""
     handle = _handle(lib, cp, device)
-    workspace = cp.empty(graph.workspace, dtype=cp.uint8) if graph.workspace else None
+    workspace = _workspace(cp, device, graph.workspace) if graph.workspace else None
     pointers = (arrays["x"].data.ptr, arrays["w"].data.ptr, arrays["y"].data.ptr)
     status = cudnn_graph.execute(lib, handle, graph, pointers, None if workspace is None else workspace.data.ptr)
     if not status:
@@ -531,8 +544,10 @@ def conv2d(x: Any, w: Any, stride: Pair, pads: Pads, dilation: Pair, groups: int
     if w.dtype != x.dtype or x.dtype.char not in _DATA_TYPES:
         return None
     x, w = cp.ascontiguousarray(x), cp.ascontiguousarray(w)
-    oh, ow = (conv_out_size(x.shape[2 + a], w.shape[2 + a], stride[a], *pads[a], dilation[a]) for a in (0, 1))
-    if min(oh, ow) <= 0:
+    (h, wd), (kh, kw) = x.shape[2:], w.shape[2:]
+    oh = conv_out_size(h, kh, stride[0], *pads[0], dilation[0])
+    ow = conv_out_size(wd, kw, stride[1], *pads[1], dilation[1])
+    if oh <= 0 or ow <= 0:
         return None
     y = cp.empty((x.shape[0], w.shape[0], oh, ow), dtype=x.dtype)
     done = _convolve(cp, "forward", x.dtype.char, groups, stride, pads, dilation, {"x": x, "w": w, "y": y})

@@ -401,3 +401,18 @@ def test_plans_are_built_once_per_geometry(cp):
     count = len(cudnn._graphs)
     _three(cp, x, w, gy, *args)
     assert len(cudnn._graphs) == count == 3  # forward, data, filter
+
+
+@pytest.mark.gpu
+def test_convolutions_on_another_stream_get_their_own_workspace(cp):
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    x, w, gy = _operands(cp, (8, 64, 28, 28), (64, 64, 3, 3), *args[:3], np.float32)
+    want = _three(cp, x, w, gy, *args)
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        got = _three(cp, x, w, gy, *args)
+    stream.synchronize()
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-4)
+    needed = any(g and g.workspace for key, g in cudnn._graphs.items() if key[3] == x.shape)
+    assert (stream.ptr in {stream_ptr for _, stream_ptr in cudnn._workspaces}) == needed

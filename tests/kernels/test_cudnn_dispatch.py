@@ -20,13 +20,13 @@ class _Memory:
 
 
 class _Array:
-    """What the dispatch reads of a cupy array: shape, dtype, itemsize and the device pointer."""
+    """What the dispatch reads of a cupy array: shape, dtype, itemsize, size and the device pointer."""
 
     next_ptr = 1 << 20
 
     def __init__(self, shape, dtype=np.float32, offset: int = 0) -> None:
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
-        self.itemsize, self.ndim = self.dtype.itemsize, len(self.shape)
+        self.itemsize, self.ndim, self.size = self.dtype.itemsize, len(self.shape), int(np.prod(self.shape))
         _Array.next_ptr += 1 << 16
         self.data = _Memory(_Array.next_ptr + offset)
 
@@ -42,9 +42,11 @@ class _Lib:
 def fake(monkeypatch):
     """A fake cupy and cuDNN; returns the record of what ran."""
     cupy = types.SimpleNamespace(
-        cuda=types.SimpleNamespace(Device=lambda *a: types.SimpleNamespace(id=0)),
+        cuda=types.SimpleNamespace(Device=lambda *a: types.SimpleNamespace(id=0),
+                                   get_current_stream=lambda: cupy.stream),
         empty=lambda shape, dtype=None: _Array(shape if isinstance(shape, tuple) else (shape,), dtype or np.uint8),
         ascontiguousarray=lambda a: a,
+        stream=types.SimpleNamespace(ptr=0),
         uint8=np.uint8,
     )  # fmt: skip
     monkeypatch.setitem(sys.modules, "cupy", cupy)
@@ -231,3 +233,15 @@ def test_a_refused_variant_pack_returns_the_status_and_leaves_nothing_behind(fai
         assert len(plan.packs) == 1
         plan.destroy()
     assert not plan.packs and dll.live == set()
+
+
+def test_the_workspace_is_kept_per_stream_and_grows_to_the_largest_size(fake):
+    import cupy
+
+    first = cudnn._workspace(cupy, 0, 4096)
+    assert cudnn._workspace(cupy, 0, 100) is first and first.shape == (4096,)
+    bigger = cudnn._workspace(cupy, 0, 8192)
+    assert bigger is not first and bigger.shape == (8192,) and cudnn._workspace(cupy, 0, 4096) is bigger
+    cupy.stream = types.SimpleNamespace(ptr=77)  # another stream gets a buffer of its own
+    assert cudnn._workspace(cupy, 0, 4096) is not bigger
+    assert cudnn._workspace(cupy, 1, 4096) is not bigger  # and so does another device

@@ -24,6 +24,15 @@ IntTriple = int | tuple[int, int, int]
 
 def _ntuple(value: Any, n: int, name: str, op: str, minimum: int) -> tuple[int, ...]:
     """``value`` as ``n`` ints >= ``minimum`` (an int is repeated; a sequence must have ``n`` entries)."""
+    if type(value) is int:  # the common cases first: this runs several times per convolution call
+        if value >= minimum:
+            return (value,) * n
+    elif type(value) is tuple and len(value) == n:
+        for v in value:
+            if type(v) is not int or v < minimum:
+                break
+        else:
+            return value
     values = (value,) * n if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else None
     if values is None or len(values) != n or not all(isinstance(v, int) and v >= minimum for v in values):
         raise ArgumentError(f"{op}: {name} must be an int >= {minimum} or {n} of them, got {value!r}")
@@ -54,10 +63,10 @@ def _check_operands(op: str, x: Tensor, w: Tensor, b: Tensor | None, groups: int
             f"{'' if b is None else ', ' + str(b.dtype)}: cast them with .to(dtype)"
         )
     c = x.shape[1]
-    kernel = "K" if dims == 1 else ", ".join("K" + a for a in ("D", "H", "W")[3 - dims :])
     if transposed:
         in_ch, out_ch = w.shape[0], w.shape[1] * groups
         if in_ch != c or in_ch % groups:
+            kernel = "K" if dims == 1 else ", ".join("K" + a for a in ("D", "H", "W")[3 - dims :])
             raise ShapeError(
                 f"{op}: input {tuple(x.shape)} has {c} channels but weight {tuple(w.shape)} expects {in_ch} "
                 f"(weight is (C_in, C_out/groups, {kernel}), divisible by groups={groups})"
@@ -89,11 +98,11 @@ def _resolve_padding(padding: Any, kernel: tuple[int, ...], stride: tuple[int, .
 
 def _check_output_size(op: str, x: Tensor, w: Tensor, stride: tuple[int, ...], pads: tuple[tuple[int, int], ...],
                        dilation: tuple[int, ...]) -> None:  # fmt: skip
-    for axis, (size, k, s, p, d) in enumerate(zip(x.shape[2:], w.shape[2:], stride, pads, dilation)):
-        if conv_out_size(size, k, s, p[0], p[1], d) < 1:
+    for axis, (size, k, (p0, p1), d) in enumerate(zip(x.shape[2:], w.shape[2:], pads, dilation)):
+        if size + p0 + p1 < d * (k - 1) + 1:  # no output position: conv_out_size(...) < 1
             raise ShapeError(
                 f"{op}: input {tuple(x.shape)} is too small for weight {tuple(w.shape)} along axis {axis + 2}: "
-                f"padded size {size + p[0] + p[1]} < dilated kernel size {d * (k - 1) + 1}"
+                f"padded size {size + p0 + p1} < dilated kernel size {d * (k - 1) + 1}"
             )
 
 

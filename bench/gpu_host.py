@@ -1,0 +1,127 @@
+"""Host time per call of the pieces a GPU layer is made of, hubkit beside torch: how long the host takes to
+queue one call (tiny operands, so the GPU keeps up and the launch queue never fills). The GPU rows of
+bench/gpu.py are host-bound where these add up to more than the device time.
+
+    python bench/gpu_host.py [--calls 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import hubkit
+import hubkit.nn.functional as F
+from hubkit import nn
+
+
+def _per_call_us(fn: Callable[[], object], calls: int) -> float:
+    import cupy
+
+    for _ in range(20):
+        fn()
+    cupy.cuda.Device().synchronize()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, time.perf_counter() - start)
+        cupy.cuda.Device().synchronize()
+    return best / calls * 1e6
+
+
+def _torch_per_call_us(fn: Callable[[], object], calls: int) -> float:
+    import torch
+
+    for _ in range(20):
+        fn()
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, time.perf_counter() - start)
+        torch.cuda.synchronize()
+    return best / calls * 1e6
+
+
+def _cases():
+    """(name, hubkit callable, torch callable or None)."""
+    import cupy
+    import torch
+
+    from hubkit.kernels import cuda, cudnn, cudnn_graph
+
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((2, 16, 8, 8), dtype=np.float32)
+    ws = rng.standard_normal((16, 16, 3, 3), dtype=np.float32) * 0.1
+    x, w = cupy.asarray(xs), cupy.asarray(ws)
+    xt, wt = hubkit.tensor(xs, device="cuda"), hubkit.tensor(ws, device="cuda")
+    tx, tw = torch.tensor(xs, device="cuda"), torch.tensor(ws, device="cuda")
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    cuda.conv2d(x, w, None, *args)  # builds the plan
+    graph = next((g for k, g in cudnn._graphs.items() if k[0] == "forward" and g), None)
+    y = cupy.empty_like(x)
+    lib = cudnn._library
+    handle = cudnn._handle(lib, cupy, cupy.cuda.Device().id)
+    pointers = (x.data.ptr, w.data.ptr, y.data.ptr)
+    conv = nn.Conv2d(16, 16, 3, padding=1, bias=False).to("cuda")
+    tconv = torch.nn.Conv2d(16, 16, 3, padding=1, bias=False).cuda()
+    bn = nn.BatchNorm2d(16).to("cuda").eval()
+    tbn = torch.nn.BatchNorm2d(16).cuda().eval()
+    small, tsmall = hubkit.ones(1000, device="cuda"), torch.ones(1000, device="cuda")
+    cases = [
+        ("cupy.empty(1000)", lambda: cupy.empty(1000, dtype=np.float32), lambda: torch.empty(1000, device="cuda")),
+        ("cupy add (1000) / torch add", lambda: small.array + small.array, lambda: tsmall + tsmall),
+        ("Tensor add", lambda: small + small, None),
+        ("Tensor relu / torch relu", lambda: F.relu(small), lambda: torch.relu(tsmall)),
+    ]
+    if graph:
+        cases += [
+            ("cudnnBackendExecute, pack cached", lambda: cudnn_graph.execute(lib, handle, graph, pointers, None), None),
+            ("variant pack built and destroyed",
+             lambda: lib.dll.cudnnBackendDestroyDescriptor(cudnn_graph._variant_pack(lib.dll, pointers, None)[0]),
+             None),  # fmt: skip
+        ]
+    cases += [
+        ("kernels.cuda.conv2d", lambda: cuda.conv2d(x, w, None, *args), None),
+        ("F.conv2d (no grad) / torch", lambda: _no_grad(lambda: F.conv2d(xt, wt, None, 1, 1)),
+         lambda: _torch_no_grad(lambda: torch.nn.functional.conv2d(tx, tw, None, 1, 1))),  # fmt: skip
+        ("nn.Conv2d (no grad) / torch", lambda: _no_grad(lambda: conv(xt)), lambda: _torch_no_grad(lambda: tconv(tx))),
+        ("nn.BatchNorm2d eval / torch", lambda: _no_grad(lambda: bn(xt)), lambda: _torch_no_grad(lambda: tbn(tx))),
+        ("F.conv2d with grad / torch", lambda: F.conv2d(xt.requires_grad_(), wt, None, 1, 1),
+         lambda: torch.nn.functional.conv2d(tx.requires_grad_(), tw, None, 1, 1)),  # fmt: skip
+    ]
+    return cases
+
+
+def _no_grad(fn):
+    with hubkit.no_grad():
+        return fn()
+
+
+def _torch_no_grad(fn):
+    import torch
+
+    with torch.no_grad():
+        return fn()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    args = parser.parse_args()
+    print(f"{'host us per call':44s} {'hubkit':>8s} {'torch':>8s}")
+    for name, ours, theirs in _cases():
+        mine = _per_call_us(ours, args.calls)
+        other = _torch_per_call_us(theirs, args.calls) if theirs else float("nan")
+        print(f"{name:44s} {mine:8.1f} {other:8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
