@@ -97,7 +97,7 @@ class GroupNorm(Function):
 
 
 def _check_channel_vector(op: str, name: str, v: Tensor | None, c: int, x: Tensor) -> None:
-    if v is not None and tuple(v.shape) != (c,):
+    if v is not None and v.shape != (c,):
         raise ShapeError(f"{op}: {name} has shape {tuple(v.shape)}, expected ({c},) for input {tuple(x.shape)}")
 
 

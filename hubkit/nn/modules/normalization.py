@@ -81,15 +81,19 @@ class _BatchNorm(Module):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         self._check_input_dim(input)
+        # the buffers and parameters straight from their dicts: this runs once per layer and call
+        buffers, params, training = self._buffers, self._parameters, self.training
+        running_mean, running_var = buffers.get("running_mean"), buffers.get("running_var")
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.array += 1
+        if training and self.track_running_stats:
+            tracked = buffers["num_batches_tracked"]
+            tracked.array += 1
             if self.momentum is None:  # cumulative moving average over all batches seen so far
-                factor = 1.0 / float(self.num_batches_tracked.array)
-        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
-        track = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+                factor = 1.0 / float(tracked.array)
+        use_batch_stats = training or (running_mean is None and running_var is None)
+        track = not training or self.track_running_stats
+        return F.batch_norm(input, running_mean if track else None, running_var if track else None,
+                            params.get("weight"), params.get("bias"), use_batch_stats, factor, self.eps)
 
     def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str, missing: list[str],
                               mismatched: list[tuple[str, tuple, tuple]], used: set[str]) -> None:
