@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from hubkit.errors import ArgumentError
+from hubkit.kernels import _mkl
 
 T = TypeVar("T")
 
@@ -50,6 +51,7 @@ _CHUNKS_PER_THREAD = 2
 _lock = threading.Lock()
 _num_threads: int | None = None  # None until first asked: then HUBKIT_NUM_THREADS or the usable cores
 _blas_owned = False  # whether hubkit set numpy's BLAS to one thread (and splits large products itself)
+_blas_single = False  # whether numpy's BLAS runs one thread (hubkit's doing or the user's): MKL may stand in
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_pid = 0
@@ -88,20 +90,22 @@ def _numpy_blas_controllers() -> list:
 
 def _take_blas_threads() -> bool:
     """Set numpy's BLAS to one thread so the pool owns the cores; False when that cannot be done."""
-    global _blas_owned
+    global _blas_owned, _blas_single
     controllers = _numpy_blas_controllers()
     for lib in controllers:
         lib.set_num_threads(1)
     _blas_owned = bool(controllers)
+    _blas_single = _blas_single or _blas_owned
     return _blas_owned
 
 
 def _threads_from_env() -> int:
-    global _blas_owned
+    global _blas_owned, _blas_single
     _blas_owned = False
     value = os.environ.get(_ENV_VAR, "").strip()
     cores = max(1, min(_usable_cores(), _DEFAULT_MAX_THREADS))
     blas = _blas_env_threads()
+    _blas_single = blas == "1"
     if not value:
         if blas is not None:
             return cores if blas == "1" else 1
@@ -252,8 +256,18 @@ def _split_ranges(n: int, parts: int) -> list[tuple[int, int]]:
     return bounds
 
 
+def _gemm(a: Any, b: Any, out: Any) -> Any:
+    """``np.matmul(a, b, out=out)`` on one thread: MKL's where it is installed and takes the operands
+    (``kernels._mkl``), else numpy's BLAS. MKL only stands in where numpy's BLAS runs one thread anyway."""
+    if _blas_single:
+        done = _mkl.matmul(a, b, out)
+        if done is not None:
+            return done
+    return np.matmul(a, b, out=out)
+
+
 def _serial_matmul(a: Any, b: Any, out: Any, bias: Any) -> Any:
-    out = np.matmul(a, b, out=out)
+    out = _gemm(a, b, out)
     if bias is not None:
         out += bias
     return out
@@ -268,7 +282,9 @@ def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
     one output array with a single-threaded BLAS call. Broadcast batch shapes, 1-d operands and a
     non-contiguous ``out`` take numpy's own path. ``bias`` (N,), when given, is added to every row of the
     result (by each thread to its own slice, while it is still in cache: Linear's ``x @ W.T + b``)."""
-    threads = get_num_threads() if _blas_owned else 1
+    threads = get_num_threads()  # also decides who owns the BLAS threads (_blas_owned, _blas_single)
+    if not _blas_owned:
+        threads = 1
     if (
         threads <= 1
         or a.ndim < 2
@@ -295,7 +311,7 @@ def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
 
     def product(p0: int, p1: int) -> None:
         for bi, ri, ci in parts[p0:p1]:
-            np.matmul(a3[bi, ri], b3[bi, :, ci], out=o3[bi, ri, ci])
+            _gemm(a3[bi, ri], b3[bi, :, ci], o3[bi, ri, ci])
             if bias is not None:
                 o3[bi, ri, ci] += bias[ci]
 
