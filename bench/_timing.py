@@ -114,3 +114,13 @@ def best_of_processes(commands: list[tuple[list[str], bool]], repeat: int) -> li
     finally:
         for w in workers:
             w.close()
+
+
+def products_description() -> str:
+    """Where hubkit's CPU matrix products run, for a benchmark's header: MKL (the mkl extra) or numpy's BLAS."""
+    import hubkit
+
+    mkl = hubkit.backends.mkl
+    if mkl.is_available() and mkl.enabled:
+        return "hubkit CPU products: MKL (" + (mkl.version() or "").split(" Product")[0] + ")"
+    return "hubkit CPU products: numpy's BLAS (MKL not used: " + (mkl.unavailable_reason() or "switched off") + ")"

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from _timing import SETTLE_SECONDS, Worker, serve
+from _timing import SETTLE_SECONDS, Worker, products_description, serve
 
 import hubkit
 import hubkit.nn.functional as F
@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
           f"BLAS: {_blas_description()}")  # fmt: skip
     print("OPENBLAS_CORETYPE=" + os.environ.get("OPENBLAS_CORETYPE", "(unset)") + ", OPENBLAS_L2_SIZE="
           + os.environ.get("OPENBLAS_L2_SIZE", "(unset)"))  # fmt: skip
+    print(products_description())
     print(f"hubkit kernel threads: {hubkit.get_num_threads()} "
           "(HUBKIT_NUM_THREADS, else the cores when OPENBLAS_NUM_THREADS=1, else 1)")  # fmt: skip
     if torch is not None:

@@ -75,9 +75,20 @@ def _cases():
     bn = nn.BatchNorm2d(16).to("cuda").eval()
     tbn = torch.nn.BatchNorm2d(16).cuda().eval()
     small, tsmall = hubkit.ones(1000, device="cuda"), torch.ones(1000, device="cuda")
+    raw = cupy.RawKernel(r"""
+    extern "C" __global__ void hubkit_bench_relu(const float* x, float* y, long long n) {
+        const long long step = (long long)blockDim.x * gridDim.x;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += step)
+            y[i] = x[i] > 0.f ? x[i] : 0.f;
+    }""", "hubkit_bench_relu")
+    raw_out = cupy.empty_like(small.array)
     cases = [
         ("cupy.empty(1000)", lambda: cupy.empty(1000, dtype=np.float32), lambda: torch.empty(1000, device="cuda")),
         ("cupy add (1000) / torch add", lambda: small.array + small.array, lambda: tsmall + tsmall),
+        ("cupy maximum(x, 0) ufunc (1000)", lambda: cupy.maximum(small.array, np.float32(0)), None),
+        ("ElementwiseKernel (relu_backward, 1000)", lambda: cuda.relu_backward(small.array, small.array), None),
+        ("RawKernel relu into a kept output (1000)",
+         lambda: raw((4,), (256,), (small.array, raw_out, np.int64(1000))), None),  # fmt: skip
         ("Tensor add", lambda: small + small, None),
         ("Tensor relu / torch relu", lambda: F.relu(small), lambda: torch.relu(tsmall)),
     ]

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from _timing import best_of, best_of_interleaved, best_of_processes, serve
+from _timing import best_of, best_of_interleaved, best_of_processes, products_description, serve
 
 import hubkit
 
@@ -150,6 +150,7 @@ def encode_processes(args: argparse.Namespace) -> None:
     n = args.sentences
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {n} sentences, batch {args.batch_size}; "
           "each library in a process of its own")  # fmt: skip
+    print(products_description())
     print("| contender | time (s) | sentences/s | vs sentence-transformers |")
     print("|---|---:|---:|---:|")
     print(f"| sentence-transformers encode | {st_s:.3f} | {n / st_s:.0f} | 1.00x |")
@@ -190,6 +191,7 @@ def encode_bench(args: argparse.Namespace) -> None:
 
     tok_s, _ = best_of(lambda: tokenize(ours.tokenizer), args.repeat)
     pure_s, _ = best_of(lambda: tokenize(pure), args.repeat)
+    print(products_description())
     print("| contender | time (s) | sentences/s | vs sentence-transformers |")
     print("|---|---:|---:|---:|")
     print(f"| sentence-transformers encode | {st_s:.3f} | {len(texts) / st_s:.0f} | 1.00x |")

@@ -173,12 +173,41 @@ def _gemm_batch(lib: _Library, char: str, a: np.ndarray, b: np.ndarray, out: np.
     return True
 
 
+def _merged(a: np.ndarray) -> np.ndarray | None:
+    """``a`` (..., M, K) as a 3-d view (batch, M, K), or None when its batch axes cannot merge without a copy."""
+    axes = [(n, step) for n, step in zip(a.shape[:-2], a.strides[:-2]) if n != 1]
+    for (_, outer), (n, inner) in zip(axes, axes[1:]):
+        if outer != inner * n:
+            return None
+    count = 1
+    for n, _ in axes:
+        count *= n
+    stride = axes[-1][1] if axes else 0
+    return np.lib.stride_tricks.as_strided(a, (count,) + a.shape[-2:], (stride,) + a.strides[-2:])
+
+
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:
     """``a @ b`` into ``out`` (allocated when None) on MKL, or None when MKL does not take these operands (the
-    caller then runs ``np.matmul``)."""
+    caller then runs ``np.matmul``). Batched operands need equal batch shapes (no broadcasting)."""
     lib = _library if _searched else library()
-    if lib is None or a.ndim != b.ndim or a.ndim not in (2, 3):
+    if lib is None or a.ndim != b.ndim or a.ndim < 2:
         return None
+    if a.ndim > 3:
+        if a.shape[:-2] != b.shape[:-2]:
+            return None
+        shape = a.shape[:-1] + (b.shape[-1],)
+        if out is None:
+            out = np.empty(shape, dtype=np.result_type(a, b))
+        elif out.shape != shape:
+            return None
+        a3, b3, o3 = _merged(a), _merged(b), _merged(out)
+        if a3 is not None and b3 is not None and o3 is not None:
+            return out if matmul(a3, b3, o3) is not None else None
+        # batch axes that do not merge (heads split off the features by a transpose): one call per outer index
+        for i in range(a.shape[0]):
+            if matmul(a[i], b[i], out[i]) is None:
+                return None  # nothing else is written after a refusal: the caller recomputes all of it
+        return out
     from hubkit.backends import mkl as flags
 
     if not flags.enabled:

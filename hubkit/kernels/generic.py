@@ -218,6 +218,15 @@ def softmax_rows_(scores: Any, scale: float = 1.0) -> None:
     scores /= total
 
 
+def _mm(xp: Any, a: Any, b: Any, out: Any) -> Any:
+    """``xp.matmul(a, b, out=out)``; numpy's products run on MKL where it is installed (``kernels._mkl``)."""
+    if xp is np:
+        from hubkit.kernels._threads import _gemm
+
+        return _gemm(a, b, out)
+    return xp.matmul(a, b, out=out)
+
+
 def attention_forward(
     q: Any,
     k: Any,
@@ -250,7 +259,7 @@ def attention_forward(
 
     def body(block: Block) -> None:
         whole = _batch_part(attn, block, nb)
-        xp.matmul(_batch_part(q, block, nb), xp.swapaxes(_batch_part(k, block, nb), -1, -2), out=whole)
+        _mm(xp, _batch_part(q, block, nb), xp.swapaxes(_batch_part(k, block, nb), -1, -2), whole)
         if mask is None and keep is None:
             softmax(whole, scale)
         else:
@@ -264,7 +273,7 @@ def attention_forward(
         if dropout_keep is not None:
             weights = _batch_part(dropped, block, nb)
             xp.multiply(whole, _batch_part(dropout_keep, block, nb) / t(1 - dropout_p), out=weights)
-        xp.matmul(weights, _batch_part(v, block, nb), out=_batch_part(out, block, nb))
+        _mm(xp, weights, _batch_part(v, block, nb), _batch_part(out, block, nb))
 
     _by_blocks(batch, length * source * (q.shape[-1] + width), body, split)
     return out, attn, dropped
@@ -301,10 +310,10 @@ def attention_backward(
     def body(block: Block) -> None:
         g_out = _batch_part(gy, block, nb)
         if need_v:
-            xp.matmul(xp.swapaxes(_batch_part(dropped, block, nb), -1, -2), g_out, out=_batch_part(gv, block, nb))
+            _mm(xp, xp.swapaxes(_batch_part(dropped, block, nb), -1, -2), g_out, _batch_part(gv, block, nb))
         if not (need_q or need_k or need_mask):
             return
-        g = xp.matmul(g_out, xp.swapaxes(_batch_part(v, block, nb), -1, -2))
+        g = _mm(xp, g_out, xp.swapaxes(_batch_part(v, block, nb), -1, -2), None)
         if dropout_keep is not None:
             g *= _batch_part(dropout_keep, block, nb) / t(1 - dropout_p)
         weights = _batch_part(attn, block, nb)
@@ -314,9 +323,9 @@ def attention_backward(
             _batch_part(gmask, block, nb)[...] = g
         g *= t(scale)
         if need_q:
-            xp.matmul(g, _batch_part(k, block, nb), out=_batch_part(gq, block, nb))
+            _mm(xp, g, _batch_part(k, block, nb), _batch_part(gq, block, nb))
         if need_k:
-            xp.matmul(xp.swapaxes(g, -1, -2), _batch_part(q, block, nb), out=_batch_part(gk, block, nb))
+            _mm(xp, xp.swapaxes(g, -1, -2), _batch_part(q, block, nb), _batch_part(gk, block, nb))
 
     _by_blocks(batch, q.shape[-2] * k.shape[-2] * (2 * q.shape[-1] + 2 * v.shape[-1]), body, split)
     return gq, gk, gv, gmask

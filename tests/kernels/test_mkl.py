@@ -56,6 +56,10 @@ CASES = [  # (name, a, b)
     ("batched, transposed", lambda t: _mat(3, 30, 40, dtype=t).transpose(0, 2, 1),
      lambda t: _mat(3, 20, 30, dtype=t).transpose(0, 2, 1)),  # fmt: skip
     ("batch of one", lambda t: _mat(1, 60, 50, dtype=t), lambda t: _mat(1, 50, 40, dtype=t)),
+    ("4-d (attention heads)", lambda t: _mat(2, 3, 40, 16, dtype=t),
+     lambda t: _mat(2, 3, 40, 16, dtype=t).swapaxes(-1, -2)),  # fmt: skip
+    ("4-d, heads split from the features", lambda t: _mat(2, 40, 3, 16, dtype=t).transpose(0, 2, 1, 3),
+     lambda t: _mat(2, 3, 16, 40, dtype=t)),  # fmt: skip
 ]
 
 
@@ -70,6 +74,18 @@ def test_mkl_products_match_numpy(lib, name, make_a, make_b, dtype):
     out = np.full(got.shape, np.nan, dtype=dtype)
     assert _mkl.matmul(a, b, out) is out
     np.testing.assert_allclose(out, got, rtol=tol, atol=tol)
+
+
+def test_batch_axes_merge_only_without_a_copy():
+    a = _mat(2, 3, 4, 5)
+    merged = _mkl._merged(a)
+    assert merged.shape == (6, 4, 5) and np.shares_memory(merged, a)
+    np.testing.assert_array_equal(merged, a.reshape(6, 4, 5))
+    assert _mkl._merged(a[:, :1]).shape == (2, 4, 5)  # a size-1 axis does not count
+    assert _mkl._merged(_mat(1, 1, 4, 5)).shape == (1, 4, 5)
+    assert _mkl._merged(_mat(2, 6, 4, 5)[:, ::2]) is not None  # strided, but still one step between matrices
+    assert _mkl._merged(_mat(2, 5, 4, 5)[:, :3]) is None  # a gap after every third matrix
+    assert _mkl._merged(a.transpose(1, 0, 2, 3)) is None
 
 
 def test_into_a_slice_of_a_larger_output(lib):
