@@ -666,7 +666,7 @@ def batch_norm_training(x: Any, weight: Any, bias: Any, running_mean: Any, runni
     lib, handle, x_desc, stats_desc = ready
     c = x.shape[1]
     scale, shift = _scale_and_bias(cp, weight, bias, c, x.dtype)
-    y = cp.empty_like(x)
+    y = cp.empty(x.shape, dtype=x.dtype)  # x is C-contiguous; empty_like's layout logic costs 5 us a call
     mean, inv_std = cp.empty(c, dtype=x.dtype), cp.empty(c, dtype=x.dtype)
     one, zero = _units(x.dtype.char)
     status = lib.dll.cudnnBatchNormalizationForwardTraining(
@@ -688,7 +688,7 @@ def batch_norm_inference(x: Any, weight: Any, bias: Any, running_mean: Any, runn
         return None
     lib, handle, x_desc, stats_desc = ready
     scale, shift = _scale_and_bias(cp, weight, bias, x.shape[1], x.dtype)
-    y = cp.empty_like(x)
+    y = cp.empty(x.shape, dtype=x.dtype)
     one, zero = _units(x.dtype.char)
     status = lib.dll.cudnnBatchNormalizationForwardInference(
         handle, _BN_SPATIAL, one, zero, x_desc, x.data.ptr, x_desc, y.data.ptr,
@@ -710,7 +710,7 @@ def batch_norm_backward(gy: Any, saved: SavedBatchNorm, inv_std: Any, weight: An
     lib, handle, x_desc, stats_desc = ready
     c = x.shape[1]
     scale, _ = _scale_and_bias(cp, weight, None, c, x.dtype)
-    gx = cp.empty_like(x)
+    gx = cp.empty(x.shape, dtype=x.dtype)
     gw, gb = cp.empty(c, dtype=x.dtype), cp.empty(c, dtype=x.dtype)
     one, zero = _units(x.dtype.char)
     lib.check(
