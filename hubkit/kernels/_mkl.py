@@ -3,15 +3,17 @@
 numpy's OpenBLAS runs one thread's float32 products 10-20% slower than MKL on Intel CPUs at a transformer's
 shapes, and up to 2x slower on the skinny products of small convolutions (bench/RESULTS.md); MKL is what
 torch's CPU builds use. With the ``mkl`` wheel installed (``pip install 'hubkit[mkl]'``), the products that
-``kernels._threads.matmul`` runs (one per thread slice: hubkit's pool still owns the cores) call MKL's
+``kernels._threads.matmul`` and the attention kernels run (one per thread slice: hubkit's pool still owns the
+cores; only where numpy's BLAS runs one thread anyway) call MKL's
 sequential ``cblas_?gemm`` / ``cblas_?gemm_batch_strided`` instead of ``np.matmul``. MKL runs sequential, so
 it never starts threads of its own.
 
 Only what a BLAS call takes as it is goes to MKL: float32/float64 operands of one dtype, 2-d or equally batched
-3-d, with strides BLAS can express (rows or columns of unit stride: transposed views need no copy), a
-C-ordered output that overlaps neither input, and enough work to pay for the call (``_MIN_MACS``). Everything
-else stays on numpy. ``HUBKIT_MKL=0`` keeps MKL unloaded; ``HUBKIT_MKL_LIBRARY`` names the library file;
-``hubkit.backends.mkl.enabled = False`` switches it off at run time.
+(batch axes that merge into one stride, else one call per outer index), with strides BLAS can express (rows or
+columns of unit stride: transposed views need no copy), a C-ordered output that overlaps neither input, and
+enough work to pay for the call (``_MIN_MACS``). Everything else stays on numpy. ``HUBKIT_MKL=0`` keeps MKL
+unloaded; ``HUBKIT_MKL_LIBRARY`` names the library file; ``hubkit.backends.mkl.enabled = False`` switches it
+off at run time.
 """
 
 from __future__ import annotations
