@@ -56,3 +56,16 @@ def test_a_worker_that_cannot_build_its_side_stops_the_run_with_its_status(tmp_p
     script = _script(tmp_path)
     with pytest.raises(SystemExit, match="status 1"):
         _timing.best_of_processes([([sys.executable, str(script), "-1", str(tmp_path / "r.txt")], False)], repeat=1)
+
+
+def test_the_header_says_where_hubkits_cpu_products_run(monkeypatch):
+    import hubkit
+    from hubkit.kernels import _mkl
+
+    monkeypatch.setattr(hubkit.backends.mkl, "enabled", False)
+    assert _timing.products_description().startswith("hubkit CPU products: numpy's BLAS (MKL not used: ")
+    monkeypatch.setattr(hubkit.backends.mkl, "enabled", True)
+    if _mkl.library() is not None:
+        assert _timing.products_description().startswith("hubkit CPU products: MKL (")
+    else:
+        assert "pip install 'hubkit[mkl]'" in _timing.products_description()
