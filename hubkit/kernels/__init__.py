@@ -11,6 +11,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 _modules: dict[type, ModuleType] = {}  # array type -> its kernel module (every op asks: no import per call)
 
 
@@ -34,6 +36,16 @@ def matmul(a, b, bias=None):
     from hubkit.kernels._threads import matmul as threaded
 
     return threaded(a, b, bias=bias)
+
+
+def bias_grad(g):
+    """``g`` (N, C, *) summed over every axis but 1: a convolution's bias gradient (compiled per-channel sums on
+    the CPU where numba is installed, ``cpu_norm.channel_sum``)."""
+    if isinstance(g, np.ndarray):
+        from hubkit.kernels.cpu_norm import channel_sum
+
+        return channel_sum(g)
+    return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
 
 
 def attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p):

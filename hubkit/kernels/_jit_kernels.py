@@ -200,6 +200,19 @@ def channel_mean_var(x, mean, var, c0, c1):  # pragma: no cover (compiled)
         var[c] = q / count
 
 
+@njit(nogil=True, cache=True, fastmath=_REDUCE)
+def channel_sums(x, out, c0, c1):  # pragma: no cover (compiled)
+    """``out[c] = sum(x[:, c, :])`` (float64) for channels ``c0:c1`` of ``x`` (N, C, L): a convolution's bias
+    gradient."""
+    n, length = x.shape[0], x.shape[2]
+    for c in range(c0, c1):
+        s = 0.0
+        for i in range(n):
+            for k in range(length):
+                s += x[i, c, k]
+        out[c] = s
+
+
 @njit(nogil=True, cache=True)
 def scale_shift(x, scale, shift, y):  # pragma: no cover (compiled)
     """``y[r] = x[r] * scale[r] + shift[r]`` for the rows of ``x`` (R, L) (a row is one image's channel)."""
@@ -248,6 +261,14 @@ def channel_mean_var_parallel(x, mean, var, chunks):  # pragma: no cover (compil
     c = x.shape[1]
     for i in prange(chunks):
         channel_mean_var(x, mean, var, i * c // chunks, (i + 1) * c // chunks)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def channel_sums_parallel(x, out, chunks):  # pragma: no cover (compiled)
+    """:func:`channel_sums` of every channel, in ``chunks`` contiguous ranges over numba's threads."""
+    c = x.shape[1]
+    for i in prange(chunks):
+        channel_sums(x, out, i * c // chunks, (i + 1) * c // chunks)
 
 
 @njit(nogil=True, cache=True, parallel=True)

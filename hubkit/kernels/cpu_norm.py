@@ -205,6 +205,25 @@ def _grads(gx: Any, gw64: Any, gb64: Any, dtype: np.dtype, need_w: bool, need_b:
     return gx, gw64.astype(dtype) if need_w else None, gb64.astype(dtype) if need_b else None
 
 
+def channel_sum(g: np.ndarray) -> np.ndarray:
+    """``g`` (N, C, *) summed over every axis but the channels: a convolution's bias gradient. One compiled pass
+    per channel (float64 sums, channels split over the threads, so the result does not depend on their number)
+    where numba is installed; numpy's sum over axes (0, 2, ...) was 3-4x slower (LeNet-5's layers)."""
+    axes = (0,) + tuple(range(2, g.ndim))
+    jit = _jit.compiled(g.size) if g.dtype in (np.float32, np.float64) and g.ndim >= 3 else None
+    if jit is None:
+        return g.sum(axis=axes)
+    n, c = g.shape[:2]
+    g3 = np.ascontiguousarray(g).reshape(n, c, -1)
+    out = np.empty(c, dtype=np.float64)
+    chunks = _numba_chunks(g3.transpose(1, 0, 2))
+    if chunks:
+        jit.channel_sums_parallel(g3, out, chunks)
+    else:
+        parallel_for(c, lambda c0, c1: jit.channel_sums(g3, out, c0, c1), _per_item(g3.size, c))
+    return out.astype(g.dtype)
+
+
 def _numba_chunks(items: np.ndarray, arrays: int = 1, streaming: bool = False) -> int:
     """Chunks for a compiled pass's parallel driver over the leading axis of ``items`` (rows, or channels of a
     channel-first view), each chunk reading ``arrays`` arrays like it (``_jit.parallel_chunks``), or 0: run

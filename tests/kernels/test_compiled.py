@@ -209,6 +209,38 @@ def _bn_case(x, training, affine, keep):
 
 
 @needs_numba
+@needs_numba
+@pytest.mark.parametrize("shape", [(4, 3, 5, 7), (1, 6, 9, 4), (3, 2, 11), (2, 3, 2, 3, 4), (64, 6, 28, 28)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_channel_sums_compiled_match_numpy(shape, dtype, layout, monkeypatch):
+    g = _rand(*shape, dtype=dtype) + 3  # an offset, so float32 rounding in a naive sum would show
+    if layout == "transposed":
+        g = _noncontiguous(g)
+    want, got = _both(monkeypatch, lambda: cpu_norm.channel_sum(g))
+    assert got.dtype == want.dtype == dtype and got.shape == (shape[1],)
+    exact = g.astype(np.float64).sum(axis=(0,) + tuple(range(2, g.ndim)))
+    np.testing.assert_allclose(got, exact, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(want, exact, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@needs_numba
+def test_channel_sums_do_not_depend_on_the_thread_count(monkeypatch):
+    import hubkit
+
+    g = _rand(16, 12, 20, 20)
+    monkeypatch.setattr(_jit, "_enabled", True)
+    before = hubkit.get_num_threads()
+    try:
+        hubkit.set_num_threads(1)
+        one = cpu_norm.channel_sum(g)
+        hubkit.set_num_threads(2)
+        two = cpu_norm.channel_sum(g)
+    finally:
+        hubkit.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+
+
 @pytest.mark.parametrize("shape", [(4, 3, 5, 7), (1, 6, 9, 4), (7, 5), (2, 3, 2, 3, 4)])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("affine", [True, False])

@@ -151,7 +151,7 @@ class Conv2d(Function):
         need_x, need_w, need_b = self.needs_input_grad
         gx, gw = kernels.conv2d_backward(self.x, gy, self.w, self.w_shape, self.in_hw, self.stride, self.pads,
                                          self.dilation, self.groups, self.columns, need_x, need_w)  # fmt: skip
-        gb = gy.sum(axis=(0, 2, 3)) if need_b else None
+        gb = kernels.bias_grad(gy) if need_b else None
         return gx, gw, gb
 
 
@@ -185,7 +185,7 @@ class ConvTranspose2d(Function):
         if need_w:
             gw = kernels.conv2d_grad_weight(gy, self.x, self.kernel, *args)
         if need_b:
-            gb = gy.sum(axis=(0, 2, 3))
+            gb = kernels.bias_grad(gy)
         return gx, gw, gb
 
 
@@ -207,7 +207,7 @@ class ConvNd(Function):
         args = (self.stride, self.pads, self.dilation, self.groups)
         gx = nd.conv_grad_input(gy, self.w, self.in_size, *args) if need_x else None
         gw = nd.conv_grad_weight(self.x, gy, self.kernel, *args) if need_w else None
-        gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if need_b else None
+        gb = kernels.bias_grad(gy) if need_b else None
         return gx, gw, gb
 
 
@@ -240,7 +240,7 @@ class ConvTransposeNd(Function):
         if need_w:
             gw = nd.conv_grad_weight(gy, self.x, self.kernel, *args)
         if need_b:
-            gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim)))
+            gb = kernels.bias_grad(gy)
         return gx, gw, gb
 
 
