@@ -275,8 +275,13 @@ def _connect(fn: Function, inputs: tuple, outs: tuple, differentiable: Callable[
     in_meta = []
     for x in inputs:
         if isinstance(x, Tensor):
-            parents.append(None if x._creator is None else _node_of(x))
-            in_meta.append((x.array.shape, x.array.dtype))
+            creator = x._creator
+            if creator is None:
+                parents.append(None)
+            else:  # a single-output creator holds x as output 0 (what _node_of would find)
+                parents.append((creator, 0) if len(creator.outputs) == 1 else _node_of(x))
+            array = x.array
+            in_meta.append((array.shape, array.dtype))
         else:
             parents.append(None)
             in_meta.append(None)
@@ -528,26 +533,44 @@ def _run_backward(roots: list[tuple[Tensor, Any]], retain_graph: bool,
     # a leaf's AccumulateGrad node then), so DistributedDataParallel can communicate during the rest of backward.
     pending = _pending_contributions(order) if capture is None and _post_accumulate_hooks_used else {}
     for fn in order:
-        gys = [grads.pop((id(fn), i), None) for i in range(len(fn.outputs))]
-        for i, (ref, g) in enumerate(zip(fn.outputs, gys)):
-            out = ref()
-            if g is None or out is None or out._creator is not fn:
+        outputs = fn.outputs
+        if len(outputs) == 1:  # most functions: no lists to build
+            g = grads.pop((id(fn), 0), None)
+            if g is None:
+                if pending:
+                    _finish_ready_leaves(fn, pending, leaf_grads, handed_out)
                 continue
-            if out._hooks:
-                g = gys[i] = _run_hooks(out, g)
-            if capture is not None and id(out) in capture:
-                captured[id(out)] = g
-            if out._retain_grad:
-                out.grad = Tensor._make(g.copy())
-        missing = [g is None for g in gys]
-        if False not in missing:
-            if pending:
-                _finish_ready_leaves(fn, pending, leaf_grads, handed_out)
-            continue
-        fn._check_saved()
-        if True in missing:
-            gys = [xp.zeros(*fn._out_meta(i)) if g is None else g for i, g in enumerate(gys)]
-        gxs = fn.backward(*gys)
+            out = outputs[0]()
+            if out is not None and out._creator is fn:
+                if out._hooks:
+                    g = _run_hooks(out, g)
+                if capture is not None and id(out) in capture:
+                    captured[id(out)] = g
+                if out._retain_grad:
+                    out.grad = Tensor._make(g.copy())
+            fn._check_saved()
+            gxs = fn.backward(g)
+        else:
+            gys = [grads.pop((id(fn), i), None) for i in range(len(outputs))]
+            for i, (ref, g) in enumerate(zip(outputs, gys)):
+                out = ref()
+                if g is None or out is None or out._creator is not fn:
+                    continue
+                if out._hooks:
+                    g = gys[i] = _run_hooks(out, g)
+                if capture is not None and id(out) in capture:
+                    captured[id(out)] = g
+                if out._retain_grad:
+                    out.grad = Tensor._make(g.copy())
+            missing = [g is None for g in gys]
+            if False not in missing:
+                if pending:
+                    _finish_ready_leaves(fn, pending, leaf_grads, handed_out)
+                continue
+            fn._check_saved()
+            if True in missing:
+                gys = [xp.zeros(*fn._out_meta(i)) if g is None else g for i, g in enumerate(gys)]
+            gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)
         if len(gxs) != len(fn.inputs):
