@@ -18,35 +18,18 @@ import hubkit.nn.functional as F
 from hubkit import nn
 
 
-def _per_call_us(fn: Callable[[], object], calls: int) -> float:
-    import cupy
-
+def _per_call_us(fn: Callable[[], object], calls: int, synchronize: Callable[[], object]) -> float:
+    """Best of three runs of ``calls`` back-to-back calls, per call, each run started and ended on an idle GPU."""
     for _ in range(20):
         fn()
-    cupy.cuda.Device().synchronize()
+    synchronize()
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
         for _ in range(calls):
             fn()
         best = min(best, time.perf_counter() - start)
-        cupy.cuda.Device().synchronize()
-    return best / calls * 1e6
-
-
-def _torch_per_call_us(fn: Callable[[], object], calls: int) -> float:
-    import torch
-
-    for _ in range(20):
-        fn()
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, time.perf_counter() - start)
-        torch.cuda.synchronize()
+        synchronize()
     return best / calls * 1e6
 
 
@@ -128,9 +111,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
     print(f"{'host us per call':44s} {'hubkit':>8s} {'torch':>8s}")
+    import cupy
+    import torch
+
     for name, ours, theirs in _cases():
-        mine = _per_call_us(ours, args.calls)
-        other = _torch_per_call_us(theirs, args.calls) if theirs else float("nan")
+        mine = _per_call_us(ours, args.calls, cupy.cuda.Device().synchronize)
+        other = _per_call_us(theirs, args.calls, torch.cuda.synchronize) if theirs else float("nan")
         print(f"{name:44s} {mine:8.1f} {other:8.1f}", flush=True)
 
 

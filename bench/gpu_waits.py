@@ -13,11 +13,7 @@ import statistics
 import time
 from collections import defaultdict
 
-import numpy as np
-
-import hubkit
-import hubkit.nn.functional as F
-from hubkit import optim
+from gpu_profile import _infer, _resnet18_step
 
 _records: dict[str, list[tuple[float, bool]]] = defaultdict(list)
 _active = False
@@ -72,43 +68,20 @@ def main() -> None:
     _wrap(cupy, "empty", "cupy.empty")
     _wrap(cupy, "empty_like", "cupy.empty_like")
 
-    hubkit.manual_seed(0)
-    rng = np.random.default_rng(0)
-    model = hubkit.load("resnet18").to("cuda").train()
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = hubkit.tensor(rng.standard_normal((32, 3, 224, 224), dtype=np.float32), device="cuda")
-    y = hubkit.tensor(rng.integers(0, 1000, 32), device="cuda")
-
-    def step():
-        opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    for _ in range(3):
-        step()
-    cupy.cuda.Device().synchronize()
-    _active = True
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    cupy.cuda.Device().synchronize()
-    _active = False
-    _report("resnet18 train step N=32", (time.perf_counter() - start) / args.steps, args.steps)
-
-    model.eval()
-    xi = hubkit.tensor(rng.standard_normal((64, 3, 224, 224), dtype=np.float32), device="cuda")
-    with hubkit.no_grad():
+    # the same steps bench/gpu_profile.py profiles
+    for label, build in (("resnet18 train step N=32", _resnet18_step), ("resnet18 inference N=64",
+                                                                         _infer("resnet18", 64))):  # fmt: skip
+        fn = build()
         for _ in range(3):
-            model(xi)
+            fn()
         cupy.cuda.Device().synchronize()
         _active = True
         start = time.perf_counter()
         for _ in range(args.steps):
-            model(xi)
+            fn()
         cupy.cuda.Device().synchronize()
         _active = False
-    _report("resnet18 inference N=64", (time.perf_counter() - start) / args.steps, args.steps)
-
+        _report(label, (time.perf_counter() - start) / args.steps, args.steps)
 
 if __name__ == "__main__":
     main()
