@@ -8,10 +8,11 @@ cores; only where numpy's BLAS runs one thread anyway) call MKL's
 sequential ``cblas_?gemm`` / ``cblas_?gemm_batch_strided`` instead of ``np.matmul``. MKL runs sequential, so
 it never starts threads of its own.
 
-Only what a BLAS call takes as it is goes to MKL: float32/float64 operands of one dtype, 2-d or equally batched
-(batch axes that merge into one stride, else one call per outer index), with strides BLAS can express (rows or
-columns of unit stride: transposed views need no copy), a C-ordered output that overlaps neither input, and
-enough work to pay for the call (``_MIN_MACS``). Everything else stays on numpy. ``HUBKIT_MKL=0`` keeps MKL
+Only what a BLAS call takes as it is goes to MKL: float32/float64 operands of one dtype, 2-d or batched (batch
+axes broadcast; those that merge into one stride make one call, else one call per outer index), with strides
+BLAS can express (rows or columns of unit stride: transposed views need no copy), a C-ordered output that
+overlaps neither input, and matrices big enough to pay for the call (``_MIN_MACS`` per matrix). Everything else
+stays on numpy. ``HUBKIT_MKL=0`` keeps MKL
 unloaded; ``HUBKIT_MKL_LIBRARY`` names the library file; ``hubkit.backends.mkl.enabled = False`` switches it
 off at run time.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 import threading
@@ -28,7 +30,7 @@ import numpy as np
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _THREADING_SEQUENTIAL, _INTERFACE_LP64 = 1, 0
-# Below this many multiply-adds the ctypes call (about 4 us) costs more than MKL gains over numpy.
+# Below this many multiply-adds per matrix the ctypes call (about 4 us) costs more than MKL gains over numpy.
 _MIN_MACS = 1 << 16
 
 _lock = threading.Lock()
@@ -175,6 +177,14 @@ def _gemm_batch(lib: _Library, char: str, a: np.ndarray, b: np.ndarray, out: np.
     return True
 
 
+@functools.cache
+def _flags():
+    """``hubkit.backends.mkl``, whose ``enabled`` switches MKL off at run time (imported once: it imports this)."""
+    from hubkit.backends import mkl
+
+    return mkl
+
+
 def _merged(a: np.ndarray) -> np.ndarray | None:
     """``a`` (..., M, K) as a 3-d view (batch, M, K), or None when its batch axes cannot merge without a copy."""
     axes = [(n, step) for n, step in zip(a.shape[:-2], a.strides[:-2]) if n != 1]
@@ -190,48 +200,43 @@ def _merged(a: np.ndarray) -> np.ndarray | None:
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:
     """``a @ b`` into ``out`` (allocated when None) on MKL, or None when MKL does not take these operands (the
-    caller then runs ``np.matmul``). Batched operands need equal batch shapes (no broadcasting)."""
-    lib = _library if _searched else library()
-    if lib is None or a.ndim != b.ndim or a.ndim < 2:
-        return None
-    if a.ndim > 3:
-        if a.shape[:-2] != b.shape[:-2]:
-            return None
-        shape = a.shape[:-1] + (b.shape[-1],)
-        if out is None:
-            out = np.empty(shape, dtype=np.result_type(a, b))
-        elif out.shape != shape:
-            return None
-        a3, b3, o3 = _merged(a), _merged(b), _merged(out)
-        if a3 is not None and b3 is not None and o3 is not None:
-            return out if matmul(a3, b3, o3) is not None else None
-        # batch axes that do not merge (heads split off the features by a transpose): one call per outer index
-        for i in range(a.shape[0]):
-            if matmul(a[i], b[i], out[i]) is None:
-                return None  # nothing else is written after a refusal: the caller recomputes all of it
-        return out
-    from hubkit.backends import mkl as flags
+    caller then runs ``np.matmul``). Batch axes broadcast as numpy's do (a layer's weights against a batch of
+    images).
 
-    if not flags.enabled:
+    Whether MKL takes a product depends on each matrix's size, never on the batch's: a kernel that splits a
+    batch over threads then computes every image's product on the same library whatever the thread count."""
+    lib = _library if _searched else library()
+    if lib is None or min(a.ndim, b.ndim) < 2 or not _flags().enabled:
         return None
     char = a.dtype.char
     if char not in "fd" or b.dtype.char != char or (out is not None and out.dtype.char != char):
         return None
-    m, k = a.shape[-2:]
-    k2, n = b.shape[-2:]
-    count = a.shape[0] if a.ndim == 3 else 1
-    if k != k2 or (a.ndim == 3 and b.shape[0] != count) or count * m * n * k < _MIN_MACS:
+    (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
+    if k != k2 or m * n * k < _MIN_MACS:
         return None
+    if a.shape[:-2] != b.shape[:-2]:  # numpy's broadcasting of the batch axes, as views of stride 0 (no copies)
+        try:
+            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            return None  # np.matmul raises the error
+        a, b = np.broadcast_to(a, batch + (m, k)), np.broadcast_to(b, batch + (k, n))
     shape = a.shape[:-1] + (n,)
-    given = out is not None
-    if not given:
+    if 0 in shape:
+        return None
+    if out is None:
         out = np.empty(shape, dtype=a.dtype)
     elif out.shape != shape or np.may_share_memory(out, a) or np.may_share_memory(out, b):
         return None
     if a.ndim == 2:
         done = _gemm(lib, char, a, b, out)
-    elif count == 1:  # one product: the batch strides mean nothing
-        done = _gemm(lib, char, a[0], b[0], out[0])
     else:
-        done = _gemm_batch(lib, char, a, b, out)
+        a3, b3, o3 = _merged(a), _merged(b), _merged(out)
+        if a3 is None or b3 is None or o3 is None:
+            # batch axes that do not merge (heads split off the features by a transpose): one call per outer index
+            # (after a refusal the caller recomputes all of it)
+            done = all(matmul(a[i], b[i], out[i]) is not None for i in range(a.shape[0]))
+        elif a3.shape[0] == 1:  # one product: the batch strides mean nothing
+            done = _gemm(lib, char, a3[0], b3[0], o3[0])
+        else:
+            done = _gemm_batch(lib, char, a3, b3, o3)
     return out if done else None

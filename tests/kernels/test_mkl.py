@@ -52,14 +52,18 @@ CASES = [  # (name, a, b)
     ("slices", lambda t: _mat(80, 60, dtype=t)[5:75, 3:53], lambda t: _mat(60, 50, dtype=t)[5:55, 7:47]),
     ("one row", lambda t: _mat(1, 3000, dtype=t), lambda t: _mat(3000, 40, dtype=t)),
     ("one column", lambda t: _mat(500, 200, dtype=t), lambda t: _mat(200, 1, dtype=t)),
-    ("batched", lambda t: _mat(3, 40, 30, dtype=t), lambda t: _mat(3, 30, 20, dtype=t)),
-    ("batched, transposed", lambda t: _mat(3, 30, 40, dtype=t).transpose(0, 2, 1),
-     lambda t: _mat(3, 20, 30, dtype=t).transpose(0, 2, 1)),  # fmt: skip
+    ("batched", lambda t: _mat(3, 60, 40, dtype=t), lambda t: _mat(3, 40, 40, dtype=t)),
+    ("batched, transposed", lambda t: _mat(3, 40, 60, dtype=t).transpose(0, 2, 1),
+     lambda t: _mat(3, 40, 40, dtype=t).transpose(0, 2, 1)),  # fmt: skip
     ("batch of one", lambda t: _mat(1, 60, 50, dtype=t), lambda t: _mat(1, 50, 40, dtype=t)),
-    ("4-d (attention heads)", lambda t: _mat(2, 3, 40, 16, dtype=t),
-     lambda t: _mat(2, 3, 40, 16, dtype=t).swapaxes(-1, -2)),  # fmt: skip
-    ("4-d, heads split from the features", lambda t: _mat(2, 40, 3, 16, dtype=t).transpose(0, 2, 1, 3),
-     lambda t: _mat(2, 3, 16, 40, dtype=t)),  # fmt: skip
+    ("one matrix against a batch", lambda t: _mat(40, 60, dtype=t), lambda t: _mat(5, 60, 30, dtype=t)),
+    ("a batch against one matrix", lambda t: _mat(2, 3, 40, 60, dtype=t), lambda t: _mat(30, 60, dtype=t).T),
+    ("broadcast batch axes", lambda t: _mat(1, 16, 150, dtype=t), lambda t: _mat(3, 1, 150, 60, dtype=t)),
+    ("broadcast both ways", lambda t: _mat(3, 1, 40, 60, dtype=t), lambda t: _mat(1, 2, 60, 40, dtype=t)),
+    ("4-d (attention heads)", lambda t: _mat(2, 3, 64, 32, dtype=t),
+     lambda t: _mat(2, 3, 64, 32, dtype=t).swapaxes(-1, -2)),  # fmt: skip
+    ("4-d, heads split from the features", lambda t: _mat(2, 64, 3, 32, dtype=t).transpose(0, 2, 1, 3),
+     lambda t: _mat(2, 3, 32, 64, dtype=t)),  # fmt: skip
 ]
 
 
@@ -106,7 +110,11 @@ def test_what_mkl_leaves_to_numpy(lib, monkeypatch):
     assert _mkl.matmul(a, b, np.empty((64, 64), dtype=np.float32).T) is None  # a column-ordered output
     buffer = _mat(64, 128)
     assert _mkl.matmul(buffer[:, :64], b, buffer[:, 64:]) is None  # the output overlaps an input
-    assert _mkl.matmul(_mat(2, 64, 64), b, None) is None  # unequal ranks (broadcasting) stay on numpy
+    assert _mkl.matmul(_mat(2, 64, 64), _mat(3, 64, 64), None) is None  # batch axes that do not broadcast
+    assert _mkl.matmul(_mat(4, 64, 64)[:0], _mat(0, 64, 64), None) is None  # an empty batch
+    # the threshold is per matrix: a batch of small products stays on numpy however large the batch, so a
+    # kernel splitting it over threads uses one library for every image
+    assert _mkl.matmul(_mat(64, 16, 16), _mat(64, 16, 16), None) is None
     monkeypatch.setattr(flags, "enabled", False)
     assert _mkl.matmul(a, b, None) is None
 
@@ -145,6 +153,7 @@ def test_threaded_products_split_over_the_pool_agree(lib, monkeypatch):
 
 
 def test_without_the_library_the_reason_says_how_to_install_it(monkeypatch):
+    monkeypatch.delenv("HUBKIT_MKL", raising=False)
     monkeypatch.setenv("HUBKIT_MKL_LIBRARY", "/nonexistent/libmkl_rt.so.3")
     _mkl._reset_for_tests()
     try:
@@ -158,3 +167,13 @@ def test_without_the_library_the_reason_says_how_to_install_it(monkeypatch):
     finally:
         monkeypatch.undo()
         _mkl._reset_for_tests()
+
+
+def test_every_chunk_of_a_split_batch_runs_on_mkl_as_the_whole_does(lib):
+    # a kernel splitting its images over threads asks for (weights) @ (a chunk of images): the library must not
+    # depend on the chunk (tests/kernels/test_threads.py checks the bits for any thread count)
+    w, cols = _mat(1, 16, 150), _mat(7, 1, 150, 60)
+    whole = _mkl.matmul(w, cols, None)
+    parts = [_mkl.matmul(w, cols[i:j], None) for i, j in ((0, 1), (1, 3), (3, 7))]
+    assert whole is not None and all(part is not None for part in parts)
+    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-6, atol=1e-5)
