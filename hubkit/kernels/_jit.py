@@ -62,11 +62,15 @@ def set_enabled(flag: bool) -> None:
     _enabled = bool(flag)
 
 
-def compiled(work: int | None = None) -> ModuleType | None:
+def compiled(work: int | None = None, small_once_loaded: bool = False) -> ModuleType | None:
     """The compiled kernel module, or None when numba is missing, turned off, or failed to load, or when the
-    job is small: ``work`` (elements) below ``MIN_WORK``."""
+    job is small: ``work`` (elements) below ``MIN_WORK``. With ``small_once_loaded``, a small job gets the module
+    too when an earlier job loaded it (for kernels whose numpy version costs more than the call at any size:
+    attention's softmax, whose blocks are small)."""
     global _module, _load_failed
-    if not enabled() or _load_failed or (work is not None and work < MIN_WORK):
+    if not enabled() or _load_failed:
+        return None
+    if work is not None and work < MIN_WORK and not (small_once_loaded and _module is not None):
         return None
     if _module is None:
         with _lock:

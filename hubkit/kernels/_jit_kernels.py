@@ -521,8 +521,8 @@ def gelu_erf_cdf_f32_parallel(x, y, cdf, chunks):  # pragma: no cover (compiled)
 # ---------------------------------------------------------------- softmax (rows of attention's scores)
 # exp(t) for t <= 0 without libm (a scalar call that does not vectorise; numpy's float32 exp costs 3 ns per value
 # on an AVX2 machine): t = n ln2 + r with |r| <= ln2 / 2, e^r from Cephes' expf polynomial (within 2 ulp), and
-# 2^n assembled as float32 bits in an int32 view of a scratch row, so every loop vectorises. t below -87.33
-# (where 2^n would leave the normal range, and -inf: masked positions) gives exactly 0.
+# 2^n assembled from its float32 bits, so the loop vectorises. t below -87.33 (where 2^n would leave the normal
+# range, and -inf: masked positions) gives exactly 0.
 _LOG2E, _LN2_HI, _LN2_LO, _EXP_LOW = (np.float32(c) for c in (1.4426950408889634, 0.693359375, -2.12194440e-4,
                                                              -87.33654))  # fmt: skip
 (_X0, _X1, _X2, _X3, _X4, _X5) = (
@@ -531,45 +531,93 @@ _LOG2E, _LN2_HI, _LN2_LO, _EXP_LOW = (np.float32(c) for c in (1.4426950408889634
 )
 
 
-@njit(nogil=True, cache=True, fastmath=_REDUCE)
-def softmax_rows_f32(x, scale):  # pragma: no cover (compiled)
-    """In place on float32 rows ``x`` (R, S): ``x = softmax(x * scale)`` along each row (``scale`` 1 skips the
-    multiply). A row of only ``-inf`` gives zeros (PyTorch's safe softmax); a NaN makes its row NaN. The row's
-    sum accumulates in float64."""
-    rows, width = x.shape
-    scratch = np.empty(width, dtype=np.float32)
-    bits = scratch.view(np.int32)
+@njit(nogil=True, cache=True, fastmath=_REDUCE, inline="always")
+def _exp_nonpositive_f32(t):  # pragma: no cover (compiled)
+    """e^t for float32 ``t <= 0`` (see above); NaN gives NaN."""
     zero, one, half = np.float32(0), np.float32(1), np.float32(0.5)
-    scaled = scale != one
-    for r in range(rows):
-        row = x[r]
-        if scaled:
-            for j in range(width):
-                row[j] *= scale
-        top = row[0]
-        for j in range(1, width):
-            v = row[j]
-            top = v if v > top else top
-        if not np.isfinite(top):
-            top = zero
-        for j in range(width):
-            t = row[j] - top
-            dead = t < _EXP_LOW
-            t = _EXP_LOW if dead else t
-            n = np.floor(t * _LOG2E + half)
-            f = t - n * _LN2_HI - n * _LN2_LO
-            p = ((((_X0 * f + _X1) * f + _X2) * f + _X3) * f + _X4) * f + _X5
-            p = p * (f * f) + f + one
-            row[j] = zero if dead else p
-            bits[j] = (np.int32(n) + np.int32(127)) << np.int32(23)
-        total = 0.0
-        for j in range(width):
-            e = row[j] * scratch[j]
-            row[j] = e
-            total += e
-        norm = one if total <= 0.0 else np.float32(total)
-        for j in range(width):
-            row[j] = row[j] / norm
+    dead = t < _EXP_LOW
+    t = _EXP_LOW if dead else t
+    n = np.floor(t * _LOG2E + half)
+    f = t - n * _LN2_HI - n * _LN2_LO
+    p = ((((_X0 * f + _X1) * f + _X2) * f + _X3) * f + _X4) * f + _X5
+    p = p * (f * f) + f + one
+    two_n = np.int32((np.int32(n) + np.int32(127)) << np.int32(23)).view(np.float32)
+    return zero if dead else p * two_n
+
+
+@njit(nogil=True, cache=True, fastmath=_REDUCE, inline="always")
+def _row_max_f32(row, width):  # pragma: no cover (compiled)
+    """The largest non-NaN entry of ``row[:width]`` (-inf when there is none). Eight running maxima: one would
+    be a chain of dependent compares (4 cycles per value), which the vectoriser may not reorder because of NaN."""
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = np.float32(-np.inf)
+    j = 0
+    while j + 8 <= width:
+        v = row[j]
+        m0 = v if v > m0 else m0
+        v = row[j + 1]
+        m1 = v if v > m1 else m1
+        v = row[j + 2]
+        m2 = v if v > m2 else m2
+        v = row[j + 3]
+        m3 = v if v > m3 else m3
+        v = row[j + 4]
+        m4 = v if v > m4 else m4
+        v = row[j + 5]
+        m5 = v if v > m5 else m5
+        v = row[j + 6]
+        m6 = v if v > m6 else m6
+        v = row[j + 7]
+        m7 = v if v > m7 else m7
+        j += 8
+    while j < width:
+        v = row[j]
+        m0 = v if v > m0 else m0
+        j += 1
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    m4 = m5 if m5 > m4 else m4
+    m6 = m7 if m7 > m6 else m6
+    m0 = m2 if m2 > m0 else m0
+    m4 = m6 if m6 > m4 else m4
+    return m4 if m4 > m0 else m0
+
+
+@njit(nogil=True, cache=True, fastmath=_REDUCE)
+def softmax_scores_f32(x, scale, mask, keep, use_mask, use_keep):  # pragma: no cover (compiled)
+    """In place on float32 scores ``x`` (P, Q, L, S): each row becomes ``softmax(x * scale + mask)`` over the
+    positions that ``keep`` allows (the others weigh exactly 0), as the numpy reference does it in separate passes
+    (``generic.scores_softmax_``): ``x * scale``, ``+ mask`` (float32, ``use_mask``), ``-inf`` where not ``keep``
+    (bool, ``use_keep``). ``mask`` and ``keep`` have x's shape, broadcast views included (stride 0). A row with
+    nothing to attend to gives zeros (PyTorch's safe softmax); a NaN makes its row NaN. Sums run in float32 over
+    several partial sums (the vectorised order)."""
+    pp, qq, length, width = x.shape
+    one, zero = np.float32(1), np.float32(0)
+    for a in range(pp):
+        for b in range(qq):
+            for i in range(length):
+                row = x[a, b, i]
+                if scale != one:
+                    for j in range(width):
+                        row[j] *= scale
+                if use_mask:
+                    add = mask[a, b, i]
+                    for j in range(width):
+                        row[j] += add[j]
+                if use_keep:
+                    allowed = keep[a, b, i]
+                    for j in range(width):
+                        row[j] = row[j] if allowed[j] else np.float32(-np.inf)
+                top = _row_max_f32(row, width)
+                if not np.isfinite(top):  # nothing to attend to (all -inf) or +inf: NaN below, as numpy's
+                    top = zero
+                total = zero
+                for j in range(width):
+                    e = _exp_nonpositive_f32(row[j] - top)
+                    row[j] = e
+                    total += e
+                norm = one if total <= zero else total
+                for j in range(width):
+                    row[j] = row[j] / norm
 
 
 # ---------------------------------------------------------------- depthwise convolution (cpu_depthwise.py)
@@ -1034,6 +1082,39 @@ def _direct_conv_grad_weight_block(planes, gyw, blocks, phase, offset, partial, 
             sums = (s0, s1, s2, s3)
             for b in range(ob):
                 partial[n, o0 + b, c, t] = sums[b]
+
+
+# ---------------------------------------------------------------- matrix products split over numba's threads
+# (kernels/_blas.py: why, and which BLAS)
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def gemm_split_parallel(gemm, ta, tb, m, n, k, a, lda, step_a, b, ldb, step_b, out, bias, use_bias, starts,
+                        by_rows):  # pragma: no cover (compiled)
+    """``out = op(A) @ op(B) (+ bias on every row)``, one BLAS call per chunk on numba's threads.
+
+    ``gemm`` is a ``cblas_?gemm`` function pointer (``_blas``); ``a``/``b`` are the operands' addresses with
+    their transpose flags and leading dimensions as BLAS takes them; ``out`` (M, N) is C-ordered. The chunks
+    are ``starts[t]:starts[t + 1]`` of the rows of ``out`` (``by_rows``) or of its columns; ``step_a`` is the
+    byte distance between rows of op(A), ``step_b`` between columns of op(B). ``bias`` (N,) is added to each
+    chunk after its product, as ``_threads.matmul``'s pool path does."""
+    ldc = out.shape[1]
+    c = out.ctypes.data
+    size = out.itemsize
+    for t in prange(starts.size - 1):
+        s0, s1 = starts[t], starts[t + 1]
+        if by_rows:
+            gemm(101, ta, tb, s1 - s0, n, k, 1.0, a + s0 * step_a, lda, b, ldb, 0.0, c + s0 * ldc * size, ldc)
+            if use_bias:
+                for i in range(s0, s1):
+                    for j in range(n):
+                        out[i, j] += bias[j]
+        else:
+            gemm(101, ta, tb, m, s1 - s0, k, 1.0, a, lda, b + s0 * step_b, ldb, 0.0, c + s0 * size, ldc)
+            if use_bias:
+                for i in range(m):
+                    for j in range(s0, s1):
+                        out[i, j] += bias[j]
 
 
 @njit(nogil=True, cache=True, parallel=True)

@@ -3,10 +3,11 @@
 numpy's OpenBLAS runs one thread's float32 products 10-20% slower than MKL on Intel CPUs at a transformer's
 shapes, and up to 2x slower on the skinny products of small convolutions (bench/RESULTS.md); MKL is what
 torch's CPU builds use. With the ``mkl`` wheel installed (``pip install 'hubkit[mkl]'``), the products that
-``kernels._threads.matmul`` and the attention kernels run (one per thread slice: hubkit's pool still owns the
-cores; only where numpy's BLAS runs one thread anyway) call MKL's
-sequential ``cblas_?gemm`` / ``cblas_?gemm_batch_strided`` instead of ``np.matmul``. MKL runs sequential, so
-it never starts threads of its own.
+``kernels._threads.matmul`` and the convolution kernels run (one per thread slice: hubkit's threads still own
+the cores; only where numpy's BLAS runs one thread anyway) call MKL's sequential ``cblas_?gemm`` /
+``cblas_?gemm_batch_strided`` instead of ``np.matmul``, through ctypes here or by function pointer from the
+compiled split (``kernels._blas``). MKL runs sequential, so it never starts threads of its own. Attention's
+small per-head products stay on numpy (``generic._mm``).
 
 Only what a BLAS call takes as it is goes to MKL: float32/float64 operands of one dtype, 2-d or batched (batch
 axes broadcast; those that merge into one stride make one call, else one call per outer index), with strides
@@ -196,6 +197,13 @@ def _merged(a: np.ndarray) -> np.ndarray | None:
         count *= n
     stride = axes[-1][1] if axes else 0
     return np.lib.stride_tricks.as_strided(a, (count,) + a.shape[-2:], (stride,) + a.strides[-2:])
+
+
+def would_take(char: str, macs: int) -> bool:
+    """Whether :func:`matmul` would run a product of ``char``-typed matrices (numpy's type code) of ``macs``
+    multiply-adds each on MKL, given operands whose layouts BLAS takes."""
+    lib = _library if _searched else library()
+    return lib is not None and char in "fd" and macs >= _MIN_MACS and _flags().enabled
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:

@@ -20,7 +20,7 @@ Conventions shared with ``cuda.py`` (same names, same signatures, same results):
 from hubkit.kernels import generic
 from hubkit.kernels._threads import parallel_for
 from hubkit.kernels.cpu_conv import col2im, conv2d, conv2d_backward, conv2d_grad_input, conv2d_grad_weight, im2col
-from hubkit.kernels.cpu_elementwise import sgd_update, softmax_rows_
+from hubkit.kernels.cpu_elementwise import scores_softmax_, sgd_update
 from hubkit.kernels.cpu_norm import batch_norm_backward, batch_norm_forward
 from hubkit.kernels.cpu_pool import (
     adaptive_avg_pool2d,
@@ -54,7 +54,7 @@ def attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p):
     """:func:`hubkit.kernels.generic.attention_forward` by blocks of the batch on hubkit's pool, with the compiled
     float32 softmax where numba is installed."""
     return generic.attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p, split=parallel_for,
-                                     softmax=softmax_rows_)  # fmt: skip
+                                     softmax=scores_softmax_)  # fmt: skip
 
 
 def attention_backward(gy, q, k, v, scale, attn, dropped, dropout_keep, dropout_p, needs):

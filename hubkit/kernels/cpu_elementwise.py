@@ -76,21 +76,30 @@ def clamp_backward(gy: np.ndarray, y: np.ndarray, lo: float, hi: float) -> np.nd
 
 
 def softmax_rows_(x: np.ndarray, scale: float = 1.0) -> None:
-    """``x = softmax(x * scale)`` over the last axis, in place (a row of only ``-inf`` gives zeros): attention's
-    scores. Float32 runs one compiled kernel per row (a vectorised exp, within 2 ulp of numpy's); other dtypes, or
-    no numba, the numpy reference ``generic.softmax_rows_``. Called from pool threads: it does not split."""
-    jit = _jit.compiled(x.size) if x.dtype == np.float32 and x.ndim >= 1 and x.size else None
-    if jit is None:
-        generic.softmax_rows_(x, scale)
+    """``x = softmax(x * scale)`` over the last axis, in place (a row of only ``-inf`` gives zeros)."""
+    scores_softmax_(x, scale, None, None)
+
+
+def scores_softmax_(x: np.ndarray, scale: float, mask: np.ndarray | None, keep: np.ndarray | None) -> None:
+    """Attention's weights from its scores, in place: ``x = softmax(x * scale + mask)`` over the last axis, with
+    the positions where ``keep`` is False weighing exactly 0 (a row with none left gives zeros). ``mask`` (x's
+    dtype) and ``keep`` (bool) broadcast to ``x``, or are None. Float32 runs one compiled kernel per row (a
+    vectorised exp, within 2 ulp of numpy's); other dtypes, more than two batch axes, or no numba, the numpy
+    reference ``generic.scores_softmax_``. Called from pool threads: it does not split."""
+    fits = x.dtype == np.float32 and 1 <= x.ndim <= 4 and x.size
+    jit = _jit.compiled(x.size, small_once_loaded=True) if fits else None
+    if jit is None or (mask is not None and mask.dtype != x.dtype):
+        generic.scores_softmax_(x, scale, mask, keep)
         return
-    rows = x.view()
-    try:
-        rows.shape = (-1, x.shape[-1])  # a view, or AttributeError where the leading axes do not merge
-    except AttributeError:
-        for part in x:
-            softmax_rows_(part, scale)
-        return
-    jit.softmax_rows_f32(rows, np.float32(scale))
+    x4 = x[(None,) * (4 - x.ndim)]
+    use_mask, use_keep = mask is not None, keep is not None
+    mask4 = np.broadcast_to(mask if use_mask else _NO_MASK, x.shape)[(None,) * (4 - x.ndim)]
+    keep4 = np.broadcast_to(keep if use_keep else _NO_KEEP, x.shape)[(None,) * (4 - x.ndim)]
+    jit.softmax_scores_f32(x4, np.float32(scale), mask4, keep4, use_mask, use_keep)
+
+
+_NO_MASK = np.zeros(1, dtype=np.float32)
+_NO_KEEP = np.ones(1, dtype=bool)
 
 
 def gelu(x: np.ndarray, erf: Callable[[np.ndarray], np.ndarray], want_cdf: bool = True

@@ -198,3 +198,26 @@ def test_float64_softmax_is_the_numpy_reference():
     generic.softmax_rows_(want, 0.3)
     cpu_elementwise.softmax_rows_(got, 0.3)
     np.testing.assert_array_equal(got, want)
+
+
+@needs_numba
+@pytest.mark.parametrize("width", [1, 9, 48, 131])
+@pytest.mark.parametrize("ndim", [2, 3, 4])
+def test_compiled_scores_softmax_with_mask_and_keep_matches_numpy(width, ndim):
+    """The fused kernel (scale, float mask, keep, softmax in one pass per row) against the numpy passes, with
+    broadcast masks (per sample, per head, shared), a fully masked row and a NaN score."""
+    shape = (3, 4, 5, width)[4 - ndim :]
+    x = (RNG.standard_normal(shape) * 4).astype(np.float32)
+    mask = RNG.standard_normal(shape[-2:]).astype(np.float32)  # shared by the batch
+    keep = RNG.random((shape[0],) + (1,) * (ndim - 2) + (width,)) > 0.3  # per sample, as padding is
+    keep[(0,) * (ndim - 1)] = False  # a sample with nothing to attend to: zeros
+    x[(-1,) * (ndim - 1) + (0,)] = np.nan
+    for scale, m, k in ((0.3, mask, keep), (1.0, None, keep), (-0.7, mask, None)):
+        want, got = x.copy(), x.copy()
+        generic.scores_softmax_(want, scale, m, k)
+        cpu_elementwise.scores_softmax_(got, scale, m, k)
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        if k is not None:
+            masked = np.broadcast_to(~k, shape) & ~np.isnan(got)  # (the NaN score's row is NaN throughout)
+            assert masked.any() and np.all(got[masked] == 0)

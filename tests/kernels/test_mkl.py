@@ -138,9 +138,11 @@ def test_hubkit_products_run_on_mkl_and_agree_with_numpy(lib, monkeypatch):
 
 
 def test_threaded_products_split_over_the_pool_agree(lib, monkeypatch):
+    """The pool's split (on numba's threads it calls MKL by function pointer: tests/kernels/test_native_split.py)."""
     calls = []
     real = _mkl.matmul
     monkeypatch.setattr(_mkl, "matmul", lambda *args: calls.append(1) or real(*args))
+    monkeypatch.setattr(_threads, "_native_matmul", lambda *args: False)
     a, b = _mat(512, 256), _mat(256, 384)
     before = hubkit.get_num_threads()
     hubkit.set_num_threads(2)
