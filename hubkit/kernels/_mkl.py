@@ -199,11 +199,16 @@ def _merged(a: np.ndarray) -> np.ndarray | None:
     return np.lib.stride_tricks.as_strided(a, (count,) + a.shape[-2:], (stride,) + a.strides[-2:])
 
 
-def would_take(char: str, macs: int) -> bool:
-    """Whether :func:`matmul` would run a product of ``char``-typed matrices (numpy's type code) of ``macs``
-    multiply-adds each on MKL, given operands whose layouts BLAS takes."""
+def usable(char: str) -> bool:
+    """Whether MKL is loaded, switched on, and has a product for ``char`` (numpy's type code)."""
     lib = _library if _searched else library()
-    return lib is not None and char in "fd" and macs >= _MIN_MACS and _flags().enabled
+    return lib is not None and char in "fd" and _flags().enabled
+
+
+def would_take(char: str, macs: int) -> bool:
+    """Whether :func:`matmul` would run a product of ``char``-typed matrices of ``macs`` multiply-adds each on
+    MKL, given operands whose layouts BLAS takes."""
+    return macs >= _MIN_MACS and usable(char)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:

@@ -17,7 +17,7 @@ Conventions shared with ``cuda.py`` (same names, same signatures, same results):
   for any thread count.
 """
 
-from hubkit.kernels import generic
+from hubkit.kernels import cpu_attention, generic
 from hubkit.kernels._threads import parallel_for
 from hubkit.kernels.cpu_conv import col2im, conv2d, conv2d_backward, conv2d_grad_input, conv2d_grad_weight, im2col
 from hubkit.kernels.cpu_elementwise import scores_softmax_, sgd_update
@@ -51,8 +51,13 @@ __all__ = [
 
 
 def attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p):
-    """:func:`hubkit.kernels.generic.attention_forward` by blocks of the batch on hubkit's pool, with the compiled
+    """:func:`hubkit.kernels.generic.attention_forward`: float32 without dropout one head at a time in compiled code
+    where numba is installed (``cpu_attention``), else by blocks of the batch on hubkit's pool, with the compiled
     float32 softmax where numba is installed."""
+    if dropout_keep is None:
+        done = cpu_attention.attention_forward(q, k, v, scale, mask, keep)
+        if done is not None:
+            return done
     return generic.attention_forward(q, k, v, scale, mask, keep, dropout_keep, dropout_p, split=parallel_for,
                                      softmax=scores_softmax_)  # fmt: skip
 

@@ -126,7 +126,7 @@ def test_the_cpu_kernel_splits_the_longest_batch_axis(monkeypatch):
         real(batch, macs, body, record)
 
     monkeypatch.setattr(generic, "_by_blocks", spy)
-    q, k, v, *_ = _case(((2, 6), (2, 6), (2, 6), 4, 4, 3, 3, None, None, False), np.float32)
+    q, k, v, *_ = _case(((2, 6), (2, 6), (2, 6), 4, 4, 3, 3, None, None, False), np.float64)  # (float32: per head)
     cpu.attention_forward(q, k, v, 0.5, None, None, None, 0.0)
     assert len(seen) > 1
     covered = sorted(i for start, stop in seen for i in range(start, stop))
@@ -221,3 +221,50 @@ def test_compiled_scores_softmax_with_mask_and_keep_matches_numpy(width, ndim):
         if k is not None:
             masked = np.broadcast_to(~k, shape) & ~np.isnan(got)  # (the NaN score's row is NaN throughout)
             assert masked.any() and np.all(got[masked] == 0)
+
+
+@needs_numba
+@pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_float32_heads_run_compiled_and_match_the_blocks(case, threads, monkeypatch):
+    """Float32 without dropout runs one head at a time in compiled code (``cpu_attention``), on numba's threads or
+    the pool's; its weights and outputs match the numpy blocks' on every case (broadcast operands and masks, fully
+    masked rows, permuted operands, no batch axes)."""
+    from hubkit.kernels import cpu_attention
+
+    q, k, v, mask, keep, _ = _case(case, np.float32)
+    hubkit.set_num_threads(threads)
+    calls = []
+    real = cpu_attention.attention_forward
+    monkeypatch.setattr(cpu_attention, "attention_forward", lambda *a: calls.append(1) or real(*a))
+    out, attn, dropped = cpu.attention_forward(q, k, v, 0.37, mask, keep, None, 0.0)
+    assert calls and dropped is attn
+    want = generic.attention_forward(q, k, v, 0.37, mask, keep, None, 0.0)
+    np.testing.assert_allclose(attn, want[1], rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(out, want[0], rtol=1e-5, atol=1e-6)
+    assert out.shape == want[0].shape and attn.shape == want[1].shape
+
+
+@needs_numba
+def test_compiled_heads_copy_operands_blas_cannot_take():
+    """A key whose features are not adjacent (every other column) is copied into a layout BLAS takes."""
+    from hubkit.kernels import cpu_attention
+
+    q = RNG.standard_normal((2, 3, 5, 4)).astype(np.float32)
+    k = RNG.standard_normal((2, 3, 6, 8)).astype(np.float32)[..., ::2]
+    v = RNG.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    got = cpu_attention.attention_forward(q, k, v, 0.5, None, None)
+    assert got is not None
+    want, attn = reference(q, k, v, 0.5, None, None, None, 0.0)
+    np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[1], attn, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+def test_compiled_heads_leave_what_they_do_not_take_to_the_blocks():
+    from hubkit.kernels import cpu_attention
+
+    q = RNG.standard_normal((2, 2, 3, 5, 4)).astype(np.float32)  # three batch axes
+    assert cpu_attention.attention_forward(q, q, q, 0.5, None, None) is None
+    q64 = RNG.standard_normal((2, 5, 4))
+    assert cpu_attention.attention_forward(q64, q64, q64, 0.5, None, None) is None
