@@ -329,8 +329,10 @@ def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
 # Where numba's threads are usable, a split 2-d product runs as one compiled call that hands each chunk to the
 # BLAS routine the pool would have called (same chunks, same library, so the same numbers), without the pool's
 # 0.2-0.4 ms hand-off: MiniLM's 384 x 384 layer at 512 rows took 0.63 ms on the pool, 0.37 ms this way (one
-# thread: 0.75 ms). The hand-off being microseconds, products down to this size are split too.
-_NATIVE_SPLIT_MIN_MACS = 1 << 21
+# thread: 0.75 ms). The hand-off being microseconds, products down to this size are split too: 6.1M
+# multiply-adds (128 x 400 x 120) took 0.71-0.79x the one-thread time, 16.8M 0.38-0.72x; 3.1M (LeNet-5's first
+# Linear) 0.82-1.03x, and its training step was 2-5% slower split, so it stays on one thread.
+_NATIVE_SPLIT_MIN_MACS = 1 << 22
 
 
 def _native_ready(a: Any, b: Any, out: Any, bias: Any) -> bool:

@@ -59,6 +59,10 @@ from hubkit.kernels.shapes import conv_out_size
 # at once, 1,568 columns beat 3,136 by 5-15% on the 28x28 and 14x14 layers (two images' columns of a 28x28
 # layer are 7 MB per thread instead of 14).
 _COL_CHUNK_BYTES = 4 << 20
+# One image whose columns would take more than this is convolved in tiles of one group and a range of output
+# positions instead (``_conv_in_tiles``), each tile's columns still in cache when its GEMM reads them: wav2vec2's
+# positional convolution (768 channels in 16 groups, 128 taps, 499 frames) has 196 MB of columns per image.
+_TILE_MIN_BYTES = 16 << 20
 _GEMM_MIN_COLUMNS = 1568
 # Wide columns (see the module docstring) are used when a column has at most _WIDE_MAX_ROWS rows and the
 # columns of the whole batch take at most _WIDE_MAX_BYTES; beyond that the GEMM is compute-bound and the
@@ -294,7 +298,9 @@ def conv2d(
         _over_images(n, rows * oh * pw * x.itemsize, forward_images)
         return (y, columns) if keep_columns else y
     y = np.empty((n, oc, oh, ow), dtype=np.result_type(x, w))
-    if _is_pointwise((kh, kw), pads):
+    if not _is_pointwise((kh, kw), pads) and rows * oh * ow * x.itemsize > _TILE_MIN_BYTES:
+        _conv_in_tiles(x, w3, y, groups, (kh, kw), stride, pads, dilation, (oh, ow))
+    elif _is_pointwise((kh, kw), pads):
 
         def pointwise_images(n0: int, n1: int) -> None:
             xs = x[n0:n1] if stride == (1, 1) else x[n0:n1, :, :: stride[0], :: stride[1]]
@@ -314,6 +320,38 @@ def conv2d(
     if bias is not None:
         y += bias
     return (y, columns) if keep_columns else y
+
+
+def _conv_in_tiles(x: np.ndarray, w3: np.ndarray, y: np.ndarray, groups: int, kernel: Pair, stride: Pair, pads: Pads,
+                   dilation: Pair, out_hw: Pair) -> None:  # fmt: skip
+    """``y`` (N, OC, OH, OW) = the convolution of ``x`` with ``w3`` (G, OC/G, C/G*KH*KW), its columns built and
+    multiplied in tiles (see ``_TILE_MIN_BYTES``): one image, one group, and a range of output columns (a 1-d
+    convolution: OH = 1) or rows that fits ``_COL_CHUNK_BYTES``. The tiles run on hubkit's threads, each writing
+    its own part of ``y``."""
+    n, c = x.shape[:2]
+    (kh, kw), (oh, ow) = kernel, out_hw
+    cg, ocg = c // groups, y.shape[1] // groups
+    rows = cg * kh * kw
+    along_w = oh == 1
+    span = ow if along_w else oh
+    step = max(1, min(span, _COL_CHUNK_BYTES // max(rows * (1 if along_w else ow) * x.itemsize, 1)))
+    tiles = [(i, g, s0, min(span, s0 + step)) for i in range(n) for g in range(groups) for s0 in range(0, span, step)]
+    padded = _pad(x, pads)
+
+    def run(t0: int, t1: int) -> None:
+        for i, g, s0, s1 in tiles[t0:t1]:
+            view = _windows(padded[i : i + 1, g * cg : (g + 1) * cg], kernel, stride, dilation, out_hw)
+            view = view[..., s0:s1] if along_w else view[..., s0:s1, :]
+            cols = _scratch("columns", view.shape, x.dtype)
+            np.copyto(cols, view)
+            cols = cols.reshape(rows, -1)
+            prod = _scratch("gemm", (ocg, cols.shape[1]), y.dtype)
+            matmul(w3[g], cols, prod)
+            target = y[i, g * ocg : (g + 1) * ocg]
+            target = target[:, :, s0:s1] if along_w else target[:, s0:s1]
+            np.copyto(target, prod.reshape(target.shape))
+
+    parallel_for(len(tiles), run)
 
 
 def _winograd_grad_input(gy: np.ndarray, w: np.ndarray, in_hw: Pair, stride: Pair, pads: Pads, dilation: Pair,

@@ -37,6 +37,7 @@ CONV_CASES = [
     # depthwise, strided: the gradients spread gy out and use the same kernels
     ((2, 4, 9, 8), (4, 3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 4),
     ((1, 3, 10, 11), (3, 5, 5), (2, 3), ((2, 2), (1, 2)), (1, 1), 3),  # uneven: unreached rows get zeros
+    ((2, 4, 1, 19), (6, 1, 5), (1, 2), ((0, 0), (2, 3)), (1, 2), 2),  # 1-d (H = 1), grouped, strided, dilated
 ]
 
 
@@ -54,11 +55,15 @@ def kernel_impl(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture(params=["wide", "chunked"])
+@pytest.fixture(params=["wide", "chunked", "tiles"])
 def conv_path(request, monkeypatch):
-    """Run a test with wide columns (the default for these small shapes) or with them turned off."""
-    if request.param == "chunked":
+    """Run a test with wide columns (the default for these small shapes), with them turned off, or in tiles of one
+    group and a few output positions (``_conv_in_tiles``, the path of images whose columns are large)."""
+    if request.param in ("chunked", "tiles"):
         monkeypatch.setattr(cpu_conv, "_WIDE_MAX_ROWS", 0)
+    if request.param == "tiles":
+        monkeypatch.setattr(cpu_conv, "_TILE_MIN_BYTES", 0)
+        monkeypatch.setattr(cpu_conv, "_COL_CHUNK_BYTES", 400)  # a few positions per tile, a ragged last one
     return request.param
 
 
