@@ -336,10 +336,11 @@ _NATIVE_SPLIT_MIN_MACS = 1 << 22
 
 
 def _native_ready(a: Any, b: Any, out: Any, bias: Any) -> bool:
-    """Whether the product may go to the compiled split at all (the rest is checked by :func:`_native_matmul`)."""
+    """Whether a product (one matrix, possibly with batch axes of size 1) may go to the compiled split at all (the
+    rest is checked by :func:`_native_matmul`)."""
     from hubkit.kernels import _jit
 
-    return (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.char in "fd"
+    return (a.dtype == b.dtype and a.dtype.char in "fd"
             and (out is None or out.dtype == a.dtype) and (bias is None or bias.dtype == a.dtype)
             and _jit.compiled() is not None)  # fmt: skip
 
