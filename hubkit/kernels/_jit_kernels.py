@@ -1511,24 +1511,29 @@ def sgd_momentum_parallel(p, g, buf, lr, momentum, dampening, weight_decay, nest
 
 
 @njit(nogil=True, cache=True)
-def adadelta(p, g, square_avg, acc_delta, lr, rho, one_minus_rho, eps, decay):  # pragma: no cover
+def adadelta(p, g, square_avg, acc_delta, lr, rho, one_minus_rho, eps, decay, flush):  # pragma: no cover
     """torch's Adadelta on flat arrays in one pass (``decay``: the weight decay), the operations in the numpy
-    reference's order, so the same float rounding: see ``optim/adadelta.py``."""
+    reference's order, so the same float rounding: see ``optim/adadelta.py``. State entries below ``flush`` become
+    0 (see there: ``_flush_below``)."""
+    zero = square_avg.dtype.type(0)
     for i in range(p.size):
         d = g[i]
         if decay != 0:
             d = d + decay * p[i]
         v = square_avg[i] * rho + one_minus_rho * (d * d)
+        v = zero if v < flush else v
         square_avg[i] = v
         delta = np.sqrt(acc_delta[i] + eps) / np.sqrt(v + eps) * d
-        acc_delta[i] = acc_delta[i] * rho + one_minus_rho * (delta * delta)
+        a = acc_delta[i] * rho + one_minus_rho * (delta * delta)
+        acc_delta[i] = zero if a < flush else a
         p[i] -= lr * delta
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def adadelta_parallel(p, g, square_avg, acc_delta, lr, rho, one_minus_rho, eps, decay, chunks):  # pragma: no cover
+def adadelta_parallel(p, g, square_avg, acc_delta, lr, rho, one_minus_rho, eps, decay, flush,
+                      chunks):  # pragma: no cover  # fmt: skip
     """:func:`adadelta` in ``chunks`` contiguous ranges over numba's threads."""
     n = p.size
     for i in prange(chunks):
         a, b = i * n // chunks, (i + 1) * n // chunks
-        adadelta(p[a:b], g[a:b], square_avg[a:b], acc_delta[a:b], lr, rho, one_minus_rho, eps, decay)
+        adadelta(p[a:b], g[a:b], square_avg[a:b], acc_delta[a:b], lr, rho, one_minus_rho, eps, decay, flush)

@@ -164,17 +164,18 @@ def sgd_update(p: np.ndarray, g: np.ndarray, buf: np.ndarray | None, lr: float, 
 
 
 def adadelta_update(p: np.ndarray, g: np.ndarray, square_avg: np.ndarray, acc_delta: np.ndarray, lr: float,
-                    rho: float, eps: float, weight_decay: float) -> bool:  # fmt: skip
+                    rho: float, eps: float, weight_decay: float, flush: float) -> bool:  # fmt: skip
     """Adadelta's update of ``p`` and its two state arrays in place, one compiled pass (``optim/adadelta.py``
-    has the rule and the numpy reference, whose rounding this follows). Returns False, changing nothing,
-    when the compiled kernels cannot take the arrays (no numba, mixed dtypes, non-contiguous state)."""
+    has the rule and the numpy reference, whose rounding this follows; state entries below ``flush`` become 0).
+    Returns False, changing nothing, when the compiled kernels cannot take the arrays (no numba, mixed dtypes,
+    non-contiguous state)."""
     arrays = (p, g, square_avg, acc_delta)
     jit = _compiled(*arrays) if len({a.dtype for a in arrays}) == 1 else None
     if jit is None or not all(a.flags.c_contiguous for a in (p, square_avg, acc_delta)):
         return False
     t = p.dtype.type
     flat = (p.reshape(-1), _flat(g), square_avg.reshape(-1), acc_delta.reshape(-1))
-    args = (t(lr), t(rho), t(1 - rho), t(eps), t(weight_decay))
+    args = (t(lr), t(rho), t(1 - rho), t(eps), t(weight_decay), t(flush))
     _split(p.size, lambda a, b: jit.adadelta(*(f[a:b] for f in flat), *args),
            lambda chunks: jit.adadelta_parallel(*flat, *args, chunks))  # fmt: skip
     return True

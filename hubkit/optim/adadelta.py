@@ -21,6 +21,17 @@ from hubkit.optim.optimizer import (
 from hubkit.tensor import Tensor
 
 
+def _flush_below(dtype: np.dtype, eps: float) -> float:
+    """Below what value Adadelta's state entries are set to 0: the dtype's smallest normal number, when ``eps`` is
+    large enough that ``state + eps == eps`` for every smaller entry (then the update is the same to the last bit),
+    else 0 (no flushing). Without it, the state of a unit that stops getting gradients decays by ``rho`` every step
+    through the subnormal range, where every CPU operation on it takes a microcode assist: pytorch/examples' MNIST
+    network slowed from 40 to 65-70 ms per step after 700 steps (a million of its 2.4 million state entries were
+    subnormal). The stored state then differs from torch's by less than that smallest normal number."""
+    info = np.finfo(dtype)
+    return float(info.tiny) if eps >= float(info.tiny) * 2.0 ** (info.nmant + 2) else 0.0
+
+
 class Adadelta(Optimizer):
     """Adadelta (Zeiler, 2012).
 
@@ -62,17 +73,22 @@ class Adadelta(Optimizer):
                 state["acc_delta"] = Tensor._make(xp.zeros_like(p.array))
             increment_step(state)
             square_avg, acc_delta = state["square_avg"].array, state["acc_delta"].array
+            flush = _flush_below(square_avg.dtype, eps)
             if xp is np and cpu_elementwise.adadelta_update(p.array, g, square_avg, acc_delta, lr, rho, eps,
-                                                            weight_decay):  # fmt: skip
+                                                            weight_decay, flush):  # fmt: skip
                 continue  # one compiled pass (numba): the same arithmetic as below
             if weight_decay != 0:
                 g = g + weight_decay * p.array
             square_avg *= rho
             square_avg += (1 - rho) * (g * g)
+            if flush:
+                square_avg[square_avg < flush] = 0
             delta = xp.sqrt(acc_delta + eps)
             delta /= xp.sqrt(square_avg + eps)
             delta *= g
             acc_delta *= rho
             acc_delta += (1 - rho) * (delta * delta)
+            if flush:
+                acc_delta[acc_delta < flush] = 0
             delta *= lr
             p.array -= delta

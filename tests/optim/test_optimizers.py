@@ -287,3 +287,42 @@ def test_state_dict_structure_matches_torch_and_torch_state_loads(name, kwargs):
     resumed.load_state_dict({"state": {i: {k: v.numpy() for k, v in s.items()} for i, s in tsd["state"].items()},
                              "param_groups": tsd["param_groups"]})
     assert resumed.param_groups[0]["lr"] == kwargs["lr"]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adadelta_state_skips_the_subnormal_range_without_changing_the_update(compiled, dtype, monkeypatch):
+    """Units that stop getting gradients: their state decays by rho each step and is set to 0 below the smallest
+    normal number (subnormal arithmetic is 10-100x slower on CPUs) while the parameters follow the plain rule
+    (no flushing) to the last bit."""
+    from hubkit.kernels import _jit
+
+    if compiled and not _jit.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_jit, "_enabled", compiled)
+    monkeypatch.setattr(_jit, "MIN_WORK", 0)
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal(4096).astype(dtype)
+    live = np.arange(4096) % 4 == 0  # three units in four get gradients only on the first step
+    p = hubkit.tensor(p0.copy(), requires_grad=True)
+    opt = optim.Adadelta([p], lr=1.0, rho=0.5, eps=1e-6)
+    ref_p, sq, acc = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+    rho, eps = dtype(0.5), dtype(1e-6)
+    saw_subnormal = False
+    tiny = np.finfo(dtype).tiny
+    for step in range(1200 if dtype == np.float64 else 160):
+        g = rng.standard_normal(4096).astype(dtype) * (live | (step == 0))
+        p.grad = hubkit.tensor(g)
+        opt.step()
+        sq = sq * rho + (1 - rho) * (g * g)  # the rule without flushing
+        delta = np.sqrt(acc + eps) / np.sqrt(sq + eps) * g
+        acc = acc * rho + (1 - rho) * (delta * delta)
+        ref_p = ref_p - delta
+        saw_subnormal |= bool(((sq > 0) & (sq < tiny)).any())
+        state = opt.state[p]
+        for name in ("square_avg", "acc_delta"):
+            values = state[name].numpy()
+            assert not ((values > 0) & (values < tiny)).any(), f"{name} holds subnormal numbers at step {step}"
+    assert saw_subnormal  # the plain rule did go through the subnormal range
+    np.testing.assert_array_equal(p.detach().numpy(), ref_p)
+    assert (opt.state[p]["square_avg"].numpy()[~live] == 0).all()
