@@ -25,6 +25,9 @@ def two_threads(monkeypatch):
     if _jit.available() and _jit.parallel_threads() < 2:
         hubkit.set_num_threads(before)
         pytest.skip("numba's parallel threads are not usable here (one core, or no thread-safe threading layer)")
+    if not _threads._blas_owned:
+        hubkit.set_num_threads(before)
+        pytest.skip("OPENBLAS_NUM_THREADS (or OMP_/MKL_) is set: hubkit leaves products unsplit, to the BLAS")
     yield
     hubkit.set_num_threads(before)
 
