@@ -1511,6 +1511,47 @@ def sgd_momentum_parallel(p, g, buf, lr, momentum, dampening, weight_decay, nest
 
 
 @njit(nogil=True, cache=True)
+def adam(p, g, m, v, vmax, use_max, decay_factor, weight_decay, decoupled, maximize, beta1, beta2, one_minus_beta1,
+         one_minus_beta2, bias2_sqrt, eps, step_size, flush):  # pragma: no cover (compiled)  # fmt: skip
+    """torch's Adam/AdamW on flat arrays in one pass, the operations in ``generic.adam_update``'s order (the same
+    rounding). ``vmax`` is the amsgrad buffer (``use_max``); ``decay_factor`` = 1 - lr * weight_decay (AdamW).
+    Moment entries of magnitude below ``flush`` become 0 (``cpu_elementwise.adam_update``)."""
+    zero = p.dtype.type(0)
+    for i in range(p.size):
+        d = -g[i] if maximize else g[i]
+        if weight_decay != 0:
+            if decoupled:
+                p[i] *= decay_factor
+            else:
+                d = d + weight_decay * p[i]
+        mi = m[i] * beta1 + one_minus_beta1 * d
+        mi = zero if -flush < mi < flush else mi
+        m[i] = mi
+        vi = v[i] * beta2 + one_minus_beta2 * (d * d)
+        vi = zero if vi < flush else vi
+        v[i] = vi
+        second = vi
+        if use_max:
+            old = vmax[i]
+            second = vi if (vi > old or vi != vi) else old  # np.maximum: a NaN on either side wins
+            vmax[i] = second
+        denom = np.sqrt(second) / bias2_sqrt + eps
+        p[i] -= mi / denom * step_size
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def adam_parallel(p, g, m, v, vmax, use_max, decay_factor, weight_decay, decoupled, maximize, beta1, beta2,
+                  one_minus_beta1, one_minus_beta2, bias2_sqrt, eps, step_size, flush,
+                  chunks):  # pragma: no cover (compiled)  # fmt: skip
+    """:func:`adam` in ``chunks`` contiguous ranges over numba's threads."""
+    n = p.size
+    for i in prange(chunks):
+        a, b = i * n // chunks, (i + 1) * n // chunks
+        adam(p[a:b], g[a:b], m[a:b], v[a:b], vmax[a:b] if use_max else vmax, use_max, decay_factor, weight_decay,
+             decoupled, maximize, beta1, beta2, one_minus_beta1, one_minus_beta2, bias2_sqrt, eps, step_size, flush)
+
+
+@njit(nogil=True, cache=True)
 def adadelta(p, g, square_avg, acc_delta, lr, rho, one_minus_rho, eps, decay, flush):  # pragma: no cover
     """torch's Adadelta on flat arrays in one pass (``decay``: the weight decay), the operations in the numpy
     reference's order, so the same float rounding: see ``optim/adadelta.py``. State entries below ``flush`` become

@@ -20,7 +20,7 @@ Conventions shared with ``cuda.py`` (same names, same signatures, same results):
 from hubkit.kernels import cpu_attention, generic
 from hubkit.kernels._threads import parallel_for
 from hubkit.kernels.cpu_conv import col2im, conv2d, conv2d_backward, conv2d_grad_input, conv2d_grad_weight, im2col
-from hubkit.kernels.cpu_elementwise import scores_softmax_, sgd_update
+from hubkit.kernels.cpu_elementwise import adam_update, scores_softmax_, sgd_update
 from hubkit.kernels.cpu_norm import batch_norm_backward, batch_norm_forward
 from hubkit.kernels.cpu_pool import (
     adaptive_avg_pool2d,
@@ -39,7 +39,6 @@ from hubkit.kernels.cpu_resample import (
     upsample_nearest2d,
     upsample_nearest2d_backward,
 )
-from hubkit.kernels.generic import adam_update
 
 __all__ = [
     "adam_update", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
