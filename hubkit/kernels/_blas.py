@@ -15,8 +15,6 @@ import ctypes
 import functools
 import os
 
-import numpy as np
-
 from hubkit.kernels import _mkl
 
 # the OpenBLAS symbol spellings, most specific first: (prefix, suffix, 64-bit integers)
@@ -44,16 +42,10 @@ def mkl_gemm(char: str):
 
 
 def _numpy_openblas_paths() -> list[str]:
-    """The OpenBLAS libraries numpy loaded (threadpoolctl's view of this process)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return []
-    home = os.path.dirname(os.path.abspath(np.__file__))
-    found = [info["filepath"] for info in threadpool_info() if info.get("internal_api") == "openblas"]
-    own = [path for path in found if os.path.abspath(path).startswith(os.path.dirname(home))
-           and "numpy" in os.path.abspath(path)]  # fmt: skip
-    return own or found
+    """The OpenBLAS libraries numpy loaded (the ones whose threads hubkit sets: ``_threads``)."""
+    from hubkit.kernels._threads import _numpy_blas_controllers
+
+    return [lib.filepath for lib in _numpy_blas_controllers() if lib.internal_api == "openblas"]
 
 
 @functools.cache

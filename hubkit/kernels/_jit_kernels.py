@@ -545,6 +545,12 @@ def _exp_nonpositive_f32(t):  # pragma: no cover (compiled)
     return zero if dead else p * two_n
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _larger(v, m):  # pragma: no cover (compiled)
+    """``v`` where it is larger than ``m``, else ``m``: a NaN ``v`` never wins."""
+    return v if v > m else m
+
+
 @njit(nogil=True, cache=True, fastmath=_REDUCE, inline="always")
 def _row_max_f32(row, width):  # pragma: no cover (compiled)
     """The largest non-NaN entry of ``row[:width]`` (-inf when there is none). Eight running maxima: one would
@@ -552,34 +558,14 @@ def _row_max_f32(row, width):  # pragma: no cover (compiled)
     m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = np.float32(-np.inf)
     j = 0
     while j + 8 <= width:
-        v = row[j]
-        m0 = v if v > m0 else m0
-        v = row[j + 1]
-        m1 = v if v > m1 else m1
-        v = row[j + 2]
-        m2 = v if v > m2 else m2
-        v = row[j + 3]
-        m3 = v if v > m3 else m3
-        v = row[j + 4]
-        m4 = v if v > m4 else m4
-        v = row[j + 5]
-        m5 = v if v > m5 else m5
-        v = row[j + 6]
-        m6 = v if v > m6 else m6
-        v = row[j + 7]
-        m7 = v if v > m7 else m7
+        m0, m1, m2, m3 = _larger(row[j], m0), _larger(row[j + 1], m1), _larger(row[j + 2], m2), _larger(row[j + 3], m3)
+        m4, m5, m6, m7 = (_larger(row[j + 4], m4), _larger(row[j + 5], m5), _larger(row[j + 6], m6),
+                          _larger(row[j + 7], m7))  # fmt: skip
         j += 8
     while j < width:
-        v = row[j]
-        m0 = v if v > m0 else m0
+        m0 = _larger(row[j], m0)
         j += 1
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    m4 = m5 if m5 > m4 else m4
-    m6 = m7 if m7 > m6 else m6
-    m0 = m2 if m2 > m0 else m0
-    m4 = m6 if m6 > m4 else m4
-    return m4 if m4 > m0 else m0
+    return _larger(_larger(_larger(m1, m0), _larger(m3, m2)), _larger(_larger(m5, m4), _larger(m7, m6)))
 
 
 @njit(nogil=True, cache=True, fastmath=_REDUCE, inline="always")

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from hubkit.kernels import _blas, _jit, _mkl, _threads
+from hubkit.kernels.cpu_elementwise import score_masks
 
-_NO_MASK = np.zeros(1, dtype=np.float32)
-_NO_KEEP = np.ones(1, dtype=bool)
 # Heads per pool chunk when numba's threads are not usable: the pool's hand-off costs about 0.1 ms.
 _POOL_MIN_MACS = 1 << 21
 
@@ -34,13 +33,13 @@ def _gemm() -> Any:
 def _head_matrices(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``x`` as a (B, H, rows, cols) view of ``shape`` whose per-head matrices BLAS takes as they are (unit-stride
     rows, a row pitch of at least ``cols``); copied into that layout only when it is not one already."""
-    view = np.broadcast_to(x[(None,) * (4 - x.ndim)], shape)
+    view = np.broadcast_to(x, shape)
     rows, cols = shape[2:]
     size = view.itemsize
     if (cols == 1 or view.strides[3] == size) and (rows == 1 or view.strides[2] >= cols * size) and \
             min(view.strides) >= 0:  # fmt: skip
         return view
-    return np.broadcast_to(np.ascontiguousarray(x[(None,) * (4 - x.ndim)]), shape)
+    return np.broadcast_to(np.ascontiguousarray(x), shape)
 
 
 def attention_forward(q: Any, k: Any, v: Any, scale: float, mask: Any, keep: Any) -> tuple[Any, Any, Any] | None:
@@ -67,15 +66,10 @@ def attention_forward(q: Any, k: Any, v: Any, scale: float, mask: Any, keep: Any
     q4 = _head_matrices(q, b4 + (length, depth))
     k4 = _head_matrices(k, b4 + (width, depth))
     v4 = _head_matrices(v, b4 + (width, out_width))
-    use_mask, use_keep = mask is not None, keep is not None
     scores_shape = b4 + (length, width)
-    mask4 = np.broadcast_to((mask if use_mask else _NO_MASK)[(None,) * (4 - (mask.ndim if use_mask else 1))],
-                            scores_shape)  # fmt: skip
-    keep4 = np.broadcast_to((keep if use_keep else _NO_KEEP)[(None,) * (4 - (keep.ndim if use_keep else 1))],
-                            scores_shape)  # fmt: skip
     attn = np.empty(scores_shape, dtype=np.float32)
     out = np.empty(b4 + (length, out_width), dtype=np.float32)
-    args = (gemm, gemm, q4, k4, v4, np.float32(scale), mask4, keep4, use_mask, use_keep, attn, out)
+    args = (gemm, gemm, q4, k4, v4, np.float32(scale), *score_masks(mask, keep, scores_shape), attn, out)
     heads = b4[0] * b4[1]
     macs = length * width * (depth + out_width)
     chunks = _jit.parallel_chunks(heads, 1, attn.nbytes + out.nbytes)

@@ -92,14 +92,19 @@ def scores_softmax_(x: np.ndarray, scale: float, mask: np.ndarray | None, keep: 
         generic.scores_softmax_(x, scale, mask, keep)
         return
     x4 = x[(None,) * (4 - x.ndim)]
-    use_mask, use_keep = mask is not None, keep is not None
-    mask4 = np.broadcast_to(mask if use_mask else _NO_MASK, x.shape)[(None,) * (4 - x.ndim)]
-    keep4 = np.broadcast_to(keep if use_keep else _NO_KEEP, x.shape)[(None,) * (4 - x.ndim)]
-    jit.softmax_scores_f32(x4, np.float32(scale), mask4, keep4, use_mask, use_keep)
+    jit.softmax_scores_f32(x4, np.float32(scale), *score_masks(mask, keep, x4.shape))
 
 
 _NO_MASK = np.zeros(1, dtype=np.float32)
 _NO_KEEP = np.ones(1, dtype=bool)
+
+
+def score_masks(mask: np.ndarray | None, keep: np.ndarray | None, shape: tuple[int, ...]
+                ) -> tuple[np.ndarray, np.ndarray, bool, bool]:  # fmt: skip
+    """``(mask, keep, use_mask, use_keep)`` as the compiled softmax kernels take them: float32 and bool views
+    broadcast to the scores' 4-d ``shape`` (a stand-in where one is None)."""
+    return (np.broadcast_to(_NO_MASK if mask is None else mask, shape),
+            np.broadcast_to(_NO_KEEP if keep is None else keep, shape), mask is not None, keep is not None)
 
 
 def gelu(x: np.ndarray, erf: Callable[[np.ndarray], np.ndarray], want_cdf: bool = True

@@ -36,6 +36,18 @@ def _both(monkeypatch, fn):
     return want, fn()
 
 
+def _both_on_threads(monkeypatch, fn, threads):
+    """:func:`_both` with hubkit's kernels on ``threads`` threads."""
+    import hubkit
+
+    before = hubkit.get_num_threads()
+    hubkit.set_num_threads(threads)
+    try:
+        return _both(monkeypatch, fn)
+    finally:
+        hubkit.set_num_threads(before)
+
+
 def _rand(*shape, dtype=np.float32):
     return RNG.standard_normal(shape).astype(dtype)
 
@@ -645,12 +657,7 @@ def test_adadelta_compiled_matches_the_numpy_rule_bit_for_bit(weight_decay, dtyp
         state = opt.state[p]
         return p.numpy().copy(), state["square_avg"].numpy().copy(), state["acc_delta"].numpy().copy()
 
-    before = hubkit.get_num_threads()
-    hubkit.set_num_threads(threads)
-    try:
-        want, got = _both(monkeypatch, run)
-    finally:
-        hubkit.set_num_threads(before)
+    want, got = _both_on_threads(monkeypatch, run, threads)
     for a, r in zip(got, want):
         assert a.dtype == dtype
         np.testing.assert_array_equal(a, r)
@@ -685,12 +692,7 @@ def test_adam_compiled_matches_the_numpy_rule_bit_for_bit(variant, dtype, thread
         return [p.numpy().copy()] + [state[name].numpy().copy() for name in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
                                      if name in state]  # fmt: skip
 
-    before = hubkit.get_num_threads()
-    hubkit.set_num_threads(threads)
-    try:
-        want, got = _both(monkeypatch, run)
-    finally:
-        hubkit.set_num_threads(before)
+    want, got = _both_on_threads(monkeypatch, run, threads)
     assert len(got) == (4 if variant == "amsgrad" else 3)
     for a, r in zip(got, want):
         assert a.dtype == dtype
