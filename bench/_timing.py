@@ -117,10 +117,14 @@ def best_of_processes(commands: list[tuple[list[str], bool]], repeat: int) -> li
 
 
 def products_description() -> str:
-    """Where hubkit's CPU matrix products run, for a benchmark's header: MKL (the mkl extra) or numpy's BLAS."""
+    """Where hubkit's CPU matrix products run, for a benchmark's header: MKL (the mkl extra), or hubkit's AVX-512
+    float32 kernel and numpy's BLAS."""
     import hubkit
+    from hubkit.kernels import _jit, _sgemm
 
     mkl = hubkit.backends.mkl
     if mkl.is_available() and mkl.enabled:
         return "hubkit CPU products: MKL (" + (mkl.version() or "").split(" Product")[0] + ")"
-    return "hubkit CPU products: numpy's BLAS (MKL not used: " + (mkl.unavailable_reason() or "switched off") + ")"
+    own = _jit.compiled() is not None and _sgemm.microkernels() is not None
+    return ("hubkit CPU products: " + ("hubkit's AVX-512 kernel for float32, " if own else "")
+            + "numpy's BLAS (MKL not used: " + (mkl.unavailable_reason() or "switched off") + ")")

@@ -1149,6 +1149,118 @@ def gemm_split_parallel(gemm, ta, tb, m, n, k, a, lda, step_a, b, ldb, step_b, o
                         out[i, j] += bias[j]
 
 
+# ---------------------------------------------------------------- hubkit's float32 product (kernels/_sgemm.py)
+# The loops around the LLVM micro-kernels of ``_sgemm`` (12 x 32 blocks of C), BLIS's order: for each block of
+# K, each panel of B (its columns packed as 32-wide slivers, ``k``-major, zero-padded: about 0.7 MB, which stays
+# in the core's L2 cache) is swept by 12-row slivers of A (read in place when its rows are contiguous, else
+# packed), each of which stays in L1 while the micro-kernel runs over every sliver of the panel.
+_SGEMM_KC = 384  # largest block of K (A's 12-row sliver: 18 KB; a 32-column sliver of B: 48 KB)
+_SGEMM_NC = 480  # largest panel of B's columns
+
+
+@njit(nogil=True, cache=True)
+def sgemm_k_blocks(k):  # pragma: no cover (compiled)
+    """The size of each block of K (all but the last equal): the fewest blocks of at most ``_SGEMM_KC``."""
+    blocks = (k + _SGEMM_KC - 1) // _SGEMM_KC
+    return (k + blocks - 1) // blocks
+
+
+@njit(nogil=True, cache=True)
+def _sgemm_part(rows_kernel, packed_kernel, a, b, out, bias, use_bias, r0, r1, n0, n1):  # pragma: no cover
+    """``out[r0:r1, n0:n1] = a[r0:r1] @ b[:, n0:n1] (+ bias[n0:n1])`` on this thread (float32; ``out``'s
+    columns adjacent)."""
+    k = a.shape[1]
+    if k == 0:
+        for i in range(r0, r1):
+            for j in range(n0, n1):
+                out[i, j] = bias[j] if use_bias else 0.0
+        return
+    kc_max = sgemm_k_blocks(k)
+    rows_ok = a.strides[1] == 4 and a.strides[0] % 4 == 0
+    lda = a.strides[0] // 4
+    ldc = out.strides[0] // 4
+    width = n1 - n0
+    chunks = (width + _SGEMM_NC - 1) // _SGEMM_NC
+    step = ((width + chunks - 1) // chunks + 31) // 32 * 32
+    panel = np.empty(((min(step, width) + 31) // 32, kc_max, 32), dtype=np.float32)
+    sliver = np.empty(kc_max * 12, dtype=np.float32)
+    tile = np.empty((12, 32), dtype=np.float32)
+    a_base, out_base, bias_base = a.ctypes.data, out.ctypes.data, bias.ctypes.data
+    panel_base, sliver_base, tile_base = panel.ctypes.data, sliver.ctypes.data, tile.ctypes.data
+    for p0 in range(0, k, kc_max):
+        kc = min(kc_max, k - p0)
+        first = p0 == 0
+        mode = (2 if use_bias else 0) if first else 1
+        for j0 in range(n0, n1, step):
+            nb = min(step, n1 - j0)
+            slivers = (nb + 31) // 32
+            for s in range(slivers):
+                c0 = j0 + 32 * s
+                w = min(32, n1 - c0)
+                for kk in range(kc):
+                    for j in range(w):
+                        panel[s, kk, j] = b[p0 + kk, c0 + j]
+                    for j in range(w, 32):
+                        panel[s, kk, j] = 0.0
+            for i0 in range(r0, r1, 12):
+                h = min(12, r1 - i0)
+                in_place = h == 12 and rows_ok
+                if in_place:
+                    a_ptr = a_base + (i0 * lda + p0) * 4
+                else:
+                    for kk in range(kc):
+                        for r in range(h):
+                            sliver[kk * 12 + r] = a[i0 + r, p0 + kk]
+                        for r in range(h, 12):
+                            sliver[kk * 12 + r] = 0.0
+                    a_ptr = sliver_base
+                for s in range(slivers):
+                    c0 = j0 + 32 * s
+                    w = min(32, n1 - c0)
+                    b_ptr = panel_base + s * kc_max * 32 * 4
+                    if h == 12 and w == 32:
+                        c_ptr = out_base + (i0 * ldc + c0) * 4
+                        if in_place:
+                            rows_kernel(kc, a_ptr, lda, b_ptr, c_ptr, ldc, mode, bias_base + c0 * 4)
+                        else:
+                            packed_kernel(kc, a_ptr, lda, b_ptr, c_ptr, ldc, mode, bias_base + c0 * 4)
+                        continue
+                    # an edge block: computed whole into ``tile``, its valid part written as the kernel would
+                    if in_place:
+                        rows_kernel(kc, a_ptr, lda, b_ptr, tile_base, 32, 0, tile_base)
+                    else:
+                        packed_kernel(kc, a_ptr, lda, b_ptr, tile_base, 32, 0, tile_base)
+                    for r in range(h):
+                        for j in range(w):
+                            if mode == 0:
+                                out[i0 + r, c0 + j] = tile[r, j]
+                            elif mode == 1:
+                                out[i0 + r, c0 + j] = out[i0 + r, c0 + j] + tile[r, j]
+                            else:
+                                out[i0 + r, c0 + j] = tile[r, j] + bias[c0 + j]
+
+
+@njit(nogil=True, cache=True)
+def sgemm(rows_kernel, packed_kernel, a, b, out, bias, use_bias):  # pragma: no cover (compiled)
+    """``out = a @ b (+ bias)`` for float32 ``a`` (M, K), ``b`` (K, N) of any strides and ``out`` (M, N) with
+    adjacent columns, on this thread; ``bias`` (N,) contiguous (any float32 array when not ``use_bias``)."""
+    _sgemm_part(rows_kernel, packed_kernel, a, b, out, bias, use_bias, 0, a.shape[0], 0, b.shape[1])
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def sgemm_parallel(rows_kernel, packed_kernel, a, b, out, bias, use_bias, starts, by_rows):  # pragma: no cover
+    """:func:`sgemm` split over numba's threads: chunk ``t`` is ``starts[t]:starts[t + 1]`` of the rows of
+    ``out`` (``by_rows``) or of its columns (then each thread packs only its own columns of ``b``). Every entry
+    is computed as :func:`sgemm` computes it, whatever the chunks."""
+    for t in prange(starts.size - 1):
+        if by_rows:
+            _sgemm_part(rows_kernel, packed_kernel, a, b, out, bias, use_bias, starts[t], starts[t + 1], 0,
+                        b.shape[1])  # fmt: skip
+        else:
+            _sgemm_part(rows_kernel, packed_kernel, a, b, out, bias, use_bias, 0, a.shape[0], starts[t],
+                        starts[t + 1])  # fmt: skip
+
+
 @njit(nogil=True, cache=True, parallel=True)
 def parallel_probe(x):  # pragma: no cover (compiled)
     """A trivial parallel loop: its first call starts numba's threading layer (``_jit.parallel_threads``)."""

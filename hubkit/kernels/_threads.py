@@ -285,6 +285,9 @@ def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
     threads = get_num_threads()  # also decides who owns the BLAS threads (_blas_owned, _blas_single)
     if not _blas_owned:
         threads = 1
+    done = _sgemm_product(a, b, out, bias, threads)
+    if done is not None:
+        return done
     if (
         threads <= 1
         or a.ndim < 2
@@ -379,3 +382,61 @@ def _native_matmul(a: Any, b: Any, out: Any, bias: Any, bounds: list[tuple[int, 
                                         lb[1], step_b, out, bias if use_bias else out[0], use_bias, starts,
                                         by_rows)  # fmt: skip
     return True
+
+
+# ---------------------------------------------------------------- hubkit's float32 kernel (kernels/_sgemm.py)
+# Where it compiles (AVX-512 and numba), float32 products that BLAS would run on one thread per chunk go to
+# hubkit's own kernel instead: 1.05-1.2x OpenBLAS's speed on the transformer and convolution shapes measured
+# (bench/RESULTS.md). MKL, where installed, keeps them: it is as fast. Whether the kernel takes a product
+# depends on the product's shape only, never on the thread count, so results do not change with the threads.
+_SGEMM_MIN_MACS = 1 << 18
+# the share of each 12 x 32 block that must be real rows and columns (a 10-column classifier fills a third of
+# one: BLAS's edge handling is better there)
+_SGEMM_MIN_FILL = 0.75
+
+
+def _sgemm_fill(m: int, n: int) -> float:
+    return m / (-(-m // 12) * 12) * n / (-(-n // 32) * 32)
+
+
+def _sgemm_product(a: Any, b: Any, out: Any, bias: Any, threads: int) -> Any:
+    """``a @ b (+ bias)`` on hubkit's float32 kernel, or None (nothing written) where that kernel does not take
+    the product: other types, batches of more than one matrix, small or ragged shapes, an ``out`` that is not
+    C-ordered or overlaps an operand, MKL installed, numpy's BLAS running several threads of its own, or no
+    compiled kernel here (:func:`hubkit.kernels._sgemm.microkernels`)."""
+    if not _blas_single or a.dtype != np.float32 or b.dtype != np.float32 or min(a.ndim, b.ndim) < 2:
+        return None
+    (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
+    if k != k2 or a.size != m * k or b.size != k * n or a.shape[:-2] != b.shape[:-2]:
+        return None
+    if m * n * k < _SGEMM_MIN_MACS or _sgemm_fill(m, n) < _SGEMM_MIN_FILL:
+        return None
+    if out is not None and (out.dtype != np.float32 or not out.flags.c_contiguous or out.shape[-2:] != (m, n)
+                            or np.may_share_memory(out, a) or np.may_share_memory(out, b)):  # fmt: skip
+        return None
+    if bias is not None and (bias.dtype != np.float32 or bias.shape != (n,)):
+        return None
+    if not (a.flags.aligned and b.flags.aligned) or _mkl.usable("f"):
+        return None
+    from hubkit.kernels import _jit, _sgemm
+
+    kernels, compiled = _sgemm.microkernels(), _jit.compiled()
+    if kernels is None or compiled is None:
+        return None
+    if out is None:
+        out = np.empty(a.shape[:-1] + (n,), dtype=np.float32)
+    a2, b2, o2 = a.reshape(m, k), b.reshape(k, n), out.reshape(m, n)
+    use_bias = bias is not None
+    bias = np.ascontiguousarray(bias) if use_bias else o2[0]
+    parts = min(threads, _jit.parallel_threads(a.nbytes + b.nbytes + out.nbytes)) if threads > 1 else 1
+    slivers = -(-n // 32)
+    by_rows = slivers < 2 * parts
+    units = -(-m // 12) if by_rows else slivers
+    parts = min(parts, units)
+    if parts < 2:
+        compiled.sgemm(kernels.rows, kernels.packed, a2, b2, o2, bias, use_bias)
+        return out
+    unit, limit = (12, m) if by_rows else (32, n)
+    starts = np.array([min(start * unit, limit) for start, _ in _split_ranges(units, parts)] + [limit], np.int64)
+    compiled.sgemm_parallel(kernels.rows, kernels.packed, a2, b2, o2, bias, use_bias, starts, by_rows)
+    return out

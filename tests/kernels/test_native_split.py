@@ -10,7 +10,7 @@ import pytest
 
 import hubkit
 from hubkit.backends import mkl as mkl_flags
-from hubkit.kernels import _blas, _jit, _mkl, _threads
+from hubkit.kernels import _blas, _jit, _mkl, _sgemm, _threads
 
 RNG = np.random.default_rng(11)
 needs_numba = pytest.mark.skipif(not _jit.available(), reason="numba is not installed: no compiled split")
@@ -18,6 +18,7 @@ needs_numba = pytest.mark.skipif(not _jit.available(), reason="numba is not inst
 
 @pytest.fixture(autouse=True)
 def two_threads(monkeypatch):
+    monkeypatch.setattr(_sgemm, "_enabled", False)  # the float32 products here are BLAS's (test_sgemm.py: hubkit's)
     before = hubkit.get_num_threads()
     hubkit.set_num_threads(2)
     # a process that loaded torch's libgomp first keeps large jobs off numba's threads (_jit._spins_long)
