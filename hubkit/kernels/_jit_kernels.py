@@ -1153,9 +1153,12 @@ def gemm_split_parallel(gemm, ta, tb, m, n, k, a, lda, step_a, b, ldb, step_b, o
 # The loops around the LLVM micro-kernels of ``_sgemm`` (12 x 32 blocks of C), BLIS's order: for each block of
 # K, each panel of B (its columns packed as 32-wide slivers, ``k``-major, zero-padded: about 0.7 MB, which stays
 # in the core's L2 cache) is swept by 12-row slivers of A (read in place when its rows are contiguous, else
-# packed), each of which stays in L1 while the micro-kernel runs over every sliver of the panel.
+# packed), each of which stays in L1 while the micro-kernel runs over every sliver of the panel. A product of few
+# rows (a part of at most _SGEMM_STREAM_ROWS) whose B has contiguous rows reads B in place instead: packing would
+# copy each value of B for a handful of uses (a grouped convolution's 48 output channels over 6,144 inputs).
 _SGEMM_KC = 384  # largest block of K (A's 12-row sliver: 18 KB; a 32-column sliver of B: 48 KB)
 _SGEMM_NC = 480  # largest panel of B's columns
+_SGEMM_STREAM_ROWS = 96
 
 
 @njit(nogil=True, cache=True)
@@ -1166,9 +1169,23 @@ def sgemm_k_blocks(k):  # pragma: no cover (compiled)
 
 
 @njit(nogil=True, cache=True)
-def _sgemm_part(rows_kernel, packed_kernel, a, b, out, bias, use_bias, r0, r1, n0, n1):  # pragma: no cover
+def _sgemm_edge(tile, out, bias, i0, c0, h, w, mode):  # pragma: no cover (compiled)
+    """Write the valid ``h`` x ``w`` corner of an edge block computed whole into ``tile``, as the kernel would."""
+    for r in range(h):
+        for j in range(w):
+            if mode == 0:
+                out[i0 + r, c0 + j] = tile[r, j]
+            elif mode == 1:
+                out[i0 + r, c0 + j] = out[i0 + r, c0 + j] + tile[r, j]
+            else:
+                out[i0 + r, c0 + j] = tile[r, j] + bias[c0 + j]
+
+
+@njit(nogil=True, cache=True)
+def _sgemm_part(kernels, a, b, out, bias, use_bias, r0, r1, n0, n1):  # pragma: no cover (compiled)
     """``out[r0:r1, n0:n1] = a[r0:r1] @ b[:, n0:n1] (+ bias[n0:n1])`` on this thread (float32; ``out``'s
-    columns adjacent)."""
+    columns adjacent; every stride a whole number of floats)."""
+    rows_kernel, packed_kernel, stream_kernel, pack_a, pack_b = kernels
     k = a.shape[1]
     if k == 0:
         for i in range(r0, r1):
@@ -1176,89 +1193,102 @@ def _sgemm_part(rows_kernel, packed_kernel, a, b, out, bias, use_bias, r0, r1, n
                 out[i, j] = bias[j] if use_bias else 0.0
         return
     kc_max = sgemm_k_blocks(k)
-    rows_ok = a.strides[1] == 4 and a.strides[0] % 4 == 0
-    lda = a.strides[0] // 4
+    lda, a_step = a.strides[0] // 4, a.strides[1] // 4  # in floats
+    ldb, b_step = b.strides[0] // 4, b.strides[1] // 4
     ldc = out.strides[0] // 4
+    rows_in_place = a_step == 1
+    stream = r1 - r0 <= _SGEMM_STREAM_ROWS and b_step == 1
     width = n1 - n0
     chunks = (width + _SGEMM_NC - 1) // _SGEMM_NC
     step = ((width + chunks - 1) // chunks + 31) // 32 * 32
-    panel = np.empty(((min(step, width) + 31) // 32, kc_max, 32), dtype=np.float32)
-    sliver = np.empty(kc_max * 12, dtype=np.float32)
+    panel = np.empty(((min(step, width) + 31) // 32 if not stream else 1, kc_max, 32), dtype=np.float32)
+    # + 4: pack_a stores whole 16-float vectors
+    slivers_a = (r1 - r0 + 11) // 12 if stream else 1
+    packed_a = np.empty(slivers_a * kc_max * 12 + 4, dtype=np.float32)
     tile = np.empty((12, 32), dtype=np.float32)
-    a_base, out_base, bias_base = a.ctypes.data, out.ctypes.data, bias.ctypes.data
-    panel_base, sliver_base, tile_base = panel.ctypes.data, sliver.ctypes.data, tile.ctypes.data
+    a_base, b_base, out_base, bias_base = a.ctypes.data, b.ctypes.data, out.ctypes.data, bias.ctypes.data
+    panel_base, packed_base, tile_base = panel.ctypes.data, packed_a.ctypes.data, tile.ctypes.data
     for p0 in range(0, k, kc_max):
         kc = min(kc_max, k - p0)
-        first = p0 == 0
-        mode = (2 if use_bias else 0) if first else 1
+        mode = (2 if use_bias else 0) if p0 == 0 else 1
+        if stream:
+            for t in range(slivers_a):
+                i0 = r0 + 12 * t
+                pack_a(kc, a_base + (i0 * lda + p0 * a_step) * 4, a_step, lda, packed_base + t * kc_max * 48,
+                       min(12, r1 - i0))  # fmt: skip
+            for c0 in range(n0, n1, 32):
+                w = min(32, n1 - c0)
+                if w == 32:
+                    b_ptr, b_ld = b_base + (p0 * ldb + c0) * 4, ldb
+                else:  # the last columns: packed, so the kernel reads nothing past them
+                    pack_b(kc, b_base + (p0 * ldb + c0) * 4, ldb, 1, panel_base, w)
+                    b_ptr, b_ld = panel_base, 32
+                for t in range(slivers_a):
+                    i0 = r0 + 12 * t
+                    h = min(12, r1 - i0)
+                    a_ptr = packed_base + t * kc_max * 48
+                    if h == 12 and w == 32:
+                        stream_kernel(kc, a_ptr, 0, b_ptr, b_ld, out_base + (i0 * ldc + c0) * 4, ldc, mode,
+                                      bias_base + c0 * 4)  # fmt: skip
+                    else:
+                        stream_kernel(kc, a_ptr, 0, b_ptr, b_ld, tile_base, 32, 0, tile_base)
+                        _sgemm_edge(tile, out, bias, i0, c0, h, w, mode)
+            continue
         for j0 in range(n0, n1, step):
             nb = min(step, n1 - j0)
             slivers = (nb + 31) // 32
             for s in range(slivers):
                 c0 = j0 + 32 * s
-                w = min(32, n1 - c0)
-                for kk in range(kc):
-                    for j in range(w):
-                        panel[s, kk, j] = b[p0 + kk, c0 + j]
-                    for j in range(w, 32):
-                        panel[s, kk, j] = 0.0
+                pack_b(kc, b_base + (p0 * ldb + c0 * b_step) * 4, ldb, b_step, panel_base + s * kc_max * 128,
+                       min(32, n1 - c0))  # fmt: skip
             for i0 in range(r0, r1, 12):
                 h = min(12, r1 - i0)
-                in_place = h == 12 and rows_ok
+                in_place = h == 12 and rows_in_place
                 if in_place:
                     a_ptr = a_base + (i0 * lda + p0) * 4
                 else:
-                    for kk in range(kc):
-                        for r in range(h):
-                            sliver[kk * 12 + r] = a[i0 + r, p0 + kk]
-                        for r in range(h, 12):
-                            sliver[kk * 12 + r] = 0.0
-                    a_ptr = sliver_base
+                    pack_a(kc, a_base + (i0 * lda + p0 * a_step) * 4, a_step, lda, packed_base, h)
+                    a_ptr = packed_base
                 for s in range(slivers):
                     c0 = j0 + 32 * s
                     w = min(32, n1 - c0)
-                    b_ptr = panel_base + s * kc_max * 32 * 4
+                    b_ptr = panel_base + s * kc_max * 128
                     if h == 12 and w == 32:
                         c_ptr = out_base + (i0 * ldc + c0) * 4
                         if in_place:
-                            rows_kernel(kc, a_ptr, lda, b_ptr, c_ptr, ldc, mode, bias_base + c0 * 4)
+                            rows_kernel(kc, a_ptr, lda, b_ptr, 32, c_ptr, ldc, mode, bias_base + c0 * 4)
                         else:
-                            packed_kernel(kc, a_ptr, lda, b_ptr, c_ptr, ldc, mode, bias_base + c0 * 4)
+                            packed_kernel(kc, a_ptr, 0, b_ptr, 32, c_ptr, ldc, mode, bias_base + c0 * 4)
                         continue
                     # an edge block: computed whole into ``tile``, its valid part written as the kernel would
                     if in_place:
-                        rows_kernel(kc, a_ptr, lda, b_ptr, tile_base, 32, 0, tile_base)
+                        rows_kernel(kc, a_ptr, lda, b_ptr, 32, tile_base, 32, 0, tile_base)
                     else:
-                        packed_kernel(kc, a_ptr, lda, b_ptr, tile_base, 32, 0, tile_base)
-                    for r in range(h):
-                        for j in range(w):
-                            if mode == 0:
-                                out[i0 + r, c0 + j] = tile[r, j]
-                            elif mode == 1:
-                                out[i0 + r, c0 + j] = out[i0 + r, c0 + j] + tile[r, j]
-                            else:
-                                out[i0 + r, c0 + j] = tile[r, j] + bias[c0 + j]
+                        packed_kernel(kc, a_ptr, 0, b_ptr, 32, tile_base, 32, 0, tile_base)
+                    _sgemm_edge(tile, out, bias, i0, c0, h, w, mode)
 
 
 @njit(nogil=True, cache=True)
-def sgemm(rows_kernel, packed_kernel, a, b, out, bias, use_bias):  # pragma: no cover (compiled)
+def sgemm(rows_kernel, packed_kernel, stream_kernel, pack_a, pack_b, a, b, out, bias, use_bias):  # pragma: no cover
     """``out = a @ b (+ bias)`` for float32 ``a`` (M, K), ``b`` (K, N) of any strides and ``out`` (M, N) with
-    adjacent columns, on this thread; ``bias`` (N,) contiguous (any float32 array when not ``use_bias``)."""
-    _sgemm_part(rows_kernel, packed_kernel, a, b, out, bias, use_bias, 0, a.shape[0], 0, b.shape[1])
+    adjacent columns, on this thread; ``bias`` (N,) contiguous (any float32 array when not ``use_bias``). The
+    routines are ``_sgemm.microkernels().functions``."""
+    kernels = (rows_kernel, packed_kernel, stream_kernel, pack_a, pack_b)
+    _sgemm_part(kernels, a, b, out, bias, use_bias, 0, a.shape[0], 0, b.shape[1])
 
 
 @njit(nogil=True, cache=True, parallel=True)
-def sgemm_parallel(rows_kernel, packed_kernel, a, b, out, bias, use_bias, starts, by_rows):  # pragma: no cover
+def sgemm_parallel(rows_kernel, packed_kernel, stream_kernel, pack_a, pack_b, a, b, out, bias, use_bias, starts,
+                   by_rows):  # pragma: no cover (compiled)
     """:func:`sgemm` split over numba's threads: chunk ``t`` is ``starts[t]:starts[t + 1]`` of the rows of
     ``out`` (``by_rows``) or of its columns (then each thread packs only its own columns of ``b``). Every entry
     is computed as :func:`sgemm` computes it, whatever the chunks."""
+    kernels = (rows_kernel, packed_kernel, stream_kernel, pack_a, pack_b)
     for t in prange(starts.size - 1):
         if by_rows:
-            _sgemm_part(rows_kernel, packed_kernel, a, b, out, bias, use_bias, starts[t], starts[t + 1], 0,
-                        b.shape[1])  # fmt: skip
+            _sgemm_part(kernels, a, b, out, bias, use_bias, starts[t], starts[t + 1], 0, b.shape[1])
         else:
-            _sgemm_part(rows_kernel, packed_kernel, a, b, out, bias, use_bias, 0, a.shape[0], starts[t],
-                        starts[t + 1])  # fmt: skip
+            _sgemm_part(kernels, a, b, out, bias, use_bias, 0, a.shape[0], starts[t], starts[t + 1])
 
 
 @njit(nogil=True, cache=True, parallel=True)

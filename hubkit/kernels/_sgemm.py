@@ -40,6 +40,7 @@ ROWS = 12  # rows of C per micro-kernel call (broadcasts of A)
 COLS = 32  # columns per call: two 16-float vectors
 _UNROLL = 8  # k steps per loop iteration (fewer loop instructions competing with the FMAs for ports)
 _ENV_VAR = "HUBKIT_SGEMM"
+_PREFETCH_ROWS = 8  # rows of B ahead that the in-place kernel fetches
 
 _lock = threading.Lock()
 _kernels: Kernels | None = None
@@ -53,7 +54,15 @@ class Kernels(NamedTuple):
 
     rows: object
     packed: object
+    stream: object  # A packed, B read in place (rows ``ldb`` apart): products of few rows
+    pack_a: object  # 12-row slivers of A
+    pack_b: object  # 32-column slivers of B
     engine: object
+
+    @property
+    def functions(self) -> tuple:
+        """The five routines, as ``_jit_kernels.sgemm`` and ``sgemm_parallel`` take them."""
+        return self.rows, self.packed, self.stream, self.pack_a, self.pack_b
 
 
 def enabled() -> bool:
@@ -83,9 +92,16 @@ def microkernels() -> Kernels | None:
 
 
 def _signature() -> type:
-    """``void kernel(i64 k, ptr a, i64 lda, ptr b, ptr c, i64 ldc, i64 mode, ptr bias)``; pointers as integers."""
+    """``void kernel(i64 k, ptr a, i64 lda, ptr b, i64 ldb, ptr c, i64 ldc, i64 mode, ptr bias)``; pointers as
+    integers."""
     i = ctypes.c_int64
-    return ctypes.CFUNCTYPE(None, i, i, i, i, i, i, i, i)
+    return ctypes.CFUNCTYPE(None, i, i, i, i, i, i, i, i, i)
+
+
+def _pack_signature() -> type:
+    """``void pack(i64 steps, ptr src, i64 step_stride, i64 lane_stride, ptr dst, i64 lanes)``."""
+    i = ctypes.c_int64
+    return ctypes.CFUNCTYPE(None, i, i, i, i, i, i)
 
 
 def _compile() -> Kernels | None:
@@ -110,9 +126,13 @@ def _compile() -> Kernels | None:
         module.verify()
         engine = llvm.create_mcjit_compiler(module, machine)
         engine.finalize_object()
-        make = _signature()
-        return Kernels(make(engine.get_function_address("hubkit_sgemm_rows")),
-                       make(engine.get_function_address("hubkit_sgemm_packed")), engine)  # fmt: skip
+        names = ("hubkit_sgemm_rows", "hubkit_sgemm_packed", "hubkit_sgemm_stream", "hubkit_sgemm_pack12",
+                 "hubkit_sgemm_pack32")  # fmt: skip
+        addresses = [engine.get_function_address(name) for name in names]
+        if not all(addresses):
+            raise RuntimeError("the compiled module lacks " + ", ".join(n for n, a in zip(names, addresses) if not a))
+        make, pack = _signature(), _pack_signature()
+        return Kernels(*(make(a) for a in addresses[:3]), *(pack(a) for a in addresses[3:]), engine)
     except Exception as exc:  # a broken or unusual llvmlite: BLAS still computes every product
         log.warning("hubkit's sgemm kernel did not compile (%s: %s); float32 products stay on BLAS",
                     type(exc).__name__, exc)  # fmt: skip
@@ -120,15 +140,77 @@ def _compile() -> Kernels | None:
 
 
 def kernel_ir(unroll: int = _UNROLL) -> str:
-    """The LLVM IR of both micro-kernels (a module of its own)."""
-    head = "declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>)\n"
+    """The LLVM IR of both micro-kernels and the two packing routines (a module of its own)."""
+    head = (
+        "declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>)\n"
+        "declare <16 x float> @llvm.masked.load.v16f32.p0(ptr, i32 immarg, <16 x i1>, <16 x float>)\n"
+        "declare <16 x float> @llvm.masked.gather.v16f32.v16p0(<16 x ptr>, i32 immarg, <16 x i1>, <16 x float>)\n"
+        "declare void @llvm.prefetch.p0(ptr, i32 immarg, i32 immarg, i32 immarg)\n"
+    )
     attributes = 'attributes #0 = { nounwind "min-legal-vector-width"="512" "prefer-vector-width"="512" }\n'
     return (
         head
         + _function("hubkit_sgemm_rows", False, unroll)
         + _function("hubkit_sgemm_packed", True, unroll)
-        + (attributes)
+        + _function("hubkit_sgemm_stream", True, unroll, b_strided=True)
+        + _pack_function("hubkit_sgemm_pack12", ROWS)
+        + _pack_function("hubkit_sgemm_pack32", COLS)
+        + attributes
     )
+
+
+def _pack_function(name: str, width: int) -> str:
+    """Copy ``steps`` rows of ``lanes`` (<= ``width``) values into ``dst``, ``width`` floats apart, zero past
+    ``lanes``: value ``(t, l)`` is read at ``src + t*step_stride + l*lane_stride`` (floats). Adjacent lanes are
+    read with masked vector loads, any other layout with masked gathers (a weight read as ``W.T``: 16 rows of
+    ``W`` at once), and nothing outside the ``lanes`` is touched. Each row is stored as whole 16-float vectors:
+    for ``width`` 12 the store runs 4 floats into the next row (rewritten next step) and past the last one, so
+    ``dst`` needs 4 floats of room at its end."""
+    vectors = -(-width // 16)
+    lane_numbers = ", ".join(f"i64 {i}" for i in range(16))
+    e = _Emitter()
+    e(f"define void @{name}(i64 %steps, ptr noalias %src, i64 %ss, i64 %ls, ptr noalias %dst, i64 %lanes) #0 {{")
+    e("entry:")
+    e("%lv0 = insertelement <16 x i64> poison, i64 %lanes, i32 0")
+    e("%lv = shufflevector <16 x i64> %lv0, <16 x i64> poison, <16 x i32> zeroinitializer")
+    e("%sv0 = insertelement <16 x i64> poison, i64 %ls, i32 0")
+    e("%sv = shufflevector <16 x i64> %sv0, <16 x i64> poison, <16 x i32> zeroinitializer")
+    for v in range(vectors):
+        first = ", ".join(f"i64 {16 * v}" for _ in range(16))
+        e(f"%idx{v} = add <16 x i64> <{lane_numbers}>, <{first}>")
+        e(f"%mask{v} = icmp ult <16 x i64> %idx{v}, %lv")
+        e(f"%off{v} = mul <16 x i64> %idx{v}, %sv")
+    e("%any = icmp sgt i64 %steps, 0")
+    e("%adjacent = icmp eq i64 %ls, 1")
+    e("br i1 %any, label %choose, label %exit")
+    e("choose:")
+    e("br i1 %adjacent, label %loads, label %gathers")
+    for kind in ("loads", "gathers"):
+        e(f"{kind}:")
+        e(f"%t.{kind} = phi i64 [0, %choose], [%tn.{kind}, %{kind}]")
+        e(f"%p.{kind} = phi ptr [%src, %choose], [%pn.{kind}, %{kind}]")
+        e(f"%q.{kind} = phi ptr [%dst, %choose], [%qn.{kind}, %{kind}]")
+        for v in range(vectors):
+            x = f"{kind}.{v}"
+            if kind == "loads":
+                e(f"%a.{x} = getelementptr float, ptr %p.{kind}, i64 {16 * v}")
+                e(f"%v.{x} = call <16 x float> @llvm.masked.load.v16f32.p0(ptr %a.{x}, i32 4, <16 x i1> %mask{v}, "
+                  "<16 x float> zeroinitializer)")  # fmt: skip
+            else:
+                e(f"%a.{x} = getelementptr float, ptr %p.{kind}, <16 x i64> %off{v}")
+                e(f"%v.{x} = call <16 x float> @llvm.masked.gather.v16f32.v16p0(<16 x ptr> %a.{x}, i32 4, "
+                  f"<16 x i1> %mask{v}, <16 x float> zeroinitializer)")  # fmt: skip
+            e(f"%d.{x} = getelementptr float, ptr %q.{kind}, i64 {16 * v}")
+            e(f"store <16 x float> %v.{x}, ptr %d.{x}, align 4")
+        e(f"%pn.{kind} = getelementptr float, ptr %p.{kind}, i64 %ss")
+        e(f"%qn.{kind} = getelementptr float, ptr %q.{kind}, i64 {width}")
+        e(f"%tn.{kind} = add i64 %t.{kind}, 1")
+        e(f"%more.{kind} = icmp slt i64 %tn.{kind}, %steps")
+        e(f"br i1 %more.{kind}, label %{kind}, label %exit")
+    e("exit:")
+    e("ret void")
+    e("}")
+    return "\n".join(e.lines) + "\n"
 
 
 class _Emitter:
@@ -139,12 +221,19 @@ class _Emitter:
     def __call__(self, line: str) -> None:
         self.lines.append("  " + line if not line.endswith(":") else line)
 
-    def step(self, pa: str, pb: str, kofs: int, acc: list[list[str]], packed: bool) -> list[list[str]]:
-        """One ``k`` step at ``kofs`` past the pointers ``%pa`` (A) and ``%pb`` (B): 24 FMAs into ``acc``."""
+    def step(self, pa: str, pb: str, kofs: int, acc: list[list[str]], packed: bool, b_row: bool) -> list[list[str]]:
+        """One ``k`` step at ``kofs`` past the pointers ``%pa`` (A) and ``%pb`` (B; with ``b_row``, ``%pb`` is
+        already this step's row of B): 24 FMAs into ``acc``."""
         self.steps += 1
         s, e = self.steps, self
+        if b_row:  # B read in place: fetch the row _PREFETCH_ROWS ahead (its 128 bytes span two or three lines)
+            e(f"%pf{s} = getelementptr float, ptr %{pb}, i64 %pfdist")
+            e(f"call void @llvm.prefetch.p0(ptr %pf{s}, i32 0, i32 3, i32 1)")
+            e(f"%pfe{s} = getelementptr float, ptr %pf{s}, i64 31")
+            e(f"call void @llvm.prefetch.p0(ptr %pfe{s}, i32 0, i32 3, i32 1)")
         for v in range(2):
-            e(f"%pb{s}.{v} = getelementptr float, ptr %{pb}, i64 {kofs * COLS + 16 * v}")
+            offset = 16 * v if b_row else kofs * COLS + 16 * v
+            e(f"%pb{s}.{v} = getelementptr float, ptr %{pb}, i64 {offset}")
             e(f"%b{s}.{v} = load <16 x float>, ptr %pb{s}.{v}, align 4")
         new = []
         for r in range(ROWS):
@@ -165,17 +254,22 @@ class _Emitter:
         return new
 
 
-def _function(name: str, packed: bool, unroll: int) -> str:
+def _function(name: str, packed: bool, unroll: int, b_strided: bool = False) -> str:
     """One micro-kernel: a main loop of ``unroll`` steps, a loop for the remaining ``k % unroll`` steps, then
-    the store (``mode``). Every accumulator is a loop-carried SSA value, so all 24 live in registers."""
+    the store (``mode``). Every accumulator is a loop-carried SSA value, so all 24 live in registers. ``packed``:
+    A is a packed sliver (else read in place, ``lda`` apart); ``b_strided``: B's rows are ``ldb`` floats apart
+    (read in place), else 32 (a packed sliver)."""
     e = _Emitter()
+    b_step = "%ldb" if b_strided else str(COLS)
     a_step = ROWS if packed else 1  # floats between consecutive k of one row of A
     grid = [(r, v) for r in range(ROWS) for v in range(2)]
-    e(f"define void @{name}(i64 %k, ptr noalias %a, i64 %lda, ptr noalias %b, ptr noalias %c, i64 %ldc, "
-      f"i64 %mode, ptr noalias %bias) #0 {{")  # fmt: skip
+    e(f"define void @{name}(i64 %k, ptr noalias %a, i64 %lda, ptr noalias %b, i64 %ldb, ptr noalias %c, "
+      f"i64 %ldc, i64 %mode, ptr noalias %bias) #0 {{")  # fmt: skip
     e("entry:")
     for r in range(ROWS):
         e(f"%off{r} = mul i64 %lda, {r}")
+    if b_strided:
+        e(f"%pfdist = mul i64 %ldb, {_PREFETCH_ROWS}")
     e(f"%kmain = and i64 %k, {-unroll}")
     e("%hasmain = icmp ugt i64 %kmain, 0")
     e("br i1 %hasmain, label %main, label %tailcheck")
@@ -188,10 +282,17 @@ def _function(name: str, packed: bool, unroll: int) -> str:
     for r, v in grid:
         e(f"%m.{r}.{v} = phi <16 x float> [zeroinitializer, %entry], [%f{last_main}.{r}.{v}, %main]")
     acc = [[f"m.{r}.{v}" for v in range(2)] for r in range(ROWS)]
+    row = "pb"
     for u in range(unroll):
-        acc = e.step("pa", "pb", u, acc, packed)
+        if b_strided and u:
+            e(f"%pbrow{u} = getelementptr float, ptr %{row}, i64 %ldb")
+            row = f"pbrow{u}"
+        acc = e.step("pa", row, u, acc, packed, b_strided)
     e(f"%pan = getelementptr float, ptr %pa, i64 {unroll * a_step}")
-    e(f"%pbn = getelementptr float, ptr %pb, i64 {unroll * COLS}")
+    if b_strided:
+        e(f"%pbn = getelementptr float, ptr %{row}, i64 %ldb")
+    else:
+        e(f"%pbn = getelementptr float, ptr %pb, i64 {unroll * COLS}")
     e(f"%inext = add i64 %i, {unroll}")
     e("%more = icmp ult i64 %inext, %kmain")
     e("br i1 %more, label %main, label %tailcheck")
@@ -212,9 +313,9 @@ def _function(name: str, packed: bool, unroll: int) -> str:
     e("%qb = phi ptr [%tpb, %tailcheck], [%qbn, %tail]")
     for r, v in grid:
         e(f"%u.{r}.{v} = phi <16 x float> [%t.{r}.{v}, %tailcheck], [%f{last_tail}.{r}.{v}, %tail]")
-    e.step("qa", "qb", 0, [[f"u.{r}.{v}" for v in range(2)] for r in range(ROWS)], packed)
+    e.step("qa", "qb", 0, [[f"u.{r}.{v}" for v in range(2)] for r in range(ROWS)], packed, b_strided)
     e(f"%qan = getelementptr float, ptr %qa, i64 {a_step}")
-    e(f"%qbn = getelementptr float, ptr %qb, i64 {COLS}")
+    e(f"%qbn = getelementptr float, ptr %qb, i64 {b_step}")
     e("%jnext = add i64 %j, 1")
     e("%tmore = icmp ult i64 %jnext, %k")
     e("br i1 %tmore, label %tail, label %done")

@@ -434,9 +434,9 @@ def _sgemm_product(a: Any, b: Any, out: Any, bias: Any, threads: int) -> Any:
     units = -(-m // 12) if by_rows else slivers
     parts = min(parts, units)
     if parts < 2:
-        compiled.sgemm(kernels.rows, kernels.packed, a2, b2, o2, bias, use_bias)
+        compiled.sgemm(*kernels.functions, a2, b2, o2, bias, use_bias)
         return out
     unit, limit = (12, m) if by_rows else (32, n)
     starts = np.array([min(start * unit, limit) for start, _ in _split_ranges(units, parts)] + [limit], np.int64)
-    compiled.sgemm_parallel(kernels.rows, kernels.packed, a2, b2, o2, bias, use_bias, starts, by_rows)
+    compiled.sgemm_parallel(*kernels.functions, a2, b2, o2, bias, use_bias, starts, by_rows)
     return out

@@ -56,7 +56,7 @@ def _layouts(a):
 
 
 @needs_kernel
-@pytest.mark.parametrize("m", [1, 11, 12, 13, 37])
+@pytest.mark.parametrize("m", [1, 11, 12, 13, 37, 97, 250])
 @pytest.mark.parametrize("n", [1, 31, 32, 33, 65])
 @pytest.mark.parametrize("k", [1, 7, 9, 384, 385, 769])
 def test_the_kernel_matches_float64_on_odd_shapes(compiled, m, n, k):
@@ -66,10 +66,10 @@ def test_the_kernel_matches_float64_on_odd_shapes(compiled, m, n, k):
     for name, view in _layouts(a).items():
         for b_view in (b, np.asfortranarray(b)):  # (K, N) C-ordered, and Linear's W.T
             out = np.full((m, n), np.nan, np.float32)
-            compiled.sgemm(KERNELS.rows, KERNELS.packed, view, b_view, out, bias, True)
+            compiled.sgemm(*KERNELS.functions, view, b_view, out, bias, True)
             np.testing.assert_allclose(out, ref, rtol=0, atol=tol, err_msg=f"a {name}")
     out = np.full((m, n), np.nan, np.float32)
-    compiled.sgemm(KERNELS.rows, KERNELS.packed, a, b, out, bias, False)
+    compiled.sgemm(*KERNELS.functions, a, b, out, bias, False)
     np.testing.assert_allclose(out, ref - bias, rtol=0, atol=tol)
 
 
@@ -77,9 +77,9 @@ def test_the_kernel_matches_float64_on_odd_shapes(compiled, m, n, k):
 def test_an_empty_inner_dimension_gives_the_bias(compiled):
     a, b, bias = _mat(5, 0), _mat(0, 40), _mat(40)
     out = np.full((5, 40), np.nan, np.float32)
-    compiled.sgemm(KERNELS.rows, KERNELS.packed, a, b, out, bias, True)
+    compiled.sgemm(*KERNELS.functions, a, b, out, bias, True)
     np.testing.assert_array_equal(out, np.broadcast_to(bias, (5, 40)))
-    compiled.sgemm(KERNELS.rows, KERNELS.packed, a, b, out, bias, False)
+    compiled.sgemm(*KERNELS.functions, a, b, out, bias, False)
     np.testing.assert_array_equal(out, 0)
 
 
@@ -90,24 +90,26 @@ def test_non_finite_values_reach_only_their_own_outputs(compiled):
     a[12, 3] = np.inf
     b[5, 32] = np.nan
     out = np.empty((13, 33), np.float32)
-    compiled.sgemm(KERNELS.rows, KERNELS.packed, a, b, out, out[0], False)
+    compiled.sgemm(*KERNELS.functions, a, b, out, out[0], False)
     expected = a.astype(np.float64) @ b.astype(np.float64)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
     np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
 
 
 @needs_kernel
+@pytest.mark.parametrize("b_order", ["C", "F"])
 @pytest.mark.parametrize("by_rows", [True, False])
-def test_any_split_gives_the_same_numbers(compiled, by_rows):
-    """Each entry is one chain of multiply-adds whatever chunk computes it: splits at ragged places too."""
-    m, k, n = 100, 800, 300
-    a, b, bias = _mat(m, k), np.asfortranarray(_mat(k, n)), _mat(n)
+def test_any_split_gives_the_same_numbers(compiled, by_rows, b_order):
+    """Each entry is one chain of multiply-adds whatever chunk computes it, and whichever loop (B packed, or
+    read in place for a part of few rows) runs it: splits at ragged places too."""
+    m, k, n = 200, 800, 300
+    a, b, bias = _mat(m, k), np.asarray(_mat(k, n), order=b_order), _mat(n)
     whole = np.empty((m, n), np.float32)
-    compiled.sgemm(KERNELS.rows, KERNELS.packed, a, b, whole, bias, True)
+    compiled.sgemm(*KERNELS.functions, a, b, whole, bias, True)
     limit = m if by_rows else n
     for cuts in ([0, limit // 2, limit], [0, 7, 40, 41, limit], [0, 12, 24, limit] if by_rows else [0, 32, 64, limit]):
         out = np.full((m, n), np.nan, np.float32)
-        compiled.sgemm_parallel(KERNELS.rows, KERNELS.packed, a, b, out, bias, True, np.array(cuts, np.int64), by_rows)
+        compiled.sgemm_parallel(*KERNELS.functions, a, b, out, bias, True, np.array(cuts, np.int64), by_rows)
         np.testing.assert_array_equal(out, whole)
 
 
