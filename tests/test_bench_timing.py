@@ -60,10 +60,14 @@ def test_a_worker_that_cannot_build_its_side_stops_the_run_with_its_status(tmp_p
 
 def test_the_header_says_where_hubkits_cpu_products_run(monkeypatch):
     import hubkit
-    from hubkit.kernels import _mkl
+    from hubkit.kernels import _mkl, _sgemm
 
     monkeypatch.setattr(hubkit.backends.mkl, "enabled", False)
+    monkeypatch.setattr(_sgemm, "_enabled", False)
     assert _timing.products_description().startswith("hubkit CPU products: numpy's BLAS (MKL not used: ")
+    monkeypatch.setattr(_sgemm, "_enabled", True)
+    own = _sgemm.microkernels() is not None and hubkit.kernels._jit.compiled() is not None
+    assert ("hubkit's AVX-512 kernel for float32" in _timing.products_description()) == own
     monkeypatch.setattr(hubkit.backends.mkl, "enabled", True)
     if _mkl.library() is not None:
         assert _timing.products_description().startswith("hubkit CPU products: MKL (")
