@@ -430,7 +430,10 @@ def _sgemm_product(a: Any, b: Any, out: Any, bias: Any, threads: int) -> Any:
     bias = np.ascontiguousarray(bias) if use_bias else o2[0]
     parts = min(threads, _jit.parallel_threads(a.nbytes + b.nbytes + out.nbytes)) if threads > 1 else 1
     slivers = -(-n // 32)
-    by_rows = slivers < 2 * parts
+    # by rows (each thread packs all of B) unless B is the wider operand: then by columns (each thread reads all
+    # of A). Rows also keep a thread on the rows the row-split kernels before and after it touch: MiniLM's encode
+    # ran 3-4% faster than with its 384-wide products split by columns, which are 0-3% faster alone.
+    by_rows = slivers < 2 * parts or n <= m
     units = -(-m // 12) if by_rows else slivers
     parts = min(parts, units)
     if parts < 2:
