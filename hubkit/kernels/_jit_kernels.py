@@ -428,6 +428,17 @@ def clamp_backward(gy, y, lo, hi, gx):  # pragma: no cover (compiled)
 
 
 @njit(nogil=True, cache=True, parallel=True)
+def add_parallel(x, y, out, chunks):  # pragma: no cover (compiled)
+    """``out = x + y`` (flat arrays of one size and dtype) in ``chunks`` contiguous ranges over numba's threads."""
+    n = x.size
+    for i in prange(chunks):
+        a, b = i * n // chunks, (i + 1) * n // chunks
+        xs, ys, outs = x[a:b], y[a:b], out[a:b]
+        for j in range(b - a):
+            outs[j] = xs[j] + ys[j]
+
+
+@njit(nogil=True, cache=True, parallel=True)
 def clamp_parallel(x, lo, hi, y, chunks):  # pragma: no cover (compiled)
     """:func:`clamp` in ``chunks`` contiguous ranges over numba's threads."""
     n = x.size

@@ -42,6 +42,24 @@ def _split(n: int, body: Callable[[int, int], None], parallel: Callable[[int], N
         parallel_for(n, body, _PARALLEL_MIN_ELEMENTS)
 
 
+def add(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """``x + y`` for two C-ordered float arrays of one shape and dtype, split over numba's threads; None where that
+    does not apply (then numpy's single-threaded ufunc runs): a transformer's residual adds, 0.4M floats each, took
+    113 us on one core against torch's 31 us on two, and left half the rows in the wrong core's cache for the
+    row-split LayerNorm after them."""
+    if x.dtype != y.dtype or x.shape != y.shape or not (x.flags.c_contiguous and y.flags.c_contiguous):
+        return None
+    jit = _compiled(x, y)
+    if jit is None:
+        return None
+    chunks = _jit.parallel_chunks(x.size, _PARALLEL_MIN_ELEMENTS, 3 * x.nbytes, streaming=True)
+    if not chunks:
+        return None
+    out = np.empty(x.shape, dtype=x.dtype)
+    jit.add_parallel(x.reshape(-1), y.reshape(-1), out.reshape(-1), chunks)
+    return out
+
+
 def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """``min(max(x, lo), hi)`` elementwise, a new array of x's shape and dtype (NaN stays NaN)."""
     if x.dtype.kind in "iu":  # integer tensors (relu of an index map): whole bounds, an infinite one left out

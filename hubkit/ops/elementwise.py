@@ -107,8 +107,18 @@ def _broadcast_check(op: str, a: Any, b: Any) -> None:
 # ---------------------------------------------------------------- binary arithmetic
 
 
+# Same-shape adds from this size up may run on numba's threads (kernels.cpu_elementwise.add): residual adds
+_THREADED_ADD_MIN = 1 << 17
+
+
 class Add(Function):
     def forward(self, a: Any, b: Any) -> Any:
+        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.size >= _THREADED_ADD_MIN:
+            from hubkit.kernels import cpu_elementwise
+
+            out = cpu_elementwise.add(a, b)
+            if out is not None:
+                return out
         return a + b
 
     def backward(self, gy: Any) -> tuple[Any, Any]:

@@ -721,3 +721,42 @@ def test_adam_compiled_flushes_subnormal_moments_and_keeps_nan():
     assert np.isnan(got_p[7]) and np.isnan(want_p[7])
     finite = ~np.isnan(want_p)
     np.testing.assert_allclose(got_p[finite], want_p[finite], rtol=0, atol=1e-30)
+
+
+# ---------------------------------------------------------------- the threaded add (residual connections)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_large_add_on_numbas_threads_gives_numpys_sums(monkeypatch, dtype):
+    import hubkit
+    from hubkit.kernels import cpu_elementwise
+
+    monkeypatch.setattr(_jit, "_spins_long", False)
+    x, y = _rand(300, 1001, dtype=dtype), _rand(300, 1001, dtype=dtype)
+    y[0, :3] = [np.inf, -np.inf, np.nan]
+
+    def run():
+        return (hubkit.tensor(x) + hubkit.tensor(y)).numpy()
+
+    want, got = _both_on_threads(monkeypatch, run, 2)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, x + y)
+    if _jit.parallel_threads() >= 2:
+        before = hubkit.get_num_threads()
+        hubkit.set_num_threads(2)
+        try:
+            assert cpu_elementwise.add(x, y) is not None
+        finally:
+            hubkit.set_num_threads(before)
+
+
+@needs_numba
+def test_the_threaded_add_leaves_other_operands_to_numpy():
+    from hubkit.kernels import cpu_elementwise
+
+    x = _rand(400, 500)
+    assert cpu_elementwise.add(x, x.astype(np.float64)) is None  # mixed types: numpy's promotion
+    assert cpu_elementwise.add(x, x[:, :1]) is None  # broadcasting
+    assert cpu_elementwise.add(x, np.asfortranarray(x)) is None
+    assert cpu_elementwise.add(x.astype(np.int32), x.astype(np.int32)) is None
