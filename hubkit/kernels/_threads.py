@@ -21,6 +21,7 @@ opts out: hubkit then leaves the BLAS alone and runs its pool only when the BLAS
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -390,6 +391,7 @@ def _native_matmul(a: Any, b: Any, out: Any, bias: Any, bounds: list[tuple[int, 
 # (bench/RESULTS.md). MKL, where installed, keeps them: it is as fast. Whether the kernel takes a product
 # depends on the product's shape only, never on the thread count, so results do not change with the threads.
 _SGEMM_MIN_MACS = 1 << 18
+_SGEMM_BATCH_MIN_MACS = 1 << 22  # per matrix of a batch (one Python call each, about 15 us)
 # the share of each 12 x 32 block that must be real rows and columns (a 10-column classifier fills a third of
 # one: BLAS's edge handling is better there)
 _SGEMM_MIN_FILL = 0.75
@@ -401,17 +403,20 @@ def _sgemm_fill(m: int, n: int) -> float:
 
 def _sgemm_product(a: Any, b: Any, out: Any, bias: Any, threads: int) -> Any:
     """``a @ b (+ bias)`` on hubkit's float32 kernel, or None (nothing written) where that kernel does not take
-    the product: other types, batches of more than one matrix, small or ragged shapes, an ``out`` that is not
+    the product: other types, small or ragged matrices, batch shapes that do not broadcast, an ``out`` that is not
     C-ordered or overlaps an operand, MKL installed, numpy's BLAS running several threads of its own, or no
-    compiled kernel here (:func:`hubkit.kernels._sgemm.microkernels`)."""
+    compiled kernel here (:func:`hubkit.kernels._sgemm.microkernels`). Batch axes broadcast as numpy's do (a
+    convolution's weights against a batch of column matrices); each matrix is one kernel call."""
     if not _blas_single or a.dtype != np.float32 or b.dtype != np.float32 or min(a.ndim, b.ndim) < 2:
         return None
     (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
-    if k != k2 or a.size != m * k or b.size != k * n or a.shape[:-2] != b.shape[:-2]:
+    if k != k2 or m * n * k < _SGEMM_MIN_MACS or _sgemm_fill(m, n) < _SGEMM_MIN_FILL:
         return None
-    if m * n * k < _SGEMM_MIN_MACS or _sgemm_fill(m, n) < _SGEMM_MIN_FILL:
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
         return None
-    if out is not None and (out.dtype != np.float32 or not out.flags.c_contiguous or out.shape[-2:] != (m, n)
+    if out is not None and (out.dtype != np.float32 or not out.flags.c_contiguous or out.shape != batch + (m, n)
                             or np.may_share_memory(out, a) or np.may_share_memory(out, b)):  # fmt: skip
         return None
     if bias is not None and (bias.dtype != np.float32 or bias.shape != (n,)):
@@ -423,11 +428,27 @@ def _sgemm_product(a: Any, b: Any, out: Any, bias: Any, threads: int) -> Any:
     kernels, compiled = _sgemm.microkernels(), _jit.compiled()
     if kernels is None or compiled is None:
         return None
+    if math.prod(batch) > 1 and m * n * k < _SGEMM_BATCH_MIN_MACS:  # a Python call per matrix: small ones to BLAS
+        return None
     if out is None:
-        out = np.empty(a.shape[:-1] + (n,), dtype=np.float32)
-    a2, b2, o2 = a.reshape(m, k), b.reshape(k, n), out.reshape(m, n)
+        out = np.empty(batch + (m, n), dtype=np.float32)
     use_bias = bias is not None
-    bias = np.ascontiguousarray(bias) if use_bias else o2[0]
+    bias = np.ascontiguousarray(bias) if use_bias else out.reshape(-1, n)[0]
+    if a.shape[:-2] == b.shape[:-2] and out.size == m * n:  # one matrix
+        _sgemm_matrix(compiled, kernels, a.reshape(m, k), b.reshape(k, n), out.reshape(m, n), bias, use_bias, threads)
+        return out
+    a_all, b_all = np.broadcast_to(a, batch + (m, k)), np.broadcast_to(b, batch + (k, n))
+    for index in np.ndindex(*batch):
+        _sgemm_matrix(compiled, kernels, a_all[index], b_all[index], out[index], bias, use_bias, threads)
+    return out
+
+
+def _sgemm_matrix(compiled: Any, kernels: Any, a: Any, b: Any, out: Any, bias: Any, use_bias: bool,
+                  threads: int) -> None:  # fmt: skip
+    """One (M, K) @ (K, N) product on the kernel, split over numba's threads where they are usable."""
+    from hubkit.kernels import _jit
+
+    (m, k), n = a.shape, b.shape[1]
     parts = min(threads, _jit.parallel_threads(a.nbytes + b.nbytes + out.nbytes)) if threads > 1 else 1
     slivers = -(-n // 32)
     # by rows (each thread packs all of B) unless B is the wider operand: then by columns (each thread reads all
@@ -437,9 +458,8 @@ def _sgemm_product(a: Any, b: Any, out: Any, bias: Any, threads: int) -> Any:
     units = -(-m // 12) if by_rows else slivers
     parts = min(parts, units)
     if parts < 2:
-        compiled.sgemm(*kernels.functions, a2, b2, o2, bias, use_bias)
-        return out
+        compiled.sgemm(*kernels.functions, a, b, out, bias, use_bias)
+        return
     unit, limit = (12, m) if by_rows else (32, n)
     starts = np.array([min(start * unit, limit) for start, _ in _split_ranges(units, parts)] + [limit], np.int64)
-    compiled.sgemm_parallel(*kernels.functions, a2, b2, o2, bias, use_bias, starts, by_rows)
-    return out
+    compiled.sgemm_parallel(*kernels.functions, a, b, out, bias, use_bias, starts, by_rows)

@@ -159,7 +159,7 @@ def test_matmul_leaves_other_products_to_blas(kernel_on, monkeypatch, compiled):
     _threads.matmul(a.astype(np.float64), b.astype(np.float64))  # float64
     _threads.matmul(_mat(4096, 150), _mat(150, 10))  # a 10-column classifier fills a third of each block
     _threads.matmul(_mat(8, 8), _mat(8, 8))  # small
-    _threads.matmul(_mat(3, 256, 300), _mat(3, 300, 256))  # a batch of products
+    _threads.matmul(_mat(40, 64, 128), _mat(40, 128, 64))  # a batch of matrices too small to pay a call each
     buffer = _mat(256, 300)
     _threads.matmul(buffer[:, :256], _mat(256, 256), out=buffer[:, 44:])  # the output overlaps an operand
     assert calls == []
@@ -169,6 +169,23 @@ def test_matmul_leaves_other_products_to_blas(kernel_on, monkeypatch, compiled):
     calls.clear()
     _threads.matmul(a, b)
     assert calls == []
+
+
+@needs_kernel
+@pytest.mark.parametrize("a_shape, b_shape", [((3, 200, 300), (300, 96)), ((2, 1, 64, 600), (1, 3, 600, 128)),
+                                              ((1, 64, 150), (4, 1, 150, 3000))])
+def test_matmul_broadcasts_batches_through_the_kernel(kernel_on, monkeypatch, compiled, a_shape, b_shape):
+    """A convolution's weights (G, OC, K) against a batch of column matrices (N, G, K, L): each matrix is one
+    kernel call, with the numbers of the same product alone."""
+    calls = _spy(monkeypatch, compiled)
+    a, b = _mat(*a_shape), _mat(*b_shape)
+    hubkit.set_num_threads(2)
+    got = _threads.matmul(a, b)
+    np.testing.assert_allclose(got, np.matmul(a.astype(np.float64), b), rtol=0, atol=2e-4)
+    assert calls
+    a_all, b_all = np.broadcast_to(a, got.shape[:-2] + a.shape[-2:]), np.broadcast_to(b, got.shape[:-2] + b.shape[-2:])
+    for index in np.ndindex(*got.shape[:-2]):
+        np.testing.assert_array_equal(got[index], _threads.matmul(np.array(a_all[index]), np.array(b_all[index])))
 
 
 @needs_kernel
