@@ -448,7 +448,7 @@ def _sgemm_matrix(compiled: Any, kernels: Any, a: Any, b: Any, out: Any, bias: A
     """One (M, K) @ (K, N) product on the kernel, split over numba's threads where they are usable."""
     from hubkit.kernels import _jit
 
-    (m, k), n = a.shape, b.shape[1]
+    m, n = out.shape
     parts = min(threads, _jit.parallel_threads(a.nbytes + b.nbytes + out.nbytes)) if threads > 1 else 1
     slivers = -(-n // 32)
     # by rows (each thread packs all of B) unless B is the wider operand: then by columns (each thread reads all
