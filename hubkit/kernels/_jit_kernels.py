@@ -1196,7 +1196,6 @@ def _sgemm_edge(tile, out, bias, i0, c0, h, w, mode):  # pragma: no cover (compi
 def _sgemm_part(kernels, a, b, out, bias, use_bias, r0, r1, n0, n1):  # pragma: no cover (compiled)
     """``out[r0:r1, n0:n1] = a[r0:r1] @ b[:, n0:n1] (+ bias[n0:n1])`` on this thread (float32; ``out``'s
     columns adjacent; every stride a whole number of floats)."""
-    rows_kernel, packed_kernel, stream_kernel, pack_a, pack_b = kernels
     k = a.shape[1]
     if k == 0:
         for i in range(r0, r1):
@@ -1204,19 +1203,31 @@ def _sgemm_part(kernels, a, b, out, bias, use_bias, r0, r1, n0, n1):  # pragma: 
                 out[i, j] = bias[j] if use_bias else 0.0
         return
     kc_max = sgemm_k_blocks(k)
+    stream = r1 - r0 <= _SGEMM_STREAM_ROWS and b.strides[1] == 4
+    width = n1 - n0
+    chunks = (width + _SGEMM_NC - 1) // _SGEMM_NC
+    step = ((width + chunks - 1) // chunks + 31) // 32 * 32
+    # The scratch buffers are handed to _sgemm_blocks as arguments: it reaches them only through raw addresses,
+    # and numba frees a local array after its last use as an array, not after the last use of its address.
+    panel = np.empty(((min(step, width) + 31) // 32 if not stream else 1, kc_max, 32), dtype=np.float32)
+    slivers_a = (r1 - r0 + 11) // 12 if stream else 1
+    packed_a = np.empty(slivers_a * kc_max * 12 + 4, dtype=np.float32)  # + 4: pack_a stores 16-float vectors
+    tile = np.empty((12, 32), dtype=np.float32)
+    _sgemm_blocks(kernels, a, b, out, bias, use_bias, r0, r1, n0, n1, kc_max, stream, step, panel, packed_a, tile)
+
+
+@njit(nogil=True, cache=True)
+def _sgemm_blocks(kernels, a, b, out, bias, use_bias, r0, r1, n0, n1, kc_max, stream, step, panel, packed_a,
+                  tile):  # pragma: no cover (compiled)
+    """:func:`_sgemm_part`'s loops, with its scratch buffers: ``panel`` (B's packed slivers), ``packed_a`` (A's)
+    and ``tile`` (an edge block)."""
+    rows_kernel, packed_kernel, stream_kernel, pack_a, pack_b = kernels
+    k = a.shape[1]
     lda, a_step = a.strides[0] // 4, a.strides[1] // 4  # in floats
     ldb, b_step = b.strides[0] // 4, b.strides[1] // 4
     ldc = out.strides[0] // 4
     rows_in_place = a_step == 1
-    stream = r1 - r0 <= _SGEMM_STREAM_ROWS and b_step == 1
-    width = n1 - n0
-    chunks = (width + _SGEMM_NC - 1) // _SGEMM_NC
-    step = ((width + chunks - 1) // chunks + 31) // 32 * 32
-    panel = np.empty(((min(step, width) + 31) // 32 if not stream else 1, kc_max, 32), dtype=np.float32)
-    # + 4: pack_a stores whole 16-float vectors
     slivers_a = (r1 - r0 + 11) // 12 if stream else 1
-    packed_a = np.empty(slivers_a * kc_max * 12 + 4, dtype=np.float32)
-    tile = np.empty((12, 32), dtype=np.float32)
     a_base, b_base, out_base, bias_base = a.ctypes.data, b.ctypes.data, out.ctypes.data, bias.ctypes.data
     panel_base, packed_base, tile_base = panel.ctypes.data, packed_a.ctypes.data, tile.ctypes.data
     for p0 in range(0, k, kc_max):

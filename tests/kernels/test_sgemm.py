@@ -64,7 +64,7 @@ def test_the_kernel_matches_float64_on_odd_shapes(compiled, m, n, k):
     ref = _reference(a, b, bias)
     tol = 1e-5 * np.sqrt(k) * max(1.0, float(np.abs(ref).max()))
     for name, view in _layouts(a).items():
-        for b_view in (b, np.asfortranarray(b)):  # (K, N) C-ordered, and Linear's W.T
+        for b_view in (b, np.asfortranarray(b), b[::-1].copy()[::-1]):  # C-ordered, Linear's W.T, reversed rows
             out = np.full((m, n), np.nan, np.float32)
             compiled.sgemm(*KERNELS.functions, view, b_view, out, bias, True)
             np.testing.assert_allclose(out, ref, rtol=0, atol=tol, err_msg=f"a {name}")
@@ -221,3 +221,33 @@ def test_the_switch_turns_the_kernel_off(monkeypatch):
     assert _sgemm.microkernels() is None
     _sgemm.set_enabled(True)
     assert _sgemm.enabled()
+
+
+_SCRATCH_LIFETIME = """
+import numpy as np
+from hubkit.kernels import _jit, _sgemm
+kernels = _sgemm.microkernels()
+rng = np.random.default_rng(0)
+for m, k, n in [(200, 384, 384), (512, 1536, 682), (12, 6144, 170)]:
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    _jit.compiled().sgemm(*kernels.functions, a, b, out, out[0], False)
+    assert np.abs(out - a.astype(np.float64) @ b).max() < 1e-3
+print("ok")
+"""
+
+
+@needs_kernel
+def test_the_scratch_buffers_outlive_the_loops_that_use_their_addresses():
+    """The packing buffers are reached through raw addresses only: numba must not free them early. With glibc's
+    default allocator (no hubkit tuning: buffers of 128 KB and up are mmap'ed and unmapped when freed) a buffer
+    freed too soon crashes the process instead of corrupting memory quietly, so run it in a process of its own."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HUBKIT_MALLOC_TUNING="0")
+    done = subprocess.run([sys.executable, "-c", _SCRATCH_LIFETIME], env=env, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
