@@ -172,8 +172,10 @@ def test_matmul_leaves_other_products_to_blas(kernel_on, monkeypatch, compiled):
 
 
 @needs_kernel
-@pytest.mark.parametrize("a_shape, b_shape", [((3, 200, 300), (300, 96)), ((2, 1, 64, 600), (1, 3, 600, 128)),
-                                              ((1, 64, 150), (4, 1, 150, 3000))])
+@pytest.mark.parametrize(
+    "a_shape, b_shape",
+    [((3, 200, 300), (300, 96)), ((2, 1, 64, 600), (1, 3, 600, 128)), ((1, 64, 150), (4, 1, 150, 3000))],
+)
 def test_matmul_broadcasts_batches_through_the_kernel(kernel_on, monkeypatch, compiled, a_shape, b_shape):
     """A convolution's weights (G, OC, K) against a batch of column matrices (N, G, K, L): each matrix is one
     kernel call, with the numbers of the same product alone."""
