@@ -13,16 +13,19 @@ involved) and compiled for the host CPU by llvmlite, which numba already brings.
 ``B`` into 32-column slivers that stay in the core's L2 cache, edges, threads) are numba code in
 ``_jit_kernels`` (``sgemm_*``).
 
-Two variants: ``rows`` reads ``A`` in place (row ``r`` at ``a + r*lda``, consecutive ``k`` adjacent: a C-ordered
-operand), ``packed`` reads a 12-row sliver packed as ``a[k*12 + r]`` (any other layout, and the last rows of
-a matrix, are copied that way first). ``mode`` says what happens to the block at the end: 0 store, 1 add to
-``C``, 2 store plus ``bias[j0:j0+32]``. Each output is one chain of fused multiply-adds in ``k`` order per
-block of ``K`` (``_jit_kernels.sgemm_k_blocks``), then added to what ``C`` holds: the numbers do not depend on
-the thread count or on where a block falls.
+Three variants: ``rows`` reads ``A`` in place (row ``r`` at ``a + r*lda``, consecutive ``k`` adjacent: a
+C-ordered operand), ``packed`` reads a 12-row sliver packed as ``a[k*12 + r]`` (any other layout, and the last
+rows of a matrix, are copied that way first), and ``stream`` reads a packed sliver of ``A`` against ``B`` in place
+(rows ``ldb`` apart, fetched eight rows ahead), for products of few rows where packing ``B`` would cost more than
+it saves. Two packing routines (``pack12``, ``pack32``) copy slivers with masked vector loads, or masked gathers
+for other layouts (a weight read as ``W.T``). ``mode`` says what happens to a block at the end: 0 store, 1 add to
+``C``, 2 store plus ``bias[j0:j0+32]``. Each output is one chain of fused multiply-adds in ``k`` order per block
+of ``K`` (``_jit_kernels.sgemm_k_blocks``), then added to what ``C`` holds: the numbers do not depend on the
+thread count, the split or the variant.
 
-``microkernels()`` compiles once per process (about 0.1 s) and returns None where the CPU lacks AVX-512F,
-llvmlite is missing or older than LLVM 15 (the IR uses opaque pointers), or ``HUBKIT_SGEMM=0`` is set; the
-products then stay on BLAS.
+``microkernels()`` compiles once per process (about 0.2 s with llvmlite's import) and returns None where the
+CPU lacks AVX-512F, llvmlite is missing or older than LLVM 15 (the IR uses opaque pointers), or
+``HUBKIT_SGEMM=0`` is set; the products then stay on BLAS.
 """
 
 from __future__ import annotations
