@@ -84,14 +84,17 @@ def set_enabled(flag: bool) -> None:
 
 
 def microkernels() -> Kernels | None:
-    """The compiled micro-kernels, or None where they cannot run here (see the module's docstring)."""
+    """The compiled micro-kernels, or None where they cannot run here (see the module's docstring); nothing is
+    compiled while the kernel is switched off."""
     global _kernels, _searched
+    if not enabled():
+        return None
     if not _searched:
         with _lock:
             if not _searched:
                 _kernels = _compile()
                 _searched = True
-    return _kernels if enabled() else None
+    return _kernels
 
 
 def _signature() -> type:

@@ -425,7 +425,8 @@ def _sgemm_product(a: Any, b: Any, out: Any, bias: Any, threads: int) -> Any:
         return None
     from hubkit.kernels import _jit, _sgemm
 
-    kernels, compiled = _sgemm.microkernels(), _jit.compiled()
+    compiled = _jit.compiled()  # numba first: without it the kernel would be compiled for nothing
+    kernels = _sgemm.microkernels() if compiled is not None else None
     if kernels is None or compiled is None:
         return None
     if math.prod(batch) > 1 and m * n * k < _SGEMM_BATCH_MIN_MACS:  # a Python call per matrix: small ones to BLAS
