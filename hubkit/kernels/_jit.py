@@ -48,11 +48,16 @@ def available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
+def switched_off(name: str) -> bool:
+    """Whether the environment variable ``name`` turns a kernel feature off (0, false, no, off); unset means on."""
+    return os.environ.get(name, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def enabled() -> bool:
     """Whether the compiled kernels are used when numba is installed (``HUBKIT_NUMBA``, ``set_enabled``)."""
     global _enabled
     if _enabled is None:
-        _enabled = os.environ.get(_ENV_VAR, "1").strip().lower() not in ("0", "false", "no", "off")
+        _enabled = not switched_off(_ENV_VAR)
     return _enabled
 
 

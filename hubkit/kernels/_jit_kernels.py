@@ -1248,12 +1248,11 @@ def _sgemm_blocks(kernels, a, b, out, bias, use_bias, r0, r1, n0, n1, kc_max, st
                 for t in range(slivers_a):
                     i0 = r0 + 12 * t
                     h = min(12, r1 - i0)
-                    a_ptr = packed_base + t * kc_max * 48
-                    if h == 12 and w == 32:
-                        stream_kernel(kc, a_ptr, 0, b_ptr, b_ld, out_base + (i0 * ldc + c0) * 4, ldc, mode,
-                                      bias_base + c0 * 4)  # fmt: skip
-                    else:
-                        stream_kernel(kc, a_ptr, 0, b_ptr, b_ld, tile_base, 32, 0, tile_base)
+                    full = h == 12 and w == 32
+                    c_ptr, c_ld = (out_base + (i0 * ldc + c0) * 4, ldc) if full else (tile_base, 32)
+                    stream_kernel(kc, packed_base + t * kc_max * 48, 0, b_ptr, b_ld, c_ptr, c_ld,
+                                  mode if full else 0, bias_base + c0 * 4)  # fmt: skip
+                    if not full:
                         _sgemm_edge(tile, out, bias, i0, c0, h, w, mode)
             continue
         for j0 in range(n0, n1, step):
@@ -1274,20 +1273,16 @@ def _sgemm_blocks(kernels, a, b, out, bias, use_bias, r0, r1, n0, n1, kc_max, st
                 for s in range(slivers):
                     c0 = j0 + 32 * s
                     w = min(32, n1 - c0)
-                    b_ptr = panel_base + s * kc_max * 128
-                    if h == 12 and w == 32:
-                        c_ptr = out_base + (i0 * ldc + c0) * 4
-                        if in_place:
-                            rows_kernel(kc, a_ptr, lda, b_ptr, 32, c_ptr, ldc, mode, bias_base + c0 * 4)
-                        else:
-                            packed_kernel(kc, a_ptr, 0, b_ptr, 32, c_ptr, ldc, mode, bias_base + c0 * 4)
-                        continue
-                    # an edge block: computed whole into ``tile``, its valid part written as the kernel would
+                    full = h == 12 and w == 32
+                    # an edge block is computed whole into ``tile``, its valid part then written as the kernel would
+                    c_ptr, c_ld = (out_base + (i0 * ldc + c0) * 4, ldc) if full else (tile_base, 32)
+                    b_ptr, c_mode = panel_base + s * kc_max * 128, mode if full else 0
                     if in_place:
-                        rows_kernel(kc, a_ptr, lda, b_ptr, 32, tile_base, 32, 0, tile_base)
+                        rows_kernel(kc, a_ptr, lda, b_ptr, 32, c_ptr, c_ld, c_mode, bias_base + c0 * 4)
                     else:
-                        packed_kernel(kc, a_ptr, 0, b_ptr, 32, tile_base, 32, 0, tile_base)
-                    _sgemm_edge(tile, out, bias, i0, c0, h, w, mode)
+                        packed_kernel(kc, a_ptr, 0, b_ptr, 32, c_ptr, c_ld, c_mode, bias_base + c0 * 4)
+                    if not full:
+                        _sgemm_edge(tile, out, bias, i0, c0, h, w, mode)
 
 
 @njit(nogil=True, cache=True)

@@ -17,9 +17,10 @@ keeps freed blocks the same way.
 from __future__ import annotations
 
 import ctypes
-import os
 import platform
 import sys
+
+from hubkit.kernels._jit import switched_off
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -33,7 +34,7 @@ def tune() -> bool:
     global _done
     if _done:
         return True
-    if os.environ.get("HUBKIT_MALLOC_TUNING", "1").strip().lower() in ("0", "false", "no", "off"):
+    if switched_off("HUBKIT_MALLOC_TUNING"):
         return False
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False

@@ -33,9 +33,10 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import logging
-import os
 import threading
 from typing import NamedTuple
+
+from hubkit.kernels._jit import switched_off
 
 log = logging.getLogger("hubkit.kernels")
 
@@ -73,7 +74,7 @@ def enabled() -> bool:
     :func:`microkernels` also compiled."""
     global _enabled
     if _enabled is None:
-        _enabled = os.environ.get(_ENV_VAR, "1").strip().lower() not in ("0", "false", "no", "off")
+        _enabled = not switched_off(_ENV_VAR)
     return _enabled
 
 

@@ -412,10 +412,12 @@ def _sgemm_product(a: Any, b: Any, out: Any, bias: Any, threads: int) -> Any:
     (m, k), (k2, n) = a.shape[-2:], b.shape[-2:]
     if k != k2 or m * n * k < _SGEMM_MIN_MACS or _sgemm_fill(m, n) < _SGEMM_MIN_FILL:
         return None
-    try:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        return None
+    batch = a.shape[:-2]
+    if b.shape[:-2] != batch:
+        try:
+            batch = np.broadcast_shapes(batch, b.shape[:-2])
+        except ValueError:
+            return None
     if out is not None and (out.dtype != np.float32 or not out.flags.c_contiguous or out.shape != batch + (m, n)
                             or np.may_share_memory(out, a) or np.may_share_memory(out, b)):  # fmt: skip
         return None
